@@ -1,0 +1,29 @@
+//! AWS clients, built once per cold start and passed to the domain functions.
+//!
+//! The endpoint comes from the standard `AWS_ENDPOINT_URL` variable (the
+//! template sets it on the local stack, and leaves it out on AWS).
+
+use crate::config::Config;
+
+/// The clients every function shares. Cloning is cheap (they are `Arc`s inside).
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl AwsClients {
+    /// Loads region, credentials and endpoint from the environment once.
+    pub async fn new(config: &Config) -> Self {
+        let shared = aws_config::load_from_env().await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.s3_force_path_style)
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+        }
+    }
+}

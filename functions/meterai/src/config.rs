@@ -1,0 +1,140 @@
+//! Configuration comes from environment variables set by the CloudFormation
+//! template. It is read once, in `main`, and passed down.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// What every function needs to know about its surroundings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The single DynamoDB table (orders, quota, jobs, ledger, idempotency).
+    pub table_name: String,
+    /// The durable queue that stamp jobs travel on.
+    pub jobs_queue_url: String,
+    /// The private bucket holding uploads and stamped documents.
+    pub bucket_name: String,
+    /// Emulators serve S3 on one host, so buckets go in the path there.
+    pub s3_force_path_style: bool,
+    /// Deployment stage (`local` on the emulator, anything else on AWS).
+    pub stage: String,
+    /// Per-dependency deadline of a health probe; a probe that takes longer
+    /// reports the resource as unreachable rather than hanging the request.
+    pub probe_timeout: Duration,
+    /// First delay before a failed job message is tried again; it doubles on
+    /// every receive up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Config {
+    /// Reads the process environment. Call once per cold start.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Builds a configuration from a map of variables (testable without touching
+    /// the process environment).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self> {
+        let required = |name: &str| -> Result<String> {
+            vars.get(name)
+                .filter(|v| !v.trim().is_empty())
+                .cloned()
+                .ok_or_else(|| Error::Config(format!("environment variable {name} is not set")))
+        };
+        let number = |name: &str, default: u64| -> Result<u64> {
+            match vars.get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| Error::Config(format!("{name} is not a number: {v}"))),
+            }
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            jobs_queue_url: required("JOBS_QUEUE_URL")?,
+            bucket_name: required("BUCKET_NAME")?,
+            s3_force_path_style: vars
+                .get("S3_FORCE_PATH_STYLE")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+            stage: vars.get("STAGE").cloned().unwrap_or_else(|| "local".into()),
+            probe_timeout: Duration::from_millis(number("PROBE_TIMEOUT_MS", 2_000)?),
+            retry_base: Duration::from_secs(number("RETRY_BASE_SECONDS", 2)?),
+            retry_max: Duration::from_secs(number("RETRY_MAX_SECONDS", 300)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let config = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "http://q"),
+            ("BUCKET_NAME", "b"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("STAGE", "prod"),
+            ("PROBE_TIMEOUT_MS", "500"),
+            ("RETRY_BASE_SECONDS", "1"),
+            ("RETRY_MAX_SECONDS", "20"),
+        ]))
+        .unwrap();
+        assert_eq!(config.table_name, "t");
+        assert_eq!(config.jobs_queue_url, "http://q");
+        assert_eq!(config.bucket_name, "b");
+        assert!(config.s3_force_path_style);
+        assert_eq!(config.stage, "prod");
+        assert_eq!(config.probe_timeout, Duration::from_millis(500));
+        assert_eq!(config.retry_base, Duration::from_secs(1));
+        assert_eq!(config.retry_max, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn missing_or_blank_setting_is_named() {
+        let err = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", " "),
+            ("BUCKET_NAME", "b"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("JOBS_QUEUE_URL"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_virtual_hosted_s3_and_local_stage() {
+        let config = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("BUCKET_NAME", "b"),
+        ]))
+        .unwrap();
+        assert!(!config.s3_force_path_style);
+        assert_eq!(config.stage, "local");
+        assert_eq!(config.probe_timeout, Duration::from_secs(2));
+        assert_eq!(config.retry_base, Duration::from_secs(2));
+        assert_eq!(config.retry_max, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn bad_timeout_is_rejected() {
+        let err = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("BUCKET_NAME", "b"),
+            ("PROBE_TIMEOUT_MS", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, Error::Config(_)));
+    }
+}

@@ -1,0 +1,337 @@
+//! Stamp jobs on the queue: the message envelope, how a batch is worked
+//! through, and when a failed message comes back.
+//!
+//! A batch never fails as a whole: each message is judged on its own and only
+//! the ones that failed are reported back (`SqsBatchResponse`), so one poison
+//! message cannot drag good ones into the dead-letter queue with it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::aws::AwsClients;
+use crate::config::Config;
+
+/// The body of a message on the jobs queue. The job itself lives in the table;
+/// the message only says which one to work on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    pub job_id: String,
+}
+
+/// Why a message cannot be worked on, ever. Retrying it will not help; it goes
+/// to the dead-letter queue after `maxReceiveCount` receives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoisonMessage {
+    #[error("message has no body")]
+    Empty,
+    #[error("message body is not a job message: {0}")]
+    Malformed(String),
+    #[error("job id {0:?} is not valid (1-64 characters of A-Z, a-z, 0-9, '-' or '_')")]
+    BadJobId(String),
+}
+
+impl JobMessage {
+    /// Parses and validates a message body.
+    pub fn parse(body: Option<&str>) -> Result<Self, PoisonMessage> {
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or(PoisonMessage::Empty)?;
+        let message: JobMessage =
+            serde_json::from_str(body).map_err(|e| PoisonMessage::Malformed(e.to_string()))?;
+        let valid = (1..=64).contains(&message.job_id.len())
+            && message
+                .job_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(PoisonMessage::BadJobId(message.job_id));
+        }
+        Ok(message)
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("a struct of strings always serializes")
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Worked on; delete it from the queue.
+    Done,
+    /// Already worked on by an earlier delivery (SQS is at-least-once); delete it.
+    Duplicate,
+    /// Can never be worked on; let it reach the dead-letter queue.
+    Poison(String),
+    /// Failed for a passing reason (throttling, timeout); try again later.
+    Retry(String),
+}
+
+impl Outcome {
+    fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Poison(_) | Outcome::Retry(_))
+    }
+}
+
+/// A failed message and how long it should stay hidden before its next try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub message_id: String,
+    pub receipt_handle: Option<String>,
+    pub retry_after: Duration,
+}
+
+/// Exponential backoff by delivery count: `base * 2^(n-1)`, at most `max`.
+/// SQS would otherwise hide a failed message for the whole visibility timeout
+/// (six times the worker's timeout) on every try.
+pub fn retry_delay(receive_count: u32, base: Duration, max: Duration) -> Duration {
+    let exponent = receive_count.saturating_sub(1).min(20);
+    base.saturating_mul(1u32 << exponent).min(max)
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Works through a batch, one message at a time, each in its own span, and
+/// returns the failures to report plus when each should be retried.
+pub async fn process_batch<F, Fut>(
+    event: SqsEvent,
+    retry_base: Duration,
+    retry_max: Duration,
+    mut work: F,
+) -> (SqsBatchResponse, Vec<Failed>)
+where
+    F: FnMut(JobMessage, String) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let mut response = SqsBatchResponse::default();
+    let mut failed = Vec::new();
+    for message in event.records {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        let receives = receive_count(&message);
+        let span = tracing::info_span!("job_message", message_id = %message_id, job_id = tracing::field::Empty, receive_count = receives);
+        let outcome = async {
+            match JobMessage::parse(message.body.as_deref()) {
+                Err(poison) => Outcome::Poison(poison.to_string()),
+                Ok(job) => {
+                    tracing::Span::current().record("job_id", job.job_id.as_str());
+                    work(job, message_id.clone()).await
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _entered = span.enter();
+        match &outcome {
+            Outcome::Done => tracing::info!("job message processed"),
+            Outcome::Duplicate => tracing::info!("duplicate delivery acknowledged"),
+            Outcome::Poison(reason) => {
+                tracing::error!(reason = %reason, "poison message; it will reach the dead-letter queue")
+            }
+            Outcome::Retry(reason) => tracing::warn!(reason = %reason, "job message will be retried"),
+        }
+        if outcome.is_failure() {
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = message_id.clone();
+            response.batch_item_failures.push(item);
+            failed.push(Failed {
+                message_id,
+                receipt_handle: message.receipt_handle.clone(),
+                retry_after: retry_delay(receives, retry_base, retry_max),
+            });
+        }
+    }
+    (response, failed)
+}
+
+/// Records that a job's message arrived: the first message id is kept and
+/// deliveries are counted atomically, so a second delivery of the same job is
+/// recognised as a duplicate instead of being worked on twice.
+pub async fn record_delivery(
+    clients: &AwsClients,
+    config: &Config,
+    job: &JobMessage,
+    message_id: &str,
+) -> Outcome {
+    use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+    let now = time::OffsetDateTime::now_utc();
+    let expires = now + time::Duration::days(7);
+    let result = clients
+        .dynamodb
+        .update_item()
+        .table_name(&config.table_name)
+        .key("pk", AttributeValue::S(format!("JOB#{}", job.job_id)))
+        .key("sk", AttributeValue::S("DELIVERY".into()))
+        .update_expression(
+            "SET first_message_id = if_not_exists(first_message_id, :m), \
+             last_received_at = :now, expires_at = if_not_exists(expires_at, :ttl) \
+             ADD deliveries :one",
+        )
+        .expression_attribute_values(":m", AttributeValue::S(message_id.into()))
+        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+        .expression_attribute_values(":ttl", AttributeValue::N(expires.unix_timestamp().to_string()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await;
+    match result {
+        Err(e) => Outcome::Retry(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
+        Ok(out) => {
+            let first = out
+                .attributes()
+                .and_then(|a| a.get("first_message_id"))
+                .and_then(|v| v.as_s().ok());
+            if first.is_some_and(|f| f != message_id) {
+                Outcome::Duplicate
+            } else {
+                Outcome::Done
+            }
+        }
+    }
+}
+
+/// Hides each failed message for its backoff delay. Best effort: if this call
+/// fails the message simply returns after the queue's visibility timeout.
+pub async fn delay_retries(clients: &AwsClients, queue_url: &str, failed: &[Failed]) {
+    for item in failed {
+        let Some(handle) = &item.receipt_handle else {
+            continue;
+        };
+        let seconds = item.retry_after.as_secs().min(43_200) as i32;
+        if let Err(e) = clients
+            .sqs
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+        {
+            tracing::warn!(message_id = %item.message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not shorten the retry delay");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn message(id: &str, body: &str, receives: u32) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.receipt_handle = Some(format!("rh-{id}"));
+        m.body = Some(body.into());
+        m.attributes = HashMap::from([("ApproximateReceiveCount".to_string(), receives.to_string())]);
+        m
+    }
+
+    fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
+        let mut e = SqsEvent::default();
+        e.records = messages;
+        e
+    }
+
+    #[test]
+    fn parses_a_job_message() {
+        let job = JobMessage::parse(Some(r#"{"job_id":"job_01HX-abc"}"#)).unwrap();
+        assert_eq!(job.job_id, "job_01HX-abc");
+        assert_eq!(JobMessage::parse(Some(&job.to_body())).unwrap(), job);
+    }
+
+    #[test]
+    fn rejects_poison_bodies() {
+        assert_eq!(JobMessage::parse(None), Err(PoisonMessage::Empty));
+        assert_eq!(JobMessage::parse(Some("  ")), Err(PoisonMessage::Empty));
+        assert!(matches!(
+            JobMessage::parse(Some("not json")),
+            Err(PoisonMessage::Malformed(_))
+        ));
+        assert!(matches!(
+            JobMessage::parse(Some(r#"{"job_id":"a","extra":1}"#)),
+            Err(PoisonMessage::Malformed(_))
+        ));
+        assert!(matches!(
+            JobMessage::parse(Some(r#"{"job_id":"../etc"}"#)),
+            Err(PoisonMessage::BadJobId(_))
+        ));
+        let long = format!(r#"{{"job_id":"{}"}}"#, "a".repeat(65));
+        assert!(matches!(
+            JobMessage::parse(Some(&long)),
+            Err(PoisonMessage::BadJobId(_))
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(2);
+        let max = Duration::from_secs(60);
+        assert_eq!(retry_delay(0, base, max), Duration::from_secs(2));
+        assert_eq!(retry_delay(1, base, max), Duration::from_secs(2));
+        assert_eq!(retry_delay(2, base, max), Duration::from_secs(4));
+        assert_eq!(retry_delay(4, base, max), Duration::from_secs(16));
+        assert_eq!(retry_delay(10, base, max), max);
+        assert_eq!(retry_delay(u32::MAX, base, max), max);
+    }
+
+    #[tokio::test]
+    async fn one_poison_message_fails_alone() {
+        let event = batch(vec![
+            message("m1", r#"{"job_id":"a"}"#, 1),
+            message("m2", "{broken", 3),
+            message("m3", r#"{"job_id":"b"}"#, 1),
+        ]);
+        let mut seen = Vec::new();
+        let (response, failed) = process_batch(
+            event,
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+            |job, _message_id| {
+                seen.push(job.job_id);
+                async { Outcome::Done }
+            },
+        )
+        .await;
+        assert_eq!(seen, vec!["a", "b"]);
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, vec!["m2"]);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].receipt_handle.as_deref(), Some("rh-m2"));
+        assert_eq!(failed[0].retry_after, Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_duplicates_acknowledged() {
+        let event = batch(vec![
+            message("m1", r#"{"job_id":"a"}"#, 1),
+            message("m2", r#"{"job_id":"b"}"#, 1),
+        ]);
+        let (response, _) = process_batch(
+            event,
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+            |job, _message_id| async move {
+                if job.job_id == "a" {
+                    Outcome::Retry("ThrottlingException".into())
+                } else {
+                    Outcome::Duplicate
+                }
+            },
+        )
+        .await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(response.batch_item_failures[0].item_identifier, "m1");
+    }
+}

@@ -1,0 +1,17 @@
+//! meterai: the domain rules and AWS adapters shared by every Lambda function.
+//!
+//! Handlers stay thin: they parse an event, call one function from here and map
+//! the result to a response. Configuration is read once per cold start
+//! ([`Config::from_env`]) and AWS clients are built once ([`AwsClients::new`]).
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod jobs;
+pub mod telemetry;
+
+pub use aws::AwsClients;
+pub use config::Config;
+pub use error::{Error, Result};
