@@ -26,6 +26,9 @@ pub struct Config {
     /// every receive up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// The queue's `maxReceiveCount`: after that many receives a failed message
+    /// moves to the dead-letter queue, so waiting before the last move is pointless.
+    pub max_receive_count: u32,
 }
 
 impl Config {
@@ -62,6 +65,8 @@ impl Config {
             probe_timeout: Duration::from_millis(number("PROBE_TIMEOUT_MS", 2_000)?),
             retry_base: Duration::from_secs(number("RETRY_BASE_SECONDS", 2)?),
             retry_max: Duration::from_secs(number("RETRY_MAX_SECONDS", 300)?),
+            max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
+                .map_err(|_| Error::Config("MAX_RECEIVE_COUNT is too large".into()))?,
         })
     }
 }
@@ -88,6 +93,7 @@ mod tests {
             ("PROBE_TIMEOUT_MS", "500"),
             ("RETRY_BASE_SECONDS", "1"),
             ("RETRY_MAX_SECONDS", "20"),
+            ("MAX_RECEIVE_COUNT", "3"),
         ]))
         .unwrap();
         assert_eq!(config.table_name, "t");
@@ -98,6 +104,7 @@ mod tests {
         assert_eq!(config.probe_timeout, Duration::from_millis(500));
         assert_eq!(config.retry_base, Duration::from_secs(1));
         assert_eq!(config.retry_max, Duration::from_secs(20));
+        assert_eq!(config.max_receive_count, 3);
     }
 
     #[test]
@@ -124,6 +131,7 @@ mod tests {
         assert_eq!(config.probe_timeout, Duration::from_secs(2));
         assert_eq!(config.retry_base, Duration::from_secs(2));
         assert_eq!(config.retry_max, Duration::from_secs(300));
+        assert_eq!(config.max_receive_count, 5);
     }
 
     #[test]

@@ -90,7 +90,10 @@ mod tests {
         };
         let json = serde_json::to_value(err.body()).unwrap();
         assert_eq!(json["error"]["code"], "DEPENDENCY_UNAVAILABLE");
-        assert_eq!(json["error"]["message"], "dependency table failed: timed out");
+        assert_eq!(
+            json["error"]["message"],
+            "dependency table failed: timed out"
+        );
         assert_eq!(err.status(), 503);
     }
 }

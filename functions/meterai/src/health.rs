@@ -148,8 +148,11 @@ mod tests {
 
     #[test]
     fn all_reachable_is_200_and_names_every_resource() {
-        let report =
-            HealthReport::from_probes([("table", up("t")), ("queue", up("q")), ("bucket", up("b"))]);
+        let report = HealthReport::from_probes([
+            ("table", up("t")),
+            ("queue", up("q")),
+            ("bucket", up("b")),
+        ]);
         assert_eq!(report.http_status(), 200);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["status"], "ok");

@@ -38,7 +38,9 @@ pub enum PoisonMessage {
 impl JobMessage {
     /// Parses and validates a message body.
     pub fn parse(body: Option<&str>) -> Result<Self, PoisonMessage> {
-        let body = body.filter(|b| !b.trim().is_empty()).ok_or(PoisonMessage::Empty)?;
+        let body = body
+            .filter(|b| !b.trim().is_empty())
+            .ok_or(PoisonMessage::Empty)?;
         let message: JobMessage =
             serde_json::from_str(body).map_err(|e| PoisonMessage::Malformed(e.to_string()))?;
         let valid = (1..=64).contains(&message.job_id.len())
@@ -84,12 +86,36 @@ pub struct Failed {
     pub retry_after: Duration,
 }
 
-/// Exponential backoff by delivery count: `base * 2^(n-1)`, at most `max`.
-/// SQS would otherwise hide a failed message for the whole visibility timeout
-/// (six times the worker's timeout) on every try.
-pub fn retry_delay(receive_count: u32, base: Duration, max: Duration) -> Duration {
-    let exponent = receive_count.saturating_sub(1).min(20);
-    base.saturating_mul(1u32 << exponent).min(max)
+/// When and how often a failed message is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    /// The queue's `maxReceiveCount`.
+    pub max_receives: u32,
+}
+
+impl RetryPolicy {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            base: config.retry_base,
+            max: config.retry_max,
+            max_receives: config.max_receive_count,
+        }
+    }
+
+    /// Exponential backoff by delivery count: `base * 2^(n-1)`, at most `max`.
+    /// SQS would otherwise hide a failed message for the whole visibility
+    /// timeout (six times the worker's timeout) on every try. After the last
+    /// allowed receive the message is released at once, so it reaches the
+    /// dead-letter queue (and its quota is returned) without a pointless wait.
+    pub fn delay(&self, receive_count: u32) -> Duration {
+        if receive_count >= self.max_receives {
+            return Duration::ZERO;
+        }
+        let exponent = receive_count.saturating_sub(1).min(20);
+        self.base.saturating_mul(1u32 << exponent).min(self.max)
+    }
 }
 
 fn receive_count(message: &SqsMessage) -> u32 {
@@ -104,8 +130,7 @@ fn receive_count(message: &SqsMessage) -> u32 {
 /// returns the failures to report plus when each should be retried.
 pub async fn process_batch<F, Fut>(
     event: SqsEvent,
-    retry_base: Duration,
-    retry_max: Duration,
+    retry: RetryPolicy,
     mut work: F,
 ) -> (SqsBatchResponse, Vec<Failed>)
 where
@@ -136,7 +161,9 @@ where
             Outcome::Poison(reason) => {
                 tracing::error!(reason = %reason, "poison message; it will reach the dead-letter queue")
             }
-            Outcome::Retry(reason) => tracing::warn!(reason = %reason, "job message will be retried"),
+            Outcome::Retry(reason) => {
+                tracing::warn!(reason = %reason, "job message will be retried")
+            }
         }
         if outcome.is_failure() {
             let mut item = BatchItemFailure::default();
@@ -145,7 +172,7 @@ where
             failed.push(Failed {
                 message_id,
                 receipt_handle: message.receipt_handle.clone(),
-                retry_after: retry_delay(receives, retry_base, retry_max),
+                retry_after: retry.delay(receives),
             });
         }
     }
@@ -177,7 +204,10 @@ pub async fn record_delivery(
         )
         .expression_attribute_values(":m", AttributeValue::S(message_id.into()))
         .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
-        .expression_attribute_values(":ttl", AttributeValue::N(expires.unix_timestamp().to_string()))
+        .expression_attribute_values(
+            ":ttl",
+            AttributeValue::N(expires.unix_timestamp().to_string()),
+        )
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
         .return_values(ReturnValue::AllNew)
         .send()
@@ -230,7 +260,8 @@ mod tests {
         m.message_id = Some(id.into());
         m.receipt_handle = Some(format!("rh-{id}"));
         m.body = Some(body.into());
-        m.attributes = HashMap::from([("ApproximateReceiveCount".to_string(), receives.to_string())]);
+        m.attributes =
+            HashMap::from([("ApproximateReceiveCount".to_string(), receives.to_string())]);
         m
     }
 
@@ -270,16 +301,35 @@ mod tests {
         ));
     }
 
+    fn policy(max_receives: u32) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            max_receives,
+        }
+    }
+
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let base = Duration::from_secs(2);
-        let max = Duration::from_secs(60);
-        assert_eq!(retry_delay(0, base, max), Duration::from_secs(2));
-        assert_eq!(retry_delay(1, base, max), Duration::from_secs(2));
-        assert_eq!(retry_delay(2, base, max), Duration::from_secs(4));
-        assert_eq!(retry_delay(4, base, max), Duration::from_secs(16));
-        assert_eq!(retry_delay(10, base, max), max);
-        assert_eq!(retry_delay(u32::MAX, base, max), max);
+        let retry = RetryPolicy {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+            max_receives: 1000,
+        };
+        assert_eq!(retry.delay(0), Duration::from_secs(2));
+        assert_eq!(retry.delay(1), Duration::from_secs(2));
+        assert_eq!(retry.delay(2), Duration::from_secs(4));
+        assert_eq!(retry.delay(4), Duration::from_secs(16));
+        assert_eq!(retry.delay(10), Duration::from_secs(60));
+        assert_eq!(retry.delay(999), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn last_receive_releases_the_message_at_once() {
+        let retry = policy(5);
+        assert_eq!(retry.delay(4), Duration::from_secs(8));
+        assert_eq!(retry.delay(5), Duration::ZERO);
+        assert_eq!(retry.delay(9), Duration::ZERO);
     }
 
     #[tokio::test]
@@ -290,15 +340,10 @@ mod tests {
             message("m3", r#"{"job_id":"b"}"#, 1),
         ]);
         let mut seen = Vec::new();
-        let (response, failed) = process_batch(
-            event,
-            Duration::from_secs(1),
-            Duration::from_secs(30),
-            |job, _message_id| {
-                seen.push(job.job_id);
-                async { Outcome::Done }
-            },
-        )
+        let (response, failed) = process_batch(event, policy(5), |job, _message_id| {
+            seen.push(job.job_id);
+            async { Outcome::Done }
+        })
         .await;
         assert_eq!(seen, vec!["a", "b"]);
         let ids: Vec<_> = response
@@ -318,18 +363,13 @@ mod tests {
             message("m1", r#"{"job_id":"a"}"#, 1),
             message("m2", r#"{"job_id":"b"}"#, 1),
         ]);
-        let (response, _) = process_batch(
-            event,
-            Duration::from_secs(1),
-            Duration::from_secs(30),
-            |job, _message_id| async move {
-                if job.job_id == "a" {
-                    Outcome::Retry("ThrottlingException".into())
-                } else {
-                    Outcome::Duplicate
-                }
-            },
-        )
+        let (response, _) = process_batch(event, policy(5), |job, _message_id| async move {
+            if job.job_id == "a" {
+                Outcome::Retry("ThrottlingException".into())
+            } else {
+                Outcome::Duplicate
+            }
+        })
         .await;
         assert_eq!(response.batch_item_failures.len(), 1);
         assert_eq!(response.batch_item_failures[0].item_identifier, "m1");

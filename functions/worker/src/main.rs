@@ -22,9 +22,13 @@ async fn main() -> Result<(), Error> {
 
 async fn handle(event: SqsEvent, clients: &AwsClients, config: &Config) -> SqsBatchResponse {
     let (response, failed) =
-        jobs::process_batch(event, config.retry_base, config.retry_max, |job, message_id| async move {
-            jobs::record_delivery(clients, config, &job, &message_id).await
-        })
+        jobs::process_batch(
+            event,
+            jobs::RetryPolicy::from_config(config),
+            |job, message_id| async move {
+                jobs::record_delivery(clients, config, &job, &message_id).await
+            },
+        )
         .await;
     jobs::delay_retries(clients, &config.jobs_queue_url, &failed).await;
     response

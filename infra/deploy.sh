@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds the functions, packages each as a provided.al2023 `bootstrap` zip, uploads
+# them and creates or updates the stack. The same template serves both targets:
+#
+#   infra/deploy.sh                  # local emulator at $AWS_ENDPOINT_URL (default http://127.0.0.1:4566)
+#   METERAI_TARGET=aws STAGE=prod infra/deploy.sh   # real AWS, with your usual AWS credentials
+#
+# Writes the stack outputs to .build/<stack>.env for the tests and scripts.
+# SKIP_BUILD=1 reuses binaries already in target/ (the test command builds them once).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+target=${METERAI_TARGET:-local}
+stage=${STAGE:-local}
+stack=${STACK_NAME:-meterai-$stage}
+functions=(health worker)
+build="$root/.build"
+mkdir -p "$build"
+
+# ---- AWS CLI and cfn-lint in their own venv (MiniStack pins botocore exactly).
+tools="$root/infra/.venv"
+want=$(sha256sum "$root/infra/requirements.txt" | cut -d' ' -f1)
+if [[ "$(cat "$tools/.requirements.sha256" 2>/dev/null || true)" != "$want" ]]; then
+  echo "installing deploy tools into $tools"
+  rm -rf "$tools"
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install --quiet --disable-pip-version-check -r "$root/infra/requirements.txt"
+  echo "$want" >"$tools/.requirements.sha256"
+fi
+
+endpoint_args=()
+function_endpoint=""
+if [[ "$target" == local ]]; then
+  endpoint=${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}
+  # The emulator accepts any credentials; do not send real ones there.
+  export AWS_ACCESS_KEY_ID=${LOCAL_AWS_ACCESS_KEY_ID:-test}
+  export AWS_SECRET_ACCESS_KEY=${LOCAL_AWS_SECRET_ACCESS_KEY:-test}
+  unset AWS_SESSION_TOKEN AWS_PROFILE
+  export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
+  endpoint_args=(--endpoint-url "$endpoint")
+  # What the functions themselves call (LocalStack in Docker wants its container-side name).
+  function_endpoint=${METERAI_FUNCTION_ENDPOINT_URL:-$endpoint}
+  arch=${ARCHITECTURE:-x86_64}
+elif [[ "$target" == aws ]]; then
+  arch=${ARCHITECTURE:-arm64}
+else
+  echo "METERAI_TARGET must be local or aws" >&2
+  exit 2
+fi
+export AWS_PAGER=""
+awscli() { "$tools/bin/aws" "${endpoint_args[@]}" "$@"; }
+
+"$tools/bin/cfn-lint" infra/template.yaml
+
+# ---- build: one cargo invocation for every function (the test command uses the same one).
+if [[ "$target" == aws ]]; then
+  if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    command -v cargo-lambda >/dev/null || { echo "install cargo-lambda (cargo install cargo-lambda) to cross-build for $arch" >&2; exit 2; }
+    if [[ "$arch" == arm64 ]]; then cargo lambda build --release --arm64; else cargo lambda build --release --x86-64; fi
+  fi
+  bin_dir() { echo "$root/target/lambda/$1"; }
+else
+  [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release --workspace --all-targets
+  bin_dir() { echo "$root/target/release"; }
+fi
+
+# ---- package: bootstrap zips with fixed timestamps, keyed by content so a new build updates the code.
+account=$(awscli sts get-caller-identity --query Account --output text)
+region=$(awscli configure get region 2>/dev/null || echo "$AWS_DEFAULT_REGION")
+region=${region:-$AWS_DEFAULT_REGION}
+artifacts=${ARTIFACT_BUCKET:-meterai-artifacts-$account-$region}
+if ! awscli s3api head-bucket --bucket "$artifacts" >/dev/null 2>&1; then
+  if [[ "$region" == us-east-1 ]]; then
+    awscli s3api create-bucket --bucket "$artifacts" >/dev/null
+  else
+    awscli s3api create-bucket --bucket "$artifacts" --create-bucket-configuration "LocationConstraint=$region" >/dev/null
+  fi
+fi
+
+declare -A keys
+for fn in "${functions[@]}"; do
+  dir=$(bin_dir "$fn")
+  if [[ -f "$dir/bootstrap" ]]; then binary="$dir/bootstrap"; else binary="$dir/$fn"; fi
+  [[ -x "$binary" ]] || { echo "no binary for $fn at $binary" >&2; exit 1; }
+  zip="$build/$fn.zip"
+  python3 - "$binary" "$zip" <<'PY'
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+info.external_attr = 0o100755 << 16
+info.compress_type = zipfile.ZIP_DEFLATED
+with open(src, "rb") as f, zipfile.ZipFile(dst, "w") as z:
+    z.writestr(info, f.read(), compresslevel=9)
+PY
+  sha=$(sha256sum "$zip" | cut -c1-16)
+  key="functions/$fn-$sha.zip"
+  if ! awscli s3api head-object --bucket "$artifacts" --key "$key" >/dev/null 2>&1; then
+    awscli s3api put-object --bucket "$artifacts" --key "$key" --body "$zip" >/dev/null
+  fi
+  keys[$fn]=$key
+  printf '%-8s %s (%s bytes)\n' "$fn" "$key" "$(stat -c %s "$zip")"
+done
+
+# ---- deploy: a stack left failed by an earlier run is removed first.
+status=$(awscli cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo NONE)
+case "$status" in
+  ROLLBACK_COMPLETE | ROLLBACK_FAILED | CREATE_FAILED | DELETE_FAILED)
+    echo "removing stack $stack left in $status"
+    awscli cloudformation delete-stack --stack-name "$stack"
+    awscli cloudformation wait stack-delete-complete --stack-name "$stack"
+    ;;
+esac
+
+params=(
+  "Stage=$stage"
+  "Architecture=$arch"
+  "ArtifactBucket=$artifacts"
+  "HealthCodeKey=${keys[health]}"
+  "WorkerCodeKey=${keys[worker]}"
+  "EndpointUrl=$function_endpoint"
+)
+[[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
+[[ -n "${RETRY_BASE_SECONDS:-}" ]] && params+=("RetryBaseSeconds=$RETRY_BASE_SECONDS")
+
+awscli cloudformation deploy \
+  --stack-name "$stack" \
+  --template-file infra/template.yaml \
+  --capabilities CAPABILITY_IAM \
+  --no-fail-on-empty-changeset \
+  --parameter-overrides "${params[@]}"
+
+# ---- outputs, as shell variables for the tests and scripts.
+out="$build/$stack.env"
+awscli cloudformation describe-stacks --stack-name "$stack" \
+  --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text |
+  while read -r k v; do
+    name=$(echo "$k" | sed -E 's/([a-z])([A-Z])/\1_\2/g' | tr '[:lower:]' '[:upper:]')
+    echo "METERAI_${name}=$v"
+  done >"$out"
+echo "METERAI_STACK=$stack" >>"$out"
+echo "METERAI_ENDPOINT_URL=${endpoint:-}" >>"$out"
+echo "stack $stack deployed; outputs in ${out#"$root/"}"
+cat "$out"
