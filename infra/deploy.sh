@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(health worker)
+functions=(health worker orders quota payments)
 build="$root/.build"
 mkdir -p "$build"
 
@@ -42,8 +42,13 @@ if [[ "$target" == local ]]; then
   # What the functions themselves call (LocalStack in Docker wants its container-side name).
   function_endpoint=${METERAI_FUNCTION_ENDPOINT_URL:-$endpoint}
   arch=${ARCHITECTURE:-x86_64}
+  # Development secrets of the local stage only (tests and scripts read them from .build/).
+  jwt_secret=${JWT_SECRET:-meterai-local-dev-jwt-secret-not-for-production}
+  midtrans_server_key=${MIDTRANS_SERVER_KEY:-SB-Mid-server-meterai-local}
 elif [[ "$target" == aws ]]; then
   arch=${ARCHITECTURE:-arm64}
+  jwt_secret=${JWT_SECRET:?set JWT_SECRET (at least 32 characters) to the portal token secret}
+  midtrans_server_key=${MIDTRANS_SERVER_KEY:?set MIDTRANS_SERVER_KEY to your Midtrans server key}
 else
   echo "METERAI_TARGET must be local or aws" >&2
   exit 2
@@ -116,10 +121,13 @@ params=(
   "Stage=$stage"
   "Architecture=$arch"
   "ArtifactBucket=$artifacts"
-  "HealthCodeKey=${keys[health]}"
-  "WorkerCodeKey=${keys[worker]}"
   "EndpointUrl=$function_endpoint"
+  "JwtSecret=$jwt_secret"
+  "MidtransServerKey=$midtrans_server_key"
 )
+for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
+[[ -n "${JWT_ISSUER:-}" ]] && params+=("JwtIssuer=$JWT_ISSUER")
+[[ -n "${JWT_AUDIENCE:-}" ]] && params+=("JwtAudience=$JWT_AUDIENCE")
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
 [[ -n "${RETRY_BASE_SECONDS:-}" ]] && params+=("RetryBaseSeconds=$RETRY_BASE_SECONDS")
 
@@ -140,5 +148,13 @@ awscli cloudformation describe-stacks --stack-name "$stack" \
   done >"$out"
 echo "METERAI_STACK=$stack" >>"$out"
 echo "METERAI_ENDPOINT_URL=${endpoint:-}" >>"$out"
+if [[ "$target" == local ]]; then
+  {
+    echo "METERAI_JWT_SECRET=$jwt_secret"
+    echo "METERAI_JWT_ISSUER=${JWT_ISSUER:-meterai-local}"
+    echo "METERAI_JWT_AUDIENCE=${JWT_AUDIENCE:-meterai-api}"
+    echo "METERAI_MIDTRANS_SERVER_KEY=$midtrans_server_key"
+  } >>"$out"
+fi
 echo "stack $stack deployed; outputs in ${out#"$root/"}"
-cat "$out"
+grep -v -E 'SECRET|SERVER_KEY' "$out"

@@ -91,6 +91,26 @@ impl Stack {
         loader.load().await
     }
 
+    /// The library's clients, pointed at the deployed stack, for checks such as
+    /// the quota audit (real DynamoDB calls, never fakes).
+    pub async fn clients(&self) -> meterai::AwsClients {
+        meterai::AwsClients::from_sdk_config(&self.sdk_config().await, self.endpoint().is_some())
+    }
+
+    /// Mints portal tokens with the stack's development secret (local stage only).
+    pub fn authenticator(&self) -> meterai::auth::Authenticator {
+        meterai::auth::Authenticator::new(
+            self.get("METERAI_JWT_SECRET").as_bytes(),
+            self.get("METERAI_JWT_ISSUER"),
+            self.get("METERAI_JWT_AUDIENCE"),
+        )
+    }
+
+    /// Signs payment notifications as the gateway would (local stage only).
+    pub fn midtrans(&self) -> meterai::payments::Midtrans {
+        meterai::payments::Midtrans::new(self.get("METERAI_MIDTRANS_SERVER_KEY"))
+    }
+
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
@@ -125,4 +145,166 @@ where
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A portal user of the deployed API: a fresh account and its token.
+#[derive(Clone)]
+pub struct Portal {
+    pub account: String,
+    pub token: String,
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Status and JSON body of a response (`Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub replayed: bool,
+}
+
+impl Answer {
+    /// The stable error code of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Portal {
+    /// A new account no earlier run used.
+    pub fn new(stack: &Stack) -> Self {
+        let account = unique("acct");
+        let token = stack.authenticator().mint(&account, 3600);
+        Self {
+            account,
+            token,
+            base: stack.api_url().to_string(),
+            http: stack.http(),
+        }
+    }
+
+    pub fn account_id(&self) -> meterai::auth::AccountId {
+        meterai::auth::AccountId::parse(&self.account).expect("test accounts are valid")
+    }
+
+    /// Sends a request with this user's token (or `auth` instead, if given).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.token));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        answer(request.send().await.expect("API answers")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Answer {
+        let headers: Vec<(&str, &str)> = idempotency_key
+            .map(|k| ("idempotency-key", k))
+            .into_iter()
+            .collect();
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some(body.to_string().into_bytes()),
+            &headers,
+        )
+        .await
+    }
+
+    /// Creates an order of `quantity` stamps and returns it.
+    pub async fn order(&self, quantity: i64) -> serde_json::Value {
+        let created = self
+            .post(
+                "/v1/orders",
+                &serde_json::json!({ "quantity": quantity }),
+                Some(&unique("key")),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        created.body
+    }
+
+    pub async fn quota(&self) -> serde_json::Value {
+        let answer = self.get("/v1/quota").await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        answer.body
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let replayed = response.headers().get("idempotent-replayed").is_some();
+    let bytes = response.bytes().await.expect("body arrives");
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        body,
+        replayed,
+    }
+}
+
+/// Sends a payment notification to the deployed callback.
+pub async fn notify(stack: &Stack, notification: &serde_json::Value) -> Answer {
+    let response = stack
+        .http()
+        .post(format!("{}/v1/payments/notifications", stack.api_url()))
+        .header("content-type", "application/json")
+        .body(notification.to_string())
+        .send()
+        .await
+        .expect("API answers");
+    answer(response).await
+}
+
+/// A correctly signed Midtrans notification for an order of the API.
+pub fn payment(stack: &Stack, order: &serde_json::Value, status: &str) -> serde_json::Value {
+    let note = stack.midtrans().notification(
+        order["order_id"].as_str().expect("order id"),
+        status,
+        order["total"].as_i64().expect("order total"),
+        &unique("tx"),
+    );
+    serde_json::to_value(note).expect("notification serializes")
+}
+
+/// Fails the test unless the quota audit holds for the account.
+pub async fn assert_audit(stack: &Stack, portal: &Portal) -> meterai::quota::AuditReport {
+    let clients = stack.clients().await;
+    let report = meterai::quota::audit(
+        &clients,
+        stack.get("METERAI_TABLE_NAME"),
+        &portal.account_id(),
+    )
+    .await
+    .expect("audit runs");
+    assert!(
+        report.holds(),
+        "audit of {} fails: {:?}",
+        portal.account,
+        report
+    );
+    report
 }

@@ -17,12 +17,18 @@ impl AwsClients {
     /// Loads region, credentials and endpoint from the environment once.
     pub async fn new(config: &Config) -> Self {
         let shared = aws_config::load_from_env().await;
-        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(config.s3_force_path_style)
+        Self::from_sdk_config(&shared, config.s3_force_path_style)
+    }
+
+    /// Clients from an already loaded SDK configuration (tools and tests that
+    /// point at a stack from outside it).
+    pub fn from_sdk_config(shared: &aws_config::SdkConfig, s3_force_path_style: bool) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(shared)
+            .force_path_style(s3_force_path_style)
             .build();
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
-            sqs: aws_sdk_sqs::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(shared),
+            sqs: aws_sdk_sqs::Client::new(shared),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
         }
     }

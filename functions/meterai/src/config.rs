@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::orders::OrderRules;
 
 /// What every function needs to know about its surroundings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,14 @@ pub struct Config {
     /// The queue's `maxReceiveCount`: after that many receives a failed message
     /// moves to the dead-letter queue, so waiting before the last move is pointless.
     pub max_receive_count: u32,
+    /// HS256 secret of portal tokens; only the functions that authenticate
+    /// portal users are given one.
+    pub jwt_secret: Option<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Midtrans server key; only the payments function is given it.
+    pub midtrans_server_key: Option<String>,
+    pub order_rules: OrderRules,
 }
 
 impl Config {
@@ -67,6 +76,25 @@ impl Config {
             retry_max: Duration::from_secs(number("RETRY_MAX_SECONDS", 300)?),
             max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
                 .map_err(|_| Error::Config("MAX_RECEIVE_COUNT is too large".into()))?,
+            jwt_secret: vars.get("JWT_SECRET").filter(|v| !v.is_empty()).cloned(),
+            jwt_issuer: vars
+                .get("JWT_ISSUER")
+                .cloned()
+                .unwrap_or_else(|| "meterai-local".into()),
+            jwt_audience: vars
+                .get("JWT_AUDIENCE")
+                .cloned()
+                .unwrap_or_else(|| "meterai-api".into()),
+            midtrans_server_key: vars
+                .get("MIDTRANS_SERVER_KEY")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            order_rules: OrderRules {
+                unit_price: number("UNIT_PRICE_RUPIAH", 10_000)? as i64,
+                max_quantity: number("ORDER_MAX_QUANTITY", 1_000)? as i64,
+                payment_window_ms: number("ORDER_PAYMENT_WINDOW_MINUTES", 24 * 60)? as i64 * 60_000,
+                refund_window_ms: number("REFUND_WINDOW_DAYS", 30)? as i64 * 24 * 3_600_000,
+            },
         })
     }
 }
@@ -94,6 +122,10 @@ mod tests {
             ("RETRY_BASE_SECONDS", "1"),
             ("RETRY_MAX_SECONDS", "20"),
             ("MAX_RECEIVE_COUNT", "3"),
+            ("JWT_SECRET", "s3cret"),
+            ("MIDTRANS_SERVER_KEY", "SB-key"),
+            ("ORDER_MAX_QUANTITY", "50"),
+            ("REFUND_WINDOW_DAYS", "7"),
         ]))
         .unwrap();
         assert_eq!(config.table_name, "t");
@@ -105,6 +137,11 @@ mod tests {
         assert_eq!(config.retry_base, Duration::from_secs(1));
         assert_eq!(config.retry_max, Duration::from_secs(20));
         assert_eq!(config.max_receive_count, 3);
+        assert_eq!(config.jwt_secret.as_deref(), Some("s3cret"));
+        assert_eq!(config.midtrans_server_key.as_deref(), Some("SB-key"));
+        assert_eq!(config.order_rules.max_quantity, 50);
+        assert_eq!(config.order_rules.refund_window_ms, 7 * 24 * 3_600_000);
+        assert_eq!(config.order_rules.unit_price, 10_000);
     }
 
     #[test]
@@ -132,6 +169,9 @@ mod tests {
         assert_eq!(config.retry_base, Duration::from_secs(2));
         assert_eq!(config.retry_max, Duration::from_secs(300));
         assert_eq!(config.max_receive_count, 5);
+        assert_eq!(config.jwt_secret, None);
+        assert_eq!(config.midtrans_server_key, None);
+        assert_eq!(config.order_rules, OrderRules::default());
     }
 
     #[test]

@@ -1,0 +1,46 @@
+//! What a function holds for its whole life: configuration, AWS clients and
+//! the authenticator, built once per cold start.
+
+use crate::auth::{AccountId, Authenticator};
+use crate::aws::AwsClients;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub clients: AwsClients,
+    authenticator: Option<Authenticator>,
+}
+
+impl App {
+    /// Reads the environment and builds the clients. Call once, in `main`.
+    pub async fn from_env() -> Result<Self> {
+        let config = Config::from_env()?;
+        let clients = AwsClients::new(&config).await;
+        Ok(Self::new(config, clients))
+    }
+
+    pub fn new(config: Config, clients: AwsClients) -> Self {
+        let authenticator = config.jwt_secret.as_ref().map(|secret| {
+            Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
+        });
+        Self {
+            config,
+            clients,
+            authenticator,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.config.table_name
+    }
+
+    /// The portal account named by the request's bearer token.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<AccountId> {
+        self.authenticator
+            .as_ref()
+            .ok_or_else(|| Error::Config("JWT_SECRET is not set for this function".into()))?
+            .verify(authorization)
+    }
+}

@@ -1,0 +1,44 @@
+//! The payment gateway's notification callback: `POST /v1/payments/notifications`.
+//! Authenticated by the notification's own signature, not by a user token.
+
+use lambda_http::{http::Method, Body, Request, Response};
+use meterai::error::{codes, Error};
+use meterai::http::{self, json_response};
+use meterai::payments::{self, Midtrans};
+use meterai::{App, Result};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::serve(route).await
+}
+
+async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::POST, ["payments", "notifications"]) => {
+            let body = http::body(&request);
+            if body.len() > http::JSON_BODY_LIMIT {
+                return Err(Error::TooLarge {
+                    code: codes::PAYLOAD_TOO_LARGE,
+                    message: "notification is too large".into(),
+                });
+            }
+            let server_key = app
+                .config
+                .midtrans_server_key
+                .as_deref()
+                .ok_or_else(|| Error::Config("MIDTRANS_SERVER_KEY is not set".into()))?;
+            let receipt = payments::handle_notification(
+                &app.clients,
+                app.table(),
+                &Midtrans::new(server_key),
+                body,
+            )
+            .await?;
+            Ok(json_response(200, &receipt))
+        }
+        _ => Err(http::no_route(&request)),
+    }
+}

@@ -1,0 +1,39 @@
+//! A portal user's quota and its ledger: `GET /v1/quota`, `GET /v1/ledger`.
+
+use lambda_http::{http::Method, Body, Request, Response};
+use meterai::http::{self, header, json_response, query};
+use meterai::{paging, quota, App, Result};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::serve(route).await
+}
+
+async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
+    let account = app.authenticate(header(&request, "authorization"))?;
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::GET, ["quota"]) => {
+            let balance = quota::balance(&app.clients, app.table(), &account).await?;
+            Ok(json_response(200, &balance))
+        }
+        (Method::GET, ["ledger"]) => {
+            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let page = quota::ledger_page(
+                &app.clients,
+                app.table(),
+                &account,
+                limit,
+                query(&request, "cursor"),
+            )
+            .await?;
+            Ok(json_response(
+                200,
+                &serde_json::json!({ "entries": page.items, "next_cursor": page.next_cursor }),
+            ))
+        }
+        _ => Err(http::no_route(&request)),
+    }
+}
