@@ -57,6 +57,7 @@ export AWS_PAGER=""
 awscli() { "$tools/bin/aws" "${endpoint_args[@]}" "$@"; }
 
 "$tools/bin/cfn-lint" infra/template.yaml
+"$tools/bin/python" infra/check_openapi.py
 
 # ---- build: one cargo invocation for every function (the test command uses the same one).
 if [[ "$target" == aws ]]; then

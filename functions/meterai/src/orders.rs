@@ -38,6 +38,13 @@ impl Default for OrderRules {
     }
 }
 
+impl OrderRules {
+    /// Whether an order paid at `paid_ms` may still be refunded at `now_ms`.
+    pub fn refund_window_open(&self, paid_ms: i64, now_ms: i64) -> bool {
+        now_ms <= paid_ms + self.refund_window_ms
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
@@ -464,7 +471,7 @@ pub async fn refund(
                 "only a paid order can be refunded",
             ));
         };
-        if store::now_ms() > paid_ms + rules.refund_window_ms {
+        if !rules.refund_window_open(paid_ms, store::now_ms()) {
             return Err(Error::conflict(
                 codes::REFUND_WINDOW_CLOSED,
                 "the refund window of this order has closed",
@@ -667,6 +674,22 @@ mod tests {
                 .code(),
             codes::BAD_REQUEST
         );
+    }
+
+    #[test]
+    fn refund_window_closes_after_the_configured_time() {
+        let rules = OrderRules {
+            refund_window_ms: 1_000,
+            ..OrderRules::default()
+        };
+        assert!(rules.refund_window_open(5_000, 5_000));
+        assert!(rules.refund_window_open(5_000, 6_000));
+        assert!(!rules.refund_window_open(5_000, 6_001));
+        let closed = OrderRules {
+            refund_window_ms: 0,
+            ..OrderRules::default()
+        };
+        assert!(!closed.refund_window_open(5_000, 5_001));
     }
 
     #[test]
