@@ -17,6 +17,7 @@ pub mod orders;
 pub mod paging;
 pub mod payments;
 pub mod quota;
+pub mod stamp;
 pub mod store;
 pub mod telemetry;
 

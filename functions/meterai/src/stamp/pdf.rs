@@ -1,0 +1,625 @@
+//! Affixing the mark to a PDF as an incremental update.
+//!
+//! The original bytes stay, byte for byte, the prefix of the output: the mark
+//! is a new `/Stamp` annotation whose appearance is a Form XObject, and the
+//! only changed object is the page (its `/Annots` grows), written after the
+//! original with a new cross-reference section whose `/Prev` points back. The
+//! page's content stream is never touched, so a signature made before stamping
+//! stays valid.
+
+use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, ObjectId, Stream};
+use sha2::{Digest, Sha256};
+
+use super::mark;
+
+/// Where the mark goes: page (1-based) and the lower-left corner in points,
+/// measured on the page as it is displayed (after `/Rotate`), from its
+/// visible lower-left corner.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub page: u32,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+pub const DEFAULT_SIZE: f64 = 100.0;
+
+/// Limits on what the stamper accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_pages: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            max_pages: 500,
+        }
+    }
+}
+
+/// Why a document cannot be stamped. All are permanent: retrying will not help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StampError {
+    #[error("the file is not a PDF")]
+    NotPdf,
+    #[error("the PDF is damaged and cannot be read: {0}")]
+    Malformed(String),
+    #[error(
+        "the PDF's cross-reference data is damaged; it cannot be stamped without rewriting it"
+    )]
+    Damaged,
+    #[error("the PDF is encrypted with a password")]
+    Encrypted,
+    #[error("the PDF has no pages")]
+    NoPages,
+    #[error("the PDF has {pages} pages; the limit is {limit}")]
+    TooManyPages { pages: u32, limit: u32 },
+    #[error("the PDF is {bytes} bytes; the limit is {limit}")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("page {page} does not exist; the document has {pages} pages")]
+    PageOutOfRange { page: u32, pages: u32 },
+    #[error("the mark ({width} x {height} pt at {x}, {y}) does not fit on page {page} ({page_width} x {page_height} pt)")]
+    OffPage {
+        page: u32,
+        x: f64,
+        y: f64,
+        width: f64,
+        height: f64,
+        page_width: f64,
+        page_height: f64,
+    },
+}
+
+impl StampError {
+    /// Stable error code recorded on the failed job.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StampError::NotPdf => "NOT_A_PDF",
+            StampError::Malformed(_) => "MALFORMED_PDF",
+            StampError::Damaged => "DAMAGED_PDF",
+            StampError::Encrypted => "ENCRYPTED_PDF",
+            StampError::NoPages => "NO_PAGES",
+            StampError::TooManyPages { .. } => "TOO_MANY_PAGES",
+            StampError::TooLarge { .. } => "DOCUMENT_TOO_LARGE",
+            StampError::PageOutOfRange { .. } => "PAGE_OUT_OF_RANGE",
+            StampError::OffPage { .. } => "RECT_OFF_PAGE",
+        }
+    }
+}
+
+/// The stamped file.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    pub bytes: Vec<u8>,
+    /// Hex SHA-256 of `bytes`, the document the serial is bound to.
+    pub sha256: String,
+    pub pages: u32,
+}
+
+/// What the mark says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkText<'a> {
+    pub serial: &'a str,
+    pub verify_url: &'a str,
+}
+
+/// The visible page box: `/CropBox` (inherited) if present, else `/MediaBox`.
+fn page_box(doc: &Document, page: ObjectId) -> Option<[f64; 4]> {
+    let crop = inherited(doc, page, b"CropBox").and_then(|o| rect(doc, o));
+    let media = inherited(doc, page, b"MediaBox").and_then(|o| rect(doc, o));
+    let b = crop.or(media)?;
+    Some([
+        b[0].min(b[2]),
+        b[1].min(b[3]),
+        b[0].max(b[2]),
+        b[1].max(b[3]),
+    ])
+}
+
+fn rect(doc: &Document, object: &Object) -> Option<[f64; 4]> {
+    let array = resolve(doc, object).as_array().ok()?;
+    if array.len() != 4 {
+        return None;
+    }
+    let mut r = [0.0; 4];
+    for (slot, value) in r.iter_mut().zip(array) {
+        *slot = number(resolve(doc, value))?;
+    }
+    Some(r)
+}
+
+fn number(object: &Object) -> Option<f64> {
+    match object {
+        Object::Integer(i) => Some(*i as f64),
+        Object::Real(r) => Some(f64::from(*r)),
+        _ => None,
+    }
+}
+
+fn resolve<'a>(doc: &'a Document, object: &'a Object) -> &'a Object {
+    match object {
+        Object::Reference(id) => doc.get_object(*id).unwrap_or(object),
+        other => other,
+    }
+}
+
+/// A page attribute, looked up the page tree (`/MediaBox`, `/CropBox` and
+/// `/Rotate` are inheritable). Bounded against cycles in hostile files.
+fn inherited<'a>(doc: &'a Document, page: ObjectId, key: &[u8]) -> Option<&'a Object> {
+    let mut node = doc.get_dictionary(page).ok()?;
+    for _ in 0..64 {
+        if let Ok(value) = node.get(key) {
+            return Some(value);
+        }
+        let parent = node.get(b"Parent").ok()?.as_reference().ok()?;
+        node = doc.get_dictionary(parent).ok()?;
+    }
+    None
+}
+
+/// Page rotation in quarter turns clockwise (0-3).
+fn quarter_turns(doc: &Document, page: ObjectId) -> u8 {
+    let degrees = inherited(doc, page, b"Rotate")
+        .and_then(|o| number(resolve(doc, o)))
+        .unwrap_or(0.0) as i64;
+    (degrees.rem_euclid(360) / 90) as u8
+}
+
+/// Maps a rectangle given on the displayed page to default user space, and
+/// the form matrix that keeps the mark upright on the rotated page.
+pub fn to_user_space(placement: &Placement, page_box: [f64; 4], turns: u8) -> ([f64; 4], [f64; 6]) {
+    let [llx, lly, urx, ury] = page_box;
+    let map = |x: f64, y: f64| match turns {
+        1 => (urx - y, lly + x),
+        2 => (urx - x, ury - y),
+        3 => (llx + y, ury - x),
+        _ => (llx + x, lly + y),
+    };
+    let (x0, y0) = map(placement.x, placement.y);
+    let (x1, y1) = map(
+        placement.x + placement.width,
+        placement.y + placement.height,
+    );
+    let user = [x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)];
+    let matrix = match turns {
+        1 => [0.0, 1.0, -1.0, 0.0, 0.0, 0.0],
+        2 => [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0],
+        3 => [0.0, -1.0, 1.0, 0.0, 0.0, 0.0],
+        _ => [1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+    };
+    (user, matrix)
+}
+
+/// Checks a file cheaply before any parsing (the API does this at accept time).
+pub fn sniff(head: &[u8]) -> Result<(), StampError> {
+    if head.starts_with(b"%PDF-") {
+        Ok(())
+    } else {
+        Err(StampError::NotPdf)
+    }
+}
+
+/// Loads and checks a document, and returns it with its page count.
+fn load(original: &[u8], limits: &Limits) -> Result<Document, StampError> {
+    if original.len() > limits.max_bytes {
+        return Err(StampError::TooLarge {
+            bytes: original.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    sniff(original)?;
+    let doc = Document::load_mem(original).map_err(|e| {
+        let message = e.to_string();
+        if message.to_ascii_lowercase().contains("password")
+            || message.to_ascii_lowercase().contains("decrypt")
+        {
+            StampError::Encrypted
+        } else {
+            StampError::Malformed(message)
+        }
+    })?;
+    if doc.is_encrypted() {
+        return Err(StampError::Encrypted);
+    }
+    if doc.xref_recovery == Some(lopdf::xref::XrefRecovery::Reconstructed) {
+        // lopdf rebuilt the table by scanning: an appended section would have
+        // no trustworthy /Prev. Refuse rather than write a broken update.
+        return Err(StampError::Damaged);
+    }
+    Ok(doc)
+}
+
+/// Stamps `original` at `placement` with the mark for `text`.
+pub fn stamp(
+    original: &[u8],
+    placement: &Placement,
+    text: &MarkText<'_>,
+    limits: &Limits,
+) -> Result<Stamped, StampError> {
+    let doc = load(original, limits)?;
+    let pages = doc.get_pages();
+    let count = pages.len() as u32;
+    if count == 0 {
+        return Err(if doc.was_encrypted() {
+            StampError::Encrypted
+        } else {
+            StampError::NoPages
+        });
+    }
+    if count > limits.max_pages {
+        return Err(StampError::TooManyPages {
+            pages: count,
+            limit: limits.max_pages,
+        });
+    }
+    let page_id = *pages
+        .get(&placement.page)
+        .ok_or(StampError::PageOutOfRange {
+            page: placement.page,
+            pages: count,
+        })?;
+    let page_box = page_box(&doc, page_id).unwrap_or([0.0, 0.0, 612.0, 792.0]);
+    let turns = quarter_turns(&doc, page_id);
+    let (shown_w, shown_h) = match turns {
+        1 | 3 => (page_box[3] - page_box[1], page_box[2] - page_box[0]),
+        _ => (page_box[2] - page_box[0], page_box[3] - page_box[1]),
+    };
+    let p = placement;
+    let fits = p.width > 0.0
+        && p.height > 0.0
+        && p.x >= 0.0
+        && p.y >= 0.0
+        && p.x + p.width <= shown_w + 1e-6
+        && p.y + p.height <= shown_h + 1e-6;
+    if !fits || ![p.x, p.y, p.width, p.height].iter().all(|v| v.is_finite()) {
+        return Err(StampError::OffPage {
+            page: p.page,
+            x: p.x,
+            y: p.y,
+            width: p.width,
+            height: p.height,
+            page_width: shown_w,
+            page_height: shown_h,
+        });
+    }
+    let (user_rect, matrix) = to_user_space(placement, page_box, turns);
+
+    let mut update = IncrementalDocument::create_from(original.to_vec(), doc);
+    let form = Stream::new(
+        dictionary! {
+            "Type" => "XObject",
+            "Subtype" => "Form",
+            "BBox" => vec![0.into(), 0.into(), placement.width.into(), placement.height.into()],
+            "Matrix" => matrix.iter().map(|v| Object::Real(*v as f32)).collect::<Vec<_>>(),
+            "Resources" => dictionary! {
+                "Font" => dictionary! {
+                    "F1" => dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding" },
+                    "F2" => dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica-Bold", "Encoding" => "WinAnsiEncoding" },
+                },
+            },
+        },
+        scaled_content(text, placement),
+    );
+    let new = &mut update.new_document;
+    let form_id = new.add_object(form);
+    let annotation: Dictionary = dictionary! {
+        "Type" => "Annot",
+        "Subtype" => "Stamp",
+        "Rect" => user_rect.iter().map(|v| Object::Real(*v as f32)).collect::<Vec<_>>(),
+        // Print (4) + Locked (128): printed with the page, not movable in viewers.
+        "F" => 132,
+        "P" => page_id,
+        "NM" => Object::string_literal(format!("e-meterai-{}", text.serial)),
+        "Contents" => Object::string_literal(format!("e-Meterai {}", text.serial)),
+        "AP" => dictionary! { "N" => form_id },
+    };
+    let annotation_id = update.new_document.add_object(annotation);
+    add_annotation(&mut update, page_id, annotation_id)
+        .map_err(|e| StampError::Malformed(e.to_string()))?;
+
+    let mut bytes = Vec::with_capacity(original.len() + 16 * 1024);
+    update
+        .save_to(&mut bytes)
+        .map_err(|e| StampError::Malformed(format!("could not write the update: {e}")))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Ok(Stamped {
+        bytes,
+        sha256,
+        pages: count,
+    })
+}
+
+fn scaled_content(text: &MarkText<'_>, placement: &Placement) -> Vec<u8> {
+    let mut content = format!(
+        "q {:.4} 0 0 {:.4} 0 0 cm\n",
+        placement.width / mark::DESIGN,
+        placement.height / mark::DESIGN
+    )
+    .into_bytes();
+    content.extend(mark::content(text.serial, text.verify_url));
+    content.extend_from_slice(b"Q\n");
+    content
+}
+
+/// Appends the annotation to the page's `/Annots`, which may be absent, a
+/// direct array, or a reference to an array object.
+fn add_annotation(
+    update: &mut IncrementalDocument,
+    page_id: ObjectId,
+    annotation: ObjectId,
+) -> lopdf::Result<()> {
+    update.opt_clone_object_to_new_document(page_id)?;
+    let existing = update
+        .new_document
+        .get_dictionary(page_id)?
+        .get(b"Annots")
+        .ok()
+        .cloned();
+    match existing {
+        Some(Object::Reference(array_id)) => {
+            update.opt_clone_object_to_new_document(array_id)?;
+            match update.new_document.get_object_mut(array_id)? {
+                Object::Array(items) => items.push(Object::Reference(annotation)),
+                other => *other = Object::Array(vec![Object::Reference(annotation)]),
+            }
+        }
+        Some(Object::Array(mut items)) => {
+            items.push(Object::Reference(annotation));
+            update
+                .new_document
+                .get_dictionary_mut(page_id)?
+                .set("Annots", items);
+        }
+        _ => {
+            update
+                .new_document
+                .get_dictionary_mut(page_id)?
+                .set("Annots", vec![Object::Reference(annotation)]);
+        }
+    }
+    Ok(())
+}
+
+/// Builds small PDFs for tests and benchmarks: `pages` pages of the given
+/// media box and rotation, each with a line of text, saved with a classic
+/// cross-reference table.
+pub fn sample_pdf(pages: u32, media_box: [i64; 4], rotate: Option<i64>) -> Vec<u8> {
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(
+        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" },
+    );
+    let mut kids = Vec::new();
+    for n in 1..=pages {
+        let content = format!("BT /F1 12 Tf 72 720 Td (Application letter, page {n}) Tj ET");
+        let content_id = doc.add_object(Stream::new(Dictionary::new(), content.into_bytes()));
+        let mut page = dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "Contents" => content_id,
+        };
+        if let Some(r) = rotate {
+            page.set("Rotate", r);
+        }
+        kids.push(Object::Reference(doc.add_object(page)));
+    }
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => kids,
+            "Count" => pages as i64,
+            // Inherited by every page.
+            "MediaBox" => media_box.iter().map(|v| Object::Integer(*v)).collect::<Vec<_>>(),
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).expect("in-memory save");
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERIAL: &str = "0123456789ABCDEFGHJKMN";
+
+    fn text() -> MarkText<'static> {
+        MarkText {
+            serial: SERIAL,
+            verify_url: "https://meterai.example/v1/verify/0123456789ABCDEFGHJKMN",
+        }
+    }
+
+    fn at(page: u32, x: f64, y: f64) -> Placement {
+        Placement {
+            page,
+            x,
+            y,
+            width: DEFAULT_SIZE,
+            height: DEFAULT_SIZE,
+        }
+    }
+
+    fn annotations(bytes: &[u8], page: u32) -> Vec<Dictionary> {
+        let doc = Document::load_mem(bytes).unwrap();
+        let page_id = doc.get_pages()[&page];
+        let annots = match doc.get_dictionary(page_id).unwrap().get(b"Annots") {
+            Ok(Object::Array(items)) => items.clone(),
+            Ok(Object::Reference(id)) => doc.get_object(*id).unwrap().as_array().unwrap().clone(),
+            _ => vec![],
+        };
+        annots
+            .iter()
+            .map(|a| {
+                doc.get_dictionary(a.as_reference().unwrap())
+                    .unwrap()
+                    .clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stamp_is_an_incremental_update_with_a_stamp_annotation() {
+        let original = sample_pdf(3, [0, 0, 595, 842], None);
+        let stamped = stamp(&original, &at(2, 400.0, 50.0), &text(), &Limits::default()).unwrap();
+        assert!(
+            stamped.bytes.starts_with(&original),
+            "the original bytes are the prefix"
+        );
+        assert!(stamped.bytes.len() > original.len());
+        assert_eq!(stamped.pages, 3);
+        assert_eq!(stamped.sha256, hex::encode(Sha256::digest(&stamped.bytes)));
+        let tail = &stamped.bytes[original.len()..];
+        let tail_text = String::from_utf8_lossy(tail);
+        assert!(
+            tail_text.contains("/Prev"),
+            "the new xref section points back"
+        );
+        assert!(annotations(&stamped.bytes, 1).is_empty());
+        assert!(annotations(&stamped.bytes, 3).is_empty());
+        let annots = annotations(&stamped.bytes, 2);
+        assert_eq!(annots.len(), 1);
+        let annot = &annots[0];
+        assert_eq!(annot.get(b"Subtype").unwrap().as_name().unwrap(), b"Stamp");
+        let rect: Vec<f64> = annot
+            .get(b"Rect")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| number(o).unwrap())
+            .collect();
+        assert_eq!(rect, vec![400.0, 50.0, 500.0, 150.0]);
+        let doc = Document::load_mem(&stamped.bytes).unwrap();
+        let ap = annot
+            .get(b"AP")
+            .unwrap()
+            .as_dict()
+            .unwrap()
+            .get(b"N")
+            .unwrap()
+            .as_reference()
+            .unwrap();
+        let form = doc.get_object(ap).unwrap().as_stream().unwrap();
+        let content = String::from_utf8_lossy(&form.content);
+        assert!(content.contains(&format!("({SERIAL}) Tj")));
+    }
+
+    #[test]
+    fn a_stamped_document_can_be_stamped_again() {
+        let original = sample_pdf(1, [0, 0, 612, 792], None);
+        let once = stamp(&original, &at(1, 10.0, 10.0), &text(), &Limits::default()).unwrap();
+        let twice = stamp(
+            &once.bytes,
+            &at(1, 200.0, 10.0),
+            &text(),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(twice.bytes.starts_with(&once.bytes));
+        assert_eq!(annotations(&twice.bytes, 1).len(), 2);
+    }
+
+    #[test]
+    fn non_zero_origins_and_rotation_land_where_asked() {
+        // Page box [10 20 610 820]: 600 wide, 800 high in user space.
+        let b = [10.0, 20.0, 610.0, 820.0];
+        let p = Placement {
+            page: 1,
+            x: 50.0,
+            y: 30.0,
+            width: 100.0,
+            height: 60.0,
+        };
+        assert_eq!(to_user_space(&p, b, 0).0, [60.0, 50.0, 160.0, 110.0]);
+        // Rotated 90 degrees clockwise: displayed 800 wide, 600 high; its
+        // lower-left corner is user space's lower-right.
+        assert_eq!(to_user_space(&p, b, 1).0, [520.0, 70.0, 580.0, 170.0]);
+        assert_eq!(to_user_space(&p, b, 2).0, [460.0, 730.0, 560.0, 790.0]);
+        assert_eq!(to_user_space(&p, b, 3).0, [40.0, 670.0, 100.0, 770.0]);
+        assert_eq!(to_user_space(&p, b, 1).1, [0.0, 1.0, -1.0, 0.0, 0.0, 0.0]);
+
+        let rotated = sample_pdf(1, [10, 20, 610, 820], Some(90));
+        let stamped = stamp(&rotated, &p, &text(), &Limits::default()).unwrap();
+        let annot = &annotations(&stamped.bytes, 1)[0];
+        let rect: Vec<f64> = annot
+            .get(b"Rect")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| number(o).unwrap())
+            .collect();
+        assert_eq!(rect, vec![520.0, 70.0, 580.0, 170.0]);
+        // 700 + 100 fits the displayed width of 800, but not the user-space width of 600.
+        assert!(stamp(&rotated, &at(1, 700.0, 10.0), &text(), &Limits::default()).is_ok());
+        assert!(stamp(&rotated, &at(1, 10.0, 550.0), &text(), &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn bad_input_is_a_permanent_error_with_a_code() {
+        let pdf = sample_pdf(2, [0, 0, 595, 842], None);
+        let limits = Limits::default();
+        let code = |bytes: &[u8], placement: Placement, limits: &Limits| {
+            stamp(bytes, &placement, &text(), limits)
+                .unwrap_err()
+                .code()
+        };
+        assert_eq!(code(b"GIF89a....", at(1, 0.0, 0.0), &limits), "NOT_A_PDF");
+        assert_eq!(code(b"", at(1, 0.0, 0.0), &limits), "NOT_A_PDF");
+        assert_eq!(code(&pdf, at(0, 0.0, 0.0), &limits), "PAGE_OUT_OF_RANGE");
+        assert_eq!(code(&pdf, at(3, 0.0, 0.0), &limits), "PAGE_OUT_OF_RANGE");
+        assert_eq!(code(&pdf, at(1, 500.0, 0.0), &limits), "RECT_OFF_PAGE");
+        assert_eq!(code(&pdf, at(1, -1.0, 0.0), &limits), "RECT_OFF_PAGE");
+        assert_eq!(code(&pdf, at(1, 0.0, f64::NAN), &limits), "RECT_OFF_PAGE");
+        assert_eq!(
+            code(
+                &pdf,
+                Placement {
+                    width: 0.0,
+                    ..at(1, 0.0, 0.0)
+                },
+                &limits
+            ),
+            "RECT_OFF_PAGE"
+        );
+        let few_pages = Limits {
+            max_pages: 1,
+            ..limits
+        };
+        assert_eq!(code(&pdf, at(1, 0.0, 0.0), &few_pages), "TOO_MANY_PAGES");
+        let small = Limits {
+            max_bytes: 100,
+            ..limits
+        };
+        assert_eq!(code(&pdf, at(1, 0.0, 0.0), &small), "DOCUMENT_TOO_LARGE");
+        let garbage = b"%PDF-1.7\n\x00\x01\x02 this is not a pdf body at all\n%%EOF".to_vec();
+        let err = code(&garbage, at(1, 0.0, 0.0), &limits);
+        assert!(
+            ["MALFORMED_PDF", "DAMAGED_PDF", "NO_PAGES"].contains(&err),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncated_files_are_refused_not_half_stamped() {
+        let pdf = sample_pdf(2, [0, 0, 595, 842], None);
+        for cut in [pdf.len() / 3, pdf.len() / 2, pdf.len() - 40] {
+            let err =
+                stamp(&pdf[..cut], &at(1, 0.0, 0.0), &text(), &Limits::default()).unwrap_err();
+            assert!(
+                ["MALFORMED_PDF", "DAMAGED_PDF", "NO_PAGES"].contains(&err.code()),
+                "cut at {cut}: {err:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The stamper judged by tools we did not write: qpdf checks the structure,
+//! poppler extracts the text and renders the page, zbar reads the QR code.
+//! (Installed by `scripts/test`: Debian's qpdf, poppler-utils, zbar-tools.)
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
+use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial};
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("meterai-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is not installed ({e}); scripts/test installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stamp_file(scratch: &Scratch, input: &[u8], placement: Placement, serial: &Serial) -> PathBuf {
+    let url = format!("http://127.0.0.1/v1/verify/{serial}");
+    let stamped = stamp(
+        input,
+        &placement,
+        &MarkText {
+            serial: serial.as_str(),
+            verify_url: &url,
+        },
+        &Limits::default(),
+    )
+    .unwrap_or_else(|e| panic!("stamping failed: {e}"));
+    assert!(
+        stamped.bytes.starts_with(input),
+        "original bytes are the prefix"
+    );
+    let out = scratch.path("stamped.pdf");
+    std::fs::write(&out, &stamped.bytes).unwrap();
+    out
+}
+
+fn assert_qpdf_clean(file: &Path) {
+    let (ok, text) = run("qpdf", &["--check", s(file)]);
+    assert!(
+        ok && text.contains("No syntax or stream encoding errors"),
+        "qpdf --check: {text}"
+    );
+}
+
+fn page_text(file: &Path, page: u32) -> String {
+    let p = page.to_string();
+    let (ok, text) = run("pdftotext", &["-f", &p, "-l", &p, s(file), "-"]);
+    assert!(ok, "pdftotext: {text}");
+    text
+}
+
+#[test]
+fn stamped_pdf_passes_qpdf_and_shows_the_serial_on_the_requested_page() {
+    let scratch = Scratch::new("oracle-basic");
+    let serial = Serial::generate();
+    let original = sample_pdf(3, [0, 0, 595, 842], None);
+    let placement = Placement {
+        page: 2,
+        x: 450.0,
+        y: 40.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let file = stamp_file(&scratch, &original, placement, &serial);
+    assert_qpdf_clean(&file);
+    assert!(
+        page_text(&file, 2).contains(serial.as_str()),
+        "serial on page 2"
+    );
+    assert!(
+        !page_text(&file, 1).contains(serial.as_str()),
+        "and not on page 1"
+    );
+    assert!(page_text(&file, 2).contains("METERAI"));
+}
+
+#[test]
+fn the_qr_code_reads_back_as_the_verification_url() {
+    let scratch = Scratch::new("oracle-qr");
+    let serial = Serial::generate();
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let placement = Placement {
+        page: 1,
+        x: 200.0,
+        y: 300.0,
+        width: 200.0,
+        height: 200.0,
+    };
+    let file = stamp_file(&scratch, &original, placement, &serial);
+    let prefix = scratch.path("page");
+    let (ok, text) = run(
+        "pdftoppm",
+        &["-r", "150", "-png", "-singlefile", s(&file), s(&prefix)],
+    );
+    assert!(ok, "pdftoppm: {text}");
+    let (ok, text) = run(
+        "zbarimg",
+        &["--quiet", "--raw", s(&scratch.path("page.png"))],
+    );
+    assert!(ok, "zbarimg: {text}");
+    // zbar may add D-Bus noise on stderr; the decoded symbol is its own line.
+    let expected = format!("http://127.0.0.1/v1/verify/{serial}");
+    assert!(
+        text.lines().any(|line| line.trim() == expected),
+        "zbarimg read: {text}"
+    );
+}
+
+#[test]
+fn xref_streams_rotation_and_offset_media_boxes_stay_valid() {
+    let scratch = Scratch::new("oracle-variants");
+    let classic = scratch.path("classic.pdf");
+    std::fs::write(&classic, sample_pdf(2, [-50, 100, 562, 892], Some(270))).unwrap();
+    let streams = scratch.path("streams.pdf");
+    let (ok, text) = run(
+        "qpdf",
+        &["--object-streams=generate", s(&classic), s(&streams)],
+    );
+    assert!(ok, "qpdf: {text}");
+    let original = std::fs::read(&streams).unwrap();
+    assert!(
+        String::from_utf8_lossy(&original).contains("/XRef"),
+        "input uses a cross-reference stream"
+    );
+    let serial = Serial::generate();
+    let placement = Placement {
+        page: 2,
+        x: 600.0,
+        y: 20.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let file = stamp_file(&scratch, &original, placement, &serial);
+    assert_qpdf_clean(&file);
+    assert!(page_text(&file, 2).contains(serial.as_str()));
+    let (ok, text) = run(
+        "pdftoppm",
+        &[
+            "-r",
+            "30",
+            "-png",
+            "-f",
+            "2",
+            "-l",
+            "2",
+            s(&file),
+            s(&scratch.path("r")),
+        ],
+    );
+    assert!(ok, "pdftoppm renders the rotated page: {text}");
+}
+
+#[test]
+fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped() {
+    let scratch = Scratch::new("oracle-encrypted");
+    let plain = scratch.path("plain.pdf");
+    std::fs::write(&plain, sample_pdf(1, [0, 0, 595, 842], None)).unwrap();
+    let locked = scratch.path("locked.pdf");
+    let (ok, text) = run(
+        "qpdf",
+        &[
+            "--encrypt",
+            "user-secret",
+            "owner-secret",
+            "256",
+            "--",
+            s(&plain),
+            s(&locked),
+        ],
+    );
+    assert!(ok, "qpdf: {text}");
+    let bytes = std::fs::read(&locked).unwrap();
+    let placement = Placement {
+        page: 1,
+        x: 10.0,
+        y: 10.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let serial = Serial::generate();
+    let mark = MarkText {
+        serial: serial.as_str(),
+        verify_url: "http://127.0.0.1/v",
+    };
+    let err = stamp(&bytes, &placement, &mark, &Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "ENCRYPTED_PDF", "{err}");
+
+    let permissions = scratch.path("permissions.pdf");
+    let (ok, text) = run(
+        "qpdf",
+        &[
+            "--encrypt",
+            "",
+            "owner-secret",
+            "256",
+            "--print=none",
+            "--",
+            s(&plain),
+            s(&permissions),
+        ],
+    );
+    assert!(ok, "qpdf: {text}");
+    let original = std::fs::read(&permissions).unwrap();
+    let file = stamp_file(&scratch, &original, placement, &serial);
+    assert_qpdf_clean(&file);
+    assert!(page_text(&file, 1).contains(serial.as_str()));
+}
