@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(health worker orders quota payments)
+functions=(health worker orders quota payments stamps reconciler)
 build="$root/.build"
 mkdir -p "$build"
 

@@ -308,3 +308,70 @@ pub async fn assert_audit(stack: &Stack, portal: &Portal) -> meterai::quota::Aud
     );
     report
 }
+
+impl Portal {
+    /// Orders `quantity` stamps and has the gateway settle the order.
+    pub async fn buy(&self, stack: &Stack, quantity: i64) {
+        let order = self.order(quantity).await;
+        let paid = notify(stack, &payment(stack, &order, "settlement")).await;
+        assert_eq!(paid.body["result"], "credited", "{:?}", paid.body);
+    }
+
+    /// Uploads a file through a presigned URL and returns its document id.
+    pub async fn upload(&self, bytes: &[u8]) -> String {
+        let ticket = self
+            .post(
+                "/v1/documents",
+                &serde_json::json!({"filename": "letter.pdf", "size": bytes.len()}),
+                None,
+            )
+            .await;
+        assert_eq!(ticket.status, 201, "{:?}", ticket.body);
+        let url = ticket.body["upload_url"].as_str().expect("upload URL");
+        let put = self
+            .http
+            .put(url)
+            .header("content-type", "application/pdf")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("upload answers");
+        assert!(put.status().is_success(), "upload failed: {}", put.status());
+        ticket.body["document_id"].as_str().unwrap().to_string()
+    }
+
+    /// Requests a stamp (with a fresh idempotency key).
+    pub async fn stamp(&self, document_id: &str, page: u32, x: f64, y: f64) -> Answer {
+        let body = serde_json::json!({"document_id": document_id, "page": page, "x": x, "y": y});
+        self.post("/v1/stamps", &body, Some(&unique("sk"))).await
+    }
+
+    /// Polls a job until it is done or failed.
+    pub async fn wait_job(&self, job_id: &str) -> serde_json::Value {
+        eventually(
+            &format!("job {job_id} to finish"),
+            Duration::from_secs(120),
+            || async {
+                let job = self.get(&format!("/v1/stamps/{job_id}")).await;
+                assert_eq!(job.status, 200, "{:?}", job.body);
+                matches!(job.body["status"].as_str(), Some("done") | Some("failed"))
+                    .then_some(job.body)
+            },
+        )
+        .await
+    }
+
+    /// Downloads a finished job's stamped document.
+    pub async fn download(&self, job: &serde_json::Value) -> Vec<u8> {
+        let url = job["download_url"]
+            .as_str()
+            .expect("a done job has a download URL");
+        let response = self.http.get(url).send().await.expect("download answers");
+        assert!(
+            response.status().is_success(),
+            "download: {}",
+            response.status()
+        );
+        response.bytes().await.unwrap().to_vec()
+    }
+}

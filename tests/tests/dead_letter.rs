@@ -1,23 +1,39 @@
-//! Job messages through the deployed queue and worker: a poison message ends in
-//! the dead-letter queue, while the good messages sent in the same batch are
-//! worked on exactly once and never fail with it.
+//! Job messages through the deployed queue, worker and dead-letter consumer:
+//! a poison message reaches the dead-letter queue after `maxReceiveCount`
+//! receives and is recorded there, while the job messages delivered in the same
+//! batch (second deliveries of finished jobs) are acknowledged, not failed, and
+//! spend nothing twice.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
-};
-use e2e::{eventually, unique, Stack};
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use e2e::{assert_audit, eventually, unique, Portal, Stack};
+use meterai::stamp::pdf::sample_pdf;
+use serde_json::json;
 
 #[tokio::test]
-async fn poison_message_reaches_the_dlq_and_its_batch_neighbours_do_not() {
+async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
     let stack = Stack::load();
     let sqs = stack.sqs().await;
     let dynamodb = stack.dynamodb().await;
     let queue = stack.get("METERAI_JOBS_QUEUE_URL");
-    let dlq = stack.get("METERAI_JOBS_DEAD_LETTER_QUEUE_URL");
     let table = stack.get("METERAI_TABLE_NAME");
+
+    // Two real jobs, stamped once.
+    let user = Portal::new(&stack);
+    user.buy(&stack, 2).await;
+    let doc = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
+    let mut jobs = Vec::new();
+    for x in [10.0, 200.0] {
+        let accepted = user.stamp(&doc, 1, x, 10.0).await;
+        assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+        let job = user
+            .wait_job(accepted.body["job_id"].as_str().unwrap())
+            .await;
+        assert_eq!(job["status"], "done");
+        jobs.push(job);
+    }
 
     let redrive = sqs
         .get_queue_attributes()
@@ -30,39 +46,36 @@ async fn poison_message_reaches_the_dlq_and_its_batch_neighbours_do_not() {
         redrive
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
-            .expect("the jobs queue has a redrive policy"),
+            .expect("a redrive policy"),
     )
-    .expect("redrive policy is JSON");
-    let max_receives: u64 = redrive["maxReceiveCount"]
-        .as_u64()
+    .unwrap();
+    let max_receives = redrive["maxReceiveCount"]
+        .as_i64()
         .or_else(|| {
             redrive["maxReceiveCount"]
                 .as_str()
                 .and_then(|s| s.parse().ok())
         })
-        .expect("maxReceiveCount is set");
+        .expect("maxReceiveCount");
 
-    let good: Vec<String> = (0..3).map(|i| unique(&format!("good{i}"))).collect();
+    // One batch: the two jobs delivered again, and a poison message between them.
     let poison = format!("this is not a job message {}", unique("poison"));
-    let mut entries: Vec<SendMessageBatchRequestEntry> = good
+    let bodies = [
+        json!({"job_id": jobs[0]["job_id"]}).to_string(),
+        poison.clone(),
+        json!({"job_id": jobs[1]["job_id"]}).to_string(),
+    ];
+    let entries = bodies
         .iter()
         .enumerate()
-        .map(|(i, job_id)| {
+        .map(|(i, body)| {
             SendMessageBatchRequestEntry::builder()
-                .id(format!("good{i}"))
-                .message_body(serde_json::json!({ "job_id": job_id }).to_string())
+                .id(format!("m{i}"))
+                .message_body(body)
                 .build()
                 .unwrap()
         })
         .collect();
-    entries.insert(
-        1,
-        SendMessageBatchRequestEntry::builder()
-            .id("poison")
-            .message_body(&poison)
-            .build()
-            .unwrap(),
-    );
     let sent = sqs
         .send_message_batch()
         .queue_url(queue)
@@ -74,106 +87,51 @@ async fn poison_message_reaches_the_dlq_and_its_batch_neighbours_do_not() {
     let poison_id = sent
         .successful()
         .iter()
-        .find(|e| e.id() == "poison")
-        .map(|e| e.message_id().to_string())
-        .expect("poison message accepted");
+        .find(|e| e.id() == "m1")
+        .unwrap()
+        .message_id()
+        .to_string();
 
-    // Every good job is worked on once: its delivery record counts one delivery.
-    for job_id in &good {
-        let deliveries = eventually(
-            &format!("job {job_id} worked on"),
-            Duration::from_secs(90),
-            || async {
-                let item = dynamodb
-                    .get_item()
-                    .table_name(table)
-                    .key("pk", AttributeValue::S(format!("JOB#{job_id}")))
-                    .key("sk", AttributeValue::S("DELIVERY".into()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .expect("get item")
-                    .item
-                    .clone()?;
-                item.get("deliveries")?.as_n().ok()?.parse::<u64>().ok()
-            },
-        )
-        .await;
-        assert_eq!(
-            deliveries, 1,
-            "job {job_id} was delivered {deliveries} times"
-        );
-    }
-
-    // The poison message lands in the dead-letter queue after maxReceiveCount receives.
-    let dead = eventually(
-        "the poison message in the DLQ",
+    // The dead-letter consumer records the poison message once it lands in the DLQ.
+    let record = eventually(
+        "the poison message's dead-letter record",
         Duration::from_secs(240),
         || async {
-            let received = sqs
-                .receive_message()
-                .queue_url(dlq)
-                .max_number_of_messages(10)
-                .visibility_timeout(20)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
+            dynamodb
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(format!("DEADLETTER#{poison_id}")))
+                .key("sk", AttributeValue::S("DEADLETTER".into()))
+                .consistent_read(true)
                 .send()
                 .await
-                .expect("receive from DLQ");
-            received
-                .messages()
-                .iter()
-                .find(|m| m.body() == Some(poison.as_str()))
-                .cloned()
+                .expect("get item")
+                .item
         },
     )
     .await;
-    assert_eq!(dead.message_id(), Some(poison_id.as_str()));
-    let receives: u64 = dead
-        .attributes()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-        .and_then(|v| v.parse().ok())
-        .expect("receive count attribute");
+    assert_eq!(record["body"].as_s().unwrap(), &poison);
+    assert!(record["outcome"].as_s().unwrap().starts_with("unparseable"));
+    let receives: i64 = record["receive_count"].as_n().unwrap().parse().unwrap();
     assert!(
         receives >= max_receives,
-        "moved after {receives} receives, maxReceiveCount is {max_receives}"
+        "dead-lettered after {receives} receives, maxReceiveCount is {max_receives}"
     );
-    sqs.delete_message()
-        .queue_url(dlq)
-        .receipt_handle(dead.receipt_handle().expect("receipt handle"))
-        .send()
-        .await
-        .expect("delete the poison message");
 
-    // None of the good messages was dragged into the DLQ, and still one delivery each.
-    let peek = sqs
-        .receive_message()
-        .queue_url(dlq)
-        .max_number_of_messages(10)
-        .visibility_timeout(0)
-        .send()
-        .await
-        .expect("receive from DLQ");
-    for message in peek.messages() {
-        for job_id in &good {
-            assert!(
-                !message.body().unwrap_or_default().contains(job_id.as_str()),
-                "good job {job_id} reached the DLQ"
-            );
-        }
+    // The duplicates changed nothing: still done, one spend each, nothing reserved.
+    for job in &jobs {
+        let again = user
+            .get(&format!("/v1/stamps/{}", job["job_id"].as_str().unwrap()))
+            .await;
+        assert_eq!(again.body["status"], "done");
+        assert_eq!(
+            again.body["sha256"], job["sha256"],
+            "one stamped document per job"
+        );
     }
-    for job_id in &good {
-        let item = dynamodb
-            .get_item()
-            .table_name(table)
-            .key("pk", AttributeValue::S(format!("JOB#{job_id}")))
-            .key("sk", AttributeValue::S("DELIVERY".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("get item")
-            .item
-            .expect("delivery record");
-        assert_eq!(item["deliveries"].as_n().unwrap(), "1", "job {job_id}");
-    }
+    assert_eq!(
+        user.quota().await,
+        json!({"purchased": 2, "available": 0, "reserved": 0, "spent": 2, "refunded": 0})
+    );
+    assert_audit(&stack, &user).await;
 }

@@ -36,6 +36,23 @@ impl App {
         &self.config.table_name
     }
 
+    /// What the stamping side needs, from the configuration.
+    pub fn stamp_settings(&self) -> crate::stamping::StampSettings {
+        let c = &self.config;
+        crate::stamping::StampSettings {
+            bucket: c.bucket_name.clone(),
+            table: c.table_name.clone(),
+            queue_url: c.jobs_queue_url.clone(),
+            limits: crate::stamp::Limits {
+                max_bytes: c.max_document_bytes,
+                max_pages: c.max_pages,
+            },
+            verify_base_url: c.verify_base_url.clone(),
+            url_ttl: c.url_ttl,
+            stamp_timeout: c.stamp_timeout,
+        }
+    }
+
     /// The portal account named by the request's bearer token.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<AccountId> {
         self.authenticator

@@ -38,6 +38,15 @@ pub struct Config {
     /// Midtrans server key; only the payments function is given it.
     pub midtrans_server_key: Option<String>,
     pub order_rules: OrderRules,
+    /// Largest PDF accepted for stamping, and most pages.
+    pub max_document_bytes: usize,
+    pub max_pages: u32,
+    /// Base of the public verification URL in every QR code (the API's URL).
+    pub verify_base_url: String,
+    /// Lifetime of presigned upload and download URLs.
+    pub url_ttl: Duration,
+    /// Bound on stamping one document.
+    pub stamp_timeout: Duration,
 }
 
 impl Config {
@@ -95,6 +104,11 @@ impl Config {
                 payment_window_ms: number("ORDER_PAYMENT_WINDOW_MINUTES", 24 * 60)? as i64 * 60_000,
                 refund_window_ms: number("REFUND_WINDOW_DAYS", 30)? as i64 * 24 * 3_600_000,
             },
+            max_document_bytes: number("MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)? as usize,
+            max_pages: number("MAX_PAGES", 500)? as u32,
+            verify_base_url: vars.get("VERIFY_BASE_URL").cloned().unwrap_or_default(),
+            url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 900)?),
+            stamp_timeout: Duration::from_secs(number("STAMP_TIMEOUT_SECONDS", 20)?),
         })
     }
 }

@@ -34,6 +34,13 @@ pub mod codes {
     pub const AMOUNT_MISMATCH: &str = "AMOUNT_MISMATCH";
     pub const UNKNOWN_TRANSACTION_STATUS: &str = "UNKNOWN_TRANSACTION_STATUS";
     pub const CONTENTION: &str = "CONTENTION";
+    pub const DOCUMENT_NOT_FOUND: &str = "DOCUMENT_NOT_FOUND";
+    pub const DOCUMENT_TOO_LARGE: &str = "DOCUMENT_TOO_LARGE";
+    pub const NOT_A_PDF: &str = "NOT_A_PDF";
+    pub const INVALID_PLACEMENT: &str = "INVALID_PLACEMENT";
+    pub const INVALID_FILENAME: &str = "INVALID_FILENAME";
+    pub const JOB_NOT_FOUND: &str = "JOB_NOT_FOUND";
+    pub const TOO_MANY_ITEMS: &str = "TOO_MANY_ITEMS";
     pub const DEPENDENCY_UNAVAILABLE: &str = "DEPENDENCY_UNAVAILABLE";
     pub const MISCONFIGURED: &str = "MISCONFIGURED";
 }
@@ -52,6 +59,9 @@ pub enum Error {
     /// No such resource, or it belongs to someone else (404).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// Not enough quota (402).
+    #[error("{message}")]
+    PaymentRequired { code: &'static str, message: String },
     /// The request is valid but the resource's state does not allow it (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -106,12 +116,25 @@ impl Error {
             message: error.to_string(),
         }
     }
+    pub fn bucket(error: impl std::fmt::Display) -> Self {
+        Error::Dependency {
+            dependency: "bucket",
+            message: error.to_string(),
+        }
+    }
+    pub fn queue(error: impl std::fmt::Display) -> Self {
+        Error::Dependency {
+            dependency: "queue",
+            message: error.to_string(),
+        }
+    }
 
     /// HTTP status for this error.
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest { .. } => 400,
             Error::Unauthorized { .. } => 401,
+            Error::PaymentRequired { .. } => 402,
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
             Error::TooLarge { .. } => 413,
@@ -126,6 +149,7 @@ impl Error {
         match self {
             Error::BadRequest { code, .. }
             | Error::Unauthorized { code, .. }
+            | Error::PaymentRequired { code, .. }
             | Error::NotFound { code, .. }
             | Error::Conflict { code, .. }
             | Error::TooLarge { code, .. }

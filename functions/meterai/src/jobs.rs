@@ -179,55 +179,6 @@ where
     (response, failed)
 }
 
-/// Records that a job's message arrived: the first message id is kept and
-/// deliveries are counted atomically, so a second delivery of the same job is
-/// recognised as a duplicate instead of being worked on twice.
-pub async fn record_delivery(
-    clients: &AwsClients,
-    config: &Config,
-    job: &JobMessage,
-    message_id: &str,
-) -> Outcome {
-    use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-    let now = time::OffsetDateTime::now_utc();
-    let expires = now + time::Duration::days(7);
-    let result = clients
-        .dynamodb
-        .update_item()
-        .table_name(&config.table_name)
-        .key("pk", AttributeValue::S(format!("JOB#{}", job.job_id)))
-        .key("sk", AttributeValue::S("DELIVERY".into()))
-        .update_expression(
-            "SET first_message_id = if_not_exists(first_message_id, :m), \
-             last_received_at = :now, expires_at = if_not_exists(expires_at, :ttl) \
-             ADD deliveries :one",
-        )
-        .expression_attribute_values(":m", AttributeValue::S(message_id.into()))
-        .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
-        .expression_attribute_values(
-            ":ttl",
-            AttributeValue::N(expires.unix_timestamp().to_string()),
-        )
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await;
-    match result {
-        Err(e) => Outcome::Retry(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()),
-        Ok(out) => {
-            let first = out
-                .attributes()
-                .and_then(|a| a.get("first_message_id"))
-                .and_then(|v| v.as_s().ok());
-            if first.is_some_and(|f| f != message_id) {
-                Outcome::Duplicate
-            } else {
-                Outcome::Done
-            }
-        }
-    }
-}
-
 /// Hides each failed message for its backoff delay. Best effort: if this call
 /// fails the message simply returns after the queue's visibility timeout.
 pub async fn delay_retries(clients: &AwsClients, queue_url: &str, failed: &[Failed]) {

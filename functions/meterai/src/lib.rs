@@ -18,6 +18,7 @@ pub mod paging;
 pub mod payments;
 pub mod quota;
 pub mod stamp;
+pub mod stamping;
 pub mod store;
 pub mod telemetry;
 

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
@@ -278,14 +279,16 @@ pub async fn apply(
     ];
     items.extend(extra);
     let span = tracing::info_span!("movement", account = %movement.account, kind = movement.kind.as_str(), reference = %movement.reference, quantity = movement.quantity);
-    let _entered = span.enter();
-    transact(clients, items).await.map(|outcome| {
-        outcome.map_err(|failed| match failed {
-            0 => Rejected::Insufficient,
-            1 => Rejected::AlreadyApplied,
-            i => Rejected::Condition(i - 2),
+    transact(clients, items)
+        .instrument(span)
+        .await
+        .map(|outcome| {
+            outcome.map_err(|failed| match failed {
+                0 => Rejected::Insufficient,
+                1 => Rejected::AlreadyApplied,
+                i => Rejected::Condition(i - 2),
+            })
         })
-    })
 }
 
 /// Runs a transaction, retrying conflicts. `Ok(Err(i))` names the first item

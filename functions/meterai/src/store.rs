@@ -76,6 +76,12 @@ pub fn orders_gsi_pk(account: &str) -> String {
     format!("ORDERS#{account}")
 }
 
+/// Hex SHA-256 of some bytes (the hash a serial is bound to).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// A short random token (time-free), for keys that only need to be unique.
 pub fn nonce() -> String {
     ulid::Ulid::new().to_string()

@@ -4,32 +4,32 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use meterai::{jobs, AwsClients, Config};
+use meterai::{jobs, stamping, App};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     meterai::telemetry::init();
-    let config = Config::from_env()?;
-    let clients = AwsClients::new(&config).await;
-    let (config, clients) = (&config, &clients);
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let settings: &'static stamping::StampSettings = Box::leak(Box::new(app.stamp_settings()));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let span = tracing::info_span!("batch", request_id = %event.context.request_id, size = event.payload.records.len());
-        Ok::<SqsBatchResponse, Error>(handle(event.payload, clients, config).instrument(span).await)
+        Ok::<SqsBatchResponse, Error>(handle(app, settings, event.payload).instrument(span).await)
     }))
     .await
 }
 
-async fn handle(event: SqsEvent, clients: &AwsClients, config: &Config) -> SqsBatchResponse {
-    let (response, failed) =
-        jobs::process_batch(
-            event,
-            jobs::RetryPolicy::from_config(config),
-            |job, message_id| async move {
-                jobs::record_delivery(clients, config, &job, &message_id).await
-            },
-        )
-        .await;
-    jobs::delay_retries(clients, &config.jobs_queue_url, &failed).await;
+async fn handle(
+    app: &'static App,
+    settings: &'static stamping::StampSettings,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let (response, failed) = jobs::process_batch(
+        event,
+        jobs::RetryPolicy::from_config(&app.config),
+        |job, _message_id| async move { stamping::work(&app.clients, settings, &job.job_id).await },
+    )
+    .await;
+    jobs::delay_retries(&app.clients, &app.config.jobs_queue_url, &failed).await;
     response
 }

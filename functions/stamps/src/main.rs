@@ -1,0 +1,126 @@
+//! Stamping for portal users (bearer JWT): `POST /v1/documents` (presigned
+//! upload), `POST /v1/stamps`, `POST /v1/stamps/batch`, `GET /v1/stamps`,
+//! `GET /v1/stamps/{id}`.
+
+use lambda_http::{http::Method, Body, Request, Response};
+use meterai::error::{codes, Error};
+use meterai::http::{self, header, json_response, query, stored_response};
+use meterai::idempotency::{self, StoredResponse};
+use meterai::{paging, stamping, App, Result};
+
+/// Most stamp requests in one batch call.
+const BATCH_LIMIT: usize = 100;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::serve(route).await
+}
+
+async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
+    let account = app.authenticate(header(&request, "authorization"))?;
+    let settings = app.stamp_settings();
+    let clients = &app.clients;
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::POST, ["documents"]) => {
+            let body = http::json_body(http::body(&request))?;
+            let ticket = stamping::new_upload(clients, &settings, &account, &body).await?;
+            Ok(json_response(201, &ticket))
+        }
+        (Method::POST, ["stamps"]) => {
+            let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
+            let body = http::json_body(http::body(&request))?;
+            let stamp_request = stamping::parse_request(&body)?;
+            let hash = idempotency::request_hash("POST /v1/stamps", &body);
+            let accept = async {
+                let accepted =
+                    stamping::accept(clients, &settings, &account, &stamp_request).await?;
+                Ok(StoredResponse {
+                    status: 202,
+                    body: serde_json::to_string(&accepted).expect("serializes"),
+                })
+            };
+            let (response, replayed) = idempotency::once(
+                clients,
+                app.table(),
+                &account,
+                "stamps",
+                &key,
+                &hash,
+                accept,
+            )
+            .await?;
+            Ok(stored_response(response, replayed))
+        }
+        (Method::POST, ["stamps", "batch"]) => {
+            let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
+            let body = http::json_body(http::body(&request))?;
+            let items = body
+                .get("requests")
+                .and_then(|r| r.as_array())
+                .ok_or_else(|| {
+                    Error::bad_request(codes::BAD_REQUEST, "body must be {\"requests\": [...]}")
+                })?;
+            if items.is_empty() || items.len() > BATCH_LIMIT {
+                return Err(Error::bad_request(
+                    codes::TOO_MANY_ITEMS,
+                    format!("a batch holds 1 to {BATCH_LIMIT} requests"),
+                ));
+            }
+            let hash = idempotency::request_hash("POST /v1/stamps/batch", &body);
+            let batch = async {
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    let outcome = match stamping::parse_request(item) {
+                        Ok(r) => stamping::accept(clients, &settings, &account, &r).await,
+                        Err(e) => Err(e),
+                    };
+                    results.push(match outcome {
+                        Ok(accepted) => serde_json::json!({ "status": 202, "job": accepted }),
+                        Err(e) if e.status() < 500 => {
+                            serde_json::json!({ "status": e.status(), "error": e.body().error })
+                        }
+                        Err(e) => return Err(e),
+                    });
+                }
+                Ok(StoredResponse {
+                    status: 200,
+                    body: serde_json::json!({ "results": results }).to_string(),
+                })
+            };
+            let (response, replayed) = idempotency::once(
+                clients,
+                app.table(),
+                &account,
+                "stamps-batch",
+                &key,
+                &hash,
+                batch,
+            )
+            .await?;
+            Ok(stored_response(response, replayed))
+        }
+        (Method::GET, ["stamps"]) => {
+            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let page = stamping::list(
+                clients,
+                app.table(),
+                &account,
+                limit,
+                query(&request, "cursor"),
+            )
+            .await?;
+            Ok(json_response(
+                200,
+                &serde_json::json!({ "jobs": page.items, "next_cursor": page.next_cursor }),
+            ))
+        }
+        (Method::GET, ["stamps", job_id]) => Ok(json_response(
+            200,
+            &stamping::get(clients, &settings, &account, job_id).await?,
+        )),
+        _ => Err(http::no_route(&request)),
+    }
+}

@@ -1,0 +1,228 @@
+//! Stamping end to end: buy, pay, upload, stamp, poll, download, through the
+//! deployed API Gateway, SQS queue and worker.
+
+use std::process::Command;
+
+use e2e::{assert_audit, unique, Portal, Stack};
+use futures::future::join_all;
+use meterai::stamp::pdf::sample_pdf;
+use serde_json::json;
+
+fn tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test]
+async fn buy_pay_upload_stamp_poll_download() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack);
+    user.buy(&stack, 2).await;
+    let original = sample_pdf(3, [0, 0, 595, 842], None);
+    let document = user.upload(&original).await;
+
+    let accepted = user.stamp(&document, 2, 450.0, 40.0).await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    assert_eq!(accepted.body["status"], "queued");
+    assert!(accepted.body["queue_position"].as_i64().unwrap() >= 0);
+    let serial = accepted.body["serial"].as_str().unwrap().to_string();
+    assert_eq!(serial.len(), 22);
+    let after_accept = user.quota().await;
+    assert_eq!(
+        after_accept["available"].as_i64().unwrap()
+            + after_accept["reserved"].as_i64().unwrap()
+            + after_accept["spent"].as_i64().unwrap(),
+        2
+    );
+
+    let job = user
+        .wait_job(accepted.body["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["serial"], serial.as_str());
+    let stamped = user.download(&job).await;
+    assert!(
+        stamped.starts_with(&original),
+        "the original bytes are the prefix"
+    );
+    assert_eq!(
+        job["sha256"].as_str().unwrap(),
+        meterai::store::sha256_hex(&stamped)
+    );
+
+    let dir = std::env::temp_dir().join(unique("e2e-stamped"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stamped.pdf");
+    std::fs::write(&file, &stamped).unwrap();
+    let check = tool("qpdf", &["--check", file.to_str().unwrap()]);
+    assert!(
+        check.contains("No syntax or stream encoding errors"),
+        "{check}"
+    );
+    let page2 = tool(
+        "pdftotext",
+        &["-f", "2", "-l", "2", file.to_str().unwrap(), "-"],
+    );
+    assert!(page2.contains(&serial), "serial on page 2: {page2}");
+    std::fs::remove_dir_all(&dir).ok();
+
+    assert_eq!(
+        user.quota().await,
+        json!({"purchased": 2, "available": 1, "reserved": 0, "spent": 1, "refunded": 0})
+    );
+    let listed = user.get("/v1/stamps").await;
+    assert_eq!(listed.body["jobs"][0]["job_id"], job["job_id"]);
+    assert_audit(&stack, &user).await;
+}
+
+#[tokio::test]
+async fn bad_stamp_requests_are_4xx_or_fail_the_job_and_return_the_stamp() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack);
+    let none = user
+        .stamp(
+            &user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await,
+            1,
+            10.0,
+            10.0,
+        )
+        .await;
+    assert_eq!((none.status, none.code()), (402, "INSUFFICIENT_QUOTA"));
+    user.buy(&stack, 3).await;
+
+    let stranger = Portal::new(&stack);
+    let theirs = stranger
+        .upload(&sample_pdf(1, [0, 0, 595, 842], None))
+        .await;
+    let a = user.stamp(&theirs, 1, 10.0, 10.0).await;
+    assert_eq!(
+        (a.status, a.code()),
+        (404, "DOCUMENT_NOT_FOUND"),
+        "another user's document"
+    );
+    let not_pdf = user.upload(b"GIF89a not a pdf at all").await;
+    let a = user.stamp(&not_pdf, 1, 10.0, 10.0).await;
+    assert_eq!((a.status, a.code()), (422, "NOT_A_PDF"));
+    let a = user.get("/v1/stamps/job_01JC0000000000000000000000").await;
+    assert_eq!((a.status, a.code()), (404, "JOB_NOT_FOUND"));
+    let big = user
+        .post(
+            "/v1/documents",
+            &json!({"filename": "x.pdf", "size": 50_000_000}),
+            None,
+        )
+        .await;
+    assert_eq!((big.status, big.code()), (413, "DOCUMENT_TOO_LARGE"));
+    let doc = user.upload(&sample_pdf(2, [0, 0, 595, 842], None)).await;
+    let a = user
+        .post(
+            "/v1/stamps",
+            &json!({"document_id": doc, "page": 0, "x": 1, "y": 1}),
+            Some("k-page0"),
+        )
+        .await;
+    assert_eq!((a.status, a.code()), (400, "INVALID_PLACEMENT"));
+    let key = unique("k");
+    let first = user
+        .post(
+            "/v1/stamps",
+            &json!({"document_id": doc, "page": 9, "x": 1, "y": 1}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(first.status, 202);
+    let reused = user
+        .post(
+            "/v1/stamps",
+            &json!({"document_id": doc, "page": 1, "x": 1, "y": 1}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (422, "IDEMPOTENCY_KEY_REUSED")
+    );
+
+    // Permanent failures end `failed` with a code, and the stamp comes back.
+    let off_page = user.stamp(&doc, 1, 560.0, 10.0).await;
+    let failed_page = user.wait_job(first.body["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (
+            failed_page["status"].as_str(),
+            failed_page["error"]["code"].as_str()
+        ),
+        (Some("failed"), Some("PAGE_OUT_OF_RANGE"))
+    );
+    let failed_rect = user
+        .wait_job(off_page.body["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(failed_rect["error"]["code"], "RECT_OFF_PAGE");
+    let job_of_other = stranger
+        .get(&format!(
+            "/v1/stamps/{}",
+            first.body["job_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        (job_of_other.status, job_of_other.code()),
+        (404, "JOB_NOT_FOUND")
+    );
+
+    assert_eq!(
+        user.quota().await,
+        json!({"purchased": 3, "available": 3, "reserved": 0, "spent": 0, "refunded": 0})
+    );
+    assert_audit(&stack, &user).await;
+}
+
+#[tokio::test]
+async fn a_hundred_jobs_for_sixty_stamps() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack);
+    user.buy(&stack, 60).await;
+    let doc = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
+    let requests: Vec<_> = (0..100)
+        .map(|i| json!({"document_id": doc, "page": 1, "x": (i % 5) as f64 * 100.0, "y": 10.0}))
+        .collect();
+    let batch = user
+        .post(
+            "/v1/stamps/batch",
+            &json!({"requests": requests}),
+            Some(&unique("batch")),
+        )
+        .await;
+    assert_eq!(batch.status, 200, "{:?}", batch.body);
+    let results = batch.body["results"].as_array().unwrap();
+    let accepted: Vec<&str> = results
+        .iter()
+        .filter(|r| r["status"] == 202)
+        .map(|r| r["job"]["job_id"].as_str().unwrap())
+        .collect();
+    let refused = results
+        .iter()
+        .filter(|r| r["status"] == 402 && r["error"]["code"] == "INSUFFICIENT_QUOTA")
+        .count();
+    assert_eq!((accepted.len(), refused), (60, 40));
+    let jobs = join_all(accepted.iter().map(|id| user.wait_job(id))).await;
+    let done = jobs.iter().filter(|j| j["status"] == "done").count();
+    let serials: std::collections::HashSet<&str> =
+        jobs.iter().map(|j| j["serial"].as_str().unwrap()).collect();
+    assert_eq!(serials.len(), 60, "one serial per job");
+    let quota = user.quota().await;
+    assert_eq!(quota["reserved"], 0, "idle: nothing stays reserved");
+    assert_eq!(quota["spent"].as_i64().unwrap(), done as i64);
+    assert_eq!(
+        quota["available"].as_i64().unwrap(),
+        60 - done as i64,
+        "failed jobs returned their stamps"
+    );
+    assert_audit(&stack, &user).await;
+}
