@@ -26,7 +26,7 @@ use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
 use crate::jobs::{JobMessage, Outcome};
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
-use crate::stamp::{self, Limits, MarkText, Placement, Serial, StampError};
+use crate::stamp::{self, Limits, MarkText, Placement, Serial};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 
@@ -598,18 +598,14 @@ async fn work_inner(
             .into_bytes()
             .to_vec(),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-            fail(
+            return give_up(
                 clients,
                 table,
-                job_id,
-                &job.account,
-                &job.serial,
+                &job,
                 "DOCUMENT_GONE",
                 "the uploaded document no longer exists",
-                &["processing"],
             )
-            .await?;
-            return Ok(Outcome::Done);
+            .await;
         }
         Err(e) => return Err(Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e))),
     };
@@ -632,34 +628,21 @@ async fn work_inner(
     });
     let stamped = match tokio::time::timeout(settings.stamp_timeout, stamping).await {
         Ok(Ok(Ok(stamped))) => stamped,
-        Ok(Ok(Err(error))) => return permanent(clients, table, &job, &error).await,
+        Ok(Ok(Err(error))) => {
+            return give_up(clients, table, &job, error.code(), &error.to_string()).await
+        }
         Ok(Err(join)) => {
-            fail(
-                clients,
-                table,
-                job_id,
-                &job.account,
-                &job.serial,
-                "STAMP_CRASHED",
-                &join.to_string(),
-                &["processing"],
-            )
-            .await?;
-            return Ok(Outcome::Done);
+            return give_up(clients, table, &job, "STAMP_CRASHED", &join.to_string()).await;
         }
         Err(_) => {
-            fail(
+            return give_up(
                 clients,
                 table,
-                job_id,
-                &job.account,
-                &job.serial,
+                &job,
                 "STAMP_TIMEOUT",
                 "stamping took too long",
-                &["processing"],
             )
-            .await?;
-            return Ok(Outcome::Done);
+            .await;
         }
     };
     let key = stamped_key(&job.account, job_id);
@@ -676,11 +659,14 @@ async fn work_inner(
     complete(clients, table, &job, &key, &stamped.sha256).await
 }
 
-async fn permanent(
+/// A permanent failure while processing: the job fails with `code` and its
+/// stamp is returned; the message is done with.
+async fn give_up(
     clients: &AwsClients,
     table: &str,
     job: &Job,
-    error: &StampError,
+    code: &str,
+    message: &str,
 ) -> Result<Outcome> {
     fail(
         clients,
@@ -688,8 +674,8 @@ async fn permanent(
         &job.job_id,
         &job.account,
         &job.serial,
-        error.code(),
-        &error.to_string(),
+        code,
+        message,
         &["processing"],
     )
     .await?;
