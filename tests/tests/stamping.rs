@@ -226,3 +226,51 @@ async fn a_hundred_jobs_for_sixty_stamps() {
     );
     assert_audit(&stack, &user).await;
 }
+
+/// The worker dies after writing the stamped document and before recording it
+/// (simulated on the local stage), and the message comes back: exactly one
+/// spend, one serial, one stamped document.
+#[tokio::test]
+async fn a_worker_crash_between_store_and_record_spends_once() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack);
+    user.buy(&stack, 1).await;
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let doc = user.upload(&original).await;
+    let body = json!({"document_id": doc, "page": 1, "x": 10, "y": 10, "client_reference": meterai::stamping::CHAOS_CRASH_AFTER_STORE});
+    let accepted = user.post("/v1/stamps", &body, Some(&unique("chaos"))).await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    let job_id = accepted.body["job_id"].as_str().unwrap();
+    let job = user.wait_job(job_id).await;
+    assert_eq!(job["status"], "done", "{job}");
+
+    let clients = stack.clients().await;
+    let stored = meterai::stamping::load_job(&clients, stack.get("METERAI_TABLE_NAME"), job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.attempts, 2,
+        "the first attempt crashed, the second finished"
+    );
+    let stamped = user.download(&job).await;
+    assert!(stamped.starts_with(&original));
+    assert_eq!(
+        job["sha256"].as_str().unwrap(),
+        meterai::store::sha256_hex(&stamped),
+        "the serial is bound to the stored file"
+    );
+    assert_eq!(
+        user.quota().await,
+        json!({"purchased": 1, "available": 0, "reserved": 0, "spent": 1, "refunded": 0})
+    );
+    let ledger = user.get("/v1/ledger").await;
+    let spends = ledger.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "spend")
+        .count();
+    assert_eq!(spends, 1);
+    assert_audit(&stack, &user).await;
+}

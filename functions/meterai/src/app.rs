@@ -50,6 +50,7 @@ impl App {
             verify_base_url: c.verify_base_url.clone(),
             url_ttl: c.url_ttl,
             stamp_timeout: c.stamp_timeout,
+            chaos_crash_after_store: c.chaos_crash_after_store,
         }
     }
 

@@ -47,6 +47,9 @@ pub struct Config {
     pub url_ttl: Duration,
     /// Bound on stamping one document.
     pub stamp_timeout: Duration,
+    /// Local stage only: lets a test make the worker "crash" once between
+    /// storing a stamped document and recording it (see `stamping`).
+    pub chaos_crash_after_store: bool,
 }
 
 impl Config {
@@ -109,6 +112,9 @@ impl Config {
             verify_base_url: vars.get("VERIFY_BASE_URL").cloned().unwrap_or_default(),
             url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 900)?),
             stamp_timeout: Duration::from_secs(number("STAMP_TIMEOUT_SECONDS", 20)?),
+            chaos_crash_after_store: vars
+                .get("CHAOS_CRASH_AFTER_STORE")
+                .is_some_and(|v| v == "true"),
         })
     }
 }
@@ -186,6 +192,10 @@ mod tests {
         assert_eq!(config.jwt_secret, None);
         assert_eq!(config.midtrans_server_key, None);
         assert_eq!(config.order_rules, OrderRules::default());
+        assert!(
+            !config.chaos_crash_after_store,
+            "fault injection is off unless asked for"
+        );
     }
 
     #[test]

@@ -43,7 +43,15 @@ pub struct StampSettings {
     pub url_ttl: Duration,
     /// Bound on one stamping, so a crafted PDF cannot hold the worker.
     pub stamp_timeout: Duration,
+    /// Fault injection for the local stage: a job whose `client_reference` is
+    /// [`CHAOS_CRASH_AFTER_STORE`] fails its first attempt right after the
+    /// stamped document is stored and before it is recorded, as a worker
+    /// killed at that moment would. The template enables it on the emulator only.
+    pub chaos_crash_after_store: bool,
 }
+
+/// The `client_reference` that triggers the simulated crash (local stage only).
+pub const CHAOS_CRASH_AFTER_STORE: &str = "chaos:crash-after-store";
 
 fn upload_key(account: &AccountId, document_id: &str) -> String {
     format!("uploads/{account}/{document_id}.pdf")
@@ -492,6 +500,8 @@ pub struct Job {
     pub stamped_key: Option<String>,
     pub sha256: Option<String>,
     pub client_reference: Option<String>,
+    /// Attempts started before this one.
+    pub attempts: i64,
 }
 
 impl Job {
@@ -518,6 +528,7 @@ impl Job {
             stamped_key: opt("stamped_key"),
             sha256: opt("sha256"),
             client_reference: opt("client_reference"),
+            attempts: get_n(item, "attempts").unwrap_or(0),
         })
     }
 
@@ -656,6 +667,18 @@ async fn work_inner(
         .send()
         .await
         .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    if settings.chaos_crash_after_store
+        && job.attempts == 0
+        && job.client_reference.as_deref() == Some(CHAOS_CRASH_AFTER_STORE)
+    {
+        tracing::warn!(
+            job_id,
+            "chaos: simulated crash after storing the stamped document"
+        );
+        return Ok(Outcome::Retry(
+            "simulated crash after storing the stamped document".into(),
+        ));
+    }
     complete(clients, table, &job, &key, &stamped.sha256).await
 }
 
