@@ -236,3 +236,96 @@ fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped() {
     assert_qpdf_clean(&file);
     assert!(page_text(&file, 1).contains(serial.as_str()));
 }
+
+/// pyHanko (PyPI), from the venv `scripts/test` installs, or `$PYHANKO`.
+fn pyhanko() -> String {
+    std::env::var("PYHANKO").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/.venv/bin/pyhanko").to_string()
+    })
+}
+
+/// Applicants sign first and stamp last: a signature made before stamping
+/// must stay valid, because the mark lives in an annotation, not the page.
+#[test]
+fn a_signature_made_before_stamping_stays_valid() {
+    let scratch = Scratch::new("oracle-signed");
+    let (key, cert) = (scratch.path("key.pem"), scratch.path("cert.pem"));
+    let (ok, text) = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            s(&key),
+            "-out",
+            s(&cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Applicant",
+        ],
+    );
+    assert!(ok, "openssl: {text}");
+    let unsigned = scratch.path("unsigned.pdf");
+    std::fs::write(&unsigned, sample_pdf(2, [0, 0, 595, 842], None)).unwrap();
+    let signed = scratch.path("signed.pdf");
+    let (ok, text) = run(
+        &pyhanko(),
+        &[
+            "sign",
+            "addsig",
+            "--field",
+            "Sig1",
+            "pemder",
+            "--key",
+            s(&key),
+            "--cert",
+            s(&cert),
+            "--no-pass",
+            s(&unsigned),
+            s(&signed),
+        ],
+    );
+    assert!(ok, "pyhanko addsig: {text}");
+    let validate = |file: &Path| {
+        run(
+            &pyhanko(),
+            &[
+                "sign",
+                "validate",
+                "--pretty-print",
+                "--no-revocation-check",
+                "--trust",
+                s(&cert),
+                s(file),
+            ],
+        )
+    };
+    let (_, before) = validate(&signed);
+    assert!(before.contains("The signature is judged VALID"), "{before}");
+
+    let serial = Serial::generate();
+    let placement = Placement {
+        page: 1,
+        x: 450.0,
+        y: 40.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let stamped = stamp_file(
+        &scratch,
+        &std::fs::read(&signed).unwrap(),
+        placement,
+        &serial,
+    );
+    assert_qpdf_clean(&stamped);
+    let (_, after) = validate(&stamped);
+    assert!(
+        after.contains("The signature is judged VALID"),
+        "pyhanko after stamping: {after}"
+    );
+    assert!(page_text(&stamped, 1).contains(serial.as_str()));
+}

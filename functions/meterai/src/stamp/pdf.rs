@@ -1,11 +1,13 @@
 //! Affixing the mark to a PDF as an incremental update.
 //!
 //! The original bytes stay, byte for byte, the prefix of the output: the mark
-//! is a new `/Stamp` annotation whose appearance is a Form XObject, and the
-//! only changed object is the page (its `/Annots` grows), written after the
-//! original with a new cross-reference section whose `/Prev` points back. The
-//! page's content stream is never touched, so a signature made before stamping
-//! stays valid.
+//! is the widget of a new (unsigned) signature field whose appearance is a Form
+//! XObject; the only changed objects are the page (its `/Annots` grows) and
+//! the form (its `/Fields` grows), written after the original with a new
+//! cross-reference section whose `/Prev` points back. The page's content
+//! stream is never touched, so a signature made before stamping stays valid
+//! (pyHanko accepts a new signature field as an allowed change; it rejects a
+//! free-standing `/Stamp` annotation).
 
 use lopdf::{dictionary, Dictionary, Document, IncrementalDocument, Object, ObjectId, Stream};
 use sha2::{Digest, Sha256};
@@ -307,9 +309,14 @@ pub fn stamp(
     );
     let new = &mut update.new_document;
     let form_id = new.add_object(form);
+    // A signature field's widget (unsigned), merged into one dictionary: the
+    // kind of change signature validators (pyHanko, Acrobat) accept after an
+    // earlier signature, unlike a free-standing /Stamp annotation.
     let annotation: Dictionary = dictionary! {
         "Type" => "Annot",
-        "Subtype" => "Stamp",
+        "Subtype" => "Widget",
+        "FT" => "Sig",
+        "T" => Object::string_literal(format!("e-Meterai {}", text.serial)),
         "Rect" => user_rect.iter().map(|v| Object::Real(*v as f32)).collect::<Vec<_>>(),
         // Print (4) + Locked (128): printed with the page, not movable in viewers.
         "F" => 132,
@@ -321,6 +328,7 @@ pub fn stamp(
     let annotation_id = update.new_document.add_object(annotation);
     add_annotation(&mut update, page_id, annotation_id)
         .map_err(|e| StampError::Malformed(e.to_string()))?;
+    add_field(&mut update, annotation_id).map_err(|e| StampError::Malformed(e.to_string()))?;
 
     let mut bytes = Vec::with_capacity(original.len() + 16 * 1024);
     update
@@ -344,6 +352,71 @@ fn scaled_content(text: &MarkText<'_>, placement: &Placement) -> Vec<u8> {
     content.extend(mark::content(text.serial, text.verify_url));
     content.extend_from_slice(b"Q\n");
     content
+}
+
+/// Adds the field to the catalog's `/AcroForm /Fields`, keeping every existing
+/// field; the form may be absent, a direct dictionary or a reference, and so
+/// may its `/Fields` array.
+fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result<()> {
+    let root = update.new_document.trailer.get(b"Root")?.as_reference()?;
+    update.opt_clone_object_to_new_document(root)?;
+    let form = update
+        .new_document
+        .get_dictionary(root)?
+        .get(b"AcroForm")
+        .ok()
+        .cloned();
+    let form_id = match form {
+        Some(Object::Reference(id)) => {
+            update.opt_clone_object_to_new_document(id)?;
+            Some(id)
+        }
+        Some(Object::Dictionary(_)) => None,
+        _ => {
+            update
+                .new_document
+                .get_dictionary_mut(root)?
+                .set("AcroForm", dictionary! { "Fields" => Vec::<Object>::new() });
+            None
+        }
+    };
+    let fields = {
+        let form = match form_id {
+            Some(id) => update.new_document.get_dictionary(id)?,
+            None => update
+                .new_document
+                .get_dictionary(root)?
+                .get(b"AcroForm")?
+                .as_dict()?,
+        };
+        form.get(b"Fields").ok().cloned()
+    };
+    match fields {
+        Some(Object::Reference(array_id)) => {
+            update.opt_clone_object_to_new_document(array_id)?;
+            match update.new_document.get_object_mut(array_id)? {
+                Object::Array(items) => items.push(Object::Reference(field)),
+                other => *other = Object::Array(vec![Object::Reference(field)]),
+            }
+        }
+        other => {
+            let mut items = match other {
+                Some(Object::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            items.push(Object::Reference(field));
+            let form = match form_id {
+                Some(id) => update.new_document.get_dictionary_mut(id)?,
+                None => update
+                    .new_document
+                    .get_dictionary_mut(root)?
+                    .get_mut(b"AcroForm")?
+                    .as_dict_mut()?,
+            };
+            form.set("Fields", items);
+        }
+    }
+    Ok(())
 }
 
 /// Appends the annotation to the page's `/Annots`, which may be absent, a
@@ -489,7 +562,8 @@ mod tests {
         let annots = annotations(&stamped.bytes, 2);
         assert_eq!(annots.len(), 1);
         let annot = &annots[0];
-        assert_eq!(annot.get(b"Subtype").unwrap().as_name().unwrap(), b"Stamp");
+        assert_eq!(annot.get(b"Subtype").unwrap().as_name().unwrap(), b"Widget");
+        assert_eq!(annot.get(b"FT").unwrap().as_name().unwrap(), b"Sig");
         let rect: Vec<f64> = annot
             .get(b"Rect")
             .unwrap()
