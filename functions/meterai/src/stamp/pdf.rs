@@ -541,7 +541,7 @@ mod tests {
     }
 
     #[test]
-    fn stamp_is_an_incremental_update_with_a_stamp_annotation() {
+    fn stamp_is_an_incremental_update_with_a_signature_field_widget() {
         let original = sample_pdf(3, [0, 0, 595, 842], None);
         let stamped = stamp(&original, &at(2, 400.0, 50.0), &text(), &Limits::default()).unwrap();
         assert!(
@@ -682,6 +682,13 @@ mod tests {
             ["MALFORMED_PDF", "DAMAGED_PDF", "NO_PAGES"].contains(&err),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_pdf_without_pages_is_refused() {
+        let empty = sample_pdf(0, [0, 0, 595, 842], None);
+        let err = stamp(&empty, &at(1, 0.0, 0.0), &text(), &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "NO_PAGES");
     }
 
     #[test]
