@@ -329,3 +329,61 @@ fn a_signature_made_before_stamping_stays_valid() {
     );
     assert!(page_text(&stamped, 1).contains(serial.as_str()));
 }
+
+/// lopdf's trap: when it has to rebuild the cross-reference table by scanning,
+/// an appended update would have no usable /Prev. Such files are refused;
+/// files whose `startxref` is merely off are stamped into a valid file.
+#[test]
+fn broken_cross_reference_data_is_refused_or_repaired_never_half_written() {
+    let scratch = Scratch::new("oracle-xref");
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let text = String::from_utf8_lossy(&original).to_string();
+    let at = text.rfind("startxref").expect("a startxref keyword");
+    let placement = Placement {
+        page: 1,
+        x: 10.0,
+        y: 10.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let serial = Serial::generate();
+    for (name, broken) in [
+        // The xref section is gone: the table must be rebuilt by scanning.
+        ("no-xref", {
+            let xref = text.find("\nxref").expect("a classic xref table");
+            format!("{}\n{}", &text[..xref], &text[at..])
+        }),
+        // startxref points a few bytes off.
+        ("off-by-some", {
+            let offset: usize = text[at + 9..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            format!("{}startxref\n{}\n%%EOF\n", &text[..at], offset + 3)
+        }),
+    ] {
+        let url = format!("http://127.0.0.1/v1/verify/{serial}");
+        match stamp(
+            broken.as_bytes(),
+            &placement,
+            &MarkText {
+                serial: serial.as_str(),
+                verify_url: &url,
+            },
+            &Limits::default(),
+        ) {
+            Err(e) => assert!(
+                ["DAMAGED_PDF", "MALFORMED_PDF"].contains(&e.code()),
+                "{name}: {e:?}"
+            ),
+            Ok(stamped) => {
+                let file = scratch.path(&format!("{name}.pdf"));
+                std::fs::write(&file, &stamped.bytes).unwrap();
+                assert_qpdf_clean(&file);
+                assert!(page_text(&file, 1).contains(serial.as_str()), "{name}");
+            }
+        }
+    }
+}

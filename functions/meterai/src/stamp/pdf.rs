@@ -494,6 +494,9 @@ pub fn sample_pdf(pages: u32, media_box: [i64; 4], rotate: Option<i64>) -> Vec<u
     );
     let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
     doc.trailer.set("Root", catalog_id);
+    // Most real-world PDFs still end in a classic table (the oracle tests
+    // convert to cross-reference streams with qpdf where they need them).
+    doc.reference_table.cross_reference_type = lopdf::xref::XrefType::CrossReferenceTable;
     let mut bytes = Vec::new();
     doc.save_to(&mut bytes).expect("in-memory save");
     bytes
