@@ -111,6 +111,24 @@ pub fn json_body(bytes: &[u8]) -> Result<serde_json::Value> {
     })
 }
 
+/// A JSON body that must be an object with no fields but `allowed` (unknown
+/// fields are refused, as Stripe does, rather than silently ignored).
+pub fn json_object<'a>(
+    body: &'a serde_json::Value,
+    allowed: &[&str],
+) -> Result<&'a serde_json::Map<String, serde_json::Value>> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| Error::bad_request(codes::BAD_REQUEST, "body must be a JSON object"))?;
+    if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Error::bad_request(
+            codes::BAD_REQUEST,
+            format!("unknown field {unknown:?}"),
+        ));
+    }
+    Ok(object)
+}
+
 /// The path's segments after the version prefix: `/v1/orders/x` -> `["orders", "x"]`.
 pub fn route_segments(request: &Request) -> Vec<&str> {
     request

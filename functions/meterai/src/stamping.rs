@@ -154,15 +154,7 @@ pub fn parse_request(body: &serde_json::Value) -> Result<StampRequest> {
         "reason",
         "client_reference",
     ];
-    let object = body
-        .as_object()
-        .ok_or_else(|| Error::bad_request(codes::BAD_REQUEST, "body must be a JSON object"))?;
-    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(Error::bad_request(
-            codes::BAD_REQUEST,
-            format!("unknown field {unknown:?}"),
-        ));
-    }
+    let object = crate::http::json_object(body, &FIELDS)?;
     let document_id = object
         .get("document_id")
         .and_then(|v| v.as_str())

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
-use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial};
+use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial, Stamped};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,19 +43,7 @@ fn main() {
         for _ in 0..rounds {
             let started = Instant::now();
             for _ in 0..per_round {
-                let serial = Serial::generate();
-                let url = format!("https://meterai.example/v1/verify/{serial}");
-                let stamped = stamp(
-                    &original,
-                    &placement,
-                    &MarkText {
-                        serial: serial.as_str(),
-                        verify_url: &url,
-                    },
-                    &limits,
-                )
-                .expect("benchmark documents stamp");
-                std::hint::black_box(stamped);
+                std::hint::black_box(stamp_once(&original, &placement, &limits));
             }
             samples.push(started.elapsed().as_secs_f64() * 1000.0 / per_round as f64);
         }
@@ -68,20 +56,20 @@ fn main() {
             1000.0 / median
         );
         if let Some(dir) = &write_dir {
-            let serial = Serial::generate();
-            let url = format!("https://meterai.example/v1/verify/{serial}");
-            let stamped = stamp(
-                &original,
-                &placement,
-                &MarkText {
-                    serial: serial.as_str(),
-                    verify_url: &url,
-                },
-                &limits,
-            )
-            .unwrap();
+            let stamped = stamp_once(&original, &placement, &limits);
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(format!("{dir}/stamped-{pages}.pdf"), stamped.bytes).unwrap();
         }
     }
+}
+
+/// One stamp with a fresh serial, as the worker makes it.
+fn stamp_once(original: &[u8], placement: &Placement, limits: &Limits) -> Stamped {
+    let serial = Serial::generate();
+    let url = format!("https://meterai.example/v1/verify/{serial}");
+    let mark = MarkText {
+        serial: serial.as_str(),
+        verify_url: &url,
+    };
+    stamp(original, placement, &mark, limits).expect("benchmark documents stamp")
 }
