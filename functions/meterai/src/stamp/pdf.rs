@@ -33,13 +33,21 @@ pub const DEFAULT_SIZE: f64 = 100.0;
 pub struct Limits {
     pub max_bytes: usize,
     pub max_pages: u32,
+    /// Most bytes one object or cross-reference stream may inflate to while
+    /// the file is parsed. Real ones hold a few hundred objects (kilobytes);
+    /// the bound keeps a small crafted file from inflating to gigabytes.
+    pub max_stream_bytes: usize,
 }
+
+/// Default for [`Limits::max_stream_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_STREAM_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_bytes: 10 * 1024 * 1024,
             max_pages: 500,
+            max_stream_bytes: DEFAULT_MAX_STREAM_BYTES,
         }
     }
 }
@@ -57,6 +65,8 @@ pub enum StampError {
     Damaged,
     #[error("the PDF is encrypted with a password")]
     Encrypted,
+    #[error("a stream in the PDF inflates beyond {limit} bytes")]
+    TooComplex { limit: usize },
     #[error("the PDF has no pages")]
     NoPages,
     #[error("the PDF has {pages} pages; the limit is {limit}")]
@@ -85,6 +95,7 @@ impl StampError {
             StampError::Malformed(_) => "MALFORMED_PDF",
             StampError::Damaged => "DAMAGED_PDF",
             StampError::Encrypted => "ENCRYPTED_PDF",
+            StampError::TooComplex { .. } => "PDF_TOO_COMPLEX",
             StampError::NoPages => "NO_PAGES",
             StampError::TooManyPages { .. } => "TOO_MANY_PAGES",
             StampError::TooLarge { .. } => "DOCUMENT_TOO_LARGE",
@@ -206,6 +217,14 @@ pub fn sniff(head: &[u8]) -> Result<(), StampError> {
     }
 }
 
+/// Whether lopdf stopped because a stream would inflate past the limit.
+fn is_memory_limit(error: &lopdf::Error) -> bool {
+    matches!(
+        error,
+        lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. })
+    )
+}
+
 /// Loads and checks a document, and returns it with its page count.
 fn load(original: &[u8], limits: &Limits) -> Result<Document, StampError> {
     if original.len() > limits.max_bytes {
@@ -215,9 +234,17 @@ fn load(original: &[u8], limits: &Limits) -> Result<Document, StampError> {
         });
     }
     sniff(original)?;
-    let doc = Document::load_mem(original).map_err(|e| {
+    let options = lopdf::LoadOptions {
+        max_decompressed_size: Some(limits.max_stream_bytes),
+        ..Default::default()
+    };
+    let doc = Document::load_mem_with_options(original, options).map_err(|e| {
         let message = e.to_string();
-        if message.to_ascii_lowercase().contains("password")
+        if is_memory_limit(&e) {
+            StampError::TooComplex {
+                limit: limits.max_stream_bytes,
+            }
+        } else if message.to_ascii_lowercase().contains("password")
             || message.to_ascii_lowercase().contains("decrypt")
         {
             StampError::Encrypted
@@ -704,6 +731,97 @@ mod tests {
                 ["MALFORMED_PDF", "DAMAGED_PDF", "NO_PAGES"].contains(&err.code()),
                 "cut at {cut}: {err:?}"
             );
+        }
+    }
+
+    /// A one-page PDF whose page object sits in a compressed object stream
+    /// padded with `padding` spaces, found through a cross-reference stream.
+    fn object_stream_pdf(padding: usize) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut offsets = Vec::new();
+        let mut object = |out: &mut Vec<u8>, body: &[u8]| {
+            offsets.push(out.len());
+            out.extend_from_slice(body);
+        };
+        object(
+            &mut out,
+            b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n",
+        );
+        object(
+            &mut out,
+            b"2 0 obj\n<< /Type /Pages /Kids [5 0 R] /Count 1 /MediaBox [0 0 595 842] >>\nendobj\n",
+        );
+        let header = b"5 0 ";
+        let mut plain = header.to_vec();
+        plain.extend(std::iter::repeat_n(b' ', padding));
+        plain.extend_from_slice(b"<< /Type /Page /Parent 2 0 R >>");
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&plain).unwrap();
+        let packed = z.finish().unwrap();
+        offsets.push(out.len());
+        out.extend_from_slice(
+            format!(
+                "3 0 obj\n<< /Type /ObjStm /N 1 /First {} /Filter /FlateDecode /Length {} >>\nstream\n",
+                header.len(),
+                packed.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&packed);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
+        let xref_at = out.len();
+        // Rows of /W [1 4 2]: type, offset or stream number, generation or index.
+        let mut rows = vec![0u8, 0, 0, 0, 0, 0xff, 0xff];
+        for (i, at) in offsets.iter().enumerate() {
+            let _ = i;
+            rows.push(1);
+            rows.extend_from_slice(&(*at as u32).to_be_bytes());
+            rows.extend_from_slice(&[0, 0]);
+        }
+        rows.extend_from_slice(&[1]);
+        rows.extend_from_slice(&(xref_at as u32).to_be_bytes());
+        rows.extend_from_slice(&[0, 0]);
+        rows.extend_from_slice(&[2, 0, 0, 0, 3, 0, 0]);
+        out.extend_from_slice(
+            format!(
+                "4 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 1 0 R /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn an_object_stream_that_inflates_past_the_limit_is_refused() {
+        let limits = Limits::default();
+        // The control: the same structure, small, is stamped.
+        let small = object_stream_pdf(1_000);
+        let stamped = stamp(&small, &at(1, 10.0, 10.0), &text(), &limits).unwrap();
+        assert!(stamped.bytes.starts_with(&small));
+        // 64 MiB of spaces packs into about 64 KiB: a decompression bomb.
+        let bomb = object_stream_pdf(64 * 1024 * 1024);
+        assert!(bomb.len() < 200 * 1024, "{}", bomb.len());
+        let err = stamp(&bomb, &at(1, 10.0, 10.0), &text(), &limits).unwrap_err();
+        assert_eq!(err.code(), "PDF_TOO_COMPLEX", "{err:?}");
+    }
+
+    #[test]
+    fn pdf_versions_from_1_4_to_2_0_are_stamped_and_keep_their_header() {
+        let pdf = sample_pdf(1, [0, 0, 595, 842], None);
+        for version in ["1.4", "1.5", "1.6", "2.0"] {
+            let mut file = pdf.clone();
+            file[5..8].copy_from_slice(version.as_bytes());
+            let stamped = stamp(&file, &at(1, 20.0, 20.0), &text(), &Limits::default()).unwrap();
+            assert!(stamped.bytes.starts_with(&file), "{version}");
+            let again = Document::load_mem(&stamped.bytes).unwrap();
+            assert_eq!(again.version, version);
+            assert_eq!(annotations(&stamped.bytes, 1).len(), 1, "{version}");
         }
     }
 }
