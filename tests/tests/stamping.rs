@@ -274,3 +274,60 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     assert_eq!(spends, 1);
     assert_audit(&stack, &user).await;
 }
+
+/// The accept path when the queue refuses the message: the library's
+/// `stamping::accept` runs here against the deployed table and bucket (real
+/// calls) but with the URL of a queue that does not exist, as a queue outage
+/// would look. The reservation must be released: the job ends failed with
+/// `QUEUE_UNAVAILABLE`, the stamp is available again, the serial is void.
+#[tokio::test]
+async fn a_job_that_cannot_be_queued_returns_its_stamp() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack);
+    user.buy(&stack, 1).await;
+    let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
+    let clients = stack.clients().await;
+    let queue_url = stack.get("METERAI_JOBS_QUEUE_URL");
+    let settings = meterai::stamping::StampSettings {
+        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
+        table: stack.get("METERAI_TABLE_NAME").to_string(),
+        queue_url: format!("{}-{}", queue_url, unique("gone")),
+        limits: meterai::stamp::Limits::default(),
+        verify_base_url: "http://127.0.0.1/v1/verify".into(),
+        url_ttl: std::time::Duration::from_secs(300),
+        stamp_timeout: std::time::Duration::from_secs(20),
+        chaos_crash_after_store: false,
+    };
+    let request = meterai::stamping::parse_request(
+        &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
+    )
+    .unwrap();
+    let err = meterai::stamping::accept(&clients, &settings, &user.account_id(), &request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 503, "{err:?}");
+    assert_eq!(err.body().error.code, "DEPENDENCY_UNAVAILABLE");
+
+    let quota = user.quota().await;
+    assert_eq!(quota["available"], 1, "{quota}");
+    assert_eq!(quota["reserved"], 0, "{quota}");
+    let jobs = user.get("/v1/stamps").await;
+    let job = &jobs.body["jobs"][0];
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "QUEUE_UNAVAILABLE", "{job}");
+    let serial = job["serial"].as_str().unwrap();
+    let record = stack
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(stack.get("METERAI_TABLE_NAME"))
+        .key("pk", meterai::store::s(format!("SERIAL#{serial}")))
+        .key("sk", meterai::store::s("SERIAL"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(record["status"].as_s().unwrap(), "void");
+    assert_audit(&stack, &user).await;
+}

@@ -11,6 +11,7 @@ pub struct App {
     pub config: Config,
     pub clients: AwsClients,
     authenticator: Option<Authenticator>,
+    stamp_settings: crate::stamping::StampSettings,
 }
 
 impl App {
@@ -25,10 +26,12 @@ impl App {
         let authenticator = config.jwt_secret.as_ref().map(|secret| {
             Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
         });
+        let stamp_settings = stamp_settings(&config);
         Self {
             config,
             clients,
             authenticator,
+            stamp_settings,
         }
     }
 
@@ -36,22 +39,9 @@ impl App {
         &self.config.table_name
     }
 
-    /// What the stamping side needs, from the configuration.
-    pub fn stamp_settings(&self) -> crate::stamping::StampSettings {
-        let c = &self.config;
-        crate::stamping::StampSettings {
-            bucket: c.bucket_name.clone(),
-            table: c.table_name.clone(),
-            queue_url: c.jobs_queue_url.clone(),
-            limits: crate::stamp::Limits {
-                max_bytes: c.max_document_bytes,
-                max_pages: c.max_pages,
-            },
-            verify_base_url: c.verify_base_url.clone(),
-            url_ttl: c.url_ttl,
-            stamp_timeout: c.stamp_timeout,
-            chaos_crash_after_store: c.chaos_crash_after_store,
-        }
+    /// What the stamping side needs (built once, with the app).
+    pub fn stamp_settings(&self) -> &crate::stamping::StampSettings {
+        &self.stamp_settings
     }
 
     /// The portal account named by the request's bearer token.
@@ -60,5 +50,22 @@ impl App {
             .as_ref()
             .ok_or_else(|| Error::Config("JWT_SECRET is not set for this function".into()))?
             .verify(authorization)
+    }
+}
+
+fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
+    crate::stamping::StampSettings {
+        bucket: c.bucket_name.clone(),
+        table: c.table_name.clone(),
+        queue_url: c.jobs_queue_url.clone(),
+        limits: crate::stamp::Limits {
+            max_bytes: c.max_document_bytes,
+            max_pages: c.max_pages,
+            max_stream_bytes: crate::stamp::pdf::DEFAULT_MAX_STREAM_BYTES,
+        },
+        verify_base_url: c.verify_base_url.clone(),
+        url_ttl: c.url_ttl,
+        stamp_timeout: c.stamp_timeout,
+        chaos_crash_after_store: c.chaos_crash_after_store,
     }
 }

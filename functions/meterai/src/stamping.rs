@@ -223,56 +223,7 @@ pub async fn accept(
     request: &StampRequest,
 ) -> Result<Accepted> {
     let key = upload_key(account, &request.document_id);
-    let head = clients
-        .s3
-        .head_object()
-        .bucket(&settings.bucket)
-        .key(&key)
-        .send()
-        .await;
-    let size = match head {
-        Ok(h) => h.content_length().unwrap_or(0),
-        Err(e) => {
-            let not_found = e.as_service_error().is_some_and(|s| s.is_not_found());
-            return Err(if not_found {
-                Error::not_found(
-                    codes::DOCUMENT_NOT_FOUND,
-                    format!("no document {}", request.document_id),
-                )
-            } else {
-                Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e))
-            });
-        }
-    };
-    if size as usize > settings.limits.max_bytes {
-        return Err(Error::TooLarge {
-            code: codes::DOCUMENT_TOO_LARGE,
-            message: format!(
-                "the document is {size} bytes; the limit is {}",
-                settings.limits.max_bytes
-            ),
-        });
-    }
-    let head_bytes = clients
-        .s3
-        .get_object()
-        .bucket(&settings.bucket)
-        .key(&key)
-        .range("bytes=0-4")
-        .send()
-        .await
-        .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?
-        .body
-        .collect()
-        .await
-        .map_err(Error::bucket)?
-        .into_bytes();
-    if stamp::pdf::sniff(&head_bytes[..head_bytes.len().min(5)]).is_err() {
-        return Err(Error::unprocessable(
-            codes::NOT_A_PDF,
-            "the uploaded document is not a PDF",
-        ));
-    }
+    check_upload(clients, settings, &key, &request.document_id).await?;
 
     let job_id = format!("job_{}", store::nonce());
     let serial = Serial::generate();
@@ -331,14 +282,18 @@ pub async fn accept(
             .build()
     };
     let movement = Movement::new(account, MovementKind::Reserve, 1, &job_id);
-    match quota::apply(
-        clients,
-        &settings.table,
-        &movement,
-        vec![put(job), put(serial_item)],
-    )
-    .await?
-    {
+    // The queue's depth is read while the reservation is written: it is an
+    // estimate either way, and this keeps it off the request's critical path.
+    let (reserved, queue_position) = tokio::join!(
+        quota::apply(
+            clients,
+            &settings.table,
+            &movement,
+            vec![put(job), put(serial_item)],
+        ),
+        queue_depth(clients, &settings.queue_url)
+    );
+    match reserved? {
         Ok(()) => {}
         Err(Rejected::Insufficient) => {
             return Err(Error::PaymentRequired {
@@ -354,7 +309,6 @@ pub async fn accept(
             ))
         }
     }
-    let queue_position = queue_depth(clients, &settings.queue_url).await;
     let sent = clients
         .sqs
         .send_message()
@@ -390,6 +344,65 @@ pub async fn accept(
         status: "queued",
         queue_position,
     })
+}
+
+/// Checks an upload with one ranged read of its first five bytes: the
+/// answer's `Content-Range` gives the size, the bytes give the `%PDF-` header.
+async fn check_upload(
+    clients: &AwsClients,
+    settings: &StampSettings,
+    key: &str,
+    document_id: &str,
+) -> Result<()> {
+    let not_a_pdf = || Error::unprocessable(codes::NOT_A_PDF, "the uploaded document is not a PDF");
+    let read = clients
+        .s3
+        .get_object()
+        .bucket(&settings.bucket)
+        .key(key)
+        .range("bytes=0-4")
+        .send()
+        .await;
+    let object = match read {
+        Ok(object) => object,
+        Err(e) => {
+            let service = e.as_service_error();
+            if service.is_some_and(|s| s.is_no_such_key()) {
+                return Err(Error::not_found(
+                    codes::DOCUMENT_NOT_FOUND,
+                    format!("no document {document_id}"),
+                ));
+            }
+            // An empty object has no byte 0: S3 answers 416 InvalidRange.
+            if service.and_then(|s| s.meta().code()) == Some("InvalidRange") {
+                return Err(not_a_pdf());
+            }
+            return Err(Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)));
+        }
+    };
+    // `bytes 0-4/12345`; a store that ignores the range sends the whole object.
+    let size = object
+        .content_range()
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|total| total.parse::<u64>().ok())
+        .or_else(|| object.content_length().and_then(|l| u64::try_from(l).ok()))
+        .unwrap_or(0);
+    if size as usize > settings.limits.max_bytes {
+        return Err(Error::TooLarge {
+            code: codes::DOCUMENT_TOO_LARGE,
+            message: format!(
+                "the document is {size} bytes; the limit is {}",
+                settings.limits.max_bytes
+            ),
+        });
+    }
+    let head = object
+        .body
+        .collect()
+        .await
+        .map_err(Error::bucket)?
+        .into_bytes();
+    stamp::pdf::sniff(&head[..head.len().min(5)]).map_err(|_| not_a_pdf())
 }
 
 async fn queue_depth(clients: &AwsClients, queue_url: &str) -> i64 {

@@ -26,7 +26,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
     ) {
         (Method::POST, ["documents"]) => {
             let body = http::json_body(http::body(&request))?;
-            let ticket = stamping::new_upload(clients, &settings, &account, &body).await?;
+            let ticket = stamping::new_upload(clients, settings, &account, &body).await?;
             Ok(json_response(201, &ticket))
         }
         (Method::POST, ["stamps"]) => {
@@ -36,7 +36,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             let hash = idempotency::request_hash("POST /v1/stamps", &body);
             let accept = async {
                 let accepted =
-                    stamping::accept(clients, &settings, &account, &stamp_request).await?;
+                    stamping::accept(clients, settings, &account, &stamp_request).await?;
                 Ok(StoredResponse {
                     status: 202,
                     body: serde_json::to_string(&accepted).expect("serializes"),
@@ -74,7 +74,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     let outcome = match stamping::parse_request(item) {
-                        Ok(r) => stamping::accept(clients, &settings, &account, &r).await,
+                        Ok(r) => stamping::accept(clients, settings, &account, &r).await,
                         Err(e) => Err(e),
                     };
                     results.push(match outcome {
@@ -119,7 +119,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::GET, ["stamps", job_id]) => Ok(json_response(
             200,
-            &stamping::get(clients, &settings, &account, job_id).await?,
+            &stamping::get(clients, settings, &account, job_id).await?,
         )),
         _ => Err(http::no_route(&request)),
     }

@@ -11,7 +11,7 @@ use tracing::Instrument;
 async fn main() -> Result<(), Error> {
     meterai::telemetry::init();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    let settings: &'static stamping::StampSettings = Box::leak(Box::new(app.stamp_settings()));
+    let settings: &'static stamping::StampSettings = app.stamp_settings();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let span = tracing::info_span!("batch", request_id = %event.context.request_id, size = event.payload.records.len());
         Ok::<SqsBatchResponse, Error>(handle(app, settings, event.payload).instrument(span).await)
