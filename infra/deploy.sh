@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(health worker orders quota payments stamps reconciler)
+functions=(health worker orders quota payments stamps reconciler resellers verify webhooks)
 build="$root/.build"
 mkdir -p "$build"
 
@@ -131,6 +131,7 @@ for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
 [[ -n "${JWT_AUDIENCE:-}" ]] && params+=("JwtAudience=$JWT_AUDIENCE")
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
 [[ -n "${RETRY_BASE_SECONDS:-}" ]] && params+=("RetryBaseSeconds=$RETRY_BASE_SECONDS")
+[[ -n "${WEBHOOK_MAX_ATTEMPTS:-}" ]] && params+=("WebhookMaxAttempts=$WEBHOOK_MAX_ATTEMPTS")
 
 awscli cloudformation deploy \
   --stack-name "$stack" \
@@ -148,6 +149,7 @@ awscli cloudformation describe-stacks --stack-name "$stack" \
     echo "METERAI_${name}=$v"
   done >"$out"
 echo "METERAI_STACK=$stack" >>"$out"
+echo "METERAI_STAGE=$stage" >>"$out"
 echo "METERAI_ENDPOINT_URL=${endpoint:-}" >>"$out"
 if [[ "$target" == local ]]; then
   {

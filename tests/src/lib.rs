@@ -375,3 +375,137 @@ impl Portal {
         response.bytes().await.unwrap().to_vec()
     }
 }
+
+impl Portal {
+    /// A client of the API with another bearer credential (a reseller's API
+    /// key); `account` is the quota account it acts for.
+    pub fn with_credential(stack: &Stack, account: &str, credential: &str) -> Self {
+        Self {
+            account: account.to_string(),
+            token: credential.to_string(),
+            base: stack.api_url().to_string(),
+            http: stack.http(),
+        }
+    }
+}
+
+/// Fails the test unless the quota audit holds for `account`.
+pub async fn assert_audit_of(stack: &Stack, account: &str) -> meterai::quota::AuditReport {
+    let clients = stack.clients().await;
+    let account = meterai::auth::AccountId::parse(account).expect("valid account id");
+    let report = meterai::quota::audit(&clients, stack.get("METERAI_TABLE_NAME"), &account)
+        .await
+        .expect("audit runs");
+    assert!(report.holds(), "audit of {account} fails: {report:?}");
+    report
+}
+
+/// Runs the operator command `meterai-admin` (built with the workspace)
+/// against the deployed stack and returns its JSON answer.
+pub fn admin(args: &[&str]) -> serde_json::Value {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let env_file = std::env::var("METERAI_STACK_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join(".build/meterai-local.env"));
+    let out = std::process::Command::new(root.join("target/release/meterai-admin"))
+        .arg("--env-file")
+        .arg(env_file)
+        .args(args)
+        .output()
+        .expect("meterai-admin runs (built by scripts/test)");
+    assert!(
+        out.status.success(),
+        "meterai-admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("meterai-admin prints JSON")
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub answered: u16,
+}
+
+/// A small HTTP server on loopback standing in for a reseller's webhook
+/// endpoint: it answers with `statuses` in turn (the last one from then on)
+/// and records every request.
+pub struct Receiver {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start(statuses: Vec<u16>) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds loopback");
+        let url = format!("http://{}/hooks/meterai", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Received>::new()));
+        let log = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (head_end, length) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break (None, 0);
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (Some(end + 4), length);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                while buffer.len() < head_end + length {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+                let headers = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                    .collect();
+                let status = {
+                    let mut log = log.lock().unwrap();
+                    let status = statuses
+                        .get(log.len())
+                        .or(statuses.last())
+                        .copied()
+                        .unwrap_or(200);
+                    log.push(Received {
+                        headers,
+                        body: buffer[head_end..(head_end + length).min(buffer.len())].to_vec(),
+                        answered: status,
+                    });
+                    status
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        Self { url, received }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}

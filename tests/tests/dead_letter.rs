@@ -131,7 +131,7 @@ async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
     }
     assert_eq!(
         user.quota().await,
-        json!({"purchased": 2, "available": 0, "reserved": 0, "spent": 2, "refunded": 0})
+        json!({"purchased": 2, "available": 0, "reserved": 0, "spent": 2, "refunded": 0, "sold": 0})
     );
     assert_audit(&stack, &user).await;
 }

@@ -28,7 +28,7 @@ async fn buy_notify_and_the_quota_shows_the_stamps() {
     let quota = user.quota().await;
     assert_eq!(
         quota,
-        json!({"purchased": 3, "available": 3, "reserved": 0, "spent": 0, "refunded": 0})
+        json!({"purchased": 3, "available": 3, "reserved": 0, "spent": 0, "refunded": 0, "sold": 0})
     );
     let fetched = user
         .get(&format!(

@@ -36,7 +36,7 @@ async fn twenty_concurrent_refunds_of_one_order_refund_once() {
     let quota = user.quota().await;
     assert_eq!(
         quota,
-        json!({"purchased": 5, "available": 0, "reserved": 0, "spent": 0, "refunded": 5})
+        json!({"purchased": 5, "available": 0, "reserved": 0, "spent": 0, "refunded": 5, "sold": 0})
     );
     assert_eq!(
         user.get(&format!("/v1/orders/{id}")).await.body["refunded_quantity"],

@@ -76,7 +76,7 @@ async fn buy_pay_upload_stamp_poll_download() {
 
     assert_eq!(
         user.quota().await,
-        json!({"purchased": 2, "available": 1, "reserved": 0, "spent": 1, "refunded": 0})
+        json!({"purchased": 2, "available": 1, "reserved": 0, "spent": 1, "refunded": 0, "sold": 0})
     );
     let listed = user.get("/v1/stamps").await;
     assert_eq!(listed.body["jobs"][0]["job_id"], job["job_id"]);
@@ -178,7 +178,7 @@ async fn bad_stamp_requests_are_4xx_or_fail_the_job_and_return_the_stamp() {
 
     assert_eq!(
         user.quota().await,
-        json!({"purchased": 3, "available": 3, "reserved": 0, "spent": 0, "refunded": 0})
+        json!({"purchased": 3, "available": 3, "reserved": 0, "spent": 0, "refunded": 0, "sold": 0})
     );
     assert_audit(&stack, &user).await;
 }
@@ -262,7 +262,7 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     );
     assert_eq!(
         user.quota().await,
-        json!({"purchased": 1, "available": 0, "reserved": 0, "spent": 1, "refunded": 0})
+        json!({"purchased": 1, "available": 0, "reserved": 0, "spent": 1, "refunded": 0, "sold": 0})
     );
     let ledger = user.get("/v1/ledger").await;
     let spends = ledger.body["entries"]
@@ -297,14 +297,20 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
         url_ttl: std::time::Duration::from_secs(300),
         stamp_timeout: std::time::Duration::from_secs(20),
         chaos_crash_after_store: false,
+        outbox: None,
     };
     let request = meterai::stamping::parse_request(
         &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
     )
     .unwrap();
-    let err = meterai::stamping::accept(&clients, &settings, &user.account_id(), &request)
-        .await
-        .unwrap_err();
+    let err = meterai::stamping::accept(
+        &clients,
+        &settings,
+        &meterai::stamping::Actor::portal(&user.account_id()),
+        &request,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.status(), 503, "{err:?}");
     assert_eq!(err.body().error.code, "DEPENDENCY_UNAVAILABLE");
 

@@ -44,6 +44,24 @@ impl App {
         &self.stamp_settings
     }
 
+    /// The caller: a reseller when the bearer credential is an API key (one
+    /// table read), else a portal user by JWT.
+    pub async fn caller(&self, authorization: Option<&str>) -> Result<crate::auth::Caller> {
+        match crate::auth::bearer(authorization) {
+            Some(key) if crate::resellers::is_api_key(key) => Ok(crate::auth::Caller::Reseller(
+                crate::resellers::authenticate(&self.clients, self.table(), key).await?,
+            )),
+            _ => self
+                .authenticate(authorization)
+                .map(crate::auth::Caller::Portal),
+        }
+    }
+
+    /// Whether this deployment is the local stage (loopback webhooks allowed).
+    pub fn is_local_stage(&self) -> bool {
+        self.config.stage == "local"
+    }
+
     /// The portal account named by the request's bearer token.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<AccountId> {
         self.authenticator
@@ -67,5 +85,12 @@ fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
         url_ttl: c.url_ttl,
         stamp_timeout: c.stamp_timeout,
         chaos_crash_after_store: c.chaos_crash_after_store,
+        outbox: c
+            .webhooks_queue_url
+            .as_ref()
+            .map(|queue_url| crate::events::Outbox {
+                table: c.table_name.clone(),
+                queue_url: queue_url.clone(),
+            }),
     }
 }

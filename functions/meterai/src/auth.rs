@@ -84,20 +84,18 @@ impl Authenticator {
 
     /// Checks an `Authorization` header value and returns the account it names.
     pub fn verify(&self, authorization: Option<&str>) -> Result<AccountId> {
-        let header = authorization.ok_or_else(|| {
-            Error::unauthorized(codes::UNAUTHENTICATED, "missing Authorization header")
+        if authorization.is_none() {
+            return Err(Error::unauthorized(
+                codes::UNAUTHENTICATED,
+                "missing Authorization header",
+            ));
+        }
+        let token = bearer(authorization).ok_or_else(|| {
+            Error::unauthorized(
+                codes::UNAUTHENTICATED,
+                "Authorization must be 'Bearer <token>'",
+            )
         })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Error::unauthorized(
-                    codes::UNAUTHENTICATED,
-                    "Authorization must be 'Bearer <token>'",
-                )
-            })?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -110,9 +108,48 @@ impl Authenticator {
                 }
                 _ => Error::unauthorized(codes::INVALID_TOKEN, format!("token rejected: {e}")),
             })?;
-        AccountId::parse(&data.claims.sub)
+        let sub = &data.claims.sub;
+        // Reseller pools and customers are accounts of the reseller channel,
+        // reachable only with a reseller's API key.
+        if sub.starts_with(crate::resellers::POOL_PREFIX)
+            || sub.starts_with(crate::resellers::CUSTOMER_PREFIX)
+        {
+            return Err(Error::unauthorized(
+                codes::INVALID_TOKEN,
+                "token subject names a reseller-channel account",
+            ));
+        }
+        AccountId::parse(sub)
     }
+}
 
+/// Who is calling: a portal user (JWT) or a reseller (API key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Portal(AccountId),
+    Reseller(crate::resellers::ResellerCaller),
+}
+
+impl Caller {
+    /// The quota account the caller acts for: the user's own, or the reseller's pool.
+    pub fn account(&self) -> AccountId {
+        match self {
+            Caller::Portal(account) => account.clone(),
+            Caller::Reseller(reseller) => reseller.pool(),
+        }
+    }
+}
+
+/// The credential of a `Bearer` Authorization header.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    authorization?
+        .strip_prefix("Bearer ")
+        .or_else(|| authorization?.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+impl Authenticator {
     /// Issues a token for `subject`, valid for `ttl_seconds` (negative for an
     /// already expired one, which tests use). For development and tests only:
     /// production tokens come from the identity provider.

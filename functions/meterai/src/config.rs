@@ -50,6 +50,13 @@ pub struct Config {
     /// Local stage only: lets a test make the worker "crash" once between
     /// storing a stamped document and recording it (see `stamping`).
     pub chaos_crash_after_store: bool,
+    /// The queue of outbound webhook events to resellers (functions that emit
+    /// events, and the deliverer); unset: no events are emitted.
+    pub webhooks_queue_url: Option<String>,
+    /// Where undeliverable events wait for an admin's replay (the deliverer).
+    pub webhooks_dead_letter_queue_url: Option<String>,
+    /// Deadline of one webhook delivery.
+    pub webhook_timeout: Duration,
 }
 
 impl Config {
@@ -115,6 +122,15 @@ impl Config {
             chaos_crash_after_store: vars
                 .get("CHAOS_CRASH_AFTER_STORE")
                 .is_some_and(|v| v == "true"),
+            webhooks_queue_url: vars
+                .get("WEBHOOKS_QUEUE_URL")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            webhooks_dead_letter_queue_url: vars
+                .get("WEBHOOKS_DEAD_LETTER_QUEUE_URL")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            webhook_timeout: Duration::from_secs(number("WEBHOOK_TIMEOUT_SECONDS", 5)?),
         })
     }
 }

@@ -43,6 +43,16 @@ pub mod codes {
     pub const TOO_MANY_ITEMS: &str = "TOO_MANY_ITEMS";
     pub const DEPENDENCY_UNAVAILABLE: &str = "DEPENDENCY_UNAVAILABLE";
     pub const MISCONFIGURED: &str = "MISCONFIGURED";
+    pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
+    pub const FORBIDDEN_FOR_CALLER: &str = "FORBIDDEN_FOR_CALLER";
+    pub const CUSTOMER_NOT_FOUND: &str = "CUSTOMER_NOT_FOUND";
+    pub const WEBHOOK_SIGNATURE_INVALID: &str = "WEBHOOK_SIGNATURE_INVALID";
+    pub const WEBHOOK_TIMESTAMP_OUT_OF_RANGE: &str = "WEBHOOK_TIMESTAMP_OUT_OF_RANGE";
+    pub const WEBHOOK_HEADERS_MISSING: &str = "WEBHOOK_HEADERS_MISSING";
+    pub const UNKNOWN_EVENT_TYPE: &str = "UNKNOWN_EVENT_TYPE";
+    pub const INVALID_SERIAL: &str = "INVALID_SERIAL";
+    pub const SERIAL_NOT_FOUND: &str = "SERIAL_NOT_FOUND";
+    pub const INVALID_WEBHOOK_URL: &str = "INVALID_WEBHOOK_URL";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -56,6 +56,30 @@ fn text_response(status: u16, text: String) -> Response<Body> {
         .expect("a status code and static headers always build")
 }
 
+/// A public, cacheable answer (verification): JSON, or HTML for a browser.
+pub fn public_response(
+    status: u16,
+    content_type: &'static str,
+    text: String,
+    max_age_seconds: u32,
+) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header(
+            "cache-control",
+            format!("public, max-age={max_age_seconds}"),
+        )
+        .header("vary", "accept")
+        .body(Body::Text(text))
+        .expect("a status code and header values always build")
+}
+
+/// Whether the client prefers HTML (a browser that followed the QR code).
+pub fn wants_html(request: &Request) -> bool {
+    header(request, "accept").is_some_and(|a| a.contains("text/html"))
+}
+
 /// The answer stored under an idempotency key; `replayed` marks a repeat.
 pub fn stored_response(stored: StoredResponse, replayed: bool) -> Response<Body> {
     let mut response = text_response(stored.status, stored.body);

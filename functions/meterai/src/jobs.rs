@@ -31,31 +31,53 @@ pub enum PoisonMessage {
     Empty,
     #[error("message body is not a job message: {0}")]
     Malformed(String),
-    #[error("job id {0:?} is not valid (1-64 characters of A-Z, a-z, 0-9, '-' or '_')")]
+    #[error("id {0:?} is not valid (1-64 characters of A-Z, a-z, 0-9, '-' or '_')")]
     BadJobId(String),
 }
 
-impl JobMessage {
+/// The body of a message on the webhooks queue: which outbound event to deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMessage {
+    pub event_id: String,
+}
+
+/// A queue message that names one item of work by its id.
+pub trait Envelope: Sized + Serialize + serde::de::DeserializeOwned {
+    fn id(&self) -> &str;
+
     /// Parses and validates a message body.
-    pub fn parse(body: Option<&str>) -> Result<Self, PoisonMessage> {
+    fn parse(body: Option<&str>) -> Result<Self, PoisonMessage> {
         let body = body
             .filter(|b| !b.trim().is_empty())
             .ok_or(PoisonMessage::Empty)?;
-        let message: JobMessage =
+        let message: Self =
             serde_json::from_str(body).map_err(|e| PoisonMessage::Malformed(e.to_string()))?;
-        let valid = (1..=64).contains(&message.job_id.len())
-            && message
-                .job_id
+        let id = message.id();
+        let valid = (1..=64).contains(&id.len())
+            && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
-            return Err(PoisonMessage::BadJobId(message.job_id));
+            return Err(PoisonMessage::BadJobId(id.to_string()));
         }
         Ok(message)
     }
 
-    pub fn to_body(&self) -> String {
+    fn to_body(&self) -> String {
         serde_json::to_string(self).expect("a struct of strings always serializes")
+    }
+}
+
+impl Envelope for JobMessage {
+    fn id(&self) -> &str {
+        &self.job_id
+    }
+}
+
+impl Envelope for EventMessage {
+    fn id(&self) -> &str {
+        &self.event_id
     }
 }
 
@@ -93,6 +115,9 @@ pub struct RetryPolicy {
     pub max: Duration,
     /// The queue's `maxReceiveCount`.
     pub max_receives: u32,
+    /// Spread retries over the second half of each delay, so receivers that
+    /// failed together are not all retried at the same instant.
+    pub jitter: bool,
 }
 
 impl RetryPolicy {
@@ -101,6 +126,7 @@ impl RetryPolicy {
             base: config.retry_base,
             max: config.retry_max,
             max_receives: config.max_receive_count,
+            jitter: false,
         }
     }
 
@@ -114,7 +140,14 @@ impl RetryPolicy {
             return Duration::ZERO;
         }
         let exponent = receive_count.saturating_sub(1).min(20);
-        self.base.saturating_mul(1u32 << exponent).min(self.max)
+        let delay = self.base.saturating_mul(1u32 << exponent).min(self.max);
+        if !self.jitter {
+            return delay;
+        }
+        let mut random = [0u8; 2];
+        getrandom::fill(&mut random).expect("the operating system's CSPRNG is available");
+        let share = 0.5 + f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX) / 2.0;
+        delay.mul_f64(share).max(Duration::from_secs(1))
     }
 }
 
@@ -128,13 +161,14 @@ fn receive_count(message: &SqsMessage) -> u32 {
 
 /// Works through a batch, one message at a time, each in its own span, and
 /// returns the failures to report plus when each should be retried.
-pub async fn process_batch<F, Fut>(
+pub async fn process_batch<M, F, Fut>(
     event: SqsEvent,
     retry: RetryPolicy,
     mut work: F,
 ) -> (SqsBatchResponse, Vec<Failed>)
 where
-    F: FnMut(JobMessage, String) -> Fut,
+    M: Envelope,
+    F: FnMut(M, String) -> Fut,
     Fut: Future<Output = Outcome>,
 {
     let mut response = SqsBatchResponse::default();
@@ -142,13 +176,13 @@ where
     for message in event.records {
         let message_id = message.message_id.clone().unwrap_or_default();
         let receives = receive_count(&message);
-        let span = tracing::info_span!("job_message", message_id = %message_id, job_id = tracing::field::Empty, receive_count = receives);
+        let span = tracing::info_span!("message", message_id = %message_id, id = tracing::field::Empty, receive_count = receives);
         let outcome = async {
-            match JobMessage::parse(message.body.as_deref()) {
+            match M::parse(message.body.as_deref()) {
                 Err(poison) => Outcome::Poison(poison.to_string()),
-                Ok(job) => {
-                    tracing::Span::current().record("job_id", job.job_id.as_str());
-                    work(job, message_id.clone()).await
+                Ok(item) => {
+                    tracing::Span::current().record("id", item.id());
+                    work(item, message_id.clone()).await
                 }
             }
         }
@@ -156,13 +190,13 @@ where
         .await;
         let _entered = span.enter();
         match &outcome {
-            Outcome::Done => tracing::info!("job message processed"),
+            Outcome::Done => tracing::info!("message processed"),
             Outcome::Duplicate => tracing::info!("duplicate delivery acknowledged"),
             Outcome::Poison(reason) => {
                 tracing::error!(reason = %reason, "poison message; it will reach the dead-letter queue")
             }
             Outcome::Retry(reason) => {
-                tracing::warn!(reason = %reason, "job message will be retried")
+                tracing::warn!(reason = %reason, "message will be retried")
             }
         }
         if outcome.is_failure() {
@@ -257,6 +291,7 @@ mod tests {
             base: Duration::from_secs(1),
             max: Duration::from_secs(30),
             max_receives,
+            jitter: false,
         }
     }
 
@@ -266,6 +301,7 @@ mod tests {
             base: Duration::from_secs(2),
             max: Duration::from_secs(60),
             max_receives: 1000,
+            jitter: false,
         };
         assert_eq!(retry.delay(0), Duration::from_secs(2));
         assert_eq!(retry.delay(1), Duration::from_secs(2));
@@ -291,7 +327,7 @@ mod tests {
             message("m3", r#"{"job_id":"b"}"#, 1),
         ]);
         let mut seen = Vec::new();
-        let (response, failed) = process_batch(event, policy(5), |job, _message_id| {
+        let (response, failed) = process_batch(event, policy(5), |job: JobMessage, _message_id| {
             seen.push(job.job_id);
             async { Outcome::Done }
         })
@@ -314,13 +350,17 @@ mod tests {
             message("m1", r#"{"job_id":"a"}"#, 1),
             message("m2", r#"{"job_id":"b"}"#, 1),
         ]);
-        let (response, _) = process_batch(event, policy(5), |job, _message_id| async move {
-            if job.job_id == "a" {
-                Outcome::Retry("ThrottlingException".into())
-            } else {
-                Outcome::Duplicate
-            }
-        })
+        let (response, _) = process_batch(
+            event,
+            policy(5),
+            |job: JobMessage, _message_id| async move {
+                if job.job_id == "a" {
+                    Outcome::Retry("ThrottlingException".into())
+                } else {
+                    Outcome::Duplicate
+                }
+            },
+        )
         .await;
         assert_eq!(response.batch_item_failures.len(), 1);
         assert_eq!(response.batch_item_failures[0].item_identifier, "m1");

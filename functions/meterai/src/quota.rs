@@ -8,7 +8,10 @@
 //! written back.
 //!
 //! Invariant, per account, at all times:
-//! `purchased = available + reserved + spent + refunded`. Every movement keeps
+//! `purchased = available + reserved + spent + refunded + sold`, where `sold`
+//! counts what a reseller's pool passed on to its customers (zero for portal
+//! users, so for them `purchased = available + reserved + spent + refunded`);
+//! a customer's `purchased` counts what it received. Every movement keeps
 //! it by construction ([`MovementKind::deltas`]); [`audit`] checks it against
 //! the ledger.
 
@@ -25,7 +28,7 @@ use crate::error::{codes, Error, Result};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 
-/// The five counters of an account's quota, in stamps.
+/// The six counters of an account's quota, in stamps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     pub purchased: i64,
@@ -33,25 +36,38 @@ pub struct Balance {
     pub reserved: i64,
     pub spent: i64,
     pub refunded: i64,
+    /// Passed on by a reseller's pool to its customers.
+    pub sold: i64,
 }
 
 impl Balance {
-    pub const FIELDS: [&'static str; 5] =
-        ["purchased", "available", "reserved", "spent", "refunded"];
+    pub const FIELDS: [&'static str; 6] = [
+        "purchased",
+        "available",
+        "reserved",
+        "spent",
+        "refunded",
+        "sold",
+    ];
 
-    /// `purchased = available + reserved + spent + refunded`, nothing negative.
+    /// `purchased = available + reserved + spent + refunded + sold`, nothing negative.
     pub fn is_consistent(&self) -> bool {
-        self.purchased == self.available + self.reserved + self.spent + self.refunded
-            && self.values().iter().all(|v| *v >= 0)
+        self.purchased == self.accounted() && self.values().iter().all(|v| *v >= 0)
     }
 
-    fn values(&self) -> [i64; 5] {
+    /// Where the purchased stamps are now.
+    fn accounted(&self) -> i64 {
+        self.available + self.reserved + self.spent + self.refunded + self.sold
+    }
+
+    fn values(&self) -> [i64; 6] {
         [
             self.purchased,
             self.available,
             self.reserved,
             self.spent,
             self.refunded,
+            self.sold,
         ]
     }
 
@@ -61,6 +77,7 @@ impl Balance {
         self.reserved += other.reserved;
         self.spent += other.spent;
         self.refunded += other.refunded;
+        self.sold += other.sold;
     }
 
     pub(crate) fn from_item(item: &Item) -> Self {
@@ -71,6 +88,7 @@ impl Balance {
             reserved: get("reserved"),
             spent: get("spent"),
             refunded: get("refunded"),
+            sold: get("sold"),
         }
     }
 }
@@ -89,15 +107,21 @@ pub enum MovementKind {
     Release,
     /// Unused quota paid back: available -> refunded.
     Refund,
+    /// A reseller's sale, on its pool: available -> sold.
+    Sell,
+    /// A reseller's sale, on the customer: purchased and available grow.
+    Receive,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 5] = [
+    pub const ALL: [MovementKind; 7] = [
         MovementKind::Credit,
         MovementKind::Reserve,
         MovementKind::Spend,
         MovementKind::Release,
         MovementKind::Refund,
+        MovementKind::Sell,
+        MovementKind::Receive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +131,8 @@ impl MovementKind {
             MovementKind::Spend => "spend",
             MovementKind::Release => "release",
             MovementKind::Refund => "refund",
+            MovementKind::Sell => "sell",
+            MovementKind::Receive => "receive",
         }
     }
 
@@ -118,7 +144,7 @@ impl MovementKind {
     pub fn deltas(self, quantity: i64) -> Balance {
         let q = quantity;
         match self {
-            MovementKind::Credit => Balance {
+            MovementKind::Credit | MovementKind::Receive => Balance {
                 purchased: q,
                 available: q,
                 ..Balance::default()
@@ -143,14 +169,19 @@ impl MovementKind {
                 refunded: q,
                 ..Balance::default()
             },
+            MovementKind::Sell => Balance {
+                available: -q,
+                sold: q,
+                ..Balance::default()
+            },
         }
     }
 
     /// The counter that must hold at least `quantity` before the move.
     pub fn source(self) -> Option<&'static str> {
         match self {
-            MovementKind::Credit => None,
-            MovementKind::Reserve | MovementKind::Refund => Some("available"),
+            MovementKind::Credit | MovementKind::Receive => None,
+            MovementKind::Reserve | MovementKind::Refund | MovementKind::Sell => Some("available"),
             MovementKind::Spend | MovementKind::Release => Some("reserved"),
         }
     }
@@ -352,6 +383,58 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(jitter % cap_ms + 1)
 }
 
+/// Why a transfer did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferRejected {
+    /// The source account has fewer available stamps than the transfer moves.
+    Insufficient,
+    /// A transfer with this reference was applied before.
+    AlreadyApplied,
+}
+
+/// Moves `quantity` available stamps from a reseller's pool to a customer as
+/// one transaction: `sell` on the pool, `receive` on the customer, each with
+/// its ledger entry under `reference` (a sale id), so a sale applies once.
+pub async fn transfer(
+    clients: &AwsClients,
+    table: &str,
+    from: &AccountId,
+    to: &AccountId,
+    quantity: i64,
+    reference: &str,
+) -> Result<std::result::Result<(), TransferRejected>> {
+    let now = store::now_ms();
+    let sell = Movement::new(from, MovementKind::Sell, quantity, reference);
+    let receive = Movement::new(to, MovementKind::Receive, quantity, reference);
+    // Ledger entries first: a repeated sale is reported as such even when the
+    // pool could no longer afford it (the first failed condition is reported).
+    let mut items = Vec::new();
+    for movement in [&sell, &receive] {
+        items.push(
+            TransactWriteItem::builder()
+                .put(movement.ledger_put(table, now))
+                .build(),
+        );
+    }
+    for movement in [&sell, &receive] {
+        items.push(
+            TransactWriteItem::builder()
+                .update(movement.balance_update(table, now))
+                .build(),
+        );
+    }
+    let span = tracing::info_span!("transfer", from = %from, to = %to, reference, quantity);
+    transact(clients, items)
+        .instrument(span)
+        .await
+        .map(|outcome| {
+            outcome.map_err(|failed| match failed {
+                0 | 1 => TransferRejected::AlreadyApplied,
+                _ => TransferRejected::Insufficient,
+            })
+        })
+}
+
 /// The account's balance (all zeros for an account that never bought).
 pub async fn balance(clients: &AwsClients, table: &str, account: &AccountId) -> Result<Balance> {
     let out = clients
@@ -393,6 +476,7 @@ impl LedgerEntry {
                 reserved: get("reserved"),
                 spent: get("spent"),
                 refunded: get("refunded"),
+                sold: get("sold"),
             },
         })
     }
@@ -448,11 +532,15 @@ pub fn audit_entries(account: &str, balance: Balance, entries: &[Balance]) -> Au
         ledger.add(change);
     }
     let mut problems = Vec::new();
-    if balance.purchased != balance.available + balance.reserved + balance.spent + balance.refunded
-    {
+    if balance.purchased != balance.accounted() {
         problems.push(format!(
-            "purchased {} != available {} + reserved {} + spent {} + refunded {}",
-            balance.purchased, balance.available, balance.reserved, balance.spent, balance.refunded
+            "purchased {} != available {} + reserved {} + spent {} + refunded {} + sold {}",
+            balance.purchased,
+            balance.available,
+            balance.reserved,
+            balance.spent,
+            balance.refunded,
+            balance.sold
         ));
     }
     for (field, value) in Balance::FIELDS.iter().zip(balance.values()) {
@@ -519,8 +607,8 @@ mod tests {
             let d = kind.deltas(3);
             assert_eq!(
                 d.purchased,
-                d.available + d.reserved + d.spent + d.refunded,
-                "{kind:?} breaks purchased = available + reserved + spent + refunded"
+                d.available + d.reserved + d.spent + d.refunded + d.sold,
+                "{kind:?} breaks purchased = available + reserved + spent + refunded + sold"
             );
             assert_eq!(MovementKind::parse(kind.as_str()), Some(kind));
         }
@@ -596,6 +684,7 @@ mod tests {
             reserved: 0,
             spent: 1,
             refunded: 4,
+            sold: 0,
         };
         let report = audit_entries("a", balance, &entries);
         assert!(report.holds(), "{:?}", report.problems);
@@ -642,6 +731,23 @@ mod tests {
             .problems
             .iter()
             .any(|p| p == "available is negative (-1)"));
+    }
+
+    #[test]
+    fn a_sale_keeps_both_sides_consistent() {
+        let mut pool = Balance::default();
+        pool.add(&MovementKind::Credit.deltas(10));
+        pool.add(&MovementKind::Sell.deltas(4));
+        let mut customer = Balance::default();
+        customer.add(&MovementKind::Receive.deltas(4));
+        customer.add(&MovementKind::Reserve.deltas(1));
+        customer.add(&MovementKind::Spend.deltas(1));
+        assert!(pool.is_consistent(), "{pool:?}");
+        assert!(customer.is_consistent(), "{customer:?}");
+        assert_eq!((pool.available, pool.sold), (6, 4));
+        assert_eq!((customer.purchased, customer.available), (4, 3));
+        assert_eq!(MovementKind::Sell.source(), Some("available"));
+        assert_eq!(MovementKind::Receive.source(), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
-use crate::jobs::{JobMessage, Outcome};
+use crate::jobs::{Envelope, JobMessage, Outcome};
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
 use crate::stamp::{self, Limits, MarkText, Placement, Serial};
 use crate::store::{self, get_n, get_s, n, s, Item};
@@ -48,6 +48,8 @@ pub struct StampSettings {
     /// stamped document is stored and before it is recorded, as a worker
     /// killed at that moment would. The template enables it on the emulator only.
     pub chaos_crash_after_store: bool,
+    /// Where reseller jobs' `stamp.completed` / `stamp.failed` events go.
+    pub outbox: Option<crate::events::Outbox>,
 }
 
 /// The `client_reference` that triggers the simulated crash (local stage only).
@@ -140,11 +142,67 @@ pub struct StampRequest {
     pub placement: Placement,
     pub reason: Option<String>,
     pub client_reference: Option<String>,
+    /// A reseller stamping for one of its customers (from that customer's quota).
+    pub customer_id: Option<String>,
+}
+
+/// Who a stamp job is for: `owner` uploaded the document and sees the job,
+/// `payer`'s quota pays for it, `channel` is what verification shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub owner: AccountId,
+    pub payer: AccountId,
+    pub channel: String,
+    pub reseller_id: Option<String>,
+}
+
+impl Actor {
+    /// A portal user stamping from their own quota.
+    pub fn portal(account: &AccountId) -> Self {
+        Actor {
+            owner: account.clone(),
+            payer: account.clone(),
+            channel: "portal".into(),
+            reseller_id: None,
+        }
+    }
+}
+
+/// Resolves who a stamp request is for. A reseller pays from the named
+/// customer's quota (which must be its own customer: 404 otherwise) or from
+/// its pool; a portal user has no customers.
+pub async fn actor(
+    clients: &AwsClients,
+    table: &str,
+    caller: &crate::auth::Caller,
+    customer_id: Option<&str>,
+) -> Result<Actor> {
+    use crate::auth::Caller;
+    match (caller, customer_id) {
+        (Caller::Portal(account), None) => Ok(Actor::portal(account)),
+        (Caller::Portal(_), Some(customer_id)) => Err(Error::not_found(
+            codes::CUSTOMER_NOT_FOUND,
+            format!("no customer {customer_id}"),
+        )),
+        (Caller::Reseller(reseller), customer_id) => {
+            let payer = match customer_id {
+                Some(id) => crate::resellers::customer_of(clients, table, reseller, id).await?,
+                None => reseller.pool(),
+            };
+            Ok(Actor {
+                owner: reseller.pool(),
+                payer,
+                channel: reseller.name.clone(),
+                reseller_id: Some(reseller.reseller_id.clone()),
+            })
+        }
+    }
 }
 
 /// Parses `{document_id, page, x, y, width?, height?, reason?, client_reference?}`.
 pub fn parse_request(body: &serde_json::Value) -> Result<StampRequest> {
-    const FIELDS: [&str; 8] = [
+    const FIELDS: [&str; 9] = [
+        "customer_id",
         "document_id",
         "page",
         "x",
@@ -202,6 +260,7 @@ pub fn parse_request(body: &serde_json::Value) -> Result<StampRequest> {
         placement,
         reason: text("reason")?,
         client_reference: text("client_reference")?,
+        customer_id: text("customer_id")?,
     })
 }
 
@@ -219,10 +278,11 @@ pub struct Accepted {
 pub async fn accept(
     clients: &AwsClients,
     settings: &StampSettings,
-    account: &AccountId,
+    actor: &Actor,
     request: &StampRequest,
 ) -> Result<Accepted> {
-    let key = upload_key(account, &request.document_id);
+    let account = &actor.payer;
+    let key = upload_key(&actor.owner, &request.document_id);
     check_upload(clients, settings, &key, &request.document_id).await?;
 
     let job_id = format!("job_{}", store::nonce());
@@ -232,13 +292,15 @@ pub async fn accept(
     let mut job = Item::from([
         ("pk".to_string(), s(format!("JOB#{job_id}"))),
         ("sk".to_string(), s("JOB")),
-        ("gsi1pk".to_string(), s(format!("JOBS#{account}"))),
+        ("gsi1pk".to_string(), s(format!("JOBS#{}", actor.owner))),
         (
             "gsi1sk".to_string(),
             s(format!("{}#{job_id}", store::sortable_ms(now))),
         ),
         ("job_id".to_string(), s(&job_id)),
         ("account".to_string(), s(account.as_str())),
+        ("owner".to_string(), s(actor.owner.as_str())),
+        ("channel".to_string(), s(&actor.channel)),
         ("document_id".to_string(), s(&request.document_id)),
         ("source_key".to_string(), s(&key)),
         ("status".to_string(), s("queued")),
@@ -254,6 +316,8 @@ pub async fn accept(
     for (name, value) in [
         ("reason", &request.reason),
         ("client_reference", &request.client_reference),
+        ("reseller_id", &actor.reseller_id),
+        ("customer_id", &request.customer_id),
     ] {
         if let Some(v) = value {
             job.insert(name.to_string(), s(v));
@@ -266,7 +330,7 @@ pub async fn accept(
         ("job_id".to_string(), s(&job_id)),
         ("status".to_string(), s("reserved")),
         ("page".to_string(), n(i64::from(p.page))),
-        ("channel".to_string(), s("portal")),
+        ("channel".to_string(), s(&actor.channel)),
         ("created_at".to_string(), n(now)),
     ]);
     let put = |item: Item| {
@@ -493,7 +557,12 @@ pub async fn fail(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub job_id: String,
+    /// Whose quota pays.
     pub account: String,
+    /// Who sees the job (the reseller's pool for reseller jobs).
+    pub owner: String,
+    pub reseller_id: Option<String>,
+    pub customer_id: Option<String>,
     pub status: String,
     pub serial: String,
     pub source_key: String,
@@ -516,6 +585,11 @@ impl Job {
         Some(Job {
             job_id: get_s(item, "job_id")?.to_string(),
             account: get_s(item, "account")?.to_string(),
+            owner: get_s(item, "owner")
+                .or_else(|| get_s(item, "account"))?
+                .to_string(),
+            reseller_id: opt("reseller_id"),
+            customer_id: opt("customer_id"),
             status: get_s(item, "status")?.to_string(),
             serial: get_s(item, "serial")?.to_string(),
             source_key: get_s(item, "source_key")?.to_string(),
@@ -556,12 +630,44 @@ pub async fn load_job(clients: &AwsClients, table: &str, job_id: &str) -> Result
     Ok(out.item().and_then(Job::from_item))
 }
 
-/// Works on one job message (the worker's whole job).
+/// Works on one job message (the worker's whole job). A job that ends here,
+/// or was already final (a redelivery, possibly after a crash before its
+/// event was queued), has its reseller's event emitted; emitting twice
+/// records one event.
 pub async fn work(clients: &AwsClients, settings: &StampSettings, job_id: &str) -> Outcome {
-    match work_inner(clients, settings, job_id).await {
+    let outcome = match work_inner(clients, settings, job_id).await {
         Ok(outcome) => outcome,
-        Err(e) => Outcome::Retry(e.to_string()),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    if matches!(outcome, Outcome::Done | Outcome::Duplicate) {
+        if let Err(e) = notify(clients, settings, job_id).await {
+            return Outcome::Retry(format!(
+                "the job is final but its event was not queued: {e}"
+            ));
+        }
     }
+    outcome
+}
+
+/// Emits the reseller's event for a final job (nothing for portal jobs).
+pub async fn notify(clients: &AwsClients, settings: &StampSettings, job_id: &str) -> Result<()> {
+    let Some(outbox) = &settings.outbox else {
+        return Ok(());
+    };
+    let Some(job) = load_job(clients, &settings.table, job_id).await? else {
+        return Ok(());
+    };
+    let (Some(reseller_id), true) = (&job.reseller_id, job.is_final()) else {
+        return Ok(());
+    };
+    let kind = if job.status == "done" {
+        crate::events::EventType::StampCompleted
+    } else {
+        crate::events::EventType::StampFailed
+    };
+    let data = serde_json::to_value(view(&job, None)).expect("a job view serializes");
+    crate::events::emit(clients, outbox, reseller_id, kind, &job.job_id, data).await?;
+    Ok(())
 }
 
 async fn work_inner(
@@ -793,9 +899,10 @@ pub async fn dead_letter(clients: &AwsClients, table: &str, job_id: &str) -> Res
 /// the record keeps what an operator needs, and nothing cycles forever.
 pub async fn reconcile(
     clients: &AwsClients,
-    table: &str,
+    settings: &StampSettings,
     event: aws_lambda_events::event::sqs::SqsEvent,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let table = &settings.table;
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
     for message in event.records {
         let message_id = message.message_id.clone().unwrap_or_default();
@@ -803,16 +910,19 @@ pub async fn reconcile(
         let parsed = JobMessage::parse(message.body.as_deref());
         let outcome = match &parsed {
             Err(poison) => Ok(format!("unparseable: {poison}")),
-            Ok(job) => dead_letter(clients, table, &job.job_id)
-                .instrument(span.clone())
-                .await
-                .map(|failed| {
-                    if failed {
+            Ok(job) => {
+                async {
+                    let failed = dead_letter(clients, table, &job.job_id).await?;
+                    notify(clients, settings, &job.job_id).await?;
+                    Ok(if failed {
                         "job_failed".to_string()
                     } else {
                         "job_already_final_or_unknown".to_string()
-                    }
-                }),
+                    })
+                }
+                .instrument(span.clone())
+                .await
+            }
         };
         let recorded = match outcome {
             Ok(outcome) => {
@@ -888,6 +998,8 @@ pub struct JobView {
     pub download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 fn view(job: &Job, download_url: Option<String>) -> JobView {
@@ -905,6 +1017,7 @@ fn view(job: &Job, download_url: Option<String>) -> JobView {
         sha256: job.sha256.clone(),
         download_url,
         client_reference: job.client_reference.clone(),
+        customer_id: job.customer_id.clone(),
     }
 }
 
@@ -921,7 +1034,7 @@ pub async fn get(
     }
     let job = load_job(clients, &settings.table, job_id)
         .await?
-        .filter(|j| j.account == account.as_str())
+        .filter(|j| j.owner == account.as_str())
         .ok_or_else(not_found)?;
     let download_url = match (&job.status[..], &job.stamped_key) {
         ("done", Some(key)) => {

@@ -13,7 +13,10 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let account = app.authenticate(header(&request, "authorization"))?;
+    let account = app
+        .caller(header(&request, "authorization"))
+        .await?
+        .account();
     let table = app.table();
     let clients = &app.clients;
     let rules = &app.config.order_rules;

@@ -10,7 +10,10 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let account = app.authenticate(header(&request, "authorization"))?;
+    let account = app
+        .caller(header(&request, "authorization"))
+        .await?
+        .account();
     match (
         request.method().clone(),
         http::route_segments(&request).as_slice(),

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let span = tracing::info_span!("dead_letters", request_id = %event.context.request_id, size = event.payload.records.len());
-        Ok::<SqsBatchResponse, Error>(stamping::reconcile(&app.clients, app.table(), event.payload).instrument(span).await)
+        Ok::<SqsBatchResponse, Error>(stamping::reconcile(&app.clients, app.stamp_settings(), event.payload).instrument(span).await)
     }))
     .await
 }

@@ -1,4 +1,5 @@
-//! Stamping for portal users (bearer JWT): `POST /v1/documents` (presigned
+//! Stamping for portal users (bearer JWT) and resellers (bearer API key, with
+//! `customer_id` to stamp for a customer): `POST /v1/documents` (presigned
 //! upload), `POST /v1/stamps`, `POST /v1/stamps/batch`, `GET /v1/stamps`,
 //! `GET /v1/stamps/{id}`.
 
@@ -17,7 +18,8 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let account = app.authenticate(header(&request, "authorization"))?;
+    let caller = app.caller(header(&request, "authorization")).await?;
+    let account = caller.account();
     let settings = app.stamp_settings();
     let clients = &app.clients;
     match (
@@ -35,8 +37,14 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             let stamp_request = stamping::parse_request(&body)?;
             let hash = idempotency::request_hash("POST /v1/stamps", &body);
             let accept = async {
-                let accepted =
-                    stamping::accept(clients, settings, &account, &stamp_request).await?;
+                let actor = stamping::actor(
+                    clients,
+                    app.table(),
+                    &caller,
+                    stamp_request.customer_id.as_deref(),
+                )
+                .await?;
+                let accepted = stamping::accept(clients, settings, &actor, &stamp_request).await?;
                 Ok(StoredResponse {
                     status: 202,
                     body: serde_json::to_string(&accepted).expect("serializes"),
@@ -73,10 +81,18 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             let batch = async {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
-                    let outcome = match stamping::parse_request(item) {
-                        Ok(r) => stamping::accept(clients, settings, &account, &r).await,
-                        Err(e) => Err(e),
-                    };
+                    let outcome = async {
+                        let r = stamping::parse_request(item)?;
+                        let actor = stamping::actor(
+                            clients,
+                            app.table(),
+                            &caller,
+                            r.customer_id.as_deref(),
+                        )
+                        .await?;
+                        stamping::accept(clients, settings, &actor, &r).await
+                    }
+                    .await;
                     results.push(match outcome {
                         Ok(accepted) => serde_json::json!({ "status": 202, "job": accepted }),
                         Err(e) if e.status() < 500 => {

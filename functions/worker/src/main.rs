@@ -27,7 +27,9 @@ async fn handle(
     let (response, failed) = jobs::process_batch(
         event,
         jobs::RetryPolicy::from_config(&app.config),
-        |job, _message_id| async move { stamping::work(&app.clients, settings, &job.job_id).await },
+        |job: jobs::JobMessage, _message_id| async move {
+            stamping::work(&app.clients, settings, &job.job_id).await
+        },
     )
     .await;
     jobs::delay_retries(&app.clients, &app.config.jobs_queue_url, &failed).await;

@@ -1,0 +1,69 @@
+//! Public verification, no login, read-only: `GET /v1/verify/{serial}` (JSON,
+//! or a small HTML page for a browser) and `POST /v1/verify` with a PDF body.
+
+use lambda_http::{http::Method, Body, Request, Response};
+use meterai::error::{codes, Error};
+use meterai::http::{self, json_response, public_response};
+use meterai::{verification, App, Result};
+
+/// How long a verification answer may be cached (by browsers and a CDN):
+/// cheap repeats of a popular serial never reach the table.
+const CACHE_SECONDS: u32 = 300;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::serve(route).await
+}
+
+async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::GET, ["verify", raw]) => {
+            let record = match verification::parse_serial(raw) {
+                Ok(serial) => verification::lookup(&app.clients, app.table(), &serial).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &record {
+                if e.status() >= 500 {
+                    return Err(record.unwrap_err());
+                }
+            }
+            let status = record.as_ref().map(|_| 200).unwrap_or_else(Error::status);
+            if http::wants_html(&request) {
+                let page = verification::html_page(record.as_ref());
+                return Ok(public_response(
+                    status,
+                    "text/html; charset=utf-8",
+                    page,
+                    CACHE_SECONDS,
+                ));
+            }
+            let text = match &record {
+                Ok(r) => serde_json::to_string(r),
+                Err(e) => serde_json::to_string(&e.body()),
+            }
+            .expect("serializes");
+            Ok(public_response(
+                status,
+                "application/json",
+                text,
+                CACHE_SECONDS,
+            ))
+        }
+        (Method::POST, ["verify"]) => {
+            let bytes = http::body(&request);
+            let limit = app.config.max_document_bytes;
+            if bytes.len() > limit {
+                return Err(Error::TooLarge {
+                    code: codes::DOCUMENT_TOO_LARGE,
+                    message: format!("the body is {} bytes; the limit is {limit}", bytes.len()),
+                });
+            }
+            let report = verification::check_document(&app.clients, app.table(), bytes).await?;
+            Ok(json_response(200, &report))
+        }
+        _ => Err(http::no_route(&request)),
+    }
+}
