@@ -430,8 +430,8 @@ pub struct Received {
 }
 
 /// A small HTTP server on loopback standing in for a reseller's webhook
-/// endpoint: it answers with `statuses` in turn (the last one from then on)
-/// and records every request.
+/// endpoint: it answers each event (by `webhook-id`) with `statuses` in turn
+/// (the last one from then on) and records every request.
 pub struct Receiver {
     pub url: String,
     received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
@@ -475,7 +475,7 @@ impl Receiver {
                     buffer.extend_from_slice(&chunk[..n]);
                 }
                 let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
-                let headers = head
+                let headers: HashMap<String, String> = head
                     .lines()
                     .skip(1)
                     .filter_map(|l| l.split_once(':'))
@@ -483,8 +483,12 @@ impl Receiver {
                     .collect();
                 let status = {
                     let mut log = log.lock().unwrap();
+                    let attempt = log
+                        .iter()
+                        .filter(|r| r.headers.get("webhook-id") == headers.get("webhook-id"))
+                        .count();
                     let status = statuses
-                        .get(log.len())
+                        .get(attempt)
                         .or(statuses.last())
                         .copied()
                         .unwrap_or(200);

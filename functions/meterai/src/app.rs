@@ -57,6 +57,11 @@ impl App {
         }
     }
 
+    /// Where reseller events go, when this function emits any.
+    pub fn outbox(&self) -> Option<&crate::events::Outbox> {
+        self.stamp_settings.outbox.as_ref()
+    }
+
     /// Whether this deployment is the local stage (loopback webhooks allowed).
     pub fn is_local_stage(&self) -> bool {
         self.config.stage == "local"

@@ -133,6 +133,24 @@ pub async fn emit(
     Ok(id)
 }
 
+/// Emits an event if `account` is a reseller's pool (portal users and
+/// customers get no webhooks; their reseller hears of customer jobs).
+pub async fn emit_for_account(
+    clients: &AwsClients,
+    outbox: Option<&Outbox>,
+    account: &str,
+    kind: EventType,
+    reference: &str,
+    data: serde_json::Value,
+) -> Result<()> {
+    let (Some(outbox), Some(reseller_id)) = (outbox, account.strip_prefix(resellers::POOL_PREFIX))
+    else {
+        return Ok(());
+    };
+    emit(clients, outbox, reseller_id, kind, reference, data).await?;
+    Ok(())
+}
+
 /// A recorded event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

@@ -195,11 +195,12 @@ pub async fn handle_notification(
     clients: &AwsClients,
     table: &str,
     gateway: &dyn PaymentGateway,
+    outbox: Option<&crate::events::Outbox>,
     body: &[u8],
 ) -> Result<NotificationReceipt> {
     let result = match gateway.verify(body) {
         Err(e) => Err(e),
-        Ok(notice) => apply(clients, table, &notice).await,
+        Ok(notice) => apply(clients, table, outbox, &notice).await,
     };
     record_event(clients, table, gateway.name(), body, &result).await;
     result
@@ -208,6 +209,7 @@ pub async fn handle_notification(
 async fn apply(
     clients: &AwsClients,
     table: &str,
+    outbox: Option<&crate::events::Outbox>,
     notice: &PaymentNotice,
 ) -> Result<NotificationReceipt> {
     let order = match orders::valid_order_id(&notice.order_id) {
@@ -238,6 +240,30 @@ async fn apply(
         }
         PaymentStatus::Pending | PaymentStatus::Ignored => PaymentOutcome::Unchanged,
     };
+    // A reseller hears that its pool was credited. Also on a repeated notice:
+    // if the first one died before queueing the event, the gateway's retry
+    // queues it (the event id is the order's, so it is recorded once).
+    if matches!(
+        result,
+        PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited
+    ) {
+        let data = serde_json::json!({
+            "order_id": order.order_id,
+            "status": "paid",
+            "quantity": order.quantity,
+            "total": order.total,
+            "currency": order.currency,
+        });
+        crate::events::emit_for_account(
+            clients,
+            outbox,
+            &order.account,
+            crate::events::EventType::OrderPaid,
+            &order.order_id,
+            data,
+        )
+        .await?;
+    }
     Ok(NotificationReceipt {
         order_id: order.order_id,
         result,

@@ -69,6 +69,16 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                         RefundOutcome::Created(refund) => (201, refund),
                         RefundOutcome::Existing(refund) => (200, refund),
                     };
+                let data = serde_json::to_value(&refund).expect("refund serializes");
+                meterai::events::emit_for_account(
+                    clients,
+                    app.outbox(),
+                    account.as_str(),
+                    meterai::events::EventType::RefundCompleted,
+                    &refund.refund_id,
+                    data,
+                )
+                .await?;
                 Ok(StoredResponse {
                     status,
                     body: serde_json::to_string(&refund).expect("refund serializes"),

@@ -34,6 +34,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 &app.clients,
                 app.table(),
                 &Midtrans::new(server_key),
+                app.outbox(),
                 body,
             )
             .await?;
