@@ -71,6 +71,20 @@ fn valid_id(id: &str, prefix: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric())
 }
 
+/// 413 for a document over the limit (at upload time and at accept time).
+fn check_size(size: u64, settings: &StampSettings) -> Result<()> {
+    if size > settings.limits.max_bytes as u64 {
+        return Err(Error::TooLarge {
+            code: codes::DOCUMENT_TOO_LARGE,
+            message: format!(
+                "the document is {size} bytes; the limit is {}",
+                settings.limits.max_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The answer to `POST /v1/documents`.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadTicket {
@@ -105,15 +119,7 @@ pub async fn new_upload(
                 "size must be the file's size in bytes (> 0)",
             )
         })?;
-    if size as usize > settings.limits.max_bytes {
-        return Err(Error::TooLarge {
-            code: codes::DOCUMENT_TOO_LARGE,
-            message: format!(
-                "the document is {size} bytes; the limit is {}",
-                settings.limits.max_bytes
-            ),
-        });
-    }
+    check_size(size, settings)?;
     let document_id = format!("doc_{}", store::nonce());
     let presign =
         PresigningConfig::expires_in(settings.url_ttl).map_err(|e| Error::Config(e.to_string()))?;
@@ -451,15 +457,7 @@ async fn check_upload(
         .and_then(|total| total.parse::<u64>().ok())
         .or_else(|| object.content_length().and_then(|l| u64::try_from(l).ok()))
         .unwrap_or(0);
-    if size as usize > settings.limits.max_bytes {
-        return Err(Error::TooLarge {
-            code: codes::DOCUMENT_TOO_LARGE,
-            message: format!(
-                "the document is {size} bytes; the limit is {}",
-                settings.limits.max_bytes
-            ),
-        });
-    }
+    check_size(size, settings)?;
     let head = object
         .body
         .collect()

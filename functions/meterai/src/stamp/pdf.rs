@@ -824,4 +824,71 @@ mod tests {
             assert_eq!(annotations(&stamped.bytes, 1).len(), 1, "{version}");
         }
     }
+
+    /// A small deterministic fuzz: thousands of mutated files (flipped bytes,
+    /// cuts, spliced ranges, planted tokens) must each end in a stamped file
+    /// or a refusal with a code; never a panic.
+    #[test]
+    fn mutated_files_are_stamped_or_refused_never_a_panic() {
+        let seeds = [
+            sample_pdf(3, [0, 0, 595, 842], Some(90)),
+            object_stream_pdf(100),
+        ];
+        let tokens: [&[u8]; 8] = [
+            b" 0 R ",
+            b"<<",
+            b">>",
+            b"[",
+            b"stream\n",
+            b"/Length 999999999 ",
+            b"9999999999 0 obj",
+            b"/Type /ObjStm /N 99999 ",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let limits = Limits::default();
+        let (mut stamped, mut refused) = (0, 0);
+        for round in 0..20_000 {
+            let mut file = seeds[round % seeds.len()].clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % file.len();
+                match next() % 4 {
+                    0 => file[at] = next() as u8,
+                    1 => file.truncate(at.max(8)),
+                    2 => {
+                        let len = (next() as usize % 64).min(file.len() - at);
+                        let piece = file[at..at + len].to_vec();
+                        let to = (next() as usize) % file.len();
+                        file.splice(to..to, piece);
+                    }
+                    _ => {
+                        let token = tokens[(next() as usize) % tokens.len()];
+                        file.splice(at..at, token.iter().copied());
+                    }
+                }
+            }
+            let result =
+                std::panic::catch_unwind(|| stamp(&file, &at(1, 10.0, 10.0), &text(), &limits));
+            match result {
+                Ok(Ok(out)) => {
+                    assert!(out.bytes.starts_with(&file));
+                    stamped += 1;
+                }
+                Ok(Err(e)) => {
+                    assert!(!e.code().is_empty());
+                    refused += 1;
+                }
+                Err(_) => panic!("stamping panicked on mutation round {round}"),
+            }
+        }
+        assert!(
+            stamped > 0 && refused > 0,
+            "{stamped} stamped, {refused} refused"
+        );
+    }
 }
