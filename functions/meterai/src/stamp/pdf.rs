@@ -485,6 +485,38 @@ fn add_annotation(
     Ok(())
 }
 
+/// A one-page PDF whose page content is just the mark at `placement` (for
+/// the peer benchmark: what `qpdf --overlay` lays over a page).
+pub fn mark_page_pdf(text: &MarkText<'_>, placement: &Placement, page_size: [i64; 2]) -> Vec<u8> {
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let mut content = format!("q 1 0 0 1 {} {} cm\n", placement.x, placement.y).into_bytes();
+    content.extend(scaled_content(text, placement));
+    content.extend_from_slice(b"Q\n");
+    let content_id = doc.add_object(Stream::new(Dictionary::new(), content));
+    let font = |base: &str| {
+        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => base.to_string(), "Encoding" => "WinAnsiEncoding" }
+    };
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "Contents" => content_id,
+        "MediaBox" => vec![0.into(), 0.into(), page_size[0].into(), page_size[1].into()],
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font("Helvetica"), "F2" => font("Helvetica-Bold") } },
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1 },
+        ),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).expect("in-memory save");
+    bytes
+}
+
 /// Builds small PDFs for tests and benchmarks: `pages` pages of the given
 /// media box and rotation, each with a line of text, saved with a classic
 /// cross-reference table.
