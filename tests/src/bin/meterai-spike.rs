@@ -538,7 +538,7 @@ async fn main() {
     // Invariants after the run, from the stack itself.
     let clients = stack.clients().await;
     let table = stack.get("METERAI_TABLE_NAME").to_string();
-    let log = run.log.lock().unwrap();
+    let log = std::mem::take(&mut *run.log.lock().unwrap());
     let mut problems: Vec<String> = Vec::new();
     let accounts: HashSet<&str> = log.jobs.iter().map(|j| j.account.as_str()).collect();
     for account in &accounts {
