@@ -118,6 +118,56 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     let (_, report) = check_file(&stack, changed).await;
     assert_eq!(report["stamps"][0]["integrity"], "modified", "{report}");
     assert_eq!(report["stamps"][0]["status"], "valid");
+    // A file too large for a request body goes through an anonymous upload.
+    let http = stack.http();
+    let ticket: serde_json::Value = http
+        .post(format!("{}/v1/verify/uploads", stack.api_url()))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"size": stamped.len()}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = http
+        .put(ticket["upload_url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body(stamped.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let by_upload = |id: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/verify", stack.api_url());
+        async move {
+            let response = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(serde_json::json!({ "upload_id": id }).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let (status, report) = by_upload(ticket["upload_id"].as_str().unwrap().to_string()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["stamps"][0]["integrity"], "exact", "{report}");
+    let (status, report) = by_upload(format!("vup_{}", "0".repeat(26))).await;
+    assert_eq!(
+        (status, report["error"]["code"].as_str()),
+        (404, Some("DOCUMENT_NOT_FOUND"))
+    );
+
     // A file with no stamp is a report, not an error; a non-PDF is 422.
     let (status, report) = check_file(&stack, original.clone()).await;
     assert_eq!(

@@ -210,6 +210,113 @@ pub struct DocumentReport {
     pub stamps: Vec<FoundStamp>,
 }
 
+/// Where a file to verify is uploaded: `verify/{upload_id}.pdf`, anonymous,
+/// deleted after a day (lifecycle).
+fn verify_key(upload_id: &str) -> String {
+    format!("verify/{upload_id}.pdf")
+}
+
+/// The answer to `POST /v1/verify/uploads`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyUpload {
+    pub upload_id: String,
+    pub upload_url: String,
+    pub method: &'static str,
+    pub expires_at: String,
+    pub max_bytes: usize,
+}
+
+/// Presigns an anonymous upload of a file to verify, for files larger than a
+/// request body may be (Lambda takes at most 6 MB in a request).
+pub async fn new_upload(
+    clients: &AwsClients,
+    bucket: &str,
+    body: &serde_json::Value,
+    max_bytes: usize,
+    ttl: std::time::Duration,
+) -> Result<VerifyUpload> {
+    let object = crate::http::json_object(body, &["size"])?;
+    let size = object
+        .get("size")
+        .and_then(|v| v.as_u64())
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            Error::bad_request(
+                codes::BAD_REQUEST,
+                "size must be the file's size in bytes (> 0)",
+            )
+        })?;
+    if size > max_bytes as u64 {
+        return Err(Error::TooLarge {
+            code: codes::DOCUMENT_TOO_LARGE,
+            message: format!("the file is {size} bytes; the limit is {max_bytes}"),
+        });
+    }
+    let upload_id = format!("vup_{}", store::nonce());
+    let presign = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let request = clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(verify_key(&upload_id))
+        .content_type("application/pdf")
+        .presigned(presign)
+        .await
+        .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    Ok(VerifyUpload {
+        upload_id,
+        upload_url: request.uri().to_string(),
+        method: "PUT",
+        expires_at: store::rfc3339(store::now_ms() + ttl.as_millis() as i64),
+        max_bytes,
+    })
+}
+
+/// Reads an uploaded file to verify (404 if there is none, 413 if too large).
+pub async fn read_upload(
+    clients: &AwsClients,
+    bucket: &str,
+    upload_id: &str,
+    max_bytes: usize,
+) -> Result<Vec<u8>> {
+    let not_found =
+        || Error::not_found(codes::DOCUMENT_NOT_FOUND, format!("no upload {upload_id}"));
+    let valid = upload_id.len() == 30
+        && upload_id.starts_with("vup_")
+        && upload_id[4..].bytes().all(|b| b.is_ascii_alphanumeric());
+    if !valid {
+        return Err(not_found());
+    }
+    let object = clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(verify_key(upload_id))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                not_found()
+            } else {
+                Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e))
+            }
+        })?;
+    if object.content_length().unwrap_or(0) as u64 > max_bytes as u64 {
+        return Err(Error::TooLarge {
+            code: codes::DOCUMENT_TOO_LARGE,
+            message: format!("the upload is larger than {max_bytes} bytes"),
+        });
+    }
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(Error::bucket)?
+        .into_bytes();
+    Ok(bytes.to_vec())
+}
+
 /// Most stamps looked up for one file (a crafted file could list thousands).
 const MAX_STAMPS: usize = 20;
 

@@ -1,5 +1,7 @@
-//! Public verification, no login, read-only: `GET /v1/verify/{serial}` (JSON,
-//! or a small HTML page for a browser) and `POST /v1/verify` with a PDF body.
+//! Public verification, no login: `GET /v1/verify/{serial}` (JSON, or a small
+//! HTML page for a browser), `POST /v1/verify` with a PDF body or
+//! `{"upload_id"}`, and `POST /v1/verify/uploads` (a presigned upload for
+//! files over Lambda's 6 MB request limit). It never writes to the table.
 
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai::error::{codes, Error};
@@ -52,9 +54,41 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 CACHE_SECONDS,
             ))
         }
+        (Method::POST, ["verify", "uploads"]) => {
+            let body = http::json_body(http::body(&request))?;
+            let ticket = verification::new_upload(
+                &app.clients,
+                &app.config.bucket_name,
+                &body,
+                app.config.max_document_bytes,
+                app.config.url_ttl,
+            )
+            .await?;
+            Ok(json_response(201, &ticket))
+        }
         (Method::POST, ["verify"]) => {
-            let bytes = http::body(&request);
             let limit = app.config.max_document_bytes;
+            let is_json = http::header(&request, "content-type")
+                .is_some_and(|t| t.starts_with("application/json"));
+            let uploaded;
+            let bytes = if is_json {
+                let body = http::json_body(http::body(&request))?;
+                let object = http::json_object(&body, &["upload_id"])?;
+                let upload_id = object
+                    .get("upload_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                uploaded = verification::read_upload(
+                    &app.clients,
+                    &app.config.bucket_name,
+                    upload_id,
+                    limit,
+                )
+                .await?;
+                &uploaded[..]
+            } else {
+                http::body(&request)
+            };
             if bytes.len() > limit {
                 return Err(Error::TooLarge {
                     code: codes::DOCUMENT_TOO_LARGE,
