@@ -462,18 +462,6 @@ fn chart(
     root.present().ok();
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_the_api_timestamps() {
-        let a = super::epoch_ms("2026-11-22T23:59:59.900Z").unwrap();
-        let b = super::epoch_ms("2026-11-23T00:00:00.150Z").unwrap();
-        assert!((b - a - 250.0).abs() < 1e-6, "{}", b - a);
-        assert_eq!(super::epoch_ms("1970-01-01T00:00:01Z"), Some(1000.0));
-        assert_eq!(super::epoch_ms("not a time"), None);
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let opts = options();
@@ -747,5 +735,17 @@ async fn main() {
     println!("report: {out}/report.json, chart: {out}/spike.svg");
     if !problems.is_empty() {
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_api_timestamps() {
+        let a = super::epoch_ms("2026-11-22T23:59:59.900Z").unwrap();
+        let b = super::epoch_ms("2026-11-23T00:00:00.150Z").unwrap();
+        assert!((b - a - 250.0).abs() < 1e-6, "{}", b - a);
+        assert_eq!(super::epoch_ms("1970-01-01T00:00:01Z"), Some(1000.0));
+        assert_eq!(super::epoch_ms("not a time"), None);
     }
 }
