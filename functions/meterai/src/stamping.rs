@@ -72,17 +72,51 @@ fn valid_id(id: &str, prefix: &str) -> bool {
 }
 
 /// 413 for a document over the limit (at upload time and at accept time).
-fn check_size(size: u64, settings: &StampSettings) -> Result<()> {
-    if size > settings.limits.max_bytes as u64 {
+pub(crate) fn check_pdf_size(size: u64, max_bytes: usize) -> Result<()> {
+    if size > max_bytes as u64 {
         return Err(Error::TooLarge {
             code: codes::DOCUMENT_TOO_LARGE,
-            message: format!(
-                "the document is {size} bytes; the limit is {}",
-                settings.limits.max_bytes
-            ),
+            message: format!("the document is {size} bytes; the limit is {max_bytes}"),
         });
     }
     Ok(())
+}
+
+/// Reads `size` (bytes, > 0) of an upload request and checks it against the limit.
+pub(crate) fn parse_upload_size(body: &serde_json::Value, max_bytes: usize) -> Result<u64> {
+    let size = body
+        .get("size")
+        .and_then(|v| v.as_u64())
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            Error::bad_request(
+                codes::BAD_REQUEST,
+                "size must be the file's size in bytes (> 0)",
+            )
+        })?;
+    check_pdf_size(size, max_bytes)?;
+    Ok(size)
+}
+
+/// A presigned PDF `PUT` to `key`: its URL and when it expires.
+pub(crate) async fn presign_pdf_put(
+    clients: &AwsClients,
+    bucket: &str,
+    key: &str,
+    ttl: Duration,
+) -> Result<(String, String)> {
+    let presign = PresigningConfig::expires_in(ttl).map_err(|e| Error::Config(e.to_string()))?;
+    let request = clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/pdf")
+        .presigned(presign)
+        .await
+        .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let expires_at = store::rfc3339(store::now_ms() + ttl.as_millis() as i64);
+    Ok((request.uri().to_string(), expires_at))
 }
 
 /// The answer to `POST /v1/documents`.
@@ -109,34 +143,16 @@ pub async fn new_upload(
             "filename must be 1 to 255 characters",
         ));
     }
-    let size = body
-        .get("size")
-        .and_then(|v| v.as_u64())
-        .filter(|s| *s > 0)
-        .ok_or_else(|| {
-            Error::bad_request(
-                codes::BAD_REQUEST,
-                "size must be the file's size in bytes (> 0)",
-            )
-        })?;
-    check_size(size, settings)?;
+    parse_upload_size(body, settings.limits.max_bytes)?;
     let document_id = format!("doc_{}", store::nonce());
-    let presign =
-        PresigningConfig::expires_in(settings.url_ttl).map_err(|e| Error::Config(e.to_string()))?;
-    let request = clients
-        .s3
-        .put_object()
-        .bucket(&settings.bucket)
-        .key(upload_key(account, &document_id))
-        .content_type("application/pdf")
-        .presigned(presign)
-        .await
-        .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let key = upload_key(account, &document_id);
+    let (upload_url, expires_at) =
+        presign_pdf_put(clients, &settings.bucket, &key, settings.url_ttl).await?;
     Ok(UploadTicket {
         document_id,
-        upload_url: request.uri().to_string(),
+        upload_url,
         method: "PUT",
-        expires_at: store::rfc3339(store::now_ms() + settings.url_ttl.as_millis() as i64),
+        expires_at,
         max_bytes: settings.limits.max_bytes,
     })
 }
@@ -457,7 +473,7 @@ async fn check_upload(
         .and_then(|total| total.parse::<u64>().ok())
         .or_else(|| object.content_length().and_then(|l| u64::try_from(l).ok()))
         .unwrap_or(0);
-    check_size(size, settings)?;
+    check_pdf_size(size, settings.limits.max_bytes)?;
     let head = object
         .body
         .collect()

@@ -235,40 +235,16 @@ pub async fn new_upload(
     max_bytes: usize,
     ttl: std::time::Duration,
 ) -> Result<VerifyUpload> {
-    let object = crate::http::json_object(body, &["size"])?;
-    let size = object
-        .get("size")
-        .and_then(|v| v.as_u64())
-        .filter(|s| *s > 0)
-        .ok_or_else(|| {
-            Error::bad_request(
-                codes::BAD_REQUEST,
-                "size must be the file's size in bytes (> 0)",
-            )
-        })?;
-    if size > max_bytes as u64 {
-        return Err(Error::TooLarge {
-            code: codes::DOCUMENT_TOO_LARGE,
-            message: format!("the file is {size} bytes; the limit is {max_bytes}"),
-        });
-    }
+    crate::http::json_object(body, &["size"])?;
+    crate::stamping::parse_upload_size(body, max_bytes)?;
     let upload_id = format!("vup_{}", store::nonce());
-    let presign = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let request = clients
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(verify_key(&upload_id))
-        .content_type("application/pdf")
-        .presigned(presign)
-        .await
-        .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let (upload_url, expires_at) =
+        crate::stamping::presign_pdf_put(clients, bucket, &verify_key(&upload_id), ttl).await?;
     Ok(VerifyUpload {
         upload_id,
-        upload_url: request.uri().to_string(),
+        upload_url,
         method: "PUT",
-        expires_at: store::rfc3339(store::now_ms() + ttl.as_millis() as i64),
+        expires_at,
         max_bytes,
     })
 }
@@ -302,12 +278,7 @@ pub async fn read_upload(
                 Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e))
             }
         })?;
-    if object.content_length().unwrap_or(0) as u64 > max_bytes as u64 {
-        return Err(Error::TooLarge {
-            code: codes::DOCUMENT_TOO_LARGE,
-            message: format!("the upload is larger than {max_bytes} bytes"),
-        });
-    }
+    crate::stamping::check_pdf_size(object.content_length().unwrap_or(0) as u64, max_bytes)?;
     let bytes = object
         .body
         .collect()
