@@ -649,11 +649,18 @@ pub async fn load_job(clients: &AwsClients, table: &str, job_id: &str) -> Result
 /// event was queued), has its reseller's event emitted; emitting twice
 /// records one event.
 pub async fn work(clients: &AwsClients, settings: &StampSettings, job_id: &str) -> Outcome {
-    let outcome = match work_inner(clients, settings, job_id).await {
+    let job = match load_job(clients, &settings.table, job_id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return Outcome::Poison(format!("job {job_id} does not exist")),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    // Only reseller jobs have events: portal jobs skip the extra read.
+    let has_events = job.reseller_id.is_some();
+    let outcome = match work_on(clients, settings, job).await {
         Ok(outcome) => outcome,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    if matches!(outcome, Outcome::Done | Outcome::Duplicate) {
+    if has_events && matches!(outcome, Outcome::Done | Outcome::Duplicate) {
         if let Err(e) = notify(clients, settings, job_id).await {
             return Outcome::Retry(format!(
                 "the job is final but its event was not queued: {e}"
@@ -684,15 +691,9 @@ pub async fn notify(clients: &AwsClients, settings: &StampSettings, job_id: &str
     Ok(())
 }
 
-async fn work_inner(
-    clients: &AwsClients,
-    settings: &StampSettings,
-    job_id: &str,
-) -> Result<Outcome> {
+async fn work_on(clients: &AwsClients, settings: &StampSettings, job: Job) -> Result<Outcome> {
     let table = &settings.table;
-    let Some(job) = load_job(clients, table, job_id).await? else {
-        return Ok(Outcome::Poison(format!("job {job_id} does not exist")));
-    };
+    let job_id = job.job_id.as_str();
     if job.is_final() {
         return Ok(Outcome::Duplicate);
     }
