@@ -262,9 +262,7 @@ pub async fn get(
 
 /// Order ids are `ord_` and a ULID; anything else cannot exist.
 pub fn valid_order_id(order_id: &str) -> bool {
-    order_id.len() == 30
-        && order_id.starts_with("ord_")
-        && order_id[4..].bytes().all(|b| b.is_ascii_alphanumeric())
+    store::is_id(order_id, "ord_")
 }
 
 /// The caller's orders, newest first.

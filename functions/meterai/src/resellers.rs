@@ -72,14 +72,6 @@ impl Reseller {
     }
 }
 
-fn valid_id(id: &str, prefix: &str) -> bool {
-    id.len() == prefix.len() + 26
-        && id.starts_with(prefix)
-        && id[prefix.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric())
-}
-
 fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).expect("the operating system's CSPRNG is available");
@@ -351,7 +343,7 @@ pub async fn load(
     table: &str,
     reseller_id: &str,
 ) -> Result<Option<Reseller>> {
-    if !valid_id(reseller_id, "rsl_") {
+    if !store::is_id(reseller_id, "rsl_") {
         return Ok(None);
     }
     let out = clients
@@ -483,7 +475,7 @@ async fn owned_customer(
             format!("no customer {customer_id}"),
         )
     };
-    if !valid_id(customer_id, "cus_") {
+    if !store::is_id(customer_id, "cus_") {
         return Err(not_found());
     }
     let out = clients

@@ -63,14 +63,6 @@ fn stamped_key(account: &str, job_id: &str) -> String {
     format!("stamped/{account}/{job_id}.pdf")
 }
 
-fn valid_id(id: &str, prefix: &str) -> bool {
-    id.len() == prefix.len() + 26
-        && id.starts_with(prefix)
-        && id[prefix.len()..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric())
-}
-
 /// 413 for a document over the limit (at upload time and at accept time).
 pub(crate) fn check_pdf_size(size: u64, max_bytes: usize) -> Result<()> {
     if size > max_bytes as u64 {
@@ -239,7 +231,7 @@ pub fn parse_request(body: &serde_json::Value) -> Result<StampRequest> {
         .get("document_id")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    if !valid_id(document_id, "doc_") {
+    if !store::is_id(document_id, "doc_") {
         return Err(Error::not_found(
             codes::DOCUMENT_NOT_FOUND,
             format!("no document {document_id:?}"),
@@ -1044,7 +1036,7 @@ pub async fn get(
     job_id: &str,
 ) -> Result<JobView> {
     let not_found = || Error::not_found(codes::JOB_NOT_FOUND, format!("no job {job_id}"));
-    if !valid_id(job_id, "job_") {
+    if !store::is_id(job_id, "job_") {
         return Err(not_found());
     }
     let job = load_job(clients, &settings.table, job_id)

@@ -42,6 +42,16 @@ pub fn get_n(item: &Item, name: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Whether `id` is one of our ids: `prefix` and a 26-character ULID
+/// (checked before any read, so a malformed id costs nothing).
+pub fn is_id(id: &str, prefix: &str) -> bool {
+    id.len() == prefix.len() + 26
+        && id.starts_with(prefix)
+        && id[prefix.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64

@@ -258,10 +258,7 @@ pub async fn read_upload(
 ) -> Result<Vec<u8>> {
     let not_found =
         || Error::not_found(codes::DOCUMENT_NOT_FOUND, format!("no upload {upload_id}"));
-    let valid = upload_id.len() == 30
-        && upload_id.starts_with("vup_")
-        && upload_id[4..].bytes().all(|b| b.is_ascii_alphanumeric());
-    if !valid {
+    if !store::is_id(upload_id, "vup_") {
         return Err(not_found());
     }
     let object = clients
