@@ -29,6 +29,11 @@ if [[ "$(cat "$tools/.requirements.sha256" 2>/dev/null || true)" != "$want" ]]; 
   echo "$want" >"$tools/.requirements.sha256"
 fi
 
+# openssl issues the local stage's development signing certificate.
+# shellcheck source=scripts/lib/tools.sh
+source "$root/scripts/lib/tools.sh"
+ensure_commands openssl:openssl
+
 endpoint_args=()
 function_endpoint=""
 if [[ "$target" == local ]]; then
@@ -159,6 +164,13 @@ if [[ "$target" == local ]]; then
     echo "METERAI_JWT_AUDIENCE=${JWT_AUDIENCE:-meterai-api}"
     echo "METERAI_MIDTRANS_SERVER_KEY=$midtrans_server_key"
   } >>"$out"
+fi
+# ---- the signing key's certificate (the key itself is in the template).
+if [[ "$target" == local ]]; then
+  STACK_NAME=$stack infra/signing-cert.sh dev
+  echo "METERAI_SIGNING_TRUST=$build/dev-ca/ca.pem" >>"$out"
+else
+  STACK_NAME=$stack infra/signing-cert.sh check || true
 fi
 echo "stack $stack deployed; outputs in ${out#"$root/"}"
 grep -v -E 'SECRET|SERVER_KEY' "$out"

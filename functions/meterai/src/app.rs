@@ -12,6 +12,9 @@ pub struct App {
     pub clients: AwsClients,
     authenticator: Option<Authenticator>,
     stamp_settings: crate::stamping::StampSettings,
+    /// Our signing certificate chain, read from the bucket on first use.
+    signing_chain: tokio::sync::OnceCell<crate::signing::Chain>,
+    signer: tokio::sync::OnceCell<crate::signing::KmsSigner>,
 }
 
 impl App {
@@ -32,6 +35,8 @@ impl App {
             clients,
             authenticator,
             stamp_settings,
+            signing_chain: tokio::sync::OnceCell::new(),
+            signer: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -42,6 +47,56 @@ impl App {
     /// What the stamping side needs (built once, with the app).
     pub fn stamp_settings(&self) -> &crate::stamping::StampSettings {
         &self.stamp_settings
+    }
+
+    /// Our signing certificate chain (one bucket read per cold start; a
+    /// failed read is tried again on the next call).
+    pub async fn signing_chain(&self) -> Result<&crate::signing::Chain> {
+        self.signing_chain
+            .get_or_try_init(|| async {
+                let key = &self.config.signing_chain_key;
+                let object = self
+                    .clients
+                    .s3
+                    .get_object()
+                    .bucket(&self.config.bucket_name)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        Error::signing_key(format!(
+                            "no signing certificate at {key}: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(e)
+                        ))
+                    })?;
+                let pem = object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(Error::bucket)?
+                    .into_bytes();
+                crate::signing::Chain::from_pem(&pem).map_err(Error::signing_key)
+            })
+            .await
+    }
+
+    /// The KMS signer with our chain (the worker).
+    pub async fn signer(&self) -> Result<&crate::signing::KmsSigner> {
+        self.signer
+            .get_or_try_init(|| async {
+                let key_id = self
+                    .config
+                    .signing_key_id
+                    .clone()
+                    .ok_or_else(|| Error::Config("SIGNING_KEY_ID is not set".into()))?;
+                let chain = self.signing_chain().await?.clone();
+                Ok(crate::signing::KmsSigner::new(
+                    self.clients.kms.clone(),
+                    key_id,
+                    chain,
+                ))
+            })
+            .await
     }
 
     /// The caller: a reseller when the bearer credential is an API key (one

@@ -57,6 +57,10 @@ pub struct Config {
     pub webhooks_dead_letter_queue_url: Option<String>,
     /// Deadline of one webhook delivery.
     pub webhook_timeout: Duration,
+    /// The KMS signing key (the worker only).
+    pub signing_key_id: Option<String>,
+    /// Bucket key of the signing certificate chain (PEM, signer first).
+    pub signing_chain_key: String,
 }
 
 impl Config {
@@ -131,6 +135,14 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .cloned(),
             webhook_timeout: Duration::from_secs(number("WEBHOOK_TIMEOUT_SECONDS", 5)?),
+            signing_key_id: vars
+                .get("SIGNING_KEY_ID")
+                .filter(|v| !v.trim().is_empty())
+                .cloned(),
+            signing_chain_key: vars
+                .get("SIGNING_CHAIN_KEY")
+                .cloned()
+                .unwrap_or_else(|| "signing/chain.pem".into()),
         })
     }
 }

@@ -132,6 +132,12 @@ impl Error {
             message: error.to_string(),
         }
     }
+    pub fn signing_key(error: impl std::fmt::Display) -> Self {
+        Error::Dependency {
+            dependency: "signing key",
+            message: error.to_string(),
+        }
+    }
     pub fn queue(error: impl std::fmt::Display) -> Self {
         Error::Dependency {
             dependency: "queue",

@@ -19,6 +19,7 @@ pub mod paging;
 pub mod payments;
 pub mod quota;
 pub mod resellers;
+pub mod signing;
 pub mod stamp;
 pub mod stamping;
 pub mod store;

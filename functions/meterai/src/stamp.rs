@@ -3,6 +3,9 @@
 pub mod mark;
 pub mod pdf;
 pub mod serial;
+pub mod signatures;
 
-pub use pdf::{stamp, Limits, MarkText, Placement, StampError, Stamped};
+pub use pdf::{
+    prepare, stamp, Limits, MarkText, Placement, Prepared, SignatureSpace, StampError, Stamped,
+};
 pub use serial::Serial;

@@ -26,7 +26,8 @@ use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
 use crate::jobs::{Envelope, JobMessage, Outcome};
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
-use crate::stamp::{self, Limits, MarkText, Placement, Serial};
+use crate::signing::{self, Signer};
+use crate::stamp::{self, Limits, MarkText, Placement, Serial, SignatureSpace};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 
@@ -640,7 +641,12 @@ pub async fn load_job(clients: &AwsClients, table: &str, job_id: &str) -> Result
 /// or was already final (a redelivery, possibly after a crash before its
 /// event was queued), has its reseller's event emitted; emitting twice
 /// records one event.
-pub async fn work(clients: &AwsClients, settings: &StampSettings, job_id: &str) -> Outcome {
+pub async fn work<S: Signer>(
+    clients: &AwsClients,
+    settings: &StampSettings,
+    signer: &S,
+    job_id: &str,
+) -> Outcome {
     let job = match load_job(clients, &settings.table, job_id).await {
         Ok(Some(job)) => job,
         Ok(None) => return Outcome::Poison(format!("job {job_id} does not exist")),
@@ -648,7 +654,7 @@ pub async fn work(clients: &AwsClients, settings: &StampSettings, job_id: &str) 
     };
     // Only reseller jobs have events: portal jobs skip the extra read.
     let has_events = job.reseller_id.is_some();
-    let outcome = match work_on(clients, settings, job).await {
+    let outcome = match work_on(clients, settings, signer, job).await {
         Ok(outcome) => outcome,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
@@ -683,7 +689,12 @@ pub async fn notify(clients: &AwsClients, settings: &StampSettings, job_id: &str
     Ok(())
 }
 
-async fn work_on(clients: &AwsClients, settings: &StampSettings, job: Job) -> Result<Outcome> {
+async fn work_on<S: Signer>(
+    clients: &AwsClients,
+    settings: &StampSettings,
+    signer: &S,
+    job: Job,
+) -> Result<Outcome> {
     let table = &settings.table;
     let job_id = job.job_id.as_str();
     if job.is_final() {
@@ -744,8 +755,12 @@ async fn work_on(clients: &AwsClients, settings: &StampSettings, job: Job) -> Re
         job.serial
     );
     let (serial, placement, limits) = (job.serial.clone(), job.placement, settings.limits);
+    let space = SignatureSpace {
+        signing_time: time::OffsetDateTime::now_utc(),
+        capacity: signer.chain().contents_capacity(),
+    };
     let stamping = tokio::task::spawn_blocking(move || {
-        stamp::stamp(
+        stamp::prepare(
             &original,
             &placement,
             &MarkText {
@@ -753,10 +768,11 @@ async fn work_on(clients: &AwsClients, settings: &StampSettings, job: Job) -> Re
                 verify_url: &verify_url,
             },
             &limits,
+            &space,
         )
     });
-    let stamped = match tokio::time::timeout(settings.stamp_timeout, stamping).await {
-        Ok(Ok(Ok(stamped))) => stamped,
+    let prepared = match tokio::time::timeout(settings.stamp_timeout, stamping).await {
+        Ok(Ok(Ok(prepared))) => prepared,
         Ok(Ok(Err(error))) => {
             return give_up(clients, table, &job, error.code(), &error.to_string()).await
         }
@@ -773,6 +789,16 @@ async fn work_on(clients: &AwsClients, settings: &StampSettings, job: Job) -> Re
             )
             .await;
         }
+    };
+    // A throttled or unreachable key is retried through the queue: the stamp
+    // stays reserved, and a key that never recovers ends in the DLQ, which
+    // returns it.
+    let cms = signing::sign_document(signer, &prepared.digest())
+        .await
+        .map_err(Error::signing_key)?;
+    let stamped = match prepared.seal(&cms) {
+        Ok(stamped) => stamped,
+        Err(error) => return give_up(clients, table, &job, error.code(), &error.to_string()).await,
     };
     let key = stamped_key(&job.account, job_id);
     clients

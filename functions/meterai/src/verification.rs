@@ -13,7 +13,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{codes, Error, Result};
-use crate::stamp::Serial;
+use crate::signing::Chain;
+use crate::stamp::signatures::{later_changes, FoundSignature, LaterChanges};
+use crate::stamp::{Limits, Serial};
 use crate::store::{self, get_n, get_s, s};
 use crate::AwsClients;
 
@@ -199,6 +201,85 @@ pub struct FoundStamp {
     pub integrity: Option<Integrity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<SerialRecord>,
+    /// The stamp's digital signature (registered serials only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureReport>,
+}
+
+/// What the stamp's PAdES signature says.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SignatureReport {
+    /// `valid`: intact, ours, for this serial, and only allowed changes
+    /// after it; `invalid`: one of those fails; `missing`: no signature
+    /// names this serial; `unreadable`: the file or its signature cannot
+    /// be parsed.
+    pub status: &'static str,
+    /// The signed bytes hash to the signed digest and the signature over
+    /// it verifies.
+    pub intact: bool,
+    /// Signed by our certificate (and bound to it by `signingCertificateV2`).
+    pub signer_is_ours: bool,
+    /// The signature's `/Reason` names this serial, which the registry holds.
+    pub serial_matches: bool,
+    /// `whole_file` or `prefix` (bytes were added after signing).
+    pub covers: &'static str,
+    pub later_changes: LaterChanges,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub signed_at: String,
+}
+
+impl SignatureReport {
+    fn without(status: &'static str) -> Self {
+        Self {
+            status,
+            intact: false,
+            signer_is_ours: false,
+            serial_matches: false,
+            covers: "none",
+            later_changes: LaterChanges::None,
+            signed_at: String::new(),
+        }
+    }
+}
+
+/// Checks the signature that carries `serial` in `/Reason`.
+pub fn check_signature(
+    bytes: &[u8],
+    found: &[FoundSignature],
+    serial: &Serial,
+    ours: &Chain,
+    limits: &Limits,
+) -> SignatureReport {
+    let reason = format!("e-Meterai {serial}");
+    let Some(signature) = found.iter().find(|s| s.reason == reason) else {
+        return SignatureReport::without("missing");
+    };
+    let (Some(digest), Some(signed_len)) = (signature.digest(bytes), signature.signed_len()) else {
+        return SignatureReport::without("invalid");
+    };
+    let Ok(cms) = crate::signing::check(&signature.contents, &digest, ours) else {
+        return SignatureReport::without("unreadable");
+    };
+    let later = later_changes(bytes, signed_len, limits).unwrap_or(LaterChanges::Disallowed);
+    let intact = cms.digest_matches && cms.signature_verifies;
+    let signer_is_ours = cms.signer_is_ours && cms.certificate_bound;
+    let valid = intact
+        && signer_is_ours
+        && signature.sub_filter == "ETSI.CAdES.detached"
+        && later != LaterChanges::Disallowed;
+    SignatureReport {
+        status: if valid { "valid" } else { "invalid" },
+        intact,
+        signer_is_ours,
+        serial_matches: true,
+        covers: if signed_len == bytes.len() {
+            "whole_file"
+        } else {
+            "prefix"
+        },
+        later_changes: later,
+        signed_at: signature.signing_time.clone(),
+    }
 }
 
 /// The answer to `POST /v1/verify`.
@@ -288,10 +369,12 @@ pub async fn read_upload(
 /// Most stamps looked up for one file (a crafted file could list thousands).
 const MAX_STAMPS: usize = 20;
 
-/// Finds our stamps in a PDF and checks each against the registry.
+/// Finds our stamps in a PDF and checks each against the registry and its
+/// signature against our certificate.
 pub async fn check_document(
     clients: &AwsClients,
     table: &str,
+    ours: &Chain,
     bytes: &[u8],
 ) -> Result<DocumentReport> {
     if crate::stamp::pdf::sniff(bytes).is_err() {
@@ -302,6 +385,16 @@ pub async fn check_document(
     }
     let hashes = revision_hashes(bytes);
     let (serials, malformed) = find_serials(bytes);
+    let limits = Limits {
+        max_bytes: bytes.len(),
+        ..Limits::default()
+    };
+    // Parsed once, only when there is a stamp to check.
+    let signatures = if serials.is_empty() {
+        Ok(Vec::new())
+    } else {
+        crate::stamp::signatures::signatures(bytes, &limits)
+    };
     let mut stamps = Vec::new();
     for serial in serials.iter().take(MAX_STAMPS) {
         let found = match lookup(clients, table, serial).await {
@@ -310,12 +403,17 @@ pub async fn check_document(
                 status: "valid",
                 integrity: Some(integrity(bytes, &hashes, &record.sha256)),
                 record: Some(record),
+                signature: Some(match &signatures {
+                    Ok(found) => check_signature(bytes, found, serial, ours, &limits),
+                    Err(_) => SignatureReport::without("unreadable"),
+                }),
             },
             Err(e) if e.code() == codes::SERIAL_NOT_FOUND => FoundStamp {
                 serial: serial.to_string(),
                 status: "unknown",
                 integrity: None,
                 record: None,
+                signature: None,
             },
             Err(e) => return Err(e),
         };
@@ -326,6 +424,7 @@ pub async fn check_document(
         status: "invalid_serial",
         integrity: None,
         record: None,
+        signature: None,
     }));
     Ok(DocumentReport {
         sha256: hashes.last().map(|(_, h)| h.clone()).unwrap_or_default(),
@@ -356,6 +455,7 @@ mod tests {
                 verify_url: "https://meterai.example/v1/verify/x",
             },
             &Limits::default(),
+            &crate::signing::tests::test_signer(),
         )
         .unwrap()
         .bytes
@@ -376,6 +476,46 @@ mod tests {
         // it is looked up (and found unknown); "short" is not a serial at all.
         assert_eq!(ok, vec![Serial::parse("0000000000000000000000").unwrap()]);
         assert_eq!(bad, vec!["short".to_string()]);
+    }
+
+    #[test]
+    fn the_signature_is_judged_intact_ours_and_for_this_serial() {
+        use crate::signing::Signer;
+        let serial = Serial::generate();
+        let file = stamped(&serial);
+        let ours = crate::signing::tests::test_signer().chain().clone();
+        let limits = Limits::default();
+        let report = |bytes: &[u8], chain: &Chain| {
+            let found = crate::stamp::signatures::signatures(bytes, &limits).unwrap();
+            check_signature(bytes, &found, &serial, chain, &limits)
+        };
+        let good = report(&file, &ours);
+        assert_eq!(
+            (good.status, good.intact, good.signer_is_ours, good.covers),
+            ("valid", true, true, "whole_file"),
+            "{good:?}"
+        );
+        assert!(good.signed_at.starts_with("D:"));
+
+        // One byte of the original page text changed: not intact.
+        let mut changed = file.clone();
+        let at = changed.windows(6).position(|w| w == b"page 1").unwrap() + 5;
+        changed[at] = b'9';
+        let bad = report(&changed, &ours);
+        assert_eq!((bad.status, bad.intact), ("invalid", false), "{bad:?}");
+
+        // Another certificate as "ours": intact, but not our signer.
+        let other = Chain::from_pem(include_bytes!("../testdata/signing/ca.pem")).unwrap();
+        let foreign = report(&file, &other);
+        assert_eq!(
+            (foreign.status, foreign.intact, foreign.signer_is_ours),
+            ("invalid", true, false)
+        );
+
+        // A file whose signatures do not name the serial.
+        let found = crate::stamp::signatures::signatures(&file, &limits).unwrap();
+        let missing = check_signature(&file, &found, &Serial::generate(), &ours, &limits);
+        assert_eq!(missing.status, "missing");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use meterai::signing::LocalSigner;
 use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
 use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial};
 
@@ -44,7 +45,29 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/signing");
+
+/// The test signing key and its chain (a test CA; never deployed).
+fn signer() -> LocalSigner {
+    let key = std::fs::read_to_string(format!("{TESTDATA}/signer.key.pem")).unwrap();
+    let chain = std::fs::read(format!("{TESTDATA}/chain.pem")).unwrap();
+    LocalSigner::from_pem(&key, &chain).unwrap()
+}
+
+/// Stamps and signs, checks the original is the untouched prefix (as `cmp`
+/// would), and has pyHanko and pdfsig validate the signature.
 fn stamp_file(scratch: &Scratch, input: &[u8], placement: Placement, serial: &Serial) -> PathBuf {
+    let out = stamp_unchecked(scratch, input, placement, serial);
+    assert_signatures_valid(&out, &[], 1);
+    out
+}
+
+fn stamp_unchecked(
+    scratch: &Scratch,
+    input: &[u8],
+    placement: Placement,
+    serial: &Serial,
+) -> PathBuf {
     let url = format!("http://127.0.0.1/v1/verify/{serial}");
     let stamped = stamp(
         input,
@@ -54,15 +77,57 @@ fn stamp_file(scratch: &Scratch, input: &[u8], placement: Placement, serial: &Se
             verify_url: &url,
         },
         &Limits::default(),
+        &signer(),
     )
     .unwrap_or_else(|e| panic!("stamping failed: {e}"));
-    assert!(
-        stamped.bytes.starts_with(input),
-        "original bytes are the prefix"
-    );
     let out = scratch.path("stamped.pdf");
     std::fs::write(&out, &stamped.bytes).unwrap();
+    let original = scratch.path("original.pdf");
+    std::fs::write(&original, input).unwrap();
+    let (same, text) = run(
+        "cmp",
+        &["-n", &input.len().to_string(), s(&original), s(&out)],
+    );
+    assert!(same, "original bytes are the prefix: {text}");
     out
+}
+
+/// pyHanko judges every signature VALID against our CA (plus `extra_trust`,
+/// for signatures made before ours) and pdfsig finds `count` valid ones.
+fn assert_signatures_valid(file: &Path, extra_trust: &[&Path], count: usize) {
+    let report = pyhanko_validate(file, extra_trust);
+    assert_eq!(
+        report.matches("The signature is judged VALID").count(),
+        count,
+        "pyhanko validate: {report}"
+    );
+    assert!(!report.contains("INVALID"), "pyhanko validate: {report}");
+    // pdfsig exits 0 even on a digest mismatch: read what it says.
+    let (_, text) = run("pdfsig", &[s(file)]);
+    assert_eq!(
+        text.matches("Signature Validation: Signature is Valid.")
+            .count(),
+        count,
+        "pdfsig: {text}"
+    );
+}
+
+fn pyhanko_validate(file: &Path, extra_trust: &[&Path]) -> String {
+    let ca = format!("{TESTDATA}/ca.pem");
+    let mut args = vec![
+        "sign",
+        "validate",
+        "--pretty-print",
+        "--no-revocation-check",
+        "--trust-replace",
+        "--trust",
+        &ca,
+    ];
+    for trust in extra_trust {
+        args.extend(["--trust", s(trust)]);
+    }
+    args.push(s(file));
+    run(&pyhanko(), &args).1
 }
 
 fn assert_qpdf_clean(file: &Path) {
@@ -182,7 +247,7 @@ fn xref_streams_rotation_and_offset_media_boxes_stay_valid() {
 }
 
 #[test]
-fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped() {
+fn encrypted_pdfs_are_refused_even_with_an_empty_user_password() {
     let scratch = Scratch::new("oracle-encrypted");
     let plain = scratch.path("plain.pdf");
     std::fs::write(&plain, sample_pdf(1, [0, 0, 595, 842], None)).unwrap();
@@ -213,7 +278,7 @@ fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped() {
         serial: serial.as_str(),
         verify_url: "http://127.0.0.1/v",
     };
-    let err = stamp(&bytes, &placement, &mark, &Limits::default()).unwrap_err();
+    let err = stamp(&bytes, &placement, &mark, &Limits::default(), &signer()).unwrap_err();
     assert_eq!(err.code(), "ENCRYPTED_PDF", "{err}");
 
     let permissions = scratch.path("permissions.pdf");
@@ -231,10 +296,12 @@ fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped() {
         ],
     );
     assert!(ok, "qpdf: {text}");
+    // Readable without a password, but a signature cannot go into it: the
+    // update would be encrypted, and the standard exempts the signature's
+    // /Contents from that, which our PDF library does not.
     let original = std::fs::read(&permissions).unwrap();
-    let file = stamp_file(&scratch, &original, placement, &serial);
-    assert_qpdf_clean(&file);
-    assert!(page_text(&file, 1).contains(serial.as_str()));
+    let err = stamp(&original, &placement, &mark, &Limits::default(), &signer()).unwrap_err();
+    assert_eq!(err.code(), "ENCRYPTED_PDF", "{err}");
 }
 
 /// pyHanko (PyPI), from the venv `scripts/test` installs, or `$PYHANKO`.
@@ -315,18 +382,15 @@ fn a_signature_made_before_stamping_stays_valid() {
         width: DEFAULT_SIZE,
         height: DEFAULT_SIZE,
     };
-    let stamped = stamp_file(
+    let stamped = stamp_unchecked(
         &scratch,
         &std::fs::read(&signed).unwrap(),
         placement,
         &serial,
     );
     assert_qpdf_clean(&stamped);
-    let (_, after) = validate(&stamped);
-    assert!(
-        after.contains("The signature is judged VALID"),
-        "pyhanko after stamping: {after}"
-    );
+    // Both the applicant's signature and ours are valid.
+    assert_signatures_valid(&stamped, &[&cert], 2);
     assert!(page_text(&stamped, 1).contains(serial.as_str()));
 }
 
@@ -373,6 +437,7 @@ fn broken_cross_reference_data_is_refused_or_repaired_never_half_written() {
                 verify_url: &url,
             },
             &Limits::default(),
+            &signer(),
         ) {
             Err(e) => assert!(
                 ["DAMAGED_PDF", "MALFORMED_PDF"].contains(&e.code()),
@@ -383,7 +448,44 @@ fn broken_cross_reference_data_is_refused_or_repaired_never_half_written() {
                 std::fs::write(&file, &stamped.bytes).unwrap();
                 assert_qpdf_clean(&file);
                 assert!(page_text(&file, 1).contains(serial.as_str()), "{name}");
+                assert_signatures_valid(&file, &[], 1);
             }
         }
     }
+}
+
+/// One byte changed inside the signed range: both validators say so.
+#[test]
+fn a_byte_changed_after_stamping_breaks_the_signature_for_both_tools() {
+    let scratch = Scratch::new("oracle-tamper");
+    let serial = Serial::generate();
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let placement = Placement {
+        page: 1,
+        x: 40.0,
+        y: 40.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let file = stamp_file(&scratch, &original, placement, &serial);
+    let mut bytes = std::fs::read(&file).unwrap();
+    // "page 1" in the original text becomes "page 7": same length, still a PDF.
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"page 1")
+        .expect("sample text")
+        + 5;
+    bytes[at] = b'7';
+    let tampered = scratch.path("tampered.pdf");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let report = pyhanko_validate(&tampered, &[]);
+    assert!(
+        report.contains("INVALID") && !report.contains("judged VALID"),
+        "pyhanko on the tampered file: {report}"
+    );
+    let (_, text) = run("pdfsig", &[s(&tampered)]);
+    assert!(
+        text.contains("Signature Validation:") && !text.contains("Signature is Valid."),
+        "pdfsig on the tampered file: {text}"
+    );
 }

@@ -95,7 +95,9 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                     message: format!("the body is {} bytes; the limit is {limit}", bytes.len()),
                 });
             }
-            let report = verification::check_document(&app.clients, app.table(), bytes).await?;
+            let ours = app.signing_chain().await?;
+            let report =
+                verification::check_document(&app.clients, app.table(), ours, bytes).await?;
             Ok(json_response(200, &report))
         }
         _ => Err(http::no_route(&request)),

@@ -28,7 +28,12 @@ async fn handle(
         event,
         jobs::RetryPolicy::from_config(&app.config),
         |job: jobs::JobMessage, _message_id| async move {
-            stamping::work(&app.clients, settings, &job.job_id).await
+            // Without the key's certificate nothing can be signed: the message
+            // is retried (and, if that lasts, dead-lettered, which returns the stamp).
+            match app.signer().await {
+                Ok(signer) => stamping::work(&app.clients, settings, signer, &job.job_id).await,
+                Err(e) => jobs::Outcome::Retry(e.to_string()),
+            }
         },
     )
     .await;

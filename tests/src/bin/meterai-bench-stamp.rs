@@ -1,7 +1,9 @@
-//! Stamping benchmark, in-process: documents per second on a 1-, 50- and
-//! 500-page PDF (median of timed rounds), and the cost ratio between them.
+//! Stamping benchmark, in-process: stamped-and-signed documents per second on
+//! a 1-, 50- and 500-page PDF (median of timed rounds), the cost ratio between
+//! them, and the share of it the signature takes (signed attributes, ECDSA
+//! P-256 with a local key file, sealing; KMS does the ECDSA in the worker).
 //!
-//!     target/release/meterai-bench-stamp [rounds] [--write DIR]
+//!     target/release/meterai-bench-stamp [rounds] [--write DIR] [--key PEM --chain PEM]
 //!     target/release/meterai-bench-stamp [rounds] --in FILE --page N    (one JSON line)
 //!     target/release/meterai-bench-stamp --mark-pdf OUT
 //!
@@ -13,8 +15,17 @@
 
 use std::time::Instant;
 
+use meterai::signing::{LocalSigner, Signer};
 use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
-use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial, Stamped};
+use meterai::stamp::{
+    prepare, stamp, Limits, MarkText, Placement, Serial, SignatureSpace, Stamped,
+};
+
+/// The test key and chain (a test CA; never deployed) unless `--key`/`--chain`.
+const TEST_SIGNING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../functions/meterai/testdata/signing"
+);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +46,14 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
+    let key = flag("--key").unwrap_or_else(|| format!("{TEST_SIGNING}/signer.key.pem"));
+    let chain = flag("--chain").unwrap_or_else(|| format!("{TEST_SIGNING}/chain.pem"));
+    let signer = LocalSigner::from_pem(
+        &std::fs::read_to_string(&key).expect("reads the key file"),
+        &std::fs::read(&chain).expect("reads the chain file"),
+    )
+    .expect("a P-256 key and its chain");
+    let signer = &signer;
     if let Some(out) = flag("--mark-pdf") {
         let serial = Serial::generate();
         let url = format!("https://meterai.example/v1/verify/{serial}");
@@ -54,7 +73,9 @@ fn main() {
         let original = std::fs::read(&path).expect("reads the input PDF");
         let page = flag("--page").and_then(|p| p.parse().ok()).unwrap_or(1);
         let per_round = (200_000_000 / original.len().max(1)).clamp(4, 200);
-        let median = median_ms(&original, &at(page), &limits, rounds, per_round);
+        let median = median_ms(rounds, per_round, || {
+            stamp_once(&original, &at(page), &limits, signer);
+        });
         println!(
             "{}",
             serde_json::json!({
@@ -68,22 +89,29 @@ fn main() {
     }
     let mut baseline = None;
     println!(
-        "{:>6} {:>10} {:>12} {:>14} {:>8}",
-        "pages", "bytes", "median ms", "docs/s", "ratio"
+        "{:>6} {:>10} {:>12} {:>14} {:>8} {:>14} {:>9}",
+        "pages", "bytes", "median ms", "signed docs/s", "ratio", "unsigned ms", "signing"
     );
     for pages in [1u32, 50, 500] {
         let original = sample_pdf(pages, [0, 0, 595, 842], None);
         let placement = at(pages);
         let per_round = (200 / pages as usize).max(4);
-        let median = median_ms(&original, &placement, &limits, rounds, per_round);
+        let median = median_ms(rounds, per_round, || {
+            stamp_once(&original, &placement, &limits, signer);
+        });
+        // The same update with its hole left empty: what signing adds is the rest.
+        let unsigned = median_ms(rounds, per_round, || {
+            prepare_once(&original, &placement, &limits, signer);
+        });
         let ratio = median / *baseline.get_or_insert(median);
         println!(
-            "{pages:>6} {:>10} {median:>12.3} {:>14.1} {ratio:>8.1}",
+            "{pages:>6} {:>10} {median:>12.3} {:>14.1} {ratio:>8.1} {unsigned:>14.3} {:>8.1}%",
             original.len(),
-            1000.0 / median
+            1000.0 / median,
+            (median - unsigned).max(0.0) / median * 100.0
         );
         if let Some(dir) = &write_dir {
-            let stamped = stamp_once(&original, &placement, &limits);
+            let stamped = stamp_once(&original, &placement, &limits, signer);
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(format!("{dir}/stamped-{pages}.pdf"), stamped.bytes).unwrap();
         }
@@ -101,19 +129,13 @@ fn at(page: u32) -> Placement {
     }
 }
 
-/// Median milliseconds per stamp over `rounds` rounds of `per_round` stamps.
-fn median_ms(
-    original: &[u8],
-    placement: &Placement,
-    limits: &Limits,
-    rounds: usize,
-    per_round: usize,
-) -> f64 {
+/// Median milliseconds per call over `rounds` rounds of `per_round` calls.
+fn median_ms(rounds: usize, per_round: usize, mut once: impl FnMut()) -> f64 {
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let started = Instant::now();
         for _ in 0..per_round {
-            std::hint::black_box(stamp_once(original, placement, limits));
+            once();
         }
         samples.push(started.elapsed().as_secs_f64() * 1000.0 / per_round as f64);
     }
@@ -134,13 +156,36 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One stamp with a fresh serial, as the worker makes it.
-fn stamp_once(original: &[u8], placement: &Placement, limits: &Limits) -> Stamped {
+/// One stamp with a fresh serial, signed, as the worker makes it.
+fn stamp_once(
+    original: &[u8],
+    placement: &Placement,
+    limits: &Limits,
+    signer: &LocalSigner,
+) -> Stamped {
     let serial = Serial::generate();
     let url = format!("https://meterai.example/v1/verify/{serial}");
     let mark = MarkText {
         serial: serial.as_str(),
         verify_url: &url,
     };
-    stamp(original, placement, &mark, limits).expect("benchmark documents stamp")
+    std::hint::black_box(
+        stamp(original, placement, &mark, limits, signer).expect("benchmark documents stamp"),
+    )
+}
+
+/// The same stamp without its signature (hole reserved, not filled).
+fn prepare_once(original: &[u8], placement: &Placement, limits: &Limits, signer: &LocalSigner) {
+    let serial = Serial::generate();
+    let url = format!("https://meterai.example/v1/verify/{serial}");
+    let mark = MarkText {
+        serial: serial.as_str(),
+        verify_url: &url,
+    };
+    let space = SignatureSpace {
+        signing_time: time::OffsetDateTime::now_utc(),
+        capacity: signer.chain().contents_capacity(),
+    };
+    let prepared = prepare(original, placement, &mark, limits, &space).expect("prepares");
+    std::hint::black_box(prepared);
 }

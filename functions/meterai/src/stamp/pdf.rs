@@ -75,6 +75,8 @@ pub enum StampError {
     TooLarge { bytes: usize, limit: usize },
     #[error("page {page} does not exist; the document has {pages} pages")]
     PageOutOfRange { page: u32, pages: u32 },
+    #[error("the document could not be signed: {0}")]
+    Unsigned(String),
     #[error("the mark ({width} x {height} pt at {x}, {y}) does not fit on page {page} ({page_width} x {page_height} pt)")]
     OffPage {
         page: u32,
@@ -101,6 +103,7 @@ impl StampError {
             StampError::TooLarge { .. } => "DOCUMENT_TOO_LARGE",
             StampError::PageOutOfRange { .. } => "PAGE_OUT_OF_RANGE",
             StampError::OffPage { .. } => "RECT_OFF_PAGE",
+            StampError::Unsigned(_) => "SIGNING_FAILED",
         }
     }
 }
@@ -226,7 +229,7 @@ fn is_memory_limit(error: &lopdf::Error) -> bool {
 }
 
 /// Loads and checks a document, and returns it with its page count.
-fn load(original: &[u8], limits: &Limits) -> Result<Document, StampError> {
+pub(crate) fn load(original: &[u8], limits: &Limits) -> Result<Document, StampError> {
     if original.len() > limits.max_bytes {
         return Err(StampError::TooLarge {
             bytes: original.len(),
@@ -263,14 +266,96 @@ fn load(original: &[u8], limits: &Limits) -> Result<Document, StampError> {
     Ok(doc)
 }
 
-/// Stamps `original` at `placement` with the mark for `text`.
-pub fn stamp(
+/// The signature part of the update: when it was made and how many bytes
+/// its CMS may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureSpace {
+    pub signing_time: time::OffsetDateTime,
+    /// Bytes reserved in `/Contents` (see `signing::Chain::contents_capacity`).
+    pub capacity: usize,
+}
+
+/// A stamped document whose signature is still a hole of zeros: sign
+/// [`Prepared::digest`], then [`Prepared::seal`] the CMS into it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    bytes: Vec<u8>,
+    /// `<` and one past `>` of the `/Contents` hex string: the only bytes
+    /// the signature does not cover.
+    hole: (usize, usize),
+    pub pages: u32,
+}
+
+/// Placeholder wide enough for any offset up to 10 GB, rewritten in place.
+const BYTE_RANGE_PLACEHOLDER: [i64; 4] = [0, 1_000_000_000, 1_000_000_000, 1_000_000_000];
+
+impl Prepared {
+    /// `/ByteRange` of the signature: everything but the hole.
+    pub fn byte_range(&self) -> [usize; 4] {
+        let (start, end) = self.hole;
+        [0, start, end, self.bytes.len() - end]
+    }
+
+    /// SHA-256 of the signed bytes (the CMS `messageDigest`).
+    pub fn digest(&self) -> [u8; 32] {
+        let (start, end) = self.hole;
+        let mut hasher = Sha256::new();
+        hasher.update(&self.bytes[..start]);
+        hasher.update(&self.bytes[end..]);
+        hasher.finalize().into()
+    }
+
+    /// Writes the CMS into the hole (hex, zero-padded).
+    pub fn seal(mut self, cms: &[u8]) -> Result<Stamped, StampError> {
+        let (start, end) = self.hole;
+        let room = (end - start - 2) / 2;
+        if cms.len() > room {
+            return Err(StampError::Unsigned(format!(
+                "the signature takes {} bytes; {room} were reserved",
+                cms.len()
+            )));
+        }
+        let encoded = hex::encode_upper(cms);
+        self.bytes[start + 1..start + 1 + encoded.len()].copy_from_slice(encoded.as_bytes());
+        let sha256 = hex::encode(Sha256::digest(&self.bytes));
+        Ok(Stamped {
+            bytes: self.bytes,
+            sha256,
+            pages: self.pages,
+        })
+    }
+}
+
+/// `D:YYYYMMDDHHmmSSZ`, the PDF date form of the signing time (UTC).
+fn pdf_date(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Stamps `original` at `placement` with the mark for `text`, as a signature
+/// field whose widget shows the mark and whose value is a PAdES signature
+/// dictionary with a zeroed hole of `space.capacity` bytes for the CMS.
+pub fn prepare(
     original: &[u8],
     placement: &Placement,
     text: &MarkText<'_>,
     limits: &Limits,
-) -> Result<Stamped, StampError> {
+    space: &SignatureSpace,
+) -> Result<Prepared, StampError> {
     let doc = load(original, limits)?;
+    if doc.encryption_state.is_some() {
+        // lopdf would encrypt the signature's /Contents with the rest of the
+        // update (the standard exempts it), leaving no hole to sign into.
+        return Err(StampError::Encrypted);
+    }
     let pages = doc.get_pages();
     let count = pages.len() as u32;
     if count == 0 {
@@ -336,14 +421,25 @@ pub fn stamp(
     );
     let new = &mut update.new_document;
     let form_id = new.add_object(form);
-    // A signature field's widget (unsigned), merged into one dictionary: the
-    // kind of change signature validators (pyHanko, Acrobat) accept after an
-    // earlier signature, unlike a free-standing /Stamp annotation.
+    let signature_id = new.add_object(dictionary! {
+        "Type" => "Sig",
+        "Filter" => "Adobe.PPKLite",
+        "SubFilter" => "ETSI.CAdES.detached",
+        "ByteRange" => BYTE_RANGE_PLACEHOLDER.iter().map(|v| Object::Integer(*v)).collect::<Vec<_>>(),
+        "Contents" => Object::String(vec![0; space.capacity], lopdf::StringFormat::Hexadecimal),
+        "Reason" => Object::string_literal(format!("e-Meterai {}", text.serial)),
+        "M" => Object::string_literal(pdf_date(space.signing_time)),
+        "ContactInfo" => Object::string_literal(text.verify_url),
+    });
+    // The signature field and its widget, merged into one dictionary; the
+    // mark is the widget's appearance, never page content, so signatures
+    // made before stamping stay valid.
     let annotation: Dictionary = dictionary! {
         "Type" => "Annot",
         "Subtype" => "Widget",
         "FT" => "Sig",
         "T" => Object::string_literal(format!("e-Meterai {}", text.serial)),
+        "V" => signature_id,
         "Rect" => user_rect.iter().map(|v| Object::Real(*v as f32)).collect::<Vec<_>>(),
         // Print (4) + Locked (128): printed with the page, not movable in viewers.
         "F" => 132,
@@ -357,16 +453,70 @@ pub fn stamp(
         .map_err(|e| StampError::Malformed(e.to_string()))?;
     add_field(&mut update, annotation_id).map_err(|e| StampError::Malformed(e.to_string()))?;
 
-    let mut bytes = Vec::with_capacity(original.len() + 16 * 1024);
+    let mut bytes = Vec::with_capacity(original.len() + 2 * space.capacity + 16 * 1024);
     update
         .save_to(&mut bytes)
         .map_err(|e| StampError::Malformed(format!("could not write the update: {e}")))?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    Ok(Stamped {
+    let hole = fill_byte_range(&mut bytes, original.len(), space.capacity)?;
+    Ok(Prepared {
         bytes,
-        sha256,
+        hole,
         pages: count,
     })
+}
+
+/// Finds the zeroed `/Contents` and the `/ByteRange` placeholder in the
+/// appended update and writes the real byte range over the placeholder,
+/// padded to the same width so no offset moves.
+fn fill_byte_range(
+    bytes: &mut [u8],
+    appended_from: usize,
+    capacity: usize,
+) -> Result<(usize, usize), StampError> {
+    let lost = || StampError::Unsigned("the signature placeholder was not written".into());
+    let mut hole = Vec::with_capacity(2 * capacity + 2);
+    hole.push(b'<');
+    hole.resize(2 * capacity + 1, b'0');
+    hole.push(b'>');
+    let start = appended_from + find(&bytes[appended_from..], &hole).ok_or_else(lost)?;
+    let end = start + hole.len();
+    let placeholder = format!(
+        "[{}]",
+        BYTE_RANGE_PLACEHOLDER.map(|v| v.to_string()).join(" ")
+    );
+    let at =
+        appended_from + find(&bytes[appended_from..], placeholder.as_bytes()).ok_or_else(lost)?;
+    let actual = format!("[0 {start} {end} {}]", bytes.len() - end);
+    let padded = format!("{actual:<width$}", width = placeholder.len());
+    if padded.len() != placeholder.len() {
+        return Err(lost());
+    }
+    bytes[at..at + padded.len()].copy_from_slice(padded.as_bytes());
+    Ok((start, end))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Stamps and signs in one go with a local key (tests and the benchmark;
+/// the worker signs with KMS between [`prepare`] and [`Prepared::seal`]).
+pub fn stamp(
+    original: &[u8],
+    placement: &Placement,
+    text: &MarkText<'_>,
+    limits: &Limits,
+    signer: &crate::signing::LocalSigner,
+) -> Result<Stamped, StampError> {
+    use crate::signing::Signer;
+    let space = SignatureSpace {
+        signing_time: time::OffsetDateTime::now_utc(),
+        capacity: signer.chain().contents_capacity(),
+    };
+    let prepared = prepare(original, placement, text, limits, &space)?;
+    let cms = crate::signing::sign_document_now(signer, &prepared.digest())
+        .map_err(|e| StampError::Unsigned(e.to_string()))?;
+    prepared.seal(&cms)
 }
 
 fn scaled_content(text: &MarkText<'_>, placement: &Placement) -> Vec<u8> {
@@ -442,6 +592,20 @@ fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result
             };
             form.set("Fields", items);
         }
+    }
+    // SignaturesExist (1) + AppendOnly (2): viewers then save changes as
+    // incremental updates, which keeps our signature valid.
+    let form = match form_id {
+        Some(id) => update.new_document.get_dictionary_mut(id)?,
+        None => update
+            .new_document
+            .get_dictionary_mut(root)?
+            .get_mut(b"AcroForm")?
+            .as_dict_mut()?,
+    };
+    let flags = form.get(b"SigFlags").and_then(Object::as_i64).unwrap_or(0);
+    if flags & 3 != 3 {
+        form.set("SigFlags", flags | 3);
     }
     Ok(())
 }
@@ -564,6 +728,84 @@ pub fn sample_pdf(pages: u32, media_box: [i64; 4], rotate: Option<i64>) -> Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static SIGNER: std::sync::LazyLock<crate::signing::LocalSigner> =
+        std::sync::LazyLock::new(crate::signing::tests::test_signer);
+
+    #[test]
+    fn the_signature_covers_all_but_its_hole_and_checks_against_our_chain() {
+        use crate::signing::Signer;
+        let original = sample_pdf(2, [0, 0, 595, 842], None);
+        let space = SignatureSpace {
+            signing_time: time::macros::datetime!(2026-11-23 08:30:05 UTC),
+            capacity: SIGNER.chain().contents_capacity(),
+        };
+        let prepared = prepare(
+            &original,
+            &at(1, 10.0, 10.0),
+            &text(),
+            &Limits::default(),
+            &space,
+        )
+        .unwrap();
+        let [zero, start, end, tail] = prepared.byte_range();
+        let len = prepared.bytes.len();
+        assert_eq!((zero, end + tail), (0, len));
+        assert!(start > original.len(), "the hole is in the update");
+        assert_eq!(&prepared.bytes[start..start + 1], b"<");
+        assert_eq!(&prepared.bytes[end - 1..end], b">");
+        assert_eq!(end - start, 2 * space.capacity + 2);
+        let written = String::from_utf8_lossy(&prepared.bytes[original.len()..]).to_string();
+        assert!(
+            written.contains(&format!("/ByteRange[0 {start} {end} {tail}")),
+            "{written}"
+        );
+        assert!(written.contains("/SubFilter/ETSI.CAdES.detached"));
+        assert!(written.contains("/M(D:20261123083005Z)"));
+        assert!(written.contains(&format!("/Reason(e-Meterai {})", text().serial)));
+        assert!(written.contains("/SigFlags 3"));
+
+        let digest = prepared.digest();
+        let cms = crate::signing::sign_document_now(&SIGNER, &digest).unwrap();
+        let stamped = prepared.seal(&cms).unwrap();
+        assert_eq!(stamped.bytes.len(), len, "sealing moves no byte");
+        let doc = Document::load_mem(&stamped.bytes).unwrap();
+        let signature = doc
+            .objects
+            .values()
+            .filter_map(|o| o.as_dict().ok())
+            .find(|d| d.get(b"Type").and_then(Object::as_name).ok() == Some(b"Sig"))
+            .expect("a signature dictionary");
+        let contents = signature.get(b"Contents").unwrap().as_str().unwrap();
+        let check = crate::signing::check(contents, &digest, SIGNER.chain()).unwrap();
+        assert!(check.is_valid(), "{check:?}");
+
+        // Too small a hole is an error, never a truncated signature.
+        let tight = SignatureSpace {
+            capacity: 64,
+            ..space
+        };
+        let prepared = prepare(
+            &original,
+            &at(1, 10.0, 10.0),
+            &text(),
+            &Limits::default(),
+            &tight,
+        )
+        .unwrap();
+        let err = prepared.seal(&cms).unwrap_err();
+        assert_eq!(err.code(), "SIGNING_FAILED");
+    }
+
+    /// Stamps and signs with the test key.
+    fn stamp(
+        original: &[u8],
+        placement: &Placement,
+        text: &MarkText<'_>,
+        limits: &Limits,
+    ) -> Result<Stamped, StampError> {
+        super::stamp(original, placement, text, limits, &SIGNER)
+    }
 
     const SERIAL: &str = "0123456789ABCDEFGHJKMN";
 
