@@ -2,6 +2,8 @@
 //! that reach it. Nothing here fakes an AWS call; every test talks to the
 //! deployed API Gateway, SQS queues and DynamoDB table.
 
+pub mod oracles;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

@@ -1,64 +1,34 @@
-//! The stamper judged by tools we did not write: qpdf checks the structure,
-//! poppler extracts the text and renders the page, zbar reads the QR code.
-//! (Installed by `scripts/test`: Debian's qpdf, poppler-utils, zbar-tools.)
+//! The stamper, in-process with the test key, judged by tools we did not
+//! write: qpdf checks the structure, poppler extracts the text, renders the
+//! page and checks the signature (`pdfsig`), zbar reads the QR code and
+//! pyHanko validates every signature (see `e2e::oracles`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
+use e2e::oracles::{
+    applicant_signed, assert_qpdf_clean, assert_signature_broken, assert_signatures_valid,
+    page_text, qr_codes, run, s, Scratch, TEST_SIGNING,
+};
 use meterai::signing::LocalSigner;
 use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
 use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("meterai-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} is not installed ({e}); scripts/test installs it"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/signing");
-
-/// The test signing key and its chain (a test CA; never deployed).
+/// The test signing key and its chain.
 fn signer() -> LocalSigner {
-    let key = std::fs::read_to_string(format!("{TESTDATA}/signer.key.pem")).unwrap();
-    let chain = std::fs::read(format!("{TESTDATA}/chain.pem")).unwrap();
+    let key = std::fs::read_to_string(format!("{TEST_SIGNING}/signer.key.pem")).unwrap();
+    let chain = std::fs::read(format!("{TEST_SIGNING}/chain.pem")).unwrap();
     LocalSigner::from_pem(&key, &chain).unwrap()
 }
 
+fn test_ca() -> PathBuf {
+    PathBuf::from(format!("{TEST_SIGNING}/ca.pem"))
+}
+
 /// Stamps and signs, checks the original is the untouched prefix (as `cmp`
-/// would), and has pyHanko and pdfsig validate the signature.
+/// sees it), and has pyHanko and pdfsig validate the signature.
 fn stamp_file(scratch: &Scratch, input: &[u8], placement: Placement, serial: &Serial) -> PathBuf {
     let out = stamp_unchecked(scratch, input, placement, serial);
-    assert_signatures_valid(&out, &[], 1);
+    assert_signatures_valid(&out, &[&test_ca()], 1);
     out
 }
 
@@ -80,69 +50,14 @@ fn stamp_unchecked(
         &signer(),
     )
     .unwrap_or_else(|e| panic!("stamping failed: {e}"));
-    let out = scratch.path("stamped.pdf");
-    std::fs::write(&out, &stamped.bytes).unwrap();
-    let original = scratch.path("original.pdf");
-    std::fs::write(&original, input).unwrap();
+    let out = scratch.write("stamped.pdf", &stamped.bytes);
+    let original = scratch.write("original.pdf", input);
     let (same, text) = run(
         "cmp",
         &["-n", &input.len().to_string(), s(&original), s(&out)],
     );
     assert!(same, "original bytes are the prefix: {text}");
     out
-}
-
-/// pyHanko judges every signature VALID against our CA (plus `extra_trust`,
-/// for signatures made before ours) and pdfsig finds `count` valid ones.
-fn assert_signatures_valid(file: &Path, extra_trust: &[&Path], count: usize) {
-    let report = pyhanko_validate(file, extra_trust);
-    assert_eq!(
-        report.matches("The signature is judged VALID").count(),
-        count,
-        "pyhanko validate: {report}"
-    );
-    assert!(!report.contains("INVALID"), "pyhanko validate: {report}");
-    // pdfsig exits 0 even on a digest mismatch: read what it says.
-    let (_, text) = run("pdfsig", &[s(file)]);
-    assert_eq!(
-        text.matches("Signature Validation: Signature is Valid.")
-            .count(),
-        count,
-        "pdfsig: {text}"
-    );
-}
-
-fn pyhanko_validate(file: &Path, extra_trust: &[&Path]) -> String {
-    let ca = format!("{TESTDATA}/ca.pem");
-    let mut args = vec![
-        "sign",
-        "validate",
-        "--pretty-print",
-        "--no-revocation-check",
-        "--trust-replace",
-        "--trust",
-        &ca,
-    ];
-    for trust in extra_trust {
-        args.extend(["--trust", s(trust)]);
-    }
-    args.push(s(file));
-    run(&pyhanko(), &args).1
-}
-
-fn assert_qpdf_clean(file: &Path) {
-    let (ok, text) = run("qpdf", &["--check", s(file)]);
-    assert!(
-        ok && text.contains("No syntax or stream encoding errors"),
-        "qpdf --check: {text}"
-    );
-}
-
-fn page_text(file: &Path, page: u32) -> String {
-    let p = page.to_string();
-    let (ok, text) = run("pdftotext", &["-f", &p, "-l", &p, s(file), "-"]);
-    assert!(ok, "pdftotext: {text}");
-    text
 }
 
 #[test]
@@ -183,23 +98,9 @@ fn the_qr_code_reads_back_as_the_verification_url() {
         height: 200.0,
     };
     let file = stamp_file(&scratch, &original, placement, &serial);
-    let prefix = scratch.path("page");
-    let (ok, text) = run(
-        "pdftoppm",
-        &["-r", "150", "-png", "-singlefile", s(&file), s(&prefix)],
-    );
-    assert!(ok, "pdftoppm: {text}");
-    let (ok, text) = run(
-        "zbarimg",
-        &["--quiet", "--raw", s(&scratch.path("page.png"))],
-    );
-    assert!(ok, "zbarimg: {text}");
-    // zbar may add D-Bus noise on stderr; the decoded symbol is its own line.
     let expected = format!("http://127.0.0.1/v1/verify/{serial}");
-    assert!(
-        text.lines().any(|line| line.trim() == expected),
-        "zbarimg read: {text}"
-    );
+    let codes = qr_codes(&scratch, &file, 1);
+    assert!(codes.contains(&expected), "zbarimg read: {codes:?}");
 }
 
 #[test]
@@ -304,75 +205,13 @@ fn encrypted_pdfs_are_refused_even_with_an_empty_user_password() {
     assert_eq!(err.code(), "ENCRYPTED_PDF", "{err}");
 }
 
-/// pyHanko (PyPI), from the venv `scripts/test` installs, or `$PYHANKO`.
-fn pyhanko() -> String {
-    std::env::var("PYHANKO").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/.venv/bin/pyhanko").to_string()
-    })
-}
-
 /// Applicants sign first and stamp last: a signature made before stamping
 /// must stay valid, because the mark lives in an annotation, not the page.
 #[test]
 fn a_signature_made_before_stamping_stays_valid() {
     let scratch = Scratch::new("oracle-signed");
-    let (key, cert) = (scratch.path("key.pem"), scratch.path("cert.pem"));
-    let (ok, text) = run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            s(&key),
-            "-out",
-            s(&cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Applicant",
-        ],
-    );
-    assert!(ok, "openssl: {text}");
-    let unsigned = scratch.path("unsigned.pdf");
-    std::fs::write(&unsigned, sample_pdf(2, [0, 0, 595, 842], None)).unwrap();
-    let signed = scratch.path("signed.pdf");
-    let (ok, text) = run(
-        &pyhanko(),
-        &[
-            "sign",
-            "addsig",
-            "--field",
-            "Sig1",
-            "pemder",
-            "--key",
-            s(&key),
-            "--cert",
-            s(&cert),
-            "--no-pass",
-            s(&unsigned),
-            s(&signed),
-        ],
-    );
-    assert!(ok, "pyhanko addsig: {text}");
-    let validate = |file: &Path| {
-        run(
-            &pyhanko(),
-            &[
-                "sign",
-                "validate",
-                "--pretty-print",
-                "--no-revocation-check",
-                "--trust",
-                s(&cert),
-                s(file),
-            ],
-        )
-    };
-    let (_, before) = validate(&signed);
-    assert!(before.contains("The signature is judged VALID"), "{before}");
+    let (signed, cert) = applicant_signed(&scratch, &sample_pdf(2, [0, 0, 595, 842], None));
+    assert_signatures_valid(&signed, &[&cert], 1);
 
     let serial = Serial::generate();
     let placement = Placement {
@@ -390,7 +229,7 @@ fn a_signature_made_before_stamping_stays_valid() {
     );
     assert_qpdf_clean(&stamped);
     // Both the applicant's signature and ours are valid.
-    assert_signatures_valid(&stamped, &[&cert], 2);
+    assert_signatures_valid(&stamped, &[&cert, &test_ca()], 2);
     assert!(page_text(&stamped, 1).contains(serial.as_str()));
 }
 
@@ -448,7 +287,7 @@ fn broken_cross_reference_data_is_refused_or_repaired_never_half_written() {
                 std::fs::write(&file, &stamped.bytes).unwrap();
                 assert_qpdf_clean(&file);
                 assert!(page_text(&file, 1).contains(serial.as_str()), "{name}");
-                assert_signatures_valid(&file, &[], 1);
+                assert_signatures_valid(&file, &[&test_ca()], 1);
             }
         }
     }
@@ -478,14 +317,5 @@ fn a_byte_changed_after_stamping_breaks_the_signature_for_both_tools() {
     bytes[at] = b'7';
     let tampered = scratch.path("tampered.pdf");
     std::fs::write(&tampered, &bytes).unwrap();
-    let report = pyhanko_validate(&tampered, &[]);
-    assert!(
-        report.contains("INVALID") && !report.contains("judged VALID"),
-        "pyhanko on the tampered file: {report}"
-    );
-    let (_, text) = run("pdfsig", &[s(&tampered)]);
-    assert!(
-        text.contains("Signature Validation:") && !text.contains("Signature is Valid."),
-        "pdfsig on the tampered file: {text}"
-    );
+    assert_signature_broken(&tampered, &[&test_ca()]);
 }
