@@ -135,6 +135,7 @@ for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
 [[ -n "${JWT_ISSUER:-}" ]] && params+=("JwtIssuer=$JWT_ISSUER")
 [[ -n "${JWT_AUDIENCE:-}" ]] && params+=("JwtAudience=$JWT_AUDIENCE")
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
+[[ -n "${SIGNING_KEY_SPEC:-}" ]] && params+=("SigningKeySpec=$SIGNING_KEY_SPEC")
 [[ -n "${RETRY_BASE_SECONDS:-}" ]] && params+=("RetryBaseSeconds=$RETRY_BASE_SECONDS")
 [[ -n "${WEBHOOK_RETRY_BASE_SECONDS:-}" ]] && params+=("WebhookRetryBaseSeconds=$WEBHOOK_RETRY_BASE_SECONDS")
 [[ -n "${WEBHOOK_MAX_ATTEMPTS:-}" ]] && params+=("WebhookMaxAttempts=$WEBHOOK_MAX_ATTEMPTS")

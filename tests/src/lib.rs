@@ -405,6 +405,11 @@ pub async fn assert_audit_of(stack: &Stack, account: &str) -> meterai::quota::Au
 /// Runs the operator command `meterai-admin` (built with the workspace)
 /// against the deployed stack and returns its JSON answer.
 pub fn admin(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&admin_text(args)).expect("meterai-admin prints JSON")
+}
+
+/// `meterai-admin` against the deployed stack; its standard output.
+pub fn admin_text(args: &[&str]) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let env_file = std::env::var("METERAI_STACK_ENV")
         .map(PathBuf::from)
@@ -420,7 +425,7 @@ pub fn admin(args: &[&str]) -> serde_json::Value {
         "meterai-admin {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("meterai-admin prints JSON")
+    String::from_utf8(out.stdout).expect("meterai-admin prints text")
 }
 
 /// One request a [`Receiver`] got.

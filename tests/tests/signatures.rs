@@ -182,3 +182,52 @@ async fn a_document_signed_before_stamping_keeps_its_signature() {
     );
     e2e::assert_audit(&stack, &user).await;
 }
+
+/// The production path: a certificate request signed by the KMS key itself
+/// (proof of possession for a CA), for the same public key as the chain the
+/// stack signs with.
+#[tokio::test]
+async fn the_admin_tool_makes_a_certificate_request_signed_by_the_kms_key() {
+    let stack = Stack::load();
+    let scratch = Scratch::new("e2e-csr");
+    let pem = e2e::admin_text(&[
+        "signing",
+        "csr",
+        "--subject",
+        "CN=meterai e-Meterai signer,O=Example Ltd,C=ID",
+    ]);
+    let csr = scratch.write("request.csr", pem.as_bytes());
+    let (ok, text) = run(
+        "openssl",
+        &["req", "-in", s(&csr), "-verify", "-noout", "-subject"],
+    );
+    assert!(
+        ok && text.contains("verify OK"),
+        "openssl req -verify: {text}"
+    );
+    assert!(
+        text.contains("CN = meterai e-Meterai signer") && text.contains("C = ID"),
+        "{text}"
+    );
+    let (ok, requested) = run("openssl", &["req", "-in", s(&csr), "-noout", "-pubkey"]);
+    assert!(ok, "{requested}");
+    // The key in the stored chain's first certificate is the same key.
+    let clients = stack.clients().await;
+    let chain = clients
+        .s3
+        .get_object()
+        .bucket(stack.get("METERAI_BUCKET_NAME"))
+        .key("signing/chain.pem")
+        .send()
+        .await
+        .expect("the stack has a chain")
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let chain = scratch.write("chain.pem", &chain);
+    let (ok, certified) = run("openssl", &["x509", "-in", s(&chain), "-noout", "-pubkey"]);
+    assert!(ok, "{certified}");
+    assert_eq!(requested, certified);
+}

@@ -20,6 +20,13 @@ fn signer() -> LocalSigner {
     LocalSigner::from_pem(&key, &chain).unwrap()
 }
 
+/// The RSA test key (the template's default key type) and its chain.
+fn rsa_signer() -> LocalSigner {
+    let key = std::fs::read_to_string(format!("{TEST_SIGNING}/signer-rsa.key.pem")).unwrap();
+    let chain = std::fs::read(format!("{TEST_SIGNING}/chain-rsa.pem")).unwrap();
+    LocalSigner::from_pem(&key, &chain).unwrap()
+}
+
 fn test_ca() -> PathBuf {
     PathBuf::from(format!("{TEST_SIGNING}/ca.pem"))
 }
@@ -318,4 +325,35 @@ fn a_byte_changed_after_stamping_breaks_the_signature_for_both_tools() {
     let tampered = scratch.path("tampered.pdf");
     std::fs::write(&tampered, &bytes).unwrap();
     assert_signature_broken(&tampered, &[&test_ca()]);
+}
+
+/// Both key types make the same structure, and both validators accept each.
+#[test]
+fn an_rsa_key_signs_as_validly_as_a_p256_one() {
+    let scratch = Scratch::new("oracle-rsa");
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let serial = Serial::generate();
+    let placement = Placement {
+        page: 1,
+        x: 40.0,
+        y: 40.0,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    };
+    let stamped = stamp(
+        &original,
+        &placement,
+        &MarkText {
+            serial: serial.as_str(),
+            verify_url: "http://127.0.0.1/v",
+        },
+        &Limits::default(),
+        &rsa_signer(),
+    )
+    .unwrap();
+    let file = scratch.write("rsa.pdf", &stamped.bytes);
+    assert_qpdf_clean(&file);
+    assert_signatures_valid(&file, &[&test_ca()], 1);
+    let (_, text) = run("pdfsig", &[s(&file)]);
+    assert!(text.contains("meterai test RSA signer"), "{text}");
 }

@@ -1,17 +1,17 @@
 //! The stamp's digital signature: a PAdES baseline B-B CMS `SignedData`
 //! (detached, SHA-256, `signingCertificateV2`, no `signingTime`; the time is
-//! the signature dictionary's `/M`), signed by ECDSA P-256.
+//! the signature dictionary's `/M`).
 //!
 //! Two signers sit behind [`Signer`] and produce the same structure: AWS KMS
 //! (the private key never leaves it; the worker sends the digest of the
 //! signed attributes to `kms:Sign`), and a local key file, used only by the
 //! benchmark and the tests to show what the stamping itself costs.
 //!
-//! Why P-256: signing and checking cost microseconds on our side (the
-//! verify endpoint checks every stamp it finds), a signature is 72 bytes and
-//! a certificate half an RSA one, and every validator we test with (pyHanko,
-//! poppler, Acrobat) accepts it. The deadline limit is KMS's request rate for
-//! the key type, not the algorithm's cost; see `infra/CAPACITY.md`.
+//! The key may be RSA (2048 to 8192 bits, PKCS#1 v1.5 with SHA-256) or ECDSA
+//! P-256: the algorithm follows from the signer's certificate. The template
+//! creates an `RSA_2048` key by default, because at the deadline the limit is
+//! KMS itself and RSA 2048 has the higher request quota (500/s against 300/s
+//! for ECC) at a fifth of the price per request; see `infra/CAPACITY.md`.
 
 use std::future::Future;
 
@@ -40,6 +40,55 @@ pub const ID_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
 pub const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 pub const ID_ECDSA_WITH_SHA256: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+pub const ID_SHA256_WITH_RSA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+pub const ID_RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub const ID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// The signing key's algorithm, as the signer's certificate says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA, PKCS#1 v1.5 signatures with SHA-256.
+    Rsa,
+    /// ECDSA on NIST P-256 with SHA-256.
+    EcdsaP256,
+}
+
+impl KeyKind {
+    /// From a certificate's (or KMS's) SubjectPublicKeyInfo.
+    pub fn of(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Option<Self> {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+        match spki.algorithm.oid {
+            ID_RSA_ENCRYPTION => Some(KeyKind::Rsa),
+            ID_EC_PUBLIC_KEY if curve == Some(ID_P256) => Some(KeyKind::EcdsaP256),
+            _ => None,
+        }
+    }
+
+    /// The CMS `signatureAlgorithm`.
+    fn signature_algorithm(self) -> AlgorithmIdentifierOwned {
+        match self {
+            KeyKind::Rsa => AlgorithmIdentifierOwned {
+                oid: ID_SHA256_WITH_RSA,
+                parameters: Some(Any::null()),
+            },
+            KeyKind::EcdsaP256 => algorithm(ID_ECDSA_WITH_SHA256),
+        }
+    }
+
+    fn kms_algorithm(self) -> aws_sdk_kms::types::SigningAlgorithmSpec {
+        match self {
+            KeyKind::Rsa => aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256,
+            KeyKind::EcdsaP256 => aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256,
+        }
+    }
+}
 
 /// Why a signature could not be made. `Unavailable` is worth a retry (KMS
 /// throttled or unreachable); the others are configuration faults.
@@ -67,6 +116,7 @@ impl From<der::Error> for SigningError {
 pub struct Chain {
     certificates: Vec<Certificate>,
     der: Vec<Vec<u8>>,
+    kind: KeyKind,
 }
 
 impl Chain {
@@ -81,13 +131,21 @@ impl Chain {
             .iter()
             .map(|c| c.to_der())
             .collect::<Result<Vec<_>, _>>()?;
-        let chain = Self { certificates, der };
-        if chain.leaf_public_key().first() != Some(&4) || chain.leaf_public_key().len() != 65 {
-            return Err(SigningError::Chain(
-                "the signer's certificate does not hold an uncompressed P-256 key".into(),
-            ));
-        }
-        Ok(chain)
+        let kind = KeyKind::of(&certificates[0].tbs_certificate.subject_public_key_info)
+            .ok_or_else(|| {
+                SigningError::Chain(
+                    "the signer's certificate holds neither an RSA nor a P-256 key".into(),
+                )
+            })?;
+        Ok(Self {
+            certificates,
+            der,
+            kind,
+        })
+    }
+
+    pub fn key_kind(&self) -> KeyKind {
+        self.kind
     }
 
     pub fn leaf(&self) -> &Certificate {
@@ -98,7 +156,8 @@ impl Chain {
         &self.der[0]
     }
 
-    /// The signer's public key as an uncompressed EC point.
+    /// The signer's public key: an uncompressed EC point, or a DER
+    /// `RSAPublicKey`.
     pub fn leaf_public_key(&self) -> &[u8] {
         self.leaf()
             .tbs_certificate
@@ -116,8 +175,8 @@ impl Chain {
 }
 
 /// Something that signs the DER of CMS signed attributes with the key of
-/// [`Signer::chain`]'s first certificate (ECDSA P-256 with SHA-256, the
-/// signature DER-encoded).
+/// [`Signer::chain`]'s first certificate, by [`Chain::key_kind`] (with
+/// SHA-256; an ECDSA signature DER-encoded).
 pub trait Signer: Sync {
     fn chain(&self) -> &Chain;
     fn sign(
@@ -128,12 +187,18 @@ pub trait Signer: Sync {
 
 /// A PKCS#8 key file: only for the benchmark and the tests.
 pub struct LocalSigner {
-    key: aws_lc_rs::signature::EcdsaKeyPair,
+    key: LocalKey,
     chain: Chain,
+}
+
+enum LocalKey {
+    Rsa(aws_lc_rs::signature::RsaKeyPair),
+    EcdsaP256(aws_lc_rs::signature::EcdsaKeyPair),
 }
 
 impl LocalSigner {
     pub fn from_pem(key_pem: &str, chain_pem: &[u8]) -> Result<Self, SigningError> {
+        use aws_lc_rs::signature::KeyPair;
         let (label, der) = der::pem::decode_vec(key_pem.as_bytes())
             .map_err(|e| SigningError::Key(format!("not a PEM key: {e}")))?;
         if label != "PRIVATE KEY" {
@@ -141,14 +206,25 @@ impl LocalSigner {
                 "expected a PKCS#8 PRIVATE KEY, found {label}"
             )));
         }
-        let key = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
-            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-            &der,
-        )
-        .map_err(|e| SigningError::Key(format!("not a P-256 PKCS#8 key: {e}")))?;
         let chain = Chain::from_pem(chain_pem)?;
-        use aws_lc_rs::signature::KeyPair;
-        if key.public_key().as_ref() != chain.leaf_public_key() {
+        let (key, public) = match chain.key_kind() {
+            KeyKind::Rsa => {
+                let key = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&der)
+                    .map_err(|e| SigningError::Key(format!("not an RSA PKCS#8 key: {e}")))?;
+                let public = key.public_key().as_ref().to_vec();
+                (LocalKey::Rsa(key), public)
+            }
+            KeyKind::EcdsaP256 => {
+                let key = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                    &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    &der,
+                )
+                .map_err(|e| SigningError::Key(format!("not a P-256 PKCS#8 key: {e}")))?;
+                let public = key.public_key().as_ref().to_vec();
+                (LocalKey::EcdsaP256(key), public)
+            }
+        };
+        if public != chain.leaf_public_key() {
             return Err(SigningError::Key(
                 "the key does not match the signer's certificate".into(),
             ));
@@ -159,10 +235,24 @@ impl LocalSigner {
     /// Signs synchronously (the trait's future never waits).
     pub fn sign_now(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        self.key
-            .sign(&rng, message)
-            .map(|s| s.as_ref().to_vec())
-            .map_err(|_| SigningError::Key("ECDSA signing failed".into()))
+        let failed = |_| SigningError::Key("signing with the local key failed".into());
+        match &self.key {
+            LocalKey::Rsa(key) => {
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    message,
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                Ok(signature)
+            }
+            LocalKey::EcdsaP256(key) => key
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(failed),
+        }
     }
 }
 
@@ -178,7 +268,8 @@ impl Signer for LocalSigner {
     }
 }
 
-/// The KMS key (`ECC_NIST_P256`, `SIGN_VERIFY`) and its certificate chain.
+/// The KMS key (`SIGN_VERIFY`, `RSA_2048` or `ECC_NIST_P256`) and its
+/// certificate chain.
 #[derive(Debug, Clone)]
 pub struct KmsSigner {
     client: aws_sdk_kms::Client,
@@ -196,6 +287,44 @@ impl KmsSigner {
     }
 }
 
+/// `kms:Sign` of the SHA-256 of `message`: only the digest travels.
+async fn kms_sign(
+    client: &aws_sdk_kms::Client,
+    key_id: &str,
+    kind: KeyKind,
+    message: &[u8],
+) -> Result<Vec<u8>, SigningError> {
+    let digest = Sha256::digest(message).to_vec();
+    let out = client
+        .sign()
+        .key_id(key_id)
+        .message(aws_sdk_kms::primitives::Blob::new(digest))
+        .message_type(aws_sdk_kms::types::MessageType::Digest)
+        .signing_algorithm(kind.kms_algorithm())
+        .send()
+        .await
+        .map_err(|e| {
+            // A key that is disabled, gone or of the wrong kind is a fault to
+            // fix; anything else (throttling, network) is worth a retry. The
+            // worker retries both through the queue.
+            let fault = e.as_service_error().is_some_and(|s| {
+                s.is_kms_invalid_state_exception()
+                    || s.is_not_found_exception()
+                    || s.is_disabled_exception()
+                    || s.is_invalid_key_usage_exception()
+            });
+            let text = aws_sdk_kms::error::DisplayErrorContext(e).to_string();
+            if fault {
+                SigningError::Key(text)
+            } else {
+                SigningError::Unavailable(text)
+            }
+        })?;
+    out.signature
+        .map(|b| b.into_inner())
+        .ok_or_else(|| SigningError::Unavailable("KMS returned no signature".into()))
+}
+
 impl Signer for KmsSigner {
     fn chain(&self) -> &Chain {
         &self.chain
@@ -204,37 +333,53 @@ impl Signer for KmsSigner {
         &self,
         signed_attributes: &[u8],
     ) -> impl Future<Output = Result<Vec<u8>, SigningError>> + Send {
-        // Only the digest travels: the attributes (and the document) stay here.
-        let digest = Sha256::digest(signed_attributes).to_vec();
-        async move {
-            let out = self
-                .client
-                .sign()
-                .key_id(&self.key_id)
-                .message(aws_sdk_kms::primitives::Blob::new(digest))
-                .message_type(aws_sdk_kms::types::MessageType::Digest)
-                .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256)
-                .send()
-                .await
-                .map_err(|e| {
-                    let service = e.as_service_error().map(|s| {
-                        s.is_kms_invalid_state_exception()
-                            || s.is_not_found_exception()
-                            || s.is_disabled_exception()
-                            || s.is_invalid_key_usage_exception()
-                    });
-                    let text = aws_sdk_kms::error::DisplayErrorContext(e).to_string();
-                    if service == Some(true) {
-                        SigningError::Key(text)
-                    } else {
-                        SigningError::Unavailable(text)
-                    }
-                })?;
-            out.signature
-                .map(|b| b.into_inner())
-                .ok_or_else(|| SigningError::Unavailable("KMS returned no signature".into()))
-        }
+        kms_sign(
+            &self.client,
+            &self.key_id,
+            self.chain.kind,
+            signed_attributes,
+        )
     }
+}
+
+/// A PKCS#10 certificate request for the KMS key, signed by the key itself
+/// (a CA's proof of possession), as PEM. `subject` is an RFC 4514 name,
+/// e.g. `CN=meterai e-Meterai signer,O=Example,C=ID`.
+pub async fn certificate_request(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    subject: &str,
+) -> Result<String, SigningError> {
+    use std::str::FromStr;
+    use x509_cert::request::{CertReq, CertReqInfo, Version};
+    let public = kms
+        .get_public_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| SigningError::Key(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+    let spki_der = public
+        .public_key
+        .ok_or_else(|| SigningError::Key("KMS returned no public key".into()))?
+        .into_inner();
+    let public_key = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(&spki_der)?;
+    let kind = KeyKind::of(&public_key)
+        .ok_or_else(|| SigningError::Key("the KMS key is neither RSA nor P-256".into()))?;
+    let info = CertReqInfo {
+        version: Version::V1,
+        subject: x509_cert::name::Name::from_str(subject)
+            .map_err(|e| SigningError::Chain(format!("not an RFC 4514 name: {e}")))?,
+        public_key,
+        attributes: SetOfVec::new(),
+    };
+    // The same call the worker makes: only the digest goes to KMS.
+    let signature = kms_sign(kms, key_id, kind, &info.to_der()?).await?;
+    let request = CertReq {
+        info,
+        algorithm: kind.signature_algorithm(),
+        signature: der::asn1::BitString::from_bytes(&signature)?,
+    };
+    Ok(der::EncodePem::to_pem(&request, der::pem::LineEnding::LF)?)
 }
 
 /// ESS `SigningCertificateV2` (RFC 5035): binds the signer's certificate
@@ -320,7 +465,7 @@ pub async fn sign_document<S: Signer>(
         }),
         digest_alg: algorithm(ID_SHA256),
         signed_attrs: Some(attributes),
-        signature_algorithm: algorithm(ID_ECDSA_WITH_SHA256),
+        signature_algorithm: chain.kind.signature_algorithm(),
         signature: OctetString::new(signature)?,
         unsigned_attrs: None,
     };
@@ -449,13 +594,21 @@ pub fn check(contents: &[u8], document_digest: &[u8], ours: &Chain) -> Result<Cm
         .subject_public_key_info
         .subject_public_key
         .raw_bytes();
-    let signature_verifies = signer.signature_algorithm.oid == ID_ECDSA_WITH_SHA256
-        && aws_lc_rs::signature::UnparsedPublicKey::new(
-            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
-            key,
-        )
-        .verify(&signed_bytes, signer.signature.as_bytes())
-        .is_ok();
+    let scheme: Option<&'static dyn aws_lc_rs::signature::VerificationAlgorithm> =
+        match signer.signature_algorithm.oid {
+            ID_ECDSA_WITH_SHA256 => Some(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1),
+            ID_SHA256_WITH_RSA => Some(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256),
+            // rsaEncryption with the digest algorithm giving the hash.
+            ID_RSA_ENCRYPTION if signer.digest_alg.oid == ID_SHA256 => {
+                Some(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+            }
+            _ => None,
+        };
+    let signature_verifies = scheme.is_some_and(|scheme| {
+        aws_lc_rs::signature::UnparsedPublicKey::new(scheme, key)
+            .verify(&signed_bytes, signer.signature.as_bytes())
+            .is_ok()
+    });
     Ok(CmsCheck {
         digest_matches,
         signature_verifies,
@@ -492,6 +645,14 @@ pub(crate) mod tests {
         LocalSigner::from_pem(TEST_KEY, TEST_CHAIN).expect("test key and chain")
     }
 
+    pub fn test_rsa_signer() -> LocalSigner {
+        LocalSigner::from_pem(
+            include_str!("../testdata/signing/signer-rsa.key.pem"),
+            include_bytes!("../testdata/signing/chain-rsa.pem"),
+        )
+        .expect("test RSA key and chain")
+    }
+
     fn block_on<F: Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
@@ -501,9 +662,18 @@ pub(crate) mod tests {
 
     #[test]
     fn a_signature_checks_against_its_digest_and_our_chain_only() {
-        let signer = test_signer();
+        for (signer, kind) in [
+            (test_signer(), KeyKind::EcdsaP256),
+            (test_rsa_signer(), KeyKind::Rsa),
+        ] {
+            assert_eq!(signer.chain().key_kind(), kind);
+            checks_against_digest_and_chain(&signer);
+        }
+    }
+
+    fn checks_against_digest_and_chain(signer: &LocalSigner) {
         let digest: [u8; 32] = Sha256::digest(b"the signed bytes").into();
-        let cms = block_on(sign_document(&signer, &digest)).unwrap();
+        let cms = block_on(sign_document(signer, &digest)).unwrap();
         // Padding as in a PDF's /Contents hole.
         let mut padded = cms.clone();
         padded.resize(cms.len() + 500, 0);
@@ -540,6 +710,12 @@ pub(crate) mod tests {
             LocalSigner::from_pem(TEST_KEY, ca_only),
             Err(SigningError::Key(_))
         ));
+        // An RSA key with the P-256 signer's chain.
+        assert!(LocalSigner::from_pem(
+            include_str!("../testdata/signing/signer-rsa.key.pem"),
+            TEST_CHAIN
+        )
+        .is_err());
         assert!(matches!(
             Chain::from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
             Err(SigningError::Chain(_))

@@ -1,7 +1,8 @@
 //! Stamping benchmark, in-process: stamped-and-signed documents per second on
 //! a 1-, 50- and 500-page PDF (median of timed rounds), the cost ratio between
-//! them, and the share of it the signature takes (signed attributes, ECDSA
-//! P-256 with a local key file, sealing; KMS does the ECDSA in the worker).
+//! them, and the share of it the signature takes (hashing, signed attributes,
+//! the signature with a local key file, sealing), for the RSA 2048 and the
+//! P-256 test keys (in the worker KMS makes the signature itself).
 //!
 //!     target/release/meterai-bench-stamp [rounds] [--write DIR] [--key PEM --chain PEM]
 //!     target/release/meterai-bench-stamp [rounds] --in FILE --page N    (one JSON line)
@@ -46,14 +47,34 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let key = flag("--key").unwrap_or_else(|| format!("{TEST_SIGNING}/signer.key.pem"));
-    let chain = flag("--chain").unwrap_or_else(|| format!("{TEST_SIGNING}/chain.pem"));
-    let signer = LocalSigner::from_pem(
-        &std::fs::read_to_string(&key).expect("reads the key file"),
-        &std::fs::read(&chain).expect("reads the chain file"),
-    )
-    .expect("a P-256 key and its chain");
-    let signer = &signer;
+    let load = |key: &str, chain: &str| {
+        LocalSigner::from_pem(
+            &std::fs::read_to_string(key).expect("reads the key file"),
+            &std::fs::read(chain).expect("reads the chain file"),
+        )
+        .expect("a key and its chain")
+    };
+    let signers = match (flag("--key"), flag("--chain")) {
+        (Some(key), Some(chain)) => vec![("given key", load(&key, &chain))],
+        _ => vec![
+            (
+                "RSA 2048",
+                load(
+                    &format!("{TEST_SIGNING}/signer-rsa.key.pem"),
+                    &format!("{TEST_SIGNING}/chain-rsa.pem"),
+                ),
+            ),
+            (
+                "P-256",
+                load(
+                    &format!("{TEST_SIGNING}/signer.key.pem"),
+                    &format!("{TEST_SIGNING}/chain.pem"),
+                ),
+            ),
+        ],
+    };
+    // `--in` (the peer benchmark) uses the first: the template's default type.
+    let signer = &signers[0].1;
     if let Some(out) = flag("--mark-pdf") {
         let serial = Serial::generate();
         let url = format!("https://meterai.example/v1/verify/{serial}");
@@ -87,6 +108,14 @@ fn main() {
         );
         return;
     }
+    for (name, signer) in &signers {
+        println!("signed with the local {name} key");
+        table(signer, &limits, rounds, write_dir.as_deref());
+    }
+}
+
+/// Stamped-and-signed documents per second on 1, 50 and 500 pages.
+fn table(signer: &LocalSigner, limits: &Limits, rounds: usize, write_dir: Option<&str>) {
     let mut baseline = None;
     println!(
         "{:>6} {:>10} {:>12} {:>14} {:>8} {:>14} {:>9}",
@@ -97,11 +126,11 @@ fn main() {
         let placement = at(pages);
         let per_round = (200 / pages as usize).max(4);
         let median = median_ms(rounds, per_round, || {
-            stamp_once(&original, &placement, &limits, signer);
+            stamp_once(&original, &placement, limits, signer);
         });
         // The same update with its hole left empty: what signing adds is the rest.
         let unsigned = median_ms(rounds, per_round, || {
-            prepare_once(&original, &placement, &limits, signer);
+            prepare_once(&original, &placement, limits, signer);
         });
         let ratio = median / *baseline.get_or_insert(median);
         println!(
@@ -110,8 +139,8 @@ fn main() {
             1000.0 / median,
             (median - unsigned).max(0.0) / median * 100.0
         );
-        if let Some(dir) = &write_dir {
-            let stamped = stamp_once(&original, &placement, &limits, signer);
+        if let Some(dir) = write_dir {
+            let stamped = stamp_once(&original, &placement, limits, signer);
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(format!("{dir}/stamped-{pages}.pdf"), stamped.bytes).unwrap();
         }

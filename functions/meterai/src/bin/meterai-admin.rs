@@ -6,6 +6,7 @@
 //! meterai-admin reseller revoke-key --reseller RSL_ID --key KEY_ID
 //! meterai-admin reseller set-webhook --reseller RSL_ID [--url URL] [--rotate-secret]
 //! meterai-admin replay-webhooks [--max N]
+//! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
 //! ```
 //!
 //! The stack is named by `METERAI_TABLE_NAME`, `METERAI_STAGE`,
@@ -24,7 +25,7 @@ fn usage() -> ! {
         include_str!("meterai-admin.rs")
             .lines()
             .skip(2)
-            .take(7)
+            .take(8)
             .map(|l| l.trim_start_matches("//! "))
             .collect::<Vec<_>>()
             .join("\n")
@@ -153,6 +154,21 @@ async fn main() {
             )
             .await
             .map(|moved| serde_json::json!({ "replayed": moved }))
+        }
+        ["signing", "csr"] => {
+            match meterai::signing::certificate_request(
+                &clients.kms,
+                &setting("METERAI_SIGNING_KEY_ID"),
+                &need("subject"),
+            )
+            .await
+            {
+                Ok(pem) => {
+                    print!("{pem}");
+                    return;
+                }
+                Err(e) => Err(meterai::Error::Config(e.to_string())),
+            }
         }
         _ => usage(),
     };
