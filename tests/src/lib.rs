@@ -113,6 +113,39 @@ impl Stack {
         meterai::payments::Midtrans::new(self.get("METERAI_MIDTRANS_SERVER_KEY"))
     }
 
+    /// `POST /v1/verify` with a PDF body: status and report.
+    pub async fn verify_file(&self, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+        let response = self
+            .http()
+            .post(format!("{}/v1/verify", self.api_url()))
+            .header("content-type", "application/pdf")
+            .body(bytes)
+            .send()
+            .await
+            .expect("API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// The signing certificate chain the stack's functions use (PEM).
+    pub async fn signing_chain_pem(&self) -> Vec<u8> {
+        self.clients()
+            .await
+            .s3
+            .get_object()
+            .bucket(self.get("METERAI_BUCKET_NAME"))
+            .key("signing/chain.pem")
+            .send()
+            .await
+            .expect("the stack has a signing chain (infra/signing-cert.sh)")
+            .body
+            .collect()
+            .await
+            .expect("the chain downloads")
+            .into_bytes()
+            .to_vec()
+    }
+
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }

@@ -160,10 +160,16 @@ pub fn assert_signature_broken(file: &Path, trust: &[&Path]) {
     );
 }
 
-/// A self-signed applicant certificate and key (RSA, as most personal
-/// certificates are) and the file signed with them by pyHanko.
-pub fn applicant_signed(scratch: &Scratch, unsigned: &[u8]) -> (PathBuf, PathBuf) {
-    let (key, cert) = (scratch.path("applicant.key"), scratch.path("applicant.pem"));
+/// `input` signed by pyHanko in a new field `name`, after any signature
+/// already there, with a fresh self-signed RSA certificate for `CN=name` (as
+/// most personal certificates are). Returns the signed file and the
+/// certificate (to trust it).
+pub fn pyhanko_signed(scratch: &Scratch, input: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (key, cert) = (
+        scratch.path(&format!("{name}.key")),
+        scratch.path(&format!("{name}.pem")),
+    );
+    let subject = format!("/CN={name}");
     let (ok, text) = run(
         "openssl",
         &[
@@ -179,29 +185,34 @@ pub fn applicant_signed(scratch: &Scratch, unsigned: &[u8]) -> (PathBuf, PathBuf
             "-days",
             "2",
             "-subj",
-            "/CN=Applicant",
+            &subject,
         ],
     );
     assert!(ok, "openssl: {text}");
-    let input = scratch.write("unsigned.pdf", unsigned);
-    let signed = scratch.path("applicant-signed.pdf");
+    let signed = scratch.path(&format!("signed-by-{name}.pdf"));
     let (ok, text) = run(
         &pyhanko(),
         &[
             "sign",
             "addsig",
             "--field",
-            "Applicant",
+            name,
             "pemder",
             "--key",
             s(&key),
             "--cert",
             s(&cert),
             "--no-pass",
-            s(&input),
+            s(input),
             s(&signed),
         ],
     );
     assert!(ok, "pyhanko addsig: {text}");
     (signed, cert)
+}
+
+/// An applicant's signature on `unsigned`, made before stamping.
+pub fn applicant_signed(scratch: &Scratch, unsigned: &[u8]) -> (PathBuf, PathBuf) {
+    let input = scratch.write("unsigned.pdf", unsigned);
+    pyhanko_signed(scratch, &input, "Applicant")
 }

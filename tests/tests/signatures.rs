@@ -3,7 +3,7 @@
 //! changed breaks it for both tools and for `POST /v1/verify`, a signature
 //! made before stamping survives, and one made after is an allowed change.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use e2e::oracles::{
     applicant_signed, assert_qpdf_clean, assert_signature_broken, assert_signatures_valid, run, s,
@@ -35,66 +35,15 @@ async fn stamped_by_stack(
 }
 
 async fn verify_file(stack: &Stack, bytes: Vec<u8>) -> serde_json::Value {
-    let response = stack
-        .http()
-        .post(format!("{}/v1/verify", stack.api_url()))
-        .header("content-type", "application/pdf")
-        .body(bytes)
-        .send()
-        .await
-        .expect("API answers");
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().await.unwrap()
+    let (status, report) = stack.verify_file(bytes).await;
+    assert_eq!(status, 200, "{report}");
+    report
 }
 
 fn only_stamp(report: &serde_json::Value) -> &serde_json::Value {
     let stamps = report["stamps"].as_array().expect("stamps");
     assert_eq!(stamps.len(), 1, "{report}");
     &stamps[0]
-}
-
-/// pyHanko signs `file` again, after us (a later signature).
-fn signed_after(scratch: &Scratch, file: &Path) -> PathBuf {
-    let (key, cert) = (scratch.path("later.key"), scratch.path("later.pem"));
-    let (ok, text) = run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            s(&key),
-            "-out",
-            s(&cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Registrar",
-        ],
-    );
-    assert!(ok, "openssl: {text}");
-    let out = scratch.path("countersigned.pdf");
-    let (ok, text) = run(
-        &e2e::oracles::pyhanko(),
-        &[
-            "sign",
-            "addsig",
-            "--field",
-            "Registrar",
-            "pemder",
-            "--key",
-            s(&key),
-            "--cert",
-            s(&cert),
-            "--no-pass",
-            s(file),
-            s(&out),
-        ],
-    );
-    assert!(ok, "pyhanko addsig: {text}");
-    out
 }
 
 #[tokio::test]
@@ -151,8 +100,7 @@ async fn stamps_from_the_stack_are_signatures_that_tools_and_verify_accept() {
 
     // A registrar countersigns after us: both signatures valid, and ours is
     // judged valid with an allowed later change.
-    let countersigned = signed_after(&scratch, &file);
-    let registrar = scratch.path("later.pem");
+    let (countersigned, registrar) = e2e::oracles::pyhanko_signed(&scratch, &file, "Registrar");
     assert_signatures_valid(&countersigned, &[&stage_ca(&stack), &registrar], 2);
     let report = verify_file(&stack, std::fs::read(&countersigned).unwrap()).await;
     let stamp = only_stamp(&report);
@@ -212,20 +160,7 @@ async fn the_admin_tool_makes_a_certificate_request_signed_by_the_kms_key() {
     let (ok, requested) = run("openssl", &["req", "-in", s(&csr), "-noout", "-pubkey"]);
     assert!(ok, "{requested}");
     // The key in the stored chain's first certificate is the same key.
-    let clients = stack.clients().await;
-    let chain = clients
-        .s3
-        .get_object()
-        .bucket(stack.get("METERAI_BUCKET_NAME"))
-        .key("signing/chain.pem")
-        .send()
-        .await
-        .expect("the stack has a chain")
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let chain = stack.signing_chain_pem().await;
     let chain = scratch.write("chain.pem", &chain);
     let (ok, certified) = run("openssl", &["x509", "-in", s(&chain), "-noout", "-pubkey"]);
     assert!(ok, "{certified}");

@@ -21,19 +21,6 @@ async fn get(stack: &Stack, path: &str, accept: &str) -> (u16, String, String) {
     (status, kind, response.text().await.unwrap())
 }
 
-async fn check_file(stack: &Stack, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let response = stack
-        .http()
-        .post(format!("{}/v1/verify", stack.api_url()))
-        .header("content-type", "application/pdf")
-        .body(bytes)
-        .send()
-        .await
-        .expect("API answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn anyone_can_verify_a_serial_and_a_file() {
     let stack = Stack::load();
@@ -100,7 +87,7 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     assert!(text.contains("INVALID_SERIAL"));
 
     // By file: the stamped file is exactly the registered document.
-    let (status, report) = check_file(&stack, stamped.clone()).await;
+    let (status, report) = stack.verify_file(stamped.clone()).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["stamped"], true);
     assert_eq!(report["stamps"][0]["serial"], serial);
@@ -109,13 +96,13 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     // A later incremental update (as a signature after stamping adds).
     let mut appended = stamped.clone();
     appended.extend_from_slice(b"% a later revision\nstartxref\n0\n%%EOF\n");
-    let (_, report) = check_file(&stack, appended).await;
+    let (_, report) = stack.verify_file(appended).await;
     assert_eq!(report["stamps"][0]["integrity"], "appended", "{report}");
     // One byte changed after stamping, inside the original content.
     let mut changed = stamped.clone();
     let at = original.len() / 2;
     changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
-    let (_, report) = check_file(&stack, changed).await;
+    let (_, report) = stack.verify_file(changed).await;
     assert_eq!(report["stamps"][0]["integrity"], "modified", "{report}");
     assert_eq!(report["stamps"][0]["status"], "valid");
     // A file too large for a request body goes through an anonymous upload.
@@ -169,13 +156,13 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     );
 
     // A file with no stamp is a report, not an error; a non-PDF is 422.
-    let (status, report) = check_file(&stack, original.clone()).await;
+    let (status, report) = stack.verify_file(original.clone()).await;
     assert_eq!(
         (status, report["stamped"].as_bool()),
         (200, Some(false)),
         "{report}"
     );
-    let (status, report) = check_file(&stack, b"hello, not a pdf".to_vec()).await;
+    let (status, report) = stack.verify_file(b"hello, not a pdf".to_vec()).await;
     assert_eq!(
         (status, report["error"]["code"].as_str()),
         (422, Some("NOT_A_PDF"))

@@ -34,19 +34,7 @@ async fn main() {
         .clamp(10, 2000);
     let stack = Stack::load();
     let clients = stack.clients().await;
-    let pem = clients
-        .s3
-        .get_object()
-        .bucket(stack.get("METERAI_BUCKET_NAME"))
-        .key("signing/chain.pem")
-        .send()
-        .await
-        .expect("the stack has a signing chain (infra/signing-cert.sh)")
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let pem = stack.signing_chain_pem().await;
     let chain = Chain::from_pem(&pem).expect("a P-256 chain");
     let key_id = stack.get("METERAI_SIGNING_KEY_ID").to_string();
     let signer = KmsSigner::new(clients.kms.clone(), key_id, chain);
