@@ -155,7 +155,7 @@ fn xref_streams_rotation_and_offset_media_boxes_stay_valid() {
 }
 
 #[test]
-fn encrypted_pdfs_are_refused_even_with_an_empty_user_password() {
+fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped_and_signed() {
     let scratch = Scratch::new("oracle-encrypted");
     let plain = scratch.path("plain.pdf");
     std::fs::write(&plain, sample_pdf(1, [0, 0, 595, 842], None)).unwrap();
@@ -204,12 +204,24 @@ fn encrypted_pdfs_are_refused_even_with_an_empty_user_password() {
         ],
     );
     assert!(ok, "qpdf: {text}");
-    // Readable without a password, but a signature cannot go into it: the
-    // update would be encrypted, and the standard exempts the signature's
-    // /Contents from that, which our PDF library does not.
+    // Readable without a password: stamped, its update encrypted like the
+    // rest, except the signature's /Contents (which the standard exempts).
     let original = std::fs::read(&permissions).unwrap();
-    let err = stamp(&original, &placement, &mark, &Limits::default(), &signer()).unwrap_err();
-    assert_eq!(err.code(), "ENCRYPTED_PDF", "{err}");
+    let file = stamp_file(&scratch, &original, placement, &serial);
+    assert_qpdf_clean(&file);
+    assert!(page_text(&file, 1).contains(serial.as_str()));
+    let written = std::fs::read(&file).unwrap();
+    assert!(
+        !written[original.len()..]
+            .windows(serial.as_str().len())
+            .any(|w| w == serial.as_str().as_bytes()),
+        "the update's strings are encrypted"
+    );
+    // Verification still finds the stamp, through the signature's /Reason.
+    let signatures = meterai::stamp::signatures::signatures(&written, &Limits::default()).unwrap();
+    let (serials, _) = meterai::verification::stamp_serials(&written, &signatures);
+    assert_eq!(serials, vec![serial.clone()]);
+    assert!(meterai::verification::find_serials(&written).0.is_empty());
 }
 
 /// Applicants sign first and stamp last: a signature made before stamping

@@ -369,6 +369,25 @@ pub async fn read_upload(
 /// Most stamps looked up for one file (a crafted file could list thousands).
 const MAX_STAMPS: usize = 20;
 
+/// The serials of our stamps in a file: from the widgets' `/NM` in the raw
+/// bytes, and from our signatures' `/Reason` as parsed (the only place they
+/// can be read when the document's strings are encrypted).
+pub fn stamp_serials(bytes: &[u8], signatures: &[FoundSignature]) -> (Vec<Serial>, Vec<String>) {
+    let (mut serials, malformed) = find_serials(bytes);
+    for signature in signatures {
+        if let Some(serial) = signature
+            .reason
+            .strip_prefix("e-Meterai ")
+            .and_then(Serial::parse)
+        {
+            if !serials.contains(&serial) {
+                serials.push(serial);
+            }
+        }
+    }
+    (serials, malformed)
+}
+
 /// Finds our stamps in a PDF and checks each against the registry and its
 /// signature against our certificate.
 pub async fn check_document(
@@ -384,17 +403,12 @@ pub async fn check_document(
         ));
     }
     let hashes = revision_hashes(bytes);
-    let (serials, malformed) = find_serials(bytes);
     let limits = Limits {
         max_bytes: bytes.len(),
         ..Limits::default()
     };
-    // Parsed once, only when there is a stamp to check.
-    let signatures = if serials.is_empty() {
-        Ok(Vec::new())
-    } else {
-        crate::stamp::signatures::signatures(bytes, &limits)
-    };
+    let signatures = crate::stamp::signatures::signatures(bytes, &limits);
+    let (serials, malformed) = stamp_serials(bytes, signatures.as_deref().unwrap_or_default());
     let mut stamps = Vec::new();
     for serial in serials.iter().take(MAX_STAMPS) {
         let found = match lookup(clients, table, serial).await {

@@ -351,11 +351,6 @@ pub fn prepare(
     space: &SignatureSpace,
 ) -> Result<Prepared, StampError> {
     let doc = load(original, limits)?;
-    if doc.encryption_state.is_some() {
-        // lopdf would encrypt the signature's /Contents with the rest of the
-        // update (the standard exempts it), leaving no hole to sign into.
-        return Err(StampError::Encrypted);
-    }
     let pages = doc.get_pages();
     let count = pages.len() as u32;
     if count == 0 {
@@ -465,27 +460,37 @@ pub fn prepare(
     })
 }
 
-/// Finds the zeroed `/Contents` and the `/ByteRange` placeholder in the
-/// appended update and writes the real byte range over the placeholder,
-/// padded to the same width so no offset moves.
+/// Finds the `/ByteRange` placeholder in the appended update and the
+/// `/Contents` hex string written after it, zeroes that string (in an
+/// encrypted document it was encrypted with the update, and the standard
+/// exempts it: readers never decrypt it) and writes the real byte range over
+/// the placeholder, padded to the same width so no offset moves.
 fn fill_byte_range(
     bytes: &mut [u8],
     appended_from: usize,
     capacity: usize,
 ) -> Result<(usize, usize), StampError> {
     let lost = || StampError::Unsigned("the signature placeholder was not written".into());
-    let mut hole = Vec::with_capacity(2 * capacity + 2);
-    hole.push(b'<');
-    hole.resize(2 * capacity + 1, b'0');
-    hole.push(b'>');
-    let start = appended_from + find(&bytes[appended_from..], &hole).ok_or_else(lost)?;
-    let end = start + hole.len();
     let placeholder = format!(
         "[{}]",
         BYTE_RANGE_PLACEHOLDER.map(|v| v.to_string()).join(" ")
     );
     let at =
         appended_from + find(&bytes[appended_from..], placeholder.as_bytes()).ok_or_else(lost)?;
+    let after = at + placeholder.len();
+    let start = after + find(&bytes[after..], b"/Contents<").ok_or_else(lost)? + 9;
+    let end = start
+        + 1
+        + bytes[start + 1..]
+            .iter()
+            .position(|b| *b == b'>')
+            .ok_or_else(lost)?
+        + 1;
+    let hex = &mut bytes[start + 1..end - 1];
+    if hex.len() < 2 * capacity || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return Err(lost());
+    }
+    hex.fill(b'0');
     let actual = format!("[0 {start} {end} {}]", bytes.len() - end);
     let padded = format!("{actual:<width$}", width = placeholder.len());
     if padded.len() != placeholder.len() {
