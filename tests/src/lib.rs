@@ -407,7 +407,20 @@ impl Portal {
             "download: {}",
             response.status()
         );
-        response.bytes().await.unwrap().to_vec()
+        let bytes = response.bytes().await.unwrap().to_vec();
+        // Every document the stack stamps is signed: poppler's pdfsig judges
+        // every signature in it valid (its text, not its exit code).
+        let scratch = oracles::Scratch::new("download");
+        let file = scratch.write("stamped.pdf", &bytes);
+        let (_, text) = oracles::run("pdfsig", &[oracles::s(&file)]);
+        let signatures = text.matches("Signature Validation:").count();
+        assert!(
+            signatures >= 1
+                && text.matches("Signature Validation: Signature is Valid.").count() == signatures,
+            "pdfsig on job {}'s document: {text}",
+            job["job_id"]
+        );
+        bytes
     }
 }
 

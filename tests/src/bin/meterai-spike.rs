@@ -96,6 +96,8 @@ struct JobRecord {
     serial: String,
     sha256: Option<String>,
     downloaded_sha256: Option<String>,
+    /// The stamped document as downloaded (its signature is checked after the run).
+    document: Option<Vec<u8>>,
     accept_to_final_ms: Option<f64>,
     /// The server's own times: the job's `created_at` to `finished_at`.
     server_accept_to_final_ms: Option<f64>,
@@ -196,6 +198,7 @@ async fn session(run: Arc<Run>, deadline: Instant) -> Result<(), String> {
             .to_string(),
         sha256: None,
         downloaded_sha256: None,
+        document: None,
         accept_to_final_ms: None,
         server_accept_to_final_ms: None,
     };
@@ -230,6 +233,7 @@ async fn session(run: Arc<Run>, deadline: Instant) -> Result<(), String> {
                 let bytes = response.bytes().await.unwrap_or_default();
                 run.record(e, t0, status, "");
                 record.downloaded_sha256 = Some(meterai::store::sha256_hex(&bytes));
+                record.document = Some(bytes.to_vec());
             }
             Err(_) => run.record(e, t0, 599, "unreachable"),
         }
@@ -586,6 +590,12 @@ async fn main() {
     }
     let mut serials = HashSet::new();
     let verifier = stack.http();
+    let chain = meterai::signing::Chain::from_pem(&stack.signing_chain_pem().await)
+        .expect("the stack's signing chain");
+    // pdfsig (poppler), when installed, judges every signature too.
+    let pdfsig = std::process::Command::new("pdfsig").arg("-v").output().is_ok();
+    let scratch = e2e::oracles::Scratch::new("spike-signatures");
+    let mut signatures_checked = 0;
     for job in &log.jobs {
         if !serials.insert(job.serial.clone()) {
             problems.push(format!("serial {} used twice", job.serial));
@@ -608,6 +618,19 @@ async fn main() {
                         "serial {} is not bound to job {}'s document",
                         job.serial, job.job_id
                     ));
+                }
+                if let Some(document) = &job.document {
+                    if let Err(problem) = signature_problem(document, &job.serial, &chain) {
+                        problems.push(format!("job {}: {problem}", job.job_id));
+                    }
+                    if pdfsig {
+                        let file = scratch.write("stamped.pdf", document);
+                        let (_, text) = e2e::oracles::run("pdfsig", &[e2e::oracles::s(&file)]);
+                        if !text.contains("Signature Validation: Signature is Valid.") {
+                            problems.push(format!("job {}: pdfsig: {text}", job.job_id));
+                        }
+                    }
+                    signatures_checked += 1;
                 }
             }
             "failed" => {}
@@ -725,9 +748,11 @@ async fn main() {
         ));
     }
     md.push_str(&format!(
-        "\nInvariants: {} accounts audited (purchased = available + reserved + spent + refunded + sold, reserved 0), {} serials unique and bound to their stored documents: {}.\n\nChart: spike.svg\n",
+        "\nInvariants: {} accounts audited (purchased = available + reserved + spent + refunded + sold, reserved 0), {} serials unique and bound to their stored documents, {} signatures valid (intact, ours, for their serial{}): {}.\n\nChart: spike.svg\n",
         accounts.len(),
         serials.len(),
+        signatures_checked,
+        if pdfsig { "; and by pdfsig" } else { "" },
         if problems.is_empty() { "all hold".to_string() } else { format!("{} PROBLEMS: {problems:?}", problems.len()) }
     ));
     std::fs::write(format!("{out}/summary.md"), &md).unwrap();
@@ -747,5 +772,31 @@ mod tests {
         assert!((b - a - 250.0).abs() < 1e-6, "{}", b - a);
         assert_eq!(super::epoch_ms("1970-01-01T00:00:01Z"), Some(1000.0));
         assert_eq!(super::epoch_ms("not a time"), None);
+    }
+}
+
+/// Our signature on a stamped document, checked in-process: the one naming
+/// `serial`, intact, by our certificate, covering the whole file.
+fn signature_problem(
+    document: &[u8],
+    serial: &str,
+    chain: &meterai::signing::Chain,
+) -> Result<(), String> {
+    let limits = meterai::stamp::Limits::default();
+    let found = meterai::stamp::signatures::signatures(document, &limits)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    let ours = found
+        .iter()
+        .find(|s| s.reason == format!("e-Meterai {serial}"))
+        .ok_or("no signature names the serial")?;
+    if ours.signed_len() != Some(document.len()) {
+        return Err("the signature does not cover the whole file".into());
+    }
+    let digest = ours.digest(document).ok_or("no byte range")?;
+    let check = meterai::signing::check(&ours.contents, &digest, chain)?;
+    if check.is_valid() {
+        Ok(())
+    } else {
+        Err(format!("signature invalid: {check:?}"))
     }
 }
