@@ -416,7 +416,10 @@ impl Portal {
         let signatures = text.matches("Signature Validation:").count();
         assert!(
             signatures >= 1
-                && text.matches("Signature Validation: Signature is Valid.").count() == signatures,
+                && text
+                    .matches("Signature Validation: Signature is Valid.")
+                    .count()
+                    == signatures,
             "pdfsig on job {}'s document: {text}",
             job["job_id"]
         );

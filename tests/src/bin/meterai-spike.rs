@@ -593,7 +593,10 @@ async fn main() {
     let chain = meterai::signing::Chain::from_pem(&stack.signing_chain_pem().await)
         .expect("the stack's signing chain");
     // pdfsig (poppler), when installed, judges every signature too.
-    let pdfsig = std::process::Command::new("pdfsig").arg("-v").output().is_ok();
+    let pdfsig = std::process::Command::new("pdfsig")
+        .arg("-v")
+        .output()
+        .is_ok();
     let scratch = e2e::oracles::Scratch::new("spike-signatures");
     let mut signatures_checked = 0;
     for job in &log.jobs {

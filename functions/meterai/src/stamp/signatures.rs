@@ -100,8 +100,8 @@ pub enum LaterChanges {
     /// The signature covers the whole file.
     None,
     /// Only what signing again does: new signature fields and their
-    /// widgets, the form's field list and flags, document info, validation
-    /// data (`/DSS`).
+    /// widgets, the form's field list, flags and default resources, document
+    /// info and XMP metadata, validation data (`/DSS`).
     Allowed,
     /// Anything else: page content, other annotations, removed objects.
     Disallowed,
@@ -166,7 +166,9 @@ fn allowed_dict_change(after: &Document, a: &Dictionary, b: &Dictionary) -> bool
             return true;
         }
         match key.as_slice() {
-            b"SigFlags" | b"DSS" | b"Perms" => true,
+            // DR: the form's default resources, for new fields' appearances.
+            b"SigFlags" | b"DSS" | b"Perms" | b"DR" => true,
+            b"Metadata" => matches!(new, Some(Object::Reference(_))),
             // A signature field signed later gets its value.
             b"V" => old.is_none() && is_signature_field(after, b),
             b"Annots" | b"Fields" => match (old, new) {
@@ -293,6 +295,27 @@ mod tests {
         assert_eq!(
             later_changes(&edited, first.len(), &limits).unwrap(),
             LaterChanges::Disallowed
+        );
+
+        // New XMP metadata (its dates, as signing tools write): allowed.
+        let doc = Document::load_mem(&second).unwrap();
+        let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
+        let mut update = IncrementalDocument::create_from(second.clone(), doc);
+        let xmp = update.new_document.add_object(lopdf::Stream::new(
+            lopdf::dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
+            b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>".to_vec(),
+        ));
+        update.opt_clone_object_to_new_document(root).unwrap();
+        update
+            .new_document
+            .get_dictionary_mut(root)
+            .unwrap()
+            .set("Metadata", xmp);
+        let mut described = Vec::new();
+        update.save_to(&mut described).unwrap();
+        assert_eq!(
+            later_changes(&described, first.len(), &limits).unwrap(),
+            LaterChanges::Allowed
         );
     }
 
