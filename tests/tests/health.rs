@@ -3,7 +3,7 @@
 use e2e::Stack;
 
 #[tokio::test]
-async fn health_is_200_and_names_table_queue_and_bucket() {
+async fn health_is_200_and_names_table_queue_bucket_and_signing_certificate() {
     let stack = Stack::load();
     let response = stack
         .http()
@@ -24,6 +24,13 @@ async fn health_is_200_and_names_table_queue_and_bucket() {
         ("table", stack.get("METERAI_TABLE_NAME")),
         ("queue", stack.get("METERAI_JOBS_QUEUE_URL")),
         ("bucket", stack.get("METERAI_BUCKET_NAME")),
+        (
+            "signing_certificate",
+            &format!(
+                "s3://{}/signing/chain.pem",
+                stack.get("METERAI_BUCKET_NAME")
+            ),
+        ),
     ] {
         assert_eq!(resources[role]["name"], name, "{role} in {body}");
         assert_eq!(resources[role]["reachable"], true, "{role} in {body}");

@@ -35,7 +35,7 @@ pub enum HealthStatus {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct HealthReport {
     pub status: HealthStatus,
-    /// Keyed by role: `table`, `queue`, `bucket`.
+    /// Keyed by role: `table`, `queue`, `bucket`, `signing_certificate`.
     pub resources: BTreeMap<&'static str, ResourceHealth>,
     /// The roles that failed, so a client need not scan the map.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -94,7 +94,8 @@ where
     }
 }
 
-/// Probes the table, the jobs queue and the bucket concurrently.
+/// Probes the table, the jobs queue, the bucket and the signing certificate
+/// (without it no stamp can be signed) concurrently.
 pub async fn check(clients: &AwsClients, config: &Config) -> HealthReport {
     use aws_sdk_dynamodb::error::DisplayErrorContext as Ctx;
     let deadline = config.probe_timeout;
@@ -129,8 +130,26 @@ pub async fn check(clients: &AwsClients, config: &Config) -> HealthReport {
             .map(drop)
             .map_err(|e| Ctx(e).to_string())
     });
-    let (table, queue, bucket) = tokio::join!(table, queue, bucket);
-    HealthReport::from_probes([("table", table), ("queue", queue), ("bucket", bucket)])
+    let chain_name = format!("s3://{}/{}", config.bucket_name, config.signing_chain_key);
+    let signing_certificate = probe(&chain_name, deadline, async {
+        clients
+            .s3
+            .head_object()
+            .bucket(&config.bucket_name)
+            .key(&config.signing_chain_key)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Ctx(e).to_string())
+    });
+    let (table, queue, bucket, signing_certificate) =
+        tokio::join!(table, queue, bucket, signing_certificate);
+    HealthReport::from_probes([
+        ("table", table),
+        ("queue", queue),
+        ("bucket", bucket),
+        ("signing_certificate", signing_certificate),
+    ])
 }
 
 #[cfg(test)]

@@ -766,18 +766,6 @@ async fn main() {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_the_api_timestamps() {
-        let a = super::epoch_ms("2026-11-22T23:59:59.900Z").unwrap();
-        let b = super::epoch_ms("2026-11-23T00:00:00.150Z").unwrap();
-        assert!((b - a - 250.0).abs() < 1e-6, "{}", b - a);
-        assert_eq!(super::epoch_ms("1970-01-01T00:00:01Z"), Some(1000.0));
-        assert_eq!(super::epoch_ms("not a time"), None);
-    }
-}
-
 /// Our signature on a stamped document, checked in-process: the one naming
 /// `serial`, intact, by our certificate, covering the whole file.
 fn signature_problem(
@@ -801,5 +789,17 @@ fn signature_problem(
         Ok(())
     } else {
         Err(format!("signature invalid: {check:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_api_timestamps() {
+        let a = super::epoch_ms("2026-11-22T23:59:59.900Z").unwrap();
+        let b = super::epoch_ms("2026-11-23T00:00:00.150Z").unwrap();
+        assert!((b - a - 250.0).abs() < 1e-6, "{}", b - a);
+        assert_eq!(super::epoch_ms("1970-01-01T00:00:01Z"), Some(1000.0));
+        assert_eq!(super::epoch_ms("not a time"), None);
     }
 }
