@@ -136,6 +136,7 @@ for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
 [[ -n "${JWT_AUDIENCE:-}" ]] && params+=("JwtAudience=$JWT_AUDIENCE")
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
 [[ -n "${SIGNING_KEY_SPEC:-}" ]] && params+=("SigningKeySpec=$SIGNING_KEY_SPEC")
+[[ -n "${SIGNING_CHAIN_TTL_SECONDS:-}" ]] && params+=("SigningChainTtlSeconds=$SIGNING_CHAIN_TTL_SECONDS")
 [[ -n "${RETRY_BASE_SECONDS:-}" ]] && params+=("RetryBaseSeconds=$RETRY_BASE_SECONDS")
 [[ -n "${WEBHOOK_RETRY_BASE_SECONDS:-}" ]] && params+=("WebhookRetryBaseSeconds=$WEBHOOK_RETRY_BASE_SECONDS")
 [[ -n "${WEBHOOK_MAX_ATTEMPTS:-}" ]] && params+=("WebhookMaxAttempts=$WEBHOOK_MAX_ATTEMPTS")
@@ -170,6 +171,7 @@ fi
 if [[ "$target" == local ]]; then
   STACK_NAME=$stack infra/signing-cert.sh dev
   echo "METERAI_SIGNING_TRUST=$build/dev-ca/ca.pem" >>"$out"
+  echo "METERAI_SIGNING_CHAIN_TTL_SECONDS=${SIGNING_CHAIN_TTL_SECONDS:-600}" >>"$out"
 else
   STACK_NAME=$stack infra/signing-cert.sh check || true
 fi

@@ -1,6 +1,8 @@
 //! What a function holds for its whole life: configuration, AWS clients and
 //! the authenticator, built once per cold start.
 
+use std::sync::Arc;
+
 use crate::auth::{AccountId, Authenticator};
 use crate::aws::AwsClients;
 use crate::config::Config;
@@ -12,9 +14,10 @@ pub struct App {
     pub clients: AwsClients,
     authenticator: Option<Authenticator>,
     stamp_settings: crate::stamping::StampSettings,
-    /// Our signing certificate chain, read from the bucket on first use.
-    signing_chain: tokio::sync::OnceCell<crate::signing::Chain>,
-    signer: tokio::sync::OnceCell<crate::signing::KmsSigner>,
+    /// Our signing certificate chain, read from the bucket on first use and
+    /// again after `Config::signing_chain_ttl` (a renewed certificate
+    /// installed with `infra/signing-cert.sh` reaches warm functions then).
+    signing_chain: tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::signing::Chain>)>>,
 }
 
 impl App {
@@ -35,8 +38,7 @@ impl App {
             clients,
             authenticator,
             stamp_settings,
-            signing_chain: tokio::sync::OnceCell::new(),
-            signer: tokio::sync::OnceCell::new(),
+            signing_chain: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -49,54 +51,69 @@ impl App {
         &self.stamp_settings
     }
 
-    /// Our signing certificate chain (one bucket read per cold start; a
-    /// failed read is tried again on the next call).
-    pub async fn signing_chain(&self) -> Result<&crate::signing::Chain> {
-        self.signing_chain
-            .get_or_try_init(|| async {
-                let key = &self.config.signing_chain_key;
-                let object = self
-                    .clients
-                    .s3
-                    .get_object()
-                    .bucket(&self.config.bucket_name)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        Error::signing_key(format!(
-                            "no signing certificate at {key}: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(e)
-                        ))
-                    })?;
-                let pem = object
-                    .body
-                    .collect()
-                    .await
-                    .map_err(Error::bucket)?
-                    .into_bytes();
-                crate::signing::Chain::from_pem(&pem).map_err(Error::signing_key)
-            })
-            .await
+    /// Our signing certificate chain: one bucket read per TTL
+    /// (concurrent callers wait for the one read). If a refresh fails, the
+    /// chain read before stays in use.
+    pub async fn signing_chain(&self) -> Result<Arc<crate::signing::Chain>> {
+        let mut cached = self.signing_chain.lock().await;
+        if let Some((read_at, chain)) = cached.as_ref() {
+            if read_at.elapsed() < self.config.signing_chain_ttl {
+                return Ok(chain.clone());
+            }
+        }
+        match self.read_signing_chain().await {
+            Ok(chain) => {
+                let chain = Arc::new(chain);
+                *cached = Some((std::time::Instant::now(), chain.clone()));
+                Ok(chain)
+            }
+            Err(e) => match cached.as_ref() {
+                Some((_, stale)) => {
+                    tracing::warn!(error = %e, "could not refresh the signing chain; using the one read before");
+                    Ok(stale.clone())
+                }
+                None => Err(e),
+            },
+        }
     }
 
-    /// The KMS signer with our chain (the worker).
-    pub async fn signer(&self) -> Result<&crate::signing::KmsSigner> {
-        self.signer
-            .get_or_try_init(|| async {
-                let key_id = self
-                    .config
-                    .signing_key_id
-                    .clone()
-                    .ok_or_else(|| Error::Config("SIGNING_KEY_ID is not set".into()))?;
-                let chain = self.signing_chain().await?.clone();
-                Ok(crate::signing::KmsSigner::new(
-                    self.clients.kms.clone(),
-                    key_id,
-                    chain,
-                ))
-            })
+    async fn read_signing_chain(&self) -> Result<crate::signing::Chain> {
+        let key = &self.config.signing_chain_key;
+        let object = self
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.config.bucket_name)
+            .key(key)
+            .send()
             .await
+            .map_err(|e| {
+                Error::signing_key(format!(
+                    "no signing certificate at {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                ))
+            })?;
+        let pem = object
+            .body
+            .collect()
+            .await
+            .map_err(Error::bucket)?
+            .into_bytes();
+        crate::signing::Chain::from_pem(&pem).map_err(Error::signing_key)
+    }
+
+    /// The KMS signer with our current chain (the worker).
+    pub async fn signer(&self) -> Result<crate::signing::KmsSigner> {
+        let key_id = self
+            .config
+            .signing_key_id
+            .clone()
+            .ok_or_else(|| Error::Config("SIGNING_KEY_ID is not set".into()))?;
+        Ok(crate::signing::KmsSigner::new(
+            self.clients.kms.clone(),
+            key_id,
+            self.signing_chain().await?,
+        ))
     }
 
     /// The caller: a reseller when the bearer credential is an API key (one

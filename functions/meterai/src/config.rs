@@ -61,6 +61,8 @@ pub struct Config {
     pub signing_key_id: Option<String>,
     /// Bucket key of the signing certificate chain (PEM, signer first).
     pub signing_chain_key: String,
+    /// How long a function uses the chain it read before reading it again.
+    pub signing_chain_ttl: Duration,
 }
 
 impl Config {
@@ -143,6 +145,7 @@ impl Config {
                 .get("SIGNING_CHAIN_KEY")
                 .cloned()
                 .unwrap_or_else(|| "signing/chain.pem".into()),
+            signing_chain_ttl: Duration::from_secs(number("SIGNING_CHAIN_TTL_SECONDS", 600)?),
         })
     }
 }

@@ -274,11 +274,11 @@ impl Signer for LocalSigner {
 pub struct KmsSigner {
     client: aws_sdk_kms::Client,
     key_id: String,
-    chain: Chain,
+    chain: std::sync::Arc<Chain>,
 }
 
 impl KmsSigner {
-    pub fn new(client: aws_sdk_kms::Client, key_id: String, chain: Chain) -> Self {
+    pub fn new(client: aws_sdk_kms::Client, key_id: String, chain: std::sync::Arc<Chain>) -> Self {
         Self {
             client,
             key_id,

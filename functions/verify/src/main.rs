@@ -97,7 +97,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             }
             let ours = app.signing_chain().await?;
             let report =
-                verification::check_document(&app.clients, app.table(), ours, bytes).await?;
+                verification::check_document(&app.clients, app.table(), &ours, bytes).await?;
             Ok(json_response(200, &report))
         }
         _ => Err(http::no_route(&request)),

@@ -31,7 +31,7 @@ async fn handle(
             // Without the key's certificate nothing can be signed: the message
             // is retried (and, if that lasts, dead-lettered, which returns the stamp).
             match app.signer().await {
-                Ok(signer) => stamping::work(&app.clients, settings, signer, &job.job_id).await,
+                Ok(signer) => stamping::work(&app.clients, settings, &signer, &job.job_id).await,
                 Err(e) => jobs::Outcome::Retry(e.to_string()),
             }
         },

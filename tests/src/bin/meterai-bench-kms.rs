@@ -37,7 +37,7 @@ async fn main() {
     let pem = stack.signing_chain_pem().await;
     let chain = Chain::from_pem(&pem).expect("a P-256 chain");
     let key_id = stack.get("METERAI_SIGNING_KEY_ID").to_string();
-    let signer = KmsSigner::new(clients.kms.clone(), key_id, chain);
+    let signer = KmsSigner::new(clients.kms.clone(), key_id, std::sync::Arc::new(chain));
 
     let digest = [0x5au8; 32];
     // Warm the connection first: the worker's calls after its first are like these.
