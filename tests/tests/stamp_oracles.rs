@@ -13,6 +13,17 @@ use meterai::signing::LocalSigner;
 use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
 use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial};
 
+/// The mark at its default size, lower-left corner at (`x`, `y`) on `page`.
+fn at(page: u32, x: f64, y: f64) -> Placement {
+    Placement {
+        page,
+        x,
+        y,
+        width: DEFAULT_SIZE,
+        height: DEFAULT_SIZE,
+    }
+}
+
 /// The test signing key and its chain.
 fn signer() -> LocalSigner {
     let key = std::fs::read_to_string(format!("{TEST_SIGNING}/signer.key.pem")).unwrap();
@@ -72,13 +83,7 @@ fn stamped_pdf_passes_qpdf_and_shows_the_serial_on_the_requested_page() {
     let scratch = Scratch::new("oracle-basic");
     let serial = Serial::generate();
     let original = sample_pdf(3, [0, 0, 595, 842], None);
-    let placement = Placement {
-        page: 2,
-        x: 450.0,
-        y: 40.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let placement = at(2, 450.0, 40.0);
     let file = stamp_file(&scratch, &original, placement, &serial);
     assert_qpdf_clean(&file);
     assert!(
@@ -127,13 +132,7 @@ fn xref_streams_rotation_and_offset_media_boxes_stay_valid() {
         "input uses a cross-reference stream"
     );
     let serial = Serial::generate();
-    let placement = Placement {
-        page: 2,
-        x: 600.0,
-        y: 20.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let placement = at(2, 600.0, 20.0);
     let file = stamp_file(&scratch, &original, placement, &serial);
     assert_qpdf_clean(&file);
     assert!(page_text(&file, 2).contains(serial.as_str()));
@@ -174,13 +173,7 @@ fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped_and
     );
     assert!(ok, "qpdf: {text}");
     let bytes = std::fs::read(&locked).unwrap();
-    let placement = Placement {
-        page: 1,
-        x: 10.0,
-        y: 10.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let placement = at(1, 10.0, 10.0);
     let serial = Serial::generate();
     let mark = MarkText {
         serial: serial.as_str(),
@@ -233,13 +226,7 @@ fn a_signature_made_before_stamping_stays_valid() {
     assert_signatures_valid(&signed, &[&cert], 1);
 
     let serial = Serial::generate();
-    let placement = Placement {
-        page: 1,
-        x: 450.0,
-        y: 40.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let placement = at(1, 450.0, 40.0);
     let stamped = stamp_unchecked(
         &scratch,
         &std::fs::read(&signed).unwrap(),
@@ -260,30 +247,24 @@ fn broken_cross_reference_data_is_refused_or_repaired_never_half_written() {
     let scratch = Scratch::new("oracle-xref");
     let original = sample_pdf(1, [0, 0, 595, 842], None);
     let text = String::from_utf8_lossy(&original).to_string();
-    let at = text.rfind("startxref").expect("a startxref keyword");
-    let placement = Placement {
-        page: 1,
-        x: 10.0,
-        y: 10.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let startxref = text.rfind("startxref").expect("a startxref keyword");
+    let placement = at(1, 10.0, 10.0);
     let serial = Serial::generate();
     for (name, broken) in [
         // The xref section is gone: the table must be rebuilt by scanning.
         ("no-xref", {
             let xref = text.find("\nxref").expect("a classic xref table");
-            format!("{}\n{}", &text[..xref], &text[at..])
+            format!("{}\n{}", &text[..xref], &text[startxref..])
         }),
         // startxref points a few bytes off.
         ("off-by-some", {
-            let offset: usize = text[at + 9..]
+            let offset: usize = text[startxref + 9..]
                 .split_whitespace()
                 .next()
                 .unwrap()
                 .parse()
                 .unwrap();
-            format!("{}startxref\n{}\n%%EOF\n", &text[..at], offset + 3)
+            format!("{}startxref\n{}\n%%EOF\n", &text[..startxref], offset + 3)
         }),
     ] {
         let url = format!("http://127.0.0.1/v1/verify/{serial}");
@@ -318,13 +299,7 @@ fn a_byte_changed_after_stamping_breaks_the_signature_for_both_tools() {
     let scratch = Scratch::new("oracle-tamper");
     let serial = Serial::generate();
     let original = sample_pdf(1, [0, 0, 595, 842], None);
-    let placement = Placement {
-        page: 1,
-        x: 40.0,
-        y: 40.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let placement = at(1, 40.0, 40.0);
     let file = stamp_file(&scratch, &original, placement, &serial);
     let mut bytes = std::fs::read(&file).unwrap();
     // "page 1" in the original text becomes "page 7": same length, still a PDF.
@@ -345,13 +320,7 @@ fn an_rsa_key_signs_as_validly_as_a_p256_one() {
     let scratch = Scratch::new("oracle-rsa");
     let original = sample_pdf(1, [0, 0, 595, 842], None);
     let serial = Serial::generate();
-    let placement = Placement {
-        page: 1,
-        x: 40.0,
-        y: 40.0,
-        width: DEFAULT_SIZE,
-        height: DEFAULT_SIZE,
-    };
+    let placement = at(1, 40.0, 40.0);
     let stamped = stamp(
         &original,
         &placement,

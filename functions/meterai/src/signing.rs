@@ -90,8 +90,9 @@ impl KeyKind {
     }
 }
 
-/// Why a signature could not be made. `Unavailable` is worth a retry (KMS
-/// throttled or unreachable); the others are configuration faults.
+/// Why a signature could not be made. `Unavailable`: KMS did not sign
+/// (throttled, unreachable, key disabled); the others are faults in the
+/// local key, the chain or the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningError {
     #[error("the signing certificate chain is unusable: {0}")]
@@ -303,22 +304,10 @@ async fn kms_sign(
         .signing_algorithm(kind.kms_algorithm())
         .send()
         .await
+        // Throttled, unreachable or a key that is disabled: the worker retries
+        // them all through the queue, so they are one kind of error here.
         .map_err(|e| {
-            // A key that is disabled, gone or of the wrong kind is a fault to
-            // fix; anything else (throttling, network) is worth a retry. The
-            // worker retries both through the queue.
-            let fault = e.as_service_error().is_some_and(|s| {
-                s.is_kms_invalid_state_exception()
-                    || s.is_not_found_exception()
-                    || s.is_disabled_exception()
-                    || s.is_invalid_key_usage_exception()
-            });
-            let text = aws_sdk_kms::error::DisplayErrorContext(e).to_string();
-            if fault {
-                SigningError::Key(text)
-            } else {
-                SigningError::Unavailable(text)
-            }
+            SigningError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
         })?;
     out.signature
         .map(|b| b.into_inner())
@@ -617,29 +606,29 @@ pub fn check(contents: &[u8], document_digest: &[u8], ours: &Chain) -> Result<Cm
     })
 }
 
-/// Whether the signed attributes carry a signing time (PAdES B-B forbids it).
-pub fn has_signing_time(contents: &[u8]) -> bool {
-    let Ok(mut reader) = der::SliceReader::new(contents) else {
-        return false;
-    };
-    ContentInfo::decode(&mut reader)
-        .ok()
-        .and_then(|info| info.content.decode_as::<SignedData>().ok())
-        .is_some_and(|signed| {
-            signed.signer_infos.0.iter().any(|s| {
-                s.signed_attrs
-                    .as_ref()
-                    .is_some_and(|a| a.iter().any(|a| a.oid == ID_SIGNING_TIME))
-            })
-        })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
     pub const TEST_KEY: &str = include_str!("../testdata/signing/signer.key.pem");
     pub const TEST_CHAIN: &[u8] = include_bytes!("../testdata/signing/chain.pem");
+
+    /// Whether the signed attributes carry a signing time (PAdES B-B forbids it).
+    fn has_signing_time(contents: &[u8]) -> bool {
+        let Ok(mut reader) = der::SliceReader::new(contents) else {
+            return false;
+        };
+        ContentInfo::decode(&mut reader)
+            .ok()
+            .and_then(|info| info.content.decode_as::<SignedData>().ok())
+            .is_some_and(|signed| {
+                signed.signer_infos.0.iter().any(|s| {
+                    s.signed_attrs
+                        .as_ref()
+                        .is_some_and(|a| a.iter().any(|a| a.oid == ID_SIGNING_TIME))
+                })
+            })
+    }
 
     pub fn test_signer() -> LocalSigner {
         LocalSigner::from_pem(TEST_KEY, TEST_CHAIN).expect("test key and chain")

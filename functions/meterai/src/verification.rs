@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{codes, Error, Result};
 use crate::signing::Chain;
-use crate::stamp::signatures::{later_changes, FoundSignature, LaterChanges};
+use crate::stamp::signatures::{FoundSignature, LaterChanges, SignedFile};
 use crate::stamp::{Limits, Serial};
 use crate::store::{self, get_n, get_s, s};
 use crate::AwsClients;
@@ -244,12 +244,13 @@ impl SignatureReport {
 
 /// Checks the signature that carries `serial` in `/Reason`.
 pub fn check_signature(
-    bytes: &[u8],
+    file: &SignedFile<'_>,
     found: &[FoundSignature],
     serial: &Serial,
     ours: &Chain,
     limits: &Limits,
 ) -> SignatureReport {
+    let bytes = file.bytes();
     let reason = format!("e-Meterai {serial}");
     let Some(signature) = found.iter().find(|s| s.reason == reason) else {
         return SignatureReport::without("missing");
@@ -260,7 +261,9 @@ pub fn check_signature(
     let Ok(cms) = crate::signing::check(&signature.contents, &digest, ours) else {
         return SignatureReport::without("unreadable");
     };
-    let later = later_changes(bytes, signed_len, limits).unwrap_or(LaterChanges::Disallowed);
+    let later = file
+        .later_changes(signed_len, limits)
+        .unwrap_or(LaterChanges::Disallowed);
     let intact = cms.digest_matches && cms.signature_verifies;
     let signer_is_ours = cms.signer_is_ours && cms.certificate_bound;
     let valid = intact
@@ -407,8 +410,13 @@ pub async fn check_document(
         max_bytes: bytes.len(),
         ..Limits::default()
     };
-    let signatures = crate::stamp::signatures::signatures(bytes, &limits);
-    let (serials, malformed) = stamp_serials(bytes, signatures.as_deref().unwrap_or_default());
+    // Parsed once: the signatures, then each one's later changes.
+    let file = SignedFile::parse(bytes, &limits);
+    let signatures = file
+        .as_ref()
+        .map(SignedFile::signatures)
+        .unwrap_or_default();
+    let (serials, malformed) = stamp_serials(bytes, &signatures);
     let mut stamps = Vec::new();
     for serial in serials.iter().take(MAX_STAMPS) {
         let found = match lookup(clients, table, serial).await {
@@ -417,8 +425,8 @@ pub async fn check_document(
                 status: "valid",
                 integrity: Some(integrity(bytes, &hashes, &record.sha256)),
                 record: Some(record),
-                signature: Some(match &signatures {
-                    Ok(found) => check_signature(bytes, found, serial, ours, &limits),
+                signature: Some(match &file {
+                    Ok(file) => check_signature(file, &signatures, serial, ours, &limits),
                     Err(_) => SignatureReport::without("unreadable"),
                 }),
             },
@@ -500,8 +508,8 @@ mod tests {
         let ours = crate::signing::tests::test_signer().chain().clone();
         let limits = Limits::default();
         let report = |bytes: &[u8], chain: &Chain| {
-            let found = crate::stamp::signatures::signatures(bytes, &limits).unwrap();
-            check_signature(bytes, &found, &serial, chain, &limits)
+            let file = SignedFile::parse(bytes, &limits).unwrap();
+            check_signature(&file, &file.signatures(), &serial, chain, &limits)
         };
         let good = report(&file, &ours);
         assert_eq!(
@@ -527,8 +535,14 @@ mod tests {
         );
 
         // A file whose signatures do not name the serial.
-        let found = crate::stamp::signatures::signatures(&file, &limits).unwrap();
-        let missing = check_signature(&file, &found, &Serial::generate(), &ours, &limits);
+        let parsed = SignedFile::parse(&file, &limits).unwrap();
+        let missing = check_signature(
+            &parsed,
+            &parsed.signatures(),
+            &Serial::generate(),
+            &ours,
+            &limits,
+        );
         assert_eq!(missing.status, "missing");
     }
 

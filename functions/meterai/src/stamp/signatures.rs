@@ -66,31 +66,70 @@ fn checked_range(dict: &Dictionary, bytes: &[u8]) -> Option<[usize; 4]> {
     sane.then_some(r)
 }
 
-/// Every signature dictionary (`/Type /Sig`, or any with `/ByteRange` and
-/// `/Contents`) in the file.
-pub fn signatures(bytes: &[u8], limits: &Limits) -> Result<Vec<FoundSignature>, StampError> {
-    let doc = load(bytes, limits)?;
-    let mut found = Vec::new();
-    for object in doc.objects.values() {
-        let Ok(dict) = object.as_dict() else { continue };
-        let is_signature = dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"Sig")
-            || (dict.has(b"ByteRange") && dict.has(b"Contents"));
-        if !is_signature {
-            continue;
-        }
-        let byte_range = checked_range(dict, bytes);
-        let contents = byte_range
-            .and_then(|[_, a, b, _]| hex::decode(&bytes[a + 1..b - 1]).ok())
-            .unwrap_or_default();
-        found.push(FoundSignature {
-            reason: text(dict, b"Reason"),
-            sub_filter: text(dict, b"SubFilter"),
-            signing_time: text(dict, b"M"),
-            byte_range,
-            contents,
-        });
+/// A file parsed once (its latest revision) for everything verification
+/// asks of it: its signatures, and what changed after each.
+pub struct SignedFile<'a> {
+    bytes: &'a [u8],
+    doc: Document,
+}
+
+impl<'a> SignedFile<'a> {
+    pub fn parse(bytes: &'a [u8], limits: &Limits) -> Result<Self, StampError> {
+        Ok(Self {
+            bytes,
+            doc: load(bytes, limits)?,
+        })
     }
-    Ok(found)
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Every signature dictionary (`/Type /Sig`, or any with `/ByteRange`
+    /// and `/Contents`).
+    pub fn signatures(&self) -> Vec<FoundSignature> {
+        let bytes = self.bytes;
+        let mut found = Vec::new();
+        for object in self.doc.objects.values() {
+            let Ok(dict) = object.as_dict() else { continue };
+            let is_signature = dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"Sig")
+                || (dict.has(b"ByteRange") && dict.has(b"Contents"));
+            if !is_signature {
+                continue;
+            }
+            let byte_range = checked_range(dict, bytes);
+            let contents = byte_range
+                .and_then(|[_, a, b, _]| hex::decode(&bytes[a + 1..b - 1]).ok())
+                .unwrap_or_default();
+            found.push(FoundSignature {
+                reason: text(dict, b"Reason"),
+                sub_filter: text(dict, b"SubFilter"),
+                signing_time: text(dict, b"M"),
+                byte_range,
+                contents,
+            });
+        }
+        found
+    }
+
+    /// Compares the signed revision (`bytes[..signed_len]`, parsed here)
+    /// with the file.
+    pub fn later_changes(
+        &self,
+        signed_len: usize,
+        limits: &Limits,
+    ) -> Result<LaterChanges, StampError> {
+        if signed_len >= self.bytes.len() {
+            return Ok(LaterChanges::None);
+        }
+        let before = load(&self.bytes[..signed_len], limits)?;
+        Ok(compare(&before, &self.doc))
+    }
+}
+
+/// Every signature dictionary in the file (parses it).
+pub fn signatures(bytes: &[u8], limits: &Limits) -> Result<Vec<FoundSignature>, StampError> {
+    Ok(SignedFile::parse(bytes, limits)?.signatures())
 }
 
 /// What the updates after a signature did.
@@ -107,18 +146,14 @@ pub enum LaterChanges {
     Disallowed,
 }
 
-/// Compares the signed revision (`bytes[..signed_len]`) with the whole file.
+/// Compares the signed revision (`bytes[..signed_len]`) with the whole file
+/// (parses both).
 pub fn later_changes(
     bytes: &[u8],
     signed_len: usize,
     limits: &Limits,
 ) -> Result<LaterChanges, StampError> {
-    if signed_len >= bytes.len() {
-        return Ok(LaterChanges::None);
-    }
-    let before = load(&bytes[..signed_len], limits)?;
-    let after = load(bytes, limits)?;
-    Ok(compare(&before, &after))
+    SignedFile::parse(bytes, limits)?.later_changes(signed_len, limits)
 }
 
 fn compare(before: &Document, after: &Document) -> LaterChanges {
