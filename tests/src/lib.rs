@@ -109,8 +109,8 @@ impl Stack {
     }
 
     /// Signs payment notifications as the gateway would (local stage only).
-    pub fn midtrans(&self) -> meterai::payments::Midtrans {
-        meterai::payments::Midtrans::new(self.get("METERAI_MIDTRANS_SERVER_KEY"))
+    pub fn midtrans(&self) -> meterai_core::payments::Midtrans {
+        meterai_core::payments::Midtrans::new(self.get("METERAI_MIDTRANS_SERVER_KEY"))
     }
 
     /// `POST /v1/verify` with a PDF body: status and report.
@@ -219,8 +219,8 @@ impl Portal {
         }
     }
 
-    pub fn account_id(&self) -> meterai::auth::AccountId {
-        meterai::auth::AccountId::parse(&self.account).expect("test accounts are valid")
+    pub fn account_id(&self) -> meterai_core::AccountId {
+        meterai_core::AccountId::parse(&self.account).expect("test accounts are valid")
     }
 
     /// Sends a request with this user's token (or `auth` instead, if given).
@@ -443,7 +443,7 @@ impl Portal {
 /// Fails the test unless the quota audit holds for `account`.
 pub async fn assert_audit_of(stack: &Stack, account: &str) -> meterai::quota::AuditReport {
     let clients = stack.clients().await;
-    let account = meterai::auth::AccountId::parse(account).expect("valid account id");
+    let account = meterai_core::AccountId::parse(account).expect("valid account id");
     let report = meterai::quota::audit(&clients, stack.get("METERAI_TABLE_NAME"), &account)
         .await
         .expect("audit runs");

@@ -9,7 +9,7 @@ use std::process::Command;
 /// The test signing key and chain (a test CA; never deployed).
 pub const TEST_SIGNING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../functions/meterai/testdata/signing"
+    "/../functions/lib/pdf/testdata/signing"
 );
 
 /// A scratch directory removed on drop.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use e2e::{assert_audit, eventually, unique, Portal, Stack};
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 use serde_json::json;
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use e2e::{admin, assert_audit_of, eventually, unique, Portal, Receiver, Stack};
 use hmac::{KeyInit, Mac};
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 use serde_json::json;
 
 struct Reseller {
@@ -94,7 +94,7 @@ fn sale(reseller: &Reseller, customer: &str, quantity: i64, sale_id: &str) -> se
 }
 
 fn signed(reseller: &Reseller, id: &str, ts: i64, body: &serde_json::Value) -> String {
-    let secret = meterai::webhooks::Secret::parse(&reseller.secret).unwrap();
+    let secret = meterai_core::webhooks::Secret::parse(&reseller.secret).unwrap();
     secret.sign(id, ts, body.to_string().as_bytes())
 }
 

@@ -10,7 +10,7 @@ use e2e::oracles::{
     Scratch,
 };
 use e2e::{Portal, Stack};
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 
 /// The stage's CA certificate (the development CA on the local stage).
 fn stage_ca(stack: &Stack) -> PathBuf {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use e2e::oracles::{assert_signatures_valid, pyhanko_validate, run, s, Scratch};
 use e2e::{Portal, Stack};
 use futures::FutureExt;
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 
 fn signing_cert(args: &[&str]) -> (bool, String) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/signing-cert.sh");

@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 
 use e2e::{assert_audit, Portal, Stack};
 use futures::FutureExt;
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 
 #[tokio::test]
 async fn a_disabled_signing_key_fails_the_job_only_after_retries_and_returns_the_stamp() {

@@ -9,9 +9,9 @@ use e2e::oracles::{
     applicant_signed, assert_qpdf_clean, assert_signature_broken, assert_signatures_valid,
     page_text, qr_codes, run, s, Scratch, TEST_SIGNING,
 };
-use meterai::signing::LocalSigner;
-use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
-use meterai::stamp::{stamp, Limits, MarkText, Placement, Serial};
+use meterai_pdf::signing::LocalSigner;
+use meterai_pdf::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
+use meterai_pdf::stamp::{stamp, Limits, MarkText, Placement, Serial};
 
 /// The mark at its default size, lower-left corner at (`x`, `y`) on `page`.
 fn at(page: u32, x: f64, y: f64) -> Placement {
@@ -211,10 +211,11 @@ fn a_password_protected_pdf_is_refused_and_a_permissions_only_one_is_stamped_and
         "the update's strings are encrypted"
     );
     // Verification still finds the stamp, through the signature's /Reason.
-    let signatures = meterai::stamp::signatures::signatures(&written, &Limits::default()).unwrap();
-    let (serials, _) = meterai::verification::stamp_serials(&written, &signatures);
+    let signatures =
+        meterai_pdf::stamp::signatures::signatures(&written, &Limits::default()).unwrap();
+    let (serials, _) = meterai_pdf::verify::stamp_serials(&written, &signatures);
     assert_eq!(serials, vec![serial.clone()]);
-    assert!(meterai::verification::find_serials(&written).0.is_empty());
+    assert!(meterai_pdf::verify::find_serials(&written).0.is_empty());
 }
 
 /// Applicants sign first and stamp last: a signature made before stamping

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use e2e::{assert_audit, unique, Portal, Stack};
 use futures::future::join_all;
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 use serde_json::json;
 
 fn tool(program: &str, args: &[&str]) -> String {
@@ -55,7 +55,7 @@ async fn buy_pay_upload_stamp_poll_download() {
     );
     assert_eq!(
         job["sha256"].as_str().unwrap(),
-        meterai::store::sha256_hex(&stamped)
+        meterai_core::ids::sha256_hex(&stamped)
     );
 
     let dir = std::env::temp_dir().join(unique("e2e-stamped"));
@@ -257,7 +257,7 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     assert!(stamped.starts_with(&original));
     assert_eq!(
         job["sha256"].as_str().unwrap(),
-        meterai::store::sha256_hex(&stamped),
+        meterai_core::ids::sha256_hex(&stamped),
         "the serial is bound to the stored file"
     );
     assert_eq!(
@@ -292,7 +292,7 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
         bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
         table: stack.get("METERAI_TABLE_NAME").to_string(),
         queue_url: format!("{}-{}", queue_url, unique("gone")),
-        limits: meterai::stamp::Limits::default(),
+        limits: meterai_pdf::stamp::Limits::default(),
         verify_base_url: "http://127.0.0.1/v1/verify".into(),
         url_ttl: std::time::Duration::from_secs(300),
         stamp_timeout: std::time::Duration::from_secs(20),
@@ -311,8 +311,30 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err.status(), 503, "{err:?}");
-    assert_eq!(err.body().error.code, "DEPENDENCY_UNAVAILABLE");
+    assert_eq!(meterai::http::status_of(&err), 503, "{err:?}");
+    // What a client would be told of this real SQS failure: the code and a
+    // request id; the queue's URL (which names the account) and the SDK's
+    // text stay in the log line.
+    let told = serde_json::to_string(&meterai::http::error_body(&err, "req-1")).unwrap();
+    assert!(
+        told.contains("DEPENDENCY_UNAVAILABLE") && told.contains("req-1"),
+        "{told}"
+    );
+    let gone_queue = settings.queue_url.as_str();
+    for leak in [
+        gone_queue,
+        "000000000000",
+        "arn:",
+        "NonExistentQueue",
+        "QueueDoesNotExist",
+        "service error",
+    ] {
+        assert!(!told.contains(leak), "{leak} reached the client: {told}");
+    }
+    assert!(
+        err.to_string().len() > "dependency queue failed: ".len() + 10,
+        "the log keeps the cause: {err}"
+    );
 
     let quota = user.quota().await;
     assert_eq!(quota["available"], 1, "{quota}");

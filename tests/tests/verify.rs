@@ -2,8 +2,8 @@
 //! and by file (exact, appended, modified, unstamped), no login.
 
 use e2e::{Portal, Stack};
-use meterai::stamp::pdf::sample_pdf;
-use meterai::stamp::Serial;
+use meterai_pdf::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::Serial;
 
 async fn get(stack: &Stack, path: &str, accept: &str) -> (u16, String, String) {
     let response = stack
@@ -47,7 +47,7 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     assert_eq!(record["sha256"], job["sha256"]);
     assert_eq!(
         record["sha256"],
-        meterai::store::sha256_hex(&stamped).as_str()
+        meterai_core::ids::sha256_hex(&stamped).as_str()
     );
     assert_eq!(
         (record["page"].as_i64(), record["channel"].as_str()),

@@ -3,9 +3,8 @@
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai::{health, http, App, Result};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(route).await
+fn main() -> Result<(), lambda_http::Error> {
+    http::serve(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {

@@ -7,9 +7,8 @@ use meterai::idempotency::{self, StoredResponse};
 use meterai::orders::{self, RefundOutcome};
 use meterai::{paging, App, Result};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(route).await
+fn main() -> Result<(), lambda_http::Error> {
+    http::serve(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {

@@ -7,9 +7,8 @@ use meterai::http::{self, json_response};
 use meterai::payments::{self, Midtrans};
 use meterai::{App, Result};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(route).await
+fn main() -> Result<(), lambda_http::Error> {
+    http::serve(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -20,16 +19,16 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         (Method::POST, ["payments", "notifications"]) => {
             let body = http::body(&request);
             if body.len() > http::JSON_BODY_LIMIT {
-                return Err(Error::TooLarge {
-                    code: codes::PAYLOAD_TOO_LARGE,
-                    message: "notification is too large".into(),
-                });
+                return Err(Error::too_large(
+                    codes::PAYLOAD_TOO_LARGE,
+                    "notification is too large",
+                ));
             }
             let server_key = app
                 .config
                 .midtrans_server_key
                 .as_deref()
-                .ok_or_else(|| Error::Config("MIDTRANS_SERVER_KEY is not set".into()))?;
+                .ok_or_else(|| Error::Misconfigured("MIDTRANS_SERVER_KEY is not set".into()))?;
             let receipt = payments::handle_notification(
                 &app.clients,
                 app.table(),

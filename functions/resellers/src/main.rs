@@ -7,11 +7,11 @@ use meterai::auth::Caller;
 use meterai::error::{codes, Error};
 use meterai::http::{self, header, json_response, query, stored_response};
 use meterai::idempotency::{self, StoredResponse};
-use meterai::{paging, resellers, store, webhooks, App, Result};
+use meterai::{paging, resellers, App, Result};
+use meterai_core::webhooks;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(route).await
+fn main() -> Result<(), lambda_http::Error> {
+    http::serve(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -29,11 +29,11 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             app.table(),
             &headers,
             raw,
-            store::now_ms() / 1000,
+            meterai_core::time::now_ms() / 1000,
         )
         .await?;
         // A redelivery of the same webhook-id gets the first answer back.
-        let hash = store::sha256_hex(raw);
+        let hash = meterai_core::ids::sha256_hex(raw);
         let apply = async {
             let result = resellers::apply_event(clients, app.table(), &reseller, &body).await?;
             Ok(StoredResponse {
@@ -53,11 +53,24 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         .await?;
         return Ok(stored_response(response, replayed));
     }
-    let Caller::Reseller(reseller) = app.caller(header(&request, "authorization")).await? else {
-        return Err(Error::not_found(
-            codes::FORBIDDEN_FOR_CALLER,
-            "customers exist only for resellers",
-        ));
+    // Customers exist only for resellers: this function knows API keys only
+    // (it holds no token secret), and anyone else is told so with a 4xx.
+    let authorization = header(&request, "authorization");
+    let credential = meterai::auth::bearer(authorization);
+    if !credential.is_some_and(resellers::is_api_key) {
+        return Err(match credential {
+            None => Error::unauthenticated(
+                codes::UNAUTHENTICATED,
+                "Authorization must be 'Bearer <API key>'",
+            ),
+            Some(_) => Error::not_found(
+                codes::FORBIDDEN_FOR_CALLER,
+                "customers exist only for resellers",
+            ),
+        });
+    }
+    let Caller::Reseller(reseller) = app.caller(authorization).await? else {
+        unreachable!("an API key names a reseller or is refused")
     };
     match (request.method().clone(), segments.as_slice()) {
         (Method::POST, ["customers"]) => {

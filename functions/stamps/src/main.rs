@@ -12,9 +12,8 @@ use meterai::{paging, stamping, App, Result};
 /// Most stamp requests in one batch call.
 const BATCH_LIMIT: usize = 100;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(route).await
+fn main() -> Result<(), lambda_http::Error> {
+    http::serve(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -69,10 +68,10 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .get("requests")
                 .and_then(|r| r.as_array())
                 .ok_or_else(|| {
-                    Error::bad_request(codes::BAD_REQUEST, "body must be {\"requests\": [...]}")
+                    Error::invalid(codes::BAD_REQUEST, "body must be {\"requests\": [...]}")
                 })?;
             if items.is_empty() || items.len() > BATCH_LIMIT {
-                return Err(Error::bad_request(
+                return Err(Error::invalid(
                     codes::TOO_MANY_ITEMS,
                     format!("a batch holds 1 to {BATCH_LIMIT} requests"),
                 ));
@@ -95,8 +94,9 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                     .await;
                     results.push(match outcome {
                         Ok(accepted) => serde_json::json!({ "status": 202, "job": accepted }),
-                        Err(e) if e.status() < 500 => {
-                            serde_json::json!({ "status": e.status(), "error": e.body().error })
+                        Err(e) if e.is_client_error() => {
+                            let body = http::error_body(&e, "");
+                            serde_json::json!({ "status": http::status_of(&e), "error": body.error })
                         }
                         Err(e) => return Err(e),
                     });

@@ -12,9 +12,8 @@ use meterai::{verification, App, Result};
 /// cheap repeats of a popular serial never reach the table.
 const CACHE_SECONDS: u32 = 300;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    http::serve(route).await
+fn main() -> Result<(), lambda_http::Error> {
+    http::serve(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -28,11 +27,11 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 Err(e) => Err(e),
             };
             if let Err(e) = &record {
-                if e.status() >= 500 {
+                if !e.is_client_error() {
                     return Err(record.unwrap_err());
                 }
             }
-            let status = record.as_ref().map(|_| 200).unwrap_or_else(Error::status);
+            let status = record.as_ref().map(|_| 200).unwrap_or_else(http::status_of);
             if http::wants_html(&request) {
                 let page = verification::html_page(record.as_ref());
                 return Ok(public_response(
@@ -44,7 +43,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             }
             let text = match &record {
                 Ok(r) => serde_json::to_string(r),
-                Err(e) => serde_json::to_string(&e.body()),
+                Err(e) => serde_json::to_string(&http::error_body(e, "")),
             }
             .expect("serializes");
             Ok(public_response(
@@ -90,10 +89,10 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 http::body(&request)
             };
             if bytes.len() > limit {
-                return Err(Error::TooLarge {
-                    code: codes::DOCUMENT_TOO_LARGE,
-                    message: format!("the body is {} bytes; the limit is {limit}", bytes.len()),
-                });
+                return Err(Error::too_large(
+                    codes::DOCUMENT_TOO_LARGE,
+                    format!("the body is {} bytes; the limit is {limit}", bytes.len()),
+                ));
             }
             let ours = app.signing_chain().await?;
             let report =

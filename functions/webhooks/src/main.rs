@@ -2,41 +2,36 @@
 //! each event to its reseller's endpoint, reports partial batch failures so a
 //! failed delivery comes back later (jittered exponential backoff) and, after
 //! the last try, lands in the webhooks dead-letter queue.
-// The AWS SDK futures nest deeply; the default limit of 128 is too low for their layout.
-#![recursion_limit = "256"]
+
+use std::sync::OnceLock;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use meterai::events::Deliverer;
 use meterai::jobs::{self, EventMessage};
 use meterai::App;
-use tracing::Instrument;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    meterai::telemetry::init();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    let deliverer: &'static Deliverer = Box::leak(Box::new(Deliverer::new(
-        app.table(),
-        app.config.webhooks_dead_letter_queue_url.clone(),
-        app.config.webhook_timeout,
-        app.is_local_stage(),
-    )));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let span = tracing::info_span!("deliveries", request_id = %event.context.request_id, size = event.payload.records.len());
-        Ok::<SqsBatchResponse, Error>(handle(app, deliverer, event.payload).instrument(span).await)
-    }))
-    .await
+fn main() -> Result<(), lambda_runtime::Error> {
+    jobs::serve(|app, event| Box::pin(handle(app, event)))
 }
 
-async fn handle(
-    app: &'static App,
-    deliverer: &'static Deliverer,
-    event: SqsEvent,
-) -> SqsBatchResponse {
+/// The deliverer's HTTP client, built once per cold start.
+fn deliverer(app: &App) -> &'static Deliverer {
+    static DELIVERER: OnceLock<Deliverer> = OnceLock::new();
+    DELIVERER.get_or_init(|| {
+        Deliverer::new(
+            app.table(),
+            app.config.webhooks_dead_letter_queue_url.clone(),
+            app.config.webhook_timeout,
+            app.is_local_stage(),
+        )
+    })
+}
+
+async fn handle(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
+    let deliverer = deliverer(app);
     let retry = jobs::RetryPolicy {
         jitter: true,
-        ..jobs::RetryPolicy::from_config(&app.config)
+        ..jobs::retry_policy(&app.config)
     };
     let (response, failed) =
         jobs::process_batch(event, retry, |message: EventMessage, _| async move {

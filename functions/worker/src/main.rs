@@ -1,32 +1,17 @@
 //! The stamp worker: subscribed to the jobs queue, reports partial batch failures.
-// The AWS SDK futures nest deeply; the default limit of 128 is too low for their layout.
-#![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use meterai::{jobs, stamping, App};
-use tracing::Instrument;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    meterai::telemetry::init();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    let settings: &'static stamping::StampSettings = app.stamp_settings();
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let span = tracing::info_span!("batch", request_id = %event.context.request_id, size = event.payload.records.len());
-        Ok::<SqsBatchResponse, Error>(handle(app, settings, event.payload).instrument(span).await)
-    }))
-    .await
+fn main() -> Result<(), lambda_runtime::Error> {
+    jobs::serve(|app, event| Box::pin(handle(app, event)))
 }
 
-async fn handle(
-    app: &'static App,
-    settings: &'static stamping::StampSettings,
-    event: SqsEvent,
-) -> SqsBatchResponse {
+async fn handle(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
+    let settings = app.stamp_settings();
     let (response, failed) = jobs::process_batch(
         event,
-        jobs::RetryPolicy::from_config(&app.config),
+        jobs::retry_policy(&app.config),
         |job: jobs::JobMessage, _message_id| async move {
             // Without the key's certificate nothing can be signed: the message
             // is retried (and, if that lasts, dead-lettered, which returns the stamp).

@@ -10,7 +10,8 @@
 use std::time::Instant;
 
 use e2e::Stack;
-use meterai::signing::{sign_document, Chain, KmsSigner, Signer};
+use meterai::kms::KmsSigner;
+use meterai_pdf::signing::{sign_document, Chain, Signer};
 
 fn summary(name: &str, mut samples: Vec<f64>) {
     samples.sort_by(f64::total_cmp);

@@ -16,16 +16,16 @@
 
 use std::time::Instant;
 
-use meterai::signing::{LocalSigner, Signer};
-use meterai::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
-use meterai::stamp::{
+use meterai_pdf::signing::{LocalSigner, Signer};
+use meterai_pdf::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
+use meterai_pdf::stamp::{
     prepare, stamp, Limits, MarkText, Placement, Serial, SignatureSpace, Stamped,
 };
 
 /// The test key and chain (a test CA; never deployed) unless `--key`/`--chain`.
 const TEST_SIGNING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../functions/meterai/testdata/signing"
+    "/../functions/lib/pdf/testdata/signing"
 );
 
 fn main() {
@@ -85,7 +85,7 @@ fn main() {
         let placement = at(1);
         std::fs::write(
             out,
-            meterai::stamp::pdf::mark_page_pdf(&mark, &placement, [595, 842]),
+            meterai_pdf::stamp::pdf::mark_page_pdf(&mark, &placement, [595, 842]),
         )
         .expect("writes the mark page");
         return;

@@ -53,7 +53,7 @@ fn first_event(function: &str) -> serde_json::Value {
         "stamps" => http_event("GET", "/v1/stamps", ""),
         "resellers" => http_event("POST", "/v1/resellers/events", "{}"),
         "verify" => {
-            let serial = meterai::stamp::Serial::generate();
+            let serial = meterai_pdf::stamp::Serial::generate();
             http_event("GET", &format!("/v1/verify/{serial}"), "")
         }
         _ => json!({"Records": []}),

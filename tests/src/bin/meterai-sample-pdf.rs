@@ -11,7 +11,7 @@ fn main() {
         eprintln!("usage: meterai-sample-pdf <pages> <out.pdf>");
         std::process::exit(2);
     };
-    let bytes = meterai::stamp::pdf::sample_pdf(pages.clamp(1, 1000), [0, 0, 595, 842], None);
+    let bytes = meterai_pdf::stamp::pdf::sample_pdf(pages.clamp(1, 1000), [0, 0, 595, 842], None);
     if let Err(e) = std::fs::write(out, bytes) {
         eprintln!("cannot write {out}: {e}");
         std::process::exit(1);

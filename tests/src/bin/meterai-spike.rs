@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{payment, unique, Portal, Stack};
 use futures::future::join_all;
-use meterai::stamp::pdf::sample_pdf;
+use meterai_pdf::stamp::pdf::sample_pdf;
 use plotters::prelude::*;
 use serde_json::json;
 
@@ -232,7 +232,7 @@ async fn session(run: Arc<Run>, deadline: Instant) -> Result<(), String> {
                 let status = response.status().as_u16();
                 let bytes = response.bytes().await.unwrap_or_default();
                 run.record(e, t0, status, "");
-                record.downloaded_sha256 = Some(meterai::store::sha256_hex(&bytes));
+                record.downloaded_sha256 = Some(meterai_core::ids::sha256_hex(&bytes));
                 record.document = Some(bytes.to_vec());
             }
             Err(_) => run.record(e, t0, 599, "unreachable"),
@@ -578,7 +578,7 @@ async fn main() {
     let mut problems: Vec<String> = Vec::new();
     let accounts: HashSet<&str> = log.jobs.iter().map(|j| j.account.as_str()).collect();
     for account in &accounts {
-        let id = meterai::auth::AccountId::parse(account).expect("valid account");
+        let id = meterai_core::AccountId::parse(account).expect("valid account");
         match meterai::quota::audit(&clients, &table, &id).await {
             Ok(report) if report.holds() && report.balance.reserved == 0 => {}
             Ok(report) => problems.push(format!(
@@ -590,7 +590,7 @@ async fn main() {
     }
     let mut serials = HashSet::new();
     let verifier = stack.http();
-    let chain = meterai::signing::Chain::from_pem(&stack.signing_chain_pem().await)
+    let chain = meterai_pdf::signing::Chain::from_pem(&stack.signing_chain_pem().await)
         .expect("the stack's signing chain");
     // pdfsig (poppler), when installed, judges every signature too.
     let pdfsig = std::process::Command::new("pdfsig")
@@ -771,10 +771,10 @@ async fn main() {
 fn signature_problem(
     document: &[u8],
     serial: &str,
-    chain: &meterai::signing::Chain,
+    chain: &meterai_pdf::signing::Chain,
 ) -> Result<(), String> {
-    let limits = meterai::stamp::Limits::default();
-    let found = meterai::stamp::signatures::signatures(document, &limits)
+    let limits = meterai_pdf::stamp::Limits::default();
+    let found = meterai_pdf::stamp::signatures::signatures(document, &limits)
         .map_err(|e| format!("unreadable: {e}"))?;
     let ours = found
         .iter()
@@ -784,7 +784,7 @@ fn signature_problem(
         return Err("the signature does not cover the whole file".into());
     }
     let digest = ours.digest(document).ok_or("no byte range")?;
-    let check = meterai::signing::check(&ours.contents, &digest, chain)?;
+    let check = meterai_pdf::signing::check(&ours.contents, &digest, chain)?;
     if check.is_valid() {
         Ok(())
     } else {

@@ -19,7 +19,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if meterai::auth::AccountId::parse(&account).is_err() {
+    if meterai_core::AccountId::parse(&account).is_err() {
         eprintln!("account id must be 1-128 characters of A-Z a-z 0-9 _ . @ : | -");
         std::process::exit(2);
     }

@@ -1,0 +1,51 @@
+//! Outbound events to resellers: their types and their ids.
+//!
+//! An event's id is derived from its cause (type + job/order/refund id), so
+//! emitting it twice (a redelivered job message, a retry after a crash)
+//! records one event, and the id is the `webhook-id` of every attempt.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    #[serde(rename = "stamp.completed")]
+    StampCompleted,
+    #[serde(rename = "stamp.failed")]
+    StampFailed,
+    #[serde(rename = "order.paid")]
+    OrderPaid,
+    #[serde(rename = "refund.completed")]
+    RefundCompleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::StampCompleted => "stamp.completed",
+            EventType::StampFailed => "stamp.failed",
+            EventType::OrderPaid => "order.paid",
+            EventType::RefundCompleted => "refund.completed",
+        }
+    }
+}
+
+/// The event's id from its cause: the same cause always gives the same id.
+pub fn event_id(kind: EventType, reference: &str) -> String {
+    let digest = Sha256::digest(format!("{}\0{reference}", kind.as_str()));
+    format!("msg_{}", &hex::encode(digest)[..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_stable_per_cause() {
+        let a = event_id(EventType::StampCompleted, "job_1");
+        assert_eq!(a, event_id(EventType::StampCompleted, "job_1"));
+        assert_ne!(a, event_id(EventType::StampFailed, "job_1"));
+        assert_ne!(a, event_id(EventType::StampCompleted, "job_2"));
+        assert!(a.starts_with("msg_") && a.len() == 36);
+    }
+}

@@ -1,0 +1,26 @@
+//! meterai-core: the domain, pure.
+//!
+//! Ids, quota and its movements, order rules and states, job states and
+//! their transitions, serial numbers, reseller and webhook rules,
+//! payment-gateway notification rules and the one domain error type. Nothing
+//! here calls AWS, Lambda or the network; the layers above (see
+//! `ARCHITECTURE.md`) depend on it, never the other way round.
+
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod jobs;
+pub mod network;
+pub mod orders;
+pub mod payments;
+pub mod quota;
+pub mod resellers;
+pub mod retry;
+pub mod serial;
+pub mod time;
+pub mod webhooks;
+
+pub use error::{Error, ErrorKind, Result};
+pub use ids::AccountId;
+pub use jobs::JobStatus;
+pub use serial::Serial;

@@ -1,0 +1,286 @@
+//! Payment-gateway notification rules: a raw notification becomes a verified
+//! [`PaymentNotice`] behind the small [`PaymentGateway`] trait; [`Midtrans`]
+//! implements its documented HTTP notification (signature formula, amounts,
+//! what each transaction status means). What is done with a notice (matching
+//! the order, crediting exactly once, recording) is the same for every gateway.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
+
+use crate::error::{codes, Error, Result};
+use crate::orders::OrderStatus;
+
+/// What the gateway says happened to a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Money received: credit the order.
+    Paid,
+    /// Still waiting (or under fraud review): change nothing.
+    Pending,
+    /// The payment will not happen: close a pending order.
+    Closed(OrderStatus),
+    /// Known, but not ours to act on (gateway-side refunds, chargebacks).
+    Ignored,
+}
+
+/// A verified notification, whatever the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentNotice {
+    pub gateway: &'static str,
+    pub order_id: String,
+    pub transaction_id: String,
+    /// Whole rupiah.
+    pub amount: i64,
+    pub status: PaymentStatus,
+    /// The gateway's own words, for the event record.
+    pub raw_status: String,
+}
+
+pub trait PaymentGateway: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Parses and authenticates a notification body.
+    fn verify(&self, body: &[u8]) -> Result<PaymentNotice>;
+}
+
+/// Midtrans HTTP notification (Snap / Core API).
+#[derive(Clone)]
+pub struct Midtrans {
+    server_key: String,
+}
+
+impl std::fmt::Debug for Midtrans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Midtrans { .. }")
+    }
+}
+
+/// The fields of a Midtrans notification that we use.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MidtransNotification {
+    pub order_id: String,
+    pub status_code: String,
+    pub gross_amount: String,
+    pub transaction_status: String,
+    #[serde(default)]
+    pub fraud_status: Option<String>,
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    pub signature_key: String,
+}
+
+impl Midtrans {
+    pub fn new(server_key: impl Into<String>) -> Self {
+        Self {
+            server_key: server_key.into(),
+        }
+    }
+
+    /// `hex(SHA-512(order_id + status_code + gross_amount + server_key))`, as
+    /// Midtrans documents it.
+    pub fn signature(&self, order_id: &str, status_code: &str, gross_amount: &str) -> String {
+        let mut hasher = Sha512::new();
+        for part in [order_id, status_code, gross_amount, &self.server_key] {
+            hasher.update(part.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// A correctly signed notification (the local payment simulator uses it).
+    pub fn notification(
+        &self,
+        order_id: &str,
+        transaction_status: &str,
+        gross_amount: i64,
+        transaction_id: &str,
+    ) -> MidtransNotification {
+        let status_code = match transaction_status {
+            "settlement" | "capture" => "200",
+            "pending" => "201",
+            _ => "202",
+        };
+        let gross_amount = format!("{gross_amount}.00");
+        MidtransNotification {
+            signature_key: self.signature(order_id, status_code, &gross_amount),
+            order_id: order_id.to_string(),
+            status_code: status_code.to_string(),
+            gross_amount,
+            transaction_status: transaction_status.to_string(),
+            fraud_status: Some("accept".to_string()),
+            transaction_id: Some(transaction_id.to_string()),
+        }
+    }
+}
+
+/// Parses Midtrans's decimal string ("150000.00") into whole rupiah; a
+/// fraction other than zero is not an amount we could have asked for.
+pub fn parse_rupiah(raw: &str) -> Option<i64> {
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b == b'0')
+    {
+        return None;
+    }
+    whole.parse().ok()
+}
+
+impl PaymentGateway for Midtrans {
+    fn name(&self) -> &'static str {
+        "midtrans"
+    }
+
+    fn verify(&self, body: &[u8]) -> Result<PaymentNotice> {
+        let note: MidtransNotification = serde_json::from_slice(body).map_err(|e| {
+            Error::invalid(
+                codes::INVALID_JSON,
+                format!("not a Midtrans notification: {e}"),
+            )
+        })?;
+        let expected = self.signature(&note.order_id, &note.status_code, &note.gross_amount);
+        let given = note.signature_key.to_ascii_lowercase();
+        if given.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            return Err(Error::unauthenticated(
+                codes::INVALID_SIGNATURE,
+                "signature_key does not match",
+            ));
+        }
+        let amount = parse_rupiah(&note.gross_amount).ok_or_else(|| {
+            Error::invalid(codes::BAD_REQUEST, "gross_amount is not a rupiah amount")
+        })?;
+        let fraud = note.fraud_status.as_deref().unwrap_or("accept");
+        let status = match note.transaction_status.as_str() {
+            "settlement" => PaymentStatus::Paid,
+            "capture" if fraud == "accept" => PaymentStatus::Paid,
+            "capture" | "pending" | "authorize" => PaymentStatus::Pending,
+            "expire" => PaymentStatus::Closed(OrderStatus::Expired),
+            "cancel" => PaymentStatus::Closed(OrderStatus::Cancelled),
+            "deny" | "failure" => PaymentStatus::Closed(OrderStatus::Denied),
+            "refund" | "partial_refund" | "chargeback" | "partial_chargeback" => {
+                PaymentStatus::Ignored
+            }
+            other => {
+                return Err(Error::invalid(
+                    codes::UNKNOWN_TRANSACTION_STATUS,
+                    format!("unknown transaction_status {other:?}"),
+                ))
+            }
+        };
+        Ok(PaymentNotice {
+            gateway: self.name(),
+            order_id: note.order_id,
+            transaction_id: note.transaction_id.unwrap_or_default(),
+            amount,
+            status,
+            raw_status: note.transaction_status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> Midtrans {
+        Midtrans::new("SB-Mid-server-test")
+    }
+
+    fn body(note: &MidtransNotification) -> Vec<u8> {
+        serde_json::to_vec(note).unwrap()
+    }
+
+    #[test]
+    fn signature_follows_the_documented_formula() {
+        // sha512("ord_1" + "200" + "10000.00" + "SB-Mid-server-test")
+        let mut h = Sha512::new();
+        h.update(b"ord_120010000.00SB-Mid-server-test");
+        assert_eq!(
+            gateway().signature("ord_1", "200", "10000.00"),
+            hex::encode(h.finalize())
+        );
+    }
+
+    #[test]
+    fn settlement_and_accepted_capture_are_paid() {
+        let note = gateway().notification("ord_1", "settlement", 30_000, "tx-1");
+        let notice = gateway().verify(&body(&note)).unwrap();
+        assert_eq!(notice.status, PaymentStatus::Paid);
+        assert_eq!(notice.amount, 30_000);
+        assert_eq!(notice.transaction_id, "tx-1");
+        let mut capture = gateway().notification("ord_1", "capture", 30_000, "tx-1");
+        assert_eq!(
+            gateway().verify(&body(&capture)).unwrap().status,
+            PaymentStatus::Paid
+        );
+        capture.fraud_status = Some("challenge".into());
+        assert_eq!(
+            gateway().verify(&body(&capture)).unwrap().status,
+            PaymentStatus::Pending
+        );
+    }
+
+    #[test]
+    fn closing_and_waiting_statuses() {
+        let cases = [
+            ("pending", PaymentStatus::Pending),
+            ("expire", PaymentStatus::Closed(OrderStatus::Expired)),
+            ("cancel", PaymentStatus::Closed(OrderStatus::Cancelled)),
+            ("deny", PaymentStatus::Closed(OrderStatus::Denied)),
+            ("refund", PaymentStatus::Ignored),
+        ];
+        for (status, expected) in cases {
+            let note = gateway().notification("ord_1", status, 10_000, "tx");
+            assert_eq!(
+                gateway().verify(&body(&note)).unwrap().status,
+                expected,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn forged_or_empty_signatures_are_rejected() {
+        let mut note = gateway().notification("ord_1", "settlement", 10_000, "tx");
+        note.gross_amount = "1000000.00".into(); // amount changed after signing
+        assert_eq!(
+            gateway().verify(&body(&note)).unwrap_err().code(),
+            codes::INVALID_SIGNATURE
+        );
+        note.signature_key = String::new();
+        assert_eq!(
+            gateway().verify(&body(&note)).unwrap_err().code(),
+            codes::INVALID_SIGNATURE
+        );
+        let other_key =
+            Midtrans::new("another-key").notification("ord_1", "settlement", 10_000, "tx");
+        let err = gateway().verify(&body(&other_key)).unwrap_err();
+        assert_eq!(err.code(), codes::INVALID_SIGNATURE);
+        assert_eq!(err.kind(), crate::ErrorKind::Unauthenticated);
+    }
+
+    #[test]
+    fn unknown_status_and_bad_json_are_4xx() {
+        let note = gateway().notification("ord_1", "teleported", 10_000, "tx");
+        let err = gateway().verify(&body(&note)).unwrap_err();
+        assert_eq!(err.code(), codes::UNKNOWN_TRANSACTION_STATUS);
+        assert_eq!(err.kind(), crate::ErrorKind::Invalid);
+        assert_eq!(
+            gateway().verify(b"{not json").unwrap_err().code(),
+            codes::INVALID_JSON
+        );
+        assert_eq!(
+            gateway().verify(br#"{"order_id":"x"}"#).unwrap_err().code(),
+            codes::INVALID_JSON
+        );
+    }
+
+    #[test]
+    fn rupiah_amounts() {
+        assert_eq!(parse_rupiah("150000.00"), Some(150_000));
+        assert_eq!(parse_rupiah("150000"), Some(150_000));
+        assert_eq!(parse_rupiah("150000.50"), None);
+        assert_eq!(parse_rupiah("-5.00"), None);
+        assert_eq!(parse_rupiah("1e5"), None);
+        assert_eq!(parse_rupiah(""), None);
+    }
+}

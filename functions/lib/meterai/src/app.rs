@@ -1,0 +1,174 @@
+//! What a function holds for its whole life: configuration, AWS clients and
+//! the authenticator, built once per cold start.
+
+use std::sync::Arc;
+
+use crate::auth::{AccountId, Authenticator};
+use crate::aws::AwsClients;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub clients: AwsClients,
+    authenticator: Option<Authenticator>,
+    stamp_settings: crate::stamping::StampSettings,
+    /// Our signing certificate chain, read from the bucket on first use and
+    /// again after `Config::signing_chain_ttl` (a renewed certificate
+    /// installed with `infra/signing-cert.sh` reaches warm functions then).
+    signing_chain:
+        tokio::sync::Mutex<Option<(std::time::Instant, Arc<meterai_pdf::signing::Chain>)>>,
+}
+
+impl App {
+    /// Reads the environment and builds the clients. Call once, in `main`.
+    pub async fn from_env() -> Result<Self> {
+        let config = Config::from_env()?;
+        let clients = AwsClients::new(&config).await;
+        Ok(Self::new(config, clients))
+    }
+
+    pub fn new(config: Config, clients: AwsClients) -> Self {
+        let authenticator = config.jwt_secret.as_ref().map(|secret| {
+            Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
+        });
+        let stamp_settings = stamp_settings(&config);
+        Self {
+            config,
+            clients,
+            authenticator,
+            stamp_settings,
+            signing_chain: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.config.table_name
+    }
+
+    /// What the stamping side needs (built once, with the app).
+    pub fn stamp_settings(&self) -> &crate::stamping::StampSettings {
+        &self.stamp_settings
+    }
+
+    /// Our signing certificate chain: one bucket read per TTL
+    /// (concurrent callers wait for the one read). If a refresh fails, the
+    /// chain read before stays in use.
+    pub async fn signing_chain(&self) -> Result<Arc<meterai_pdf::signing::Chain>> {
+        let mut cached = self.signing_chain.lock().await;
+        if let Some((read_at, chain)) = cached.as_ref() {
+            if read_at.elapsed() < self.config.signing_chain_ttl {
+                return Ok(chain.clone());
+            }
+        }
+        match self.read_signing_chain().await {
+            Ok(chain) => {
+                let chain = Arc::new(chain);
+                *cached = Some((std::time::Instant::now(), chain.clone()));
+                Ok(chain)
+            }
+            Err(e) => match cached.as_ref() {
+                Some((_, stale)) => {
+                    tracing::warn!(error = %e, "could not refresh the signing chain; using the one read before");
+                    Ok(stale.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn read_signing_chain(&self) -> Result<meterai_pdf::signing::Chain> {
+        let key = &self.config.signing_chain_key;
+        let object = self
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.config.bucket_name)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::signing_key(format!(
+                    "no signing certificate at {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                ))
+            })?;
+        let pem = object
+            .body
+            .collect()
+            .await
+            .map_err(Error::bucket)?
+            .into_bytes();
+        meterai_pdf::signing::Chain::from_pem(&pem).map_err(Error::signing_key)
+    }
+
+    /// The KMS signer with our current chain (the worker).
+    pub async fn signer(&self) -> Result<crate::kms::KmsSigner> {
+        let key_id = self
+            .config
+            .signing_key_id
+            .clone()
+            .ok_or_else(|| Error::Misconfigured("SIGNING_KEY_ID is not set".into()))?;
+        Ok(crate::kms::KmsSigner::new(
+            self.clients.kms.clone(),
+            key_id,
+            self.signing_chain().await?,
+        ))
+    }
+
+    /// The caller: a reseller when the bearer credential is an API key (one
+    /// table read), else a portal user by JWT.
+    pub async fn caller(&self, authorization: Option<&str>) -> Result<crate::auth::Caller> {
+        match crate::auth::bearer(authorization) {
+            Some(key) if crate::resellers::is_api_key(key) => Ok(crate::auth::Caller::Reseller(
+                crate::resellers::authenticate(&self.clients, self.table(), key).await?,
+            )),
+            _ => self
+                .authenticate(authorization)
+                .map(crate::auth::Caller::Portal),
+        }
+    }
+
+    /// Where reseller events go, when this function emits any.
+    pub fn outbox(&self) -> Option<&crate::events::Outbox> {
+        self.stamp_settings.outbox.as_ref()
+    }
+
+    /// Whether this deployment is the local stage (loopback webhooks allowed).
+    pub fn is_local_stage(&self) -> bool {
+        self.config.stage == "local"
+    }
+
+    /// The portal account named by the request's bearer token.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<AccountId> {
+        self.authenticator
+            .as_ref()
+            .ok_or_else(|| Error::Misconfigured("JWT_SECRET is not set for this function".into()))?
+            .verify(authorization)
+    }
+}
+
+fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
+    crate::stamping::StampSettings {
+        bucket: c.bucket_name.clone(),
+        table: c.table_name.clone(),
+        queue_url: c.jobs_queue_url.clone(),
+        limits: meterai_pdf::stamp::Limits {
+            max_bytes: c.max_document_bytes,
+            max_pages: c.max_pages,
+            max_stream_bytes: meterai_pdf::stamp::pdf::DEFAULT_MAX_STREAM_BYTES,
+        },
+        verify_base_url: c.verify_base_url.clone(),
+        url_ttl: c.url_ttl,
+        stamp_timeout: c.stamp_timeout,
+        chaos_crash_after_store: c.chaos_crash_after_store,
+        outbox: c
+            .webhooks_queue_url
+            .as_ref()
+            .map(|queue_url| crate::events::Outbox {
+                table: c.table_name.clone(),
+                queue_url: queue_url.clone(),
+            }),
+    }
+}

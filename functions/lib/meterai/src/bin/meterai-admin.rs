@@ -1,0 +1,185 @@
+//! Operator commands against a deployed stack (local or AWS):
+//!
+//! ```text
+//! meterai-admin [--env-file .build/meterai-local.env] reseller create --name NAME [--webhook-url URL]
+//! meterai-admin reseller issue-key --reseller RSL_ID
+//! meterai-admin reseller revoke-key --reseller RSL_ID --key KEY_ID
+//! meterai-admin reseller set-webhook --reseller RSL_ID [--url URL] [--rotate-secret]
+//! meterai-admin replay-webhooks [--max N]
+//! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
+//! ```
+//!
+//! The stack is named by `METERAI_TABLE_NAME`, `METERAI_STAGE`,
+//! `METERAI_WEBHOOKS_QUEUE_URL` and `METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL`
+//! (as `infra/deploy.sh` writes them to its env file); AWS credentials and
+//! `AWS_ENDPOINT_URL` come from the usual places. Secrets are printed once,
+//! as JSON, and never stored in clear except the webhook secret (which signs).
+
+use std::collections::HashMap;
+
+use meterai::{events, resellers, AwsClients};
+
+fn usage() -> ! {
+    eprintln!(
+        "{}",
+        include_str!("meterai-admin.rs")
+            .lines()
+            .skip(2)
+            .take(8)
+            .map(|l| l.trim_start_matches("//! "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    std::process::exit(2)
+}
+
+/// `--name value` pairs and bare `--flag`s after the command words.
+fn options(args: &[String]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut i = 0;
+    while i < args.len() {
+        let Some(name) = args[i].strip_prefix("--") else {
+            usage()
+        };
+        match args.get(i + 1).filter(|v| !v.starts_with("--")) {
+            Some(value) => {
+                out.insert(name.to_string(), value.clone());
+                i += 2;
+            }
+            None => {
+                out.insert(name.to_string(), String::new());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn load_env_file(path: &str) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        eprintln!("cannot read {path}: {e}");
+        std::process::exit(2)
+    });
+    for (key, value) in text.lines().filter_map(|l| l.split_once('=')) {
+        if std::env::var_os(key.trim()).is_none() {
+            std::env::set_var(key.trim(), value.trim());
+        }
+    }
+}
+
+fn setting(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        eprintln!("{name} is not set (pass --env-file, or export it)");
+        std::process::exit(2)
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--env-file") && args.len() >= 2 {
+        load_env_file(&args[1]);
+        args.drain(..2);
+    }
+    // The emulator's endpoint, when the env file names one.
+    if let Ok(endpoint) = std::env::var("METERAI_ENDPOINT_URL") {
+        if !endpoint.is_empty() && std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            std::env::set_var("AWS_ENDPOINT_URL", endpoint);
+            for (k, v) in [
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_REGION", "us-east-1"),
+            ] {
+                if std::env::var_os(k).is_none() {
+                    std::env::set_var(k, v);
+                }
+            }
+        }
+    }
+    let shared = aws_config::load_from_env().await;
+    let clients = AwsClients::from_sdk_config(&shared, true);
+    let table = setting("METERAI_TABLE_NAME");
+    let local = std::env::var("METERAI_STAGE")
+        .map(|s| s == "local")
+        .unwrap_or(false);
+    let words: Vec<&str> = args
+        .iter()
+        .take_while(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let opts = options(&args[words.len()..]);
+    let need = |name: &str| {
+        opts.get(name)
+            .cloned()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| usage())
+    };
+    let result = match words.as_slice() {
+        ["reseller", "create"] => resellers::create(
+            &clients,
+            &table,
+            &need("name"),
+            opts.get("webhook-url").map(String::as_str),
+            local,
+        )
+        .await
+        .map(|c| serde_json::to_value(c).expect("serializes")),
+        ["reseller", "issue-key"] => resellers::issue_key(&clients, &table, &need("reseller"))
+            .await
+            .map(|(key_id, api_key)| serde_json::json!({ "key_id": key_id, "api_key": api_key })),
+        ["reseller", "revoke-key"] => {
+            resellers::revoke_key(&clients, &table, &need("reseller"), &need("key"))
+                .await
+                .map(|()| serde_json::json!({ "revoked": need("key") }))
+        }
+        ["reseller", "set-webhook"] => resellers::configure_webhook(
+            &clients,
+            &table,
+            &need("reseller"),
+            opts.get("url")
+                .map(String::as_str)
+                .filter(|u| !u.is_empty()),
+            opts.contains_key("rotate-secret"),
+            local,
+        )
+        .await
+        .map(|secret| serde_json::json!({ "webhook_enabled": true, "webhook_secret": secret })),
+        ["replay-webhooks"] => {
+            let max = opts.get("max").and_then(|m| m.parse().ok()).unwrap_or(1000);
+            events::replay_dead_letters(
+                &clients,
+                &setting("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL"),
+                &setting("METERAI_WEBHOOKS_QUEUE_URL"),
+                max,
+            )
+            .await
+            .map(|moved| serde_json::json!({ "replayed": moved }))
+        }
+        ["signing", "csr"] => {
+            match meterai::kms::certificate_request(
+                &clients.kms,
+                &setting("METERAI_SIGNING_KEY_ID"),
+                &need("subject"),
+            )
+            .await
+            {
+                Ok(pem) => {
+                    print!("{pem}");
+                    return;
+                }
+                Err(e) => Err(meterai::Error::Misconfigured(e.to_string())),
+            }
+        }
+        _ => usage(),
+    };
+    match result {
+        Ok(value) => println!("{value}"),
+        Err(e) => {
+            // The operator sees the whole cause (a client never does).
+            let body =
+                serde_json::json!({ "error": { "code": e.code(), "message": e.to_string() } });
+            eprintln!("{body}");
+            std::process::exit(1)
+        }
+    }
+}

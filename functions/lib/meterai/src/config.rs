@@ -1,0 +1,245 @@
+//! Configuration comes from environment variables set by the CloudFormation
+//! template. It is read once, in `main`, and passed down.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::orders::OrderRules;
+
+/// What every function needs to know about its surroundings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The single DynamoDB table (orders, quota, jobs, ledger, idempotency).
+    pub table_name: String,
+    /// The durable queue that stamp jobs travel on.
+    pub jobs_queue_url: String,
+    /// The private bucket holding uploads and stamped documents.
+    pub bucket_name: String,
+    /// Emulators serve S3 on one host, so buckets go in the path there.
+    pub s3_force_path_style: bool,
+    /// Deployment stage (`local` on the emulator, anything else on AWS).
+    pub stage: String,
+    /// Per-dependency deadline of a health probe; a probe that takes longer
+    /// reports the resource as unreachable rather than hanging the request.
+    pub probe_timeout: Duration,
+    /// First delay before a failed job message is tried again; it doubles on
+    /// every receive up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// The queue's `maxReceiveCount`: after that many receives a failed message
+    /// moves to the dead-letter queue, so waiting before the last move is pointless.
+    pub max_receive_count: u32,
+    /// HS256 secret of portal tokens; only the functions that authenticate
+    /// portal users are given one.
+    pub jwt_secret: Option<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Midtrans server key; only the payments function is given it.
+    pub midtrans_server_key: Option<String>,
+    pub order_rules: OrderRules,
+    /// Largest PDF accepted for stamping, and most pages.
+    pub max_document_bytes: usize,
+    pub max_pages: u32,
+    /// Base of the public verification URL in every QR code (the API's URL).
+    pub verify_base_url: String,
+    /// Lifetime of presigned upload and download URLs.
+    pub url_ttl: Duration,
+    /// Bound on stamping one document.
+    pub stamp_timeout: Duration,
+    /// Local stage only: lets a test make the worker "crash" once between
+    /// storing a stamped document and recording it (see `stamping`).
+    pub chaos_crash_after_store: bool,
+    /// The queue of outbound webhook events to resellers (functions that emit
+    /// events, and the deliverer); unset: no events are emitted.
+    pub webhooks_queue_url: Option<String>,
+    /// Where undeliverable events wait for an admin's replay (the deliverer).
+    pub webhooks_dead_letter_queue_url: Option<String>,
+    /// Deadline of one webhook delivery.
+    pub webhook_timeout: Duration,
+    /// The KMS signing key (the worker only).
+    pub signing_key_id: Option<String>,
+    /// Bucket key of the signing certificate chain (PEM, signer first).
+    pub signing_chain_key: String,
+    /// How long a function uses the chain it read before reading it again.
+    pub signing_chain_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment. Call once per cold start.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Builds a configuration from a map of variables (testable without touching
+    /// the process environment).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self> {
+        let required = |name: &str| -> Result<String> {
+            vars.get(name)
+                .filter(|v| !v.trim().is_empty())
+                .cloned()
+                .ok_or_else(|| {
+                    Error::Misconfigured(format!("environment variable {name} is not set"))
+                })
+        };
+        let number = |name: &str, default: u64| -> Result<u64> {
+            match vars.get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| Error::Misconfigured(format!("{name} is not a number: {v}"))),
+            }
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            jobs_queue_url: required("JOBS_QUEUE_URL")?,
+            bucket_name: required("BUCKET_NAME")?,
+            s3_force_path_style: vars
+                .get("S3_FORCE_PATH_STYLE")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+            stage: vars.get("STAGE").cloned().unwrap_or_else(|| "local".into()),
+            probe_timeout: Duration::from_millis(number("PROBE_TIMEOUT_MS", 2_000)?),
+            retry_base: Duration::from_secs(number("RETRY_BASE_SECONDS", 2)?),
+            retry_max: Duration::from_secs(number("RETRY_MAX_SECONDS", 300)?),
+            max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
+                .map_err(|_| Error::Misconfigured("MAX_RECEIVE_COUNT is too large".into()))?,
+            jwt_secret: vars.get("JWT_SECRET").filter(|v| !v.is_empty()).cloned(),
+            jwt_issuer: vars
+                .get("JWT_ISSUER")
+                .cloned()
+                .unwrap_or_else(|| "meterai-local".into()),
+            jwt_audience: vars
+                .get("JWT_AUDIENCE")
+                .cloned()
+                .unwrap_or_else(|| "meterai-api".into()),
+            midtrans_server_key: vars
+                .get("MIDTRANS_SERVER_KEY")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            order_rules: OrderRules {
+                unit_price: number("UNIT_PRICE_RUPIAH", 10_000)? as i64,
+                max_quantity: number("ORDER_MAX_QUANTITY", 1_000)? as i64,
+                payment_window_ms: number("ORDER_PAYMENT_WINDOW_MINUTES", 24 * 60)? as i64 * 60_000,
+                refund_window_ms: number("REFUND_WINDOW_DAYS", 30)? as i64 * 24 * 3_600_000,
+            },
+            max_document_bytes: number("MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)? as usize,
+            max_pages: number("MAX_PAGES", 500)? as u32,
+            verify_base_url: vars.get("VERIFY_BASE_URL").cloned().unwrap_or_default(),
+            url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 900)?),
+            stamp_timeout: Duration::from_secs(number("STAMP_TIMEOUT_SECONDS", 20)?),
+            chaos_crash_after_store: vars
+                .get("CHAOS_CRASH_AFTER_STORE")
+                .is_some_and(|v| v == "true"),
+            webhooks_queue_url: vars
+                .get("WEBHOOKS_QUEUE_URL")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            webhooks_dead_letter_queue_url: vars
+                .get("WEBHOOKS_DEAD_LETTER_QUEUE_URL")
+                .filter(|v| !v.is_empty())
+                .cloned(),
+            webhook_timeout: Duration::from_secs(number("WEBHOOK_TIMEOUT_SECONDS", 5)?),
+            signing_key_id: vars
+                .get("SIGNING_KEY_ID")
+                .filter(|v| !v.trim().is_empty())
+                .cloned(),
+            signing_chain_key: vars
+                .get("SIGNING_CHAIN_KEY")
+                .cloned()
+                .unwrap_or_else(|| "signing/chain.pem".into()),
+            signing_chain_ttl: Duration::from_secs(number("SIGNING_CHAIN_TTL_SECONDS", 600)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let config = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "http://q"),
+            ("BUCKET_NAME", "b"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("STAGE", "prod"),
+            ("PROBE_TIMEOUT_MS", "500"),
+            ("RETRY_BASE_SECONDS", "1"),
+            ("RETRY_MAX_SECONDS", "20"),
+            ("MAX_RECEIVE_COUNT", "3"),
+            ("JWT_SECRET", "s3cret"),
+            ("MIDTRANS_SERVER_KEY", "SB-key"),
+            ("ORDER_MAX_QUANTITY", "50"),
+            ("REFUND_WINDOW_DAYS", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(config.table_name, "t");
+        assert_eq!(config.jobs_queue_url, "http://q");
+        assert_eq!(config.bucket_name, "b");
+        assert!(config.s3_force_path_style);
+        assert_eq!(config.stage, "prod");
+        assert_eq!(config.probe_timeout, Duration::from_millis(500));
+        assert_eq!(config.retry_base, Duration::from_secs(1));
+        assert_eq!(config.retry_max, Duration::from_secs(20));
+        assert_eq!(config.max_receive_count, 3);
+        assert_eq!(config.jwt_secret.as_deref(), Some("s3cret"));
+        assert_eq!(config.midtrans_server_key.as_deref(), Some("SB-key"));
+        assert_eq!(config.order_rules.max_quantity, 50);
+        assert_eq!(config.order_rules.refund_window_ms, 7 * 24 * 3_600_000);
+        assert_eq!(config.order_rules.unit_price, 10_000);
+    }
+
+    #[test]
+    fn missing_or_blank_setting_is_named() {
+        let err = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", " "),
+            ("BUCKET_NAME", "b"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("JOBS_QUEUE_URL"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_virtual_hosted_s3_and_local_stage() {
+        let config = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("BUCKET_NAME", "b"),
+        ]))
+        .unwrap();
+        assert!(!config.s3_force_path_style);
+        assert_eq!(config.stage, "local");
+        assert_eq!(config.probe_timeout, Duration::from_secs(2));
+        assert_eq!(config.retry_base, Duration::from_secs(2));
+        assert_eq!(config.retry_max, Duration::from_secs(300));
+        assert_eq!(config.max_receive_count, 5);
+        assert_eq!(config.jwt_secret, None);
+        assert_eq!(config.midtrans_server_key, None);
+        assert_eq!(config.order_rules, OrderRules::default());
+        assert!(
+            !config.chaos_crash_after_store,
+            "fault injection is off unless asked for"
+        );
+    }
+
+    #[test]
+    fn bad_timeout_is_rejected() {
+        let err = Config::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("BUCKET_NAME", "b"),
+            ("PROBE_TIMEOUT_MS", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, Error::Misconfigured(_)));
+    }
+}

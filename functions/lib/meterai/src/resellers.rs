@@ -1,0 +1,666 @@
+//! Resellers: accounts with their own API keys, a quota pool, customers, and
+//! a webhook endpoint with its own `whsec_` secret.
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! | --- | --- | --- | --- |
+//! | reseller | `RESELLER#{id}` | `PROFILE` | |
+//! | API key (by id) | `RESELLER#{id}` | `KEY#{key_id}` | |
+//! | API key (by hash) | `APIKEY#{sha256}` | `APIKEY` | |
+//! | customer | `CUSTOMER#{id}` | `CUSTOMER` | `CUSTOMERS#{reseller}` / `{ms}#{id}` |
+//!
+//! API keys are shown once and stored only as their SHA-256 (a key has 192
+//! random bits, so a plain hash is enough; no slow hash is needed). The pool
+//! is the quota account `reseller:{id}`, a customer's is `customer:{id}`;
+//! portal tokens may not name either (see [`crate::auth`]).
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use serde::Serialize;
+
+use crate::error::{codes, Error, Result};
+use crate::quota::{self, Balance, TransferRejected};
+use crate::store::{self, get_n, get_s, n, s, Item};
+use crate::AwsClients;
+pub use meterai_core::resellers::{
+    customer_account, is_api_key, pool_account, ResellerCaller, CUSTOMER_PREFIX, POOL_PREFIX,
+};
+use meterai_core::webhooks::{self, Secret};
+use meterai_core::AccountId;
+
+/// A reseller's profile.
+#[derive(Debug, Clone)]
+pub struct Reseller {
+    pub reseller_id: String,
+    pub name: String,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Secret,
+    pub webhook_enabled: bool,
+}
+
+impl Reseller {
+    fn from_item(item: &Item) -> Option<Self> {
+        Some(Reseller {
+            reseller_id: get_s(item, "reseller_id")?.to_string(),
+            name: get_s(item, "name")?.to_string(),
+            webhook_url: get_s(item, "webhook_url").map(str::to_string),
+            webhook_secret: Secret::parse(get_s(item, "webhook_secret")?)?,
+            webhook_enabled: get_s(item, "webhook_status") == Some("enabled"),
+        })
+    }
+}
+
+/// Checks a webhook endpoint's form (the rule is `meterai_core::network`'s).
+pub fn check_webhook_url(raw: &str, allow_loopback: bool) -> Result<()> {
+    meterai_core::network::check_webhook_url(raw, allow_loopback).map(drop)
+}
+
+/// What `create` hands out, once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub reseller_id: String,
+    pub name: String,
+    pub key_id: String,
+    pub api_key: String,
+    pub webhook_secret: String,
+}
+
+/// Creates a reseller with a first API key and a webhook secret.
+pub async fn create(
+    clients: &AwsClients,
+    table: &str,
+    name: &str,
+    webhook_url: Option<&str>,
+    allow_loopback: bool,
+) -> Result<Created> {
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            codes::BAD_REQUEST,
+            "a reseller's name is 1 to 100 characters",
+        ));
+    }
+    if let Some(url) = webhook_url {
+        check_webhook_url(url, allow_loopback)?;
+    }
+    let reseller_id = format!("rsl_{}", meterai_core::ids::nonce());
+    let secret = Secret::generate();
+    let mut profile = Item::from([
+        ("pk".to_string(), s(format!("RESELLER#{reseller_id}"))),
+        ("sk".to_string(), s("PROFILE")),
+        ("reseller_id".to_string(), s(&reseller_id)),
+        ("name".to_string(), s(name)),
+        ("webhook_secret".to_string(), s(secret.expose())),
+        ("webhook_status".to_string(), s("enabled")),
+        ("created_at".to_string(), n(meterai_core::time::now_ms())),
+    ]);
+    if let Some(url) = webhook_url {
+        profile.insert("webhook_url".to_string(), s(url));
+    }
+    let (key_id, api_key, key_items) = new_key_items(table, &reseller_id, name);
+    let mut items = vec![put_new(table, profile)];
+    items.extend(key_items);
+    quota::transact(clients, items)
+        .await?
+        .map_err(|_| Error::conflict(codes::CONTENTION, "id collision; retry"))?;
+    Ok(Created {
+        reseller_id,
+        name: name.to_string(),
+        key_id,
+        api_key,
+        webhook_secret: secret.expose(),
+    })
+}
+
+fn put_new(table: &str, item: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .expect("put is complete"),
+        )
+        .build()
+}
+
+fn new_key_items(
+    table: &str,
+    reseller_id: &str,
+    name: &str,
+) -> (String, String, Vec<TransactWriteItem>) {
+    let key_id = format!("key_{}", meterai_core::ids::nonce());
+    let api_key = meterai_core::resellers::new_api_key();
+    let hash = meterai_core::ids::sha256_hex(api_key.as_bytes());
+    let now = meterai_core::time::now_ms();
+    let by_id = Item::from([
+        ("pk".to_string(), s(format!("RESELLER#{reseller_id}"))),
+        ("sk".to_string(), s(format!("KEY#{key_id}"))),
+        ("key_id".to_string(), s(&key_id)),
+        ("hash".to_string(), s(&hash)),
+        ("status".to_string(), s("active")),
+        ("created_at".to_string(), n(now)),
+    ]);
+    let by_hash = Item::from([
+        ("pk".to_string(), s(format!("APIKEY#{hash}"))),
+        ("sk".to_string(), s("APIKEY")),
+        ("reseller_id".to_string(), s(reseller_id)),
+        ("name".to_string(), s(name)),
+        ("key_id".to_string(), s(&key_id)),
+        ("status".to_string(), s("active")),
+        ("created_at".to_string(), n(now)),
+    ]);
+    (
+        key_id,
+        api_key,
+        vec![put_new(table, by_id), put_new(table, by_hash)],
+    )
+}
+
+/// Issues another API key (rotation: issue, switch, then revoke the old one).
+pub async fn issue_key(
+    clients: &AwsClients,
+    table: &str,
+    reseller_id: &str,
+) -> Result<(String, String)> {
+    let reseller = load(clients, table, reseller_id)
+        .await?
+        .ok_or_else(|| Error::not_found(codes::NOT_FOUND, format!("no reseller {reseller_id}")))?;
+    let (key_id, api_key, items) = new_key_items(table, reseller_id, &reseller.name);
+    quota::transact(clients, items)
+        .await?
+        .map_err(|_| Error::conflict(codes::CONTENTION, "id collision; retry"))?;
+    Ok((key_id, api_key))
+}
+
+/// Revokes one key; requests with it are refused from then on.
+pub async fn revoke_key(
+    clients: &AwsClients,
+    table: &str,
+    reseller_id: &str,
+    key_id: &str,
+) -> Result<()> {
+    let out = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", s(format!("RESELLER#{reseller_id}")))
+        .key("sk", s(format!("KEY#{key_id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    let hash = out
+        .item()
+        .and_then(|i| get_s(i, "hash"))
+        .ok_or_else(|| Error::not_found(codes::NOT_FOUND, format!("no key {key_id}")))?
+        .to_string();
+    let revoke = |pk: String, sk: String| {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .update_expression("SET #status = :revoked, revoked_at = :now")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":revoked", s("revoked"))
+                    .expression_attribute_values(":now", n(meterai_core::time::now_ms()))
+                    .build()
+                    .expect("update is complete"),
+            )
+            .build()
+    };
+    quota::transact(
+        clients,
+        vec![
+            revoke(format!("RESELLER#{reseller_id}"), format!("KEY#{key_id}")),
+            revoke(format!("APIKEY#{hash}"), "APIKEY".into()),
+        ],
+    )
+    .await?
+    .map_err(|_| Error::not_found(codes::NOT_FOUND, format!("no key {key_id}")))
+}
+
+/// Sets (and re-enables) the webhook endpoint, or rotates its secret.
+pub async fn configure_webhook(
+    clients: &AwsClients,
+    table: &str,
+    reseller_id: &str,
+    url: Option<&str>,
+    rotate_secret: bool,
+    allow_loopback: bool,
+) -> Result<Option<String>> {
+    let mut sets = vec!["webhook_status = :enabled"];
+    let mut update = clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .key("pk", s(format!("RESELLER#{reseller_id}")))
+        .key("sk", s("PROFILE"))
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":enabled", s("enabled"));
+    if let Some(url) = url {
+        check_webhook_url(url, allow_loopback)?;
+        sets.push("webhook_url = :url");
+        update = update.expression_attribute_values(":url", s(url));
+    }
+    let secret = rotate_secret.then(Secret::generate);
+    if let Some(secret) = &secret {
+        sets.push("webhook_secret = :secret");
+        update = update.expression_attribute_values(":secret", s(secret.expose()));
+    }
+    update
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+            {
+                Error::not_found(codes::NOT_FOUND, format!("no reseller {reseller_id}"))
+            } else {
+                Error::table(DisplayErrorContext(e))
+            }
+        })?;
+    Ok(secret.map(|s| s.expose()))
+}
+
+/// Marks the endpoint disabled (it answered 410 Gone).
+pub async fn disable_webhook(clients: &AwsClients, table: &str, reseller_id: &str) -> Result<()> {
+    clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .key("pk", s(format!("RESELLER#{reseller_id}")))
+        .key("sk", s("PROFILE"))
+        .update_expression("SET webhook_status = :disabled, disabled_at = :now")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":disabled", s("disabled"))
+        .expression_attribute_values(":now", n(meterai_core::time::now_ms()))
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    Ok(())
+}
+
+pub async fn load(
+    clients: &AwsClients,
+    table: &str,
+    reseller_id: &str,
+) -> Result<Option<Reseller>> {
+    if !meterai_core::ids::is_id(reseller_id, "rsl_") {
+        return Ok(None);
+    }
+    let out = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", s(format!("RESELLER#{reseller_id}")))
+        .key("sk", s("PROFILE"))
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    Ok(out.item().and_then(Reseller::from_item))
+}
+
+/// The reseller an active API key belongs to.
+pub async fn authenticate(
+    clients: &AwsClients,
+    table: &str,
+    api_key: &str,
+) -> Result<ResellerCaller> {
+    let invalid = || Error::unauthenticated(codes::INVALID_API_KEY, "the API key is not valid");
+    if !meterai_core::resellers::is_well_formed_api_key(api_key) {
+        return Err(invalid());
+    }
+    let out = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            s(format!(
+                "APIKEY#{}",
+                meterai_core::ids::sha256_hex(api_key.as_bytes())
+            )),
+        )
+        .key("sk", s("APIKEY"))
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    let item = out.item().ok_or_else(invalid)?;
+    if get_s(item, "status") != Some("active") {
+        return Err(invalid());
+    }
+    Ok(ResellerCaller {
+        reseller_id: get_s(item, "reseller_id").ok_or_else(invalid)?.to_string(),
+        name: get_s(item, "name").unwrap_or_default().to_string(),
+    })
+}
+
+/// A customer as its reseller sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CustomerView {
+    pub customer_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub created_at: String,
+    pub quota: Balance,
+}
+
+/// Creates a customer sub-account under the reseller; `{reference?}` is the
+/// reseller's own id for it.
+pub async fn create_customer(
+    clients: &AwsClients,
+    table: &str,
+    reseller: &ResellerCaller,
+    body: &serde_json::Value,
+) -> Result<CustomerView> {
+    let object = crate::http::json_object(body, &["reference"])?;
+    let reference = match object.get("reference") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(r)) if !r.is_empty() && r.len() <= 200 => Some(r.clone()),
+        Some(_) => {
+            return Err(Error::invalid(
+                codes::BAD_REQUEST,
+                "reference must be a string of 1 to 200 characters",
+            ))
+        }
+    };
+    let customer_id = format!("cus_{}", meterai_core::ids::nonce());
+    let now = meterai_core::time::now_ms();
+    let mut item = Item::from([
+        ("pk".to_string(), s(format!("CUSTOMER#{customer_id}"))),
+        ("sk".to_string(), s("CUSTOMER")),
+        (
+            "gsi1pk".to_string(),
+            s(format!("CUSTOMERS#{}", reseller.reseller_id)),
+        ),
+        (
+            "gsi1sk".to_string(),
+            s(format!("{}#{customer_id}", store::sortable_ms(now))),
+        ),
+        ("customer_id".to_string(), s(&customer_id)),
+        ("reseller_id".to_string(), s(&reseller.reseller_id)),
+        ("created_at".to_string(), n(now)),
+    ]);
+    if let Some(r) = &reference {
+        item.insert("reference".to_string(), s(r));
+    }
+    clients
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    Ok(CustomerView {
+        customer_id,
+        reference,
+        created_at: meterai_core::time::rfc3339(now),
+        quota: Balance::default(),
+    })
+}
+
+/// The customer's record if it belongs to this reseller; another reseller's
+/// customer is indistinguishable from one that does not exist.
+async fn owned_customer(
+    clients: &AwsClients,
+    table: &str,
+    reseller: &ResellerCaller,
+    customer_id: &str,
+) -> Result<Item> {
+    let not_found = || {
+        Error::not_found(
+            codes::CUSTOMER_NOT_FOUND,
+            format!("no customer {customer_id}"),
+        )
+    };
+    if !meterai_core::ids::is_id(customer_id, "cus_") {
+        return Err(not_found());
+    }
+    let out = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", s(format!("CUSTOMER#{customer_id}")))
+        .key("sk", s("CUSTOMER"))
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    out.item
+        .filter(|item| get_s(item, "reseller_id") == Some(reseller.reseller_id.as_str()))
+        .ok_or_else(not_found)
+}
+
+/// The quota account of one of the reseller's customers (404 otherwise).
+pub async fn customer_of(
+    clients: &AwsClients,
+    table: &str,
+    reseller: &ResellerCaller,
+    customer_id: &str,
+) -> Result<AccountId> {
+    owned_customer(clients, table, reseller, customer_id).await?;
+    Ok(customer_account(customer_id))
+}
+
+/// One customer with its quota.
+pub async fn get_customer(
+    clients: &AwsClients,
+    table: &str,
+    reseller: &ResellerCaller,
+    customer_id: &str,
+) -> Result<CustomerView> {
+    let item = owned_customer(clients, table, reseller, customer_id).await?;
+    let quota = quota::balance(clients, table, &customer_account(customer_id)).await?;
+    Ok(CustomerView {
+        customer_id: customer_id.to_string(),
+        reference: get_s(&item, "reference").map(str::to_string),
+        created_at: meterai_core::time::rfc3339(get_n(&item, "created_at").unwrap_or(0)),
+        quota,
+    })
+}
+
+/// The reseller's customers, newest first (quota not included; one read each
+/// would make a page cost a read per row).
+pub async fn list_customers(
+    clients: &AwsClients,
+    table: &str,
+    reseller: &ResellerCaller,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<quota::Page<serde_json::Value>> {
+    let (items, next_cursor) = crate::paging::query_gsi1_desc(
+        clients,
+        table,
+        &format!("CUSTOMERS#{}", reseller.reseller_id),
+        limit,
+        cursor,
+    )
+    .await?;
+    Ok(quota::Page {
+        items: items
+            .iter()
+            .map(|item| {
+                serde_json::json!({
+                    "customer_id": get_s(item, "customer_id"),
+                    "reference": get_s(item, "reference"),
+                    "created_at": meterai_core::time::rfc3339(get_n(item, "created_at").unwrap_or(0)),
+                })
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// A sale reported by the reseller's shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sale {
+    pub sale_id: String,
+    pub customer_id: String,
+    pub quantity: i64,
+}
+
+/// An inbound event, after its signature was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundEvent {
+    Sale(Sale),
+}
+
+/// Reads `{"type": "sale.completed", "reseller_id", "data": {customer_id, quantity, sale_id}}`.
+pub fn parse_event(body: &serde_json::Value) -> Result<InboundEvent> {
+    let bad = |m: &str| Error::invalid(codes::BAD_REQUEST, m.to_string());
+    match body.get("type").and_then(|t| t.as_str()) {
+        Some("sale.completed") => {}
+        Some(other) => {
+            return Err(Error::invalid(
+                codes::UNKNOWN_EVENT_TYPE,
+                format!("unknown event type {other:?}"),
+            ))
+        }
+        None => return Err(bad("type is required")),
+    }
+    let data = body.get("data").ok_or_else(|| bad("data is required"))?;
+    let text = |name: &str| {
+        data.get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty() && v.len() <= 200)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "data.{name} must be a string of 1 to 200 characters"
+                ))
+            })
+    };
+    let quantity = data
+        .get("quantity")
+        .and_then(|q| q.as_i64())
+        .filter(|q| (1..=1_000_000).contains(q))
+        .ok_or_else(|| {
+            Error::invalid(
+                codes::INVALID_QUANTITY,
+                "data.quantity must be 1 to 1000000",
+            )
+        })?;
+    let sale_id = text("sale_id")?;
+    if !sale_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+    {
+        return Err(bad("data.sale_id may hold letters, digits and _ . : -"));
+    }
+    Ok(InboundEvent::Sale(Sale {
+        sale_id,
+        customer_id: text("customer_id")?,
+        quantity,
+    }))
+}
+
+/// Verifies an inbound webhook from a reseller's shop. The reseller is named
+/// by the body's `reseller_id`; the signature with that reseller's secret is
+/// what proves it (an unknown reseller looks exactly like a wrong signature).
+/// Returns the reseller, the verified `webhook-id` and the parsed body.
+pub async fn authenticate_event(
+    clients: &AwsClients,
+    table: &str,
+    headers: &webhooks::Headers<'_>,
+    raw_body: &[u8],
+    now_seconds: i64,
+) -> Result<(ResellerCaller, String, serde_json::Value)> {
+    let body = crate::http::json_body(raw_body)?;
+    let reseller_id = body
+        .get("reseller_id")
+        .and_then(|r| r.as_str())
+        .unwrap_or_default();
+    let reseller = load(clients, table, reseller_id).await?.ok_or_else(|| {
+        Error::unauthenticated(
+            codes::WEBHOOK_SIGNATURE_INVALID,
+            "no webhook-signature entry matches",
+        )
+    })?;
+    let verified = webhooks::verify(&reseller.webhook_secret, headers, raw_body, now_seconds)?;
+    let caller = ResellerCaller {
+        reseller_id: reseller.reseller_id,
+        name: reseller.name,
+    };
+    Ok((caller, verified.id, body))
+}
+
+/// Applies a verified inbound event. A sale moves quota from the pool to the
+/// customer once per `sale_id` (its ledger key): a repeat answers `duplicate`
+/// and changes nothing.
+pub async fn apply_event(
+    clients: &AwsClients,
+    table: &str,
+    reseller: &ResellerCaller,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let InboundEvent::Sale(sale) = parse_event(body)?;
+    let customer = customer_of(clients, table, reseller, &sale.customer_id).await?;
+    let result = quota::transfer(
+        clients,
+        table,
+        &reseller.pool(),
+        &customer,
+        sale.quantity,
+        &format!("sale-{}", sale.sale_id),
+    )
+    .await?;
+    let status = match result {
+        Ok(()) => "applied",
+        Err(TransferRejected::AlreadyApplied) => "duplicate",
+        Err(TransferRejected::Insufficient) => {
+            return Err(Error::quota_exhausted(
+                codes::INSUFFICIENT_QUOTA,
+                format!("the pool has fewer than {} available stamps", sale.quantity),
+            ))
+        }
+    };
+    tracing::info!(reseller_id = %reseller.reseller_id, sale_id = %sale.sale_id, status, "sale received");
+    Ok(serde_json::json!({
+        "status": status,
+        "sale_id": sale.sale_id,
+        "customer_id": sale.customer_id,
+        "quantity": sale.quantity,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sale_events_are_validated() {
+        let ok = json!({"type": "sale.completed", "reseller_id": "r", "data": {"customer_id": "cus_1", "quantity": 3, "sale_id": "S-1"}});
+        assert_eq!(
+            parse_event(&ok).unwrap(),
+            InboundEvent::Sale(Sale {
+                sale_id: "S-1".into(),
+                customer_id: "cus_1".into(),
+                quantity: 3
+            })
+        );
+        let code = |v: serde_json::Value| parse_event(&v).unwrap_err().code();
+        assert_eq!(
+            code(json!({"type": "sale.refunded", "data": {}})),
+            codes::UNKNOWN_EVENT_TYPE
+        );
+        assert_eq!(
+            code(
+                json!({"type": "sale.completed", "data": {"customer_id": "c", "quantity": 0, "sale_id": "s"}})
+            ),
+            codes::INVALID_QUANTITY
+        );
+        assert_eq!(
+            code(
+                json!({"type": "sale.completed", "data": {"customer_id": "c", "quantity": 1, "sale_id": "a b"}})
+            ),
+            codes::BAD_REQUEST
+        );
+        assert_eq!(code(json!({"type": "sale.completed"})), codes::BAD_REQUEST);
+    }
+}

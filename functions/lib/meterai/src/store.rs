@@ -1,0 +1,96 @@
+//! Small helpers for reading and writing DynamoDB items, and the key layout of
+//! the single table.
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! | --- | --- | --- | --- |
+//! | balance | `ACCT#{account}` | `BALANCE` | |
+//! | ledger entry | `LEDGER#{account}` | `{kind}#{reference}` | `LEDGER#{account}` / `{ms}#{kind}#{reference}` |
+//! | order | `ORDER#{order}` | `ORDER` | `ORDERS#{account}` / `{ms}#{order}` |
+//! | refund | `ORDER#{order}` | `REFUND#{seq}` | |
+//! | payment event | `PAYMENT#{order}` | `EVENT#{ms}#{nonce}` | |
+//! | idempotency record | `IDEM#{account}#{scope}#{key}` | `IDEM` | |
+//!
+//! Ledger keys are deterministic per cause (an order's credit, a job's
+//! reservation), so `attribute_not_exists` makes a second application of the
+//! same movement impossible.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const GSI1: &str = "gsi1";
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A zero-padded millisecond timestamp, so sort keys order by time as strings.
+pub fn sortable_ms(ms: i64) -> String {
+    format!("{ms:013}")
+}
+
+pub fn account_pk(account: &str) -> String {
+    format!("ACCT#{account}")
+}
+
+pub fn ledger_pk(account: &str) -> String {
+    format!("LEDGER#{account}")
+}
+
+pub fn order_pk(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+pub fn orders_gsi_pk(account: &str) -> String {
+    format!("ORDERS#{account}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_timestamps_sort_as_numbers() {
+        let mut keys = vec![
+            sortable_ms(1_000),
+            sortable_ms(999),
+            sortable_ms(1_700_000_000_000),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                sortable_ms(999),
+                sortable_ms(1_000),
+                sortable_ms(1_700_000_000_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_typed_attributes() {
+        let item: Item = HashMap::from([("a".to_string(), s("x")), ("b".to_string(), n(42))]);
+        assert_eq!(get_s(&item, "a"), Some("x"));
+        assert_eq!(get_n(&item, "b"), Some(42));
+        assert_eq!(get_n(&item, "a"), None);
+        assert_eq!(get_s(&item, "missing"), None);
+    }
+}

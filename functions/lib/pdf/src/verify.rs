@@ -1,0 +1,317 @@
+//! What a stamped file says about itself, without any registry: the serials
+//! of our stamps in it, the hash of every revision (to tell the stamped
+//! document from one with later updates or changes), and each stamp's PAdES
+//! signature judged against our certificate.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::signing::Chain;
+use crate::stamp::signatures::{FoundSignature, LaterChanges, SignedFile};
+use crate::stamp::{Limits, Serial};
+
+const MARKER: &[u8] = b"e-meterai-";
+
+/// Serial-shaped strings after our marker, in order of appearance, unique.
+/// Returns well-formed serials and the malformed candidates separately.
+pub fn find_serials(bytes: &[u8]) -> (Vec<Serial>, Vec<String>) {
+    let mut serials: Vec<Serial> = Vec::new();
+    let mut malformed: Vec<String> = Vec::new();
+    let mut at = 0;
+    while let Some(found) = find(&bytes[at..], MARKER) {
+        let start = at + found + MARKER.len();
+        let candidate: String = bytes[start..]
+            .iter()
+            .take(meterai_core::serial::SERIAL_LEN)
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .map(|b| *b as char)
+            .collect();
+        match Serial::parse(&candidate) {
+            Some(serial) if !serials.contains(&serial) => serials.push(serial),
+            Some(_) => {}
+            None if !malformed.contains(&candidate) => malformed.push(candidate),
+            None => {}
+        }
+        at = start;
+    }
+    (serials, malformed)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// SHA-256 of the whole file and of every prefix that ends at a `%%EOF`
+/// marker (with or without its end-of-line), in one pass over the bytes.
+pub fn revision_hashes(bytes: &[u8]) -> Vec<(usize, String)> {
+    let mut hashes = Vec::new();
+    let mut hasher = Sha256::new();
+    let mut done = 0;
+    let mut at = 0;
+    while let Some(found) = find(&bytes[at..], b"%%EOF") {
+        let end = at + found + 5;
+        hasher.update(&bytes[done..end]);
+        done = end;
+        let mut ends = vec![end];
+        if bytes[end..].starts_with(b"\r\n") {
+            ends.push(end + 2);
+        } else if bytes[end..].starts_with(b"\n") || bytes[end..].starts_with(b"\r") {
+            ends.push(end + 1);
+        }
+        for e in ends {
+            let mut h = hasher.clone();
+            h.update(&bytes[end..e]);
+            hashes.push((e, hex::encode(h.finalize())));
+        }
+        at = end;
+    }
+    hasher.update(&bytes[done..]);
+    hashes.push((bytes.len(), hex::encode(hasher.finalize())));
+    hashes.dedup_by_key(|(len, _)| *len);
+    hashes
+}
+
+/// How a file relates to the document a serial was bound to.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Integrity {
+    /// The file is exactly the stamped document.
+    Exact,
+    /// The stamped document is an untouched prefix; bytes were added after it.
+    Appended,
+    /// The file is not the stamped document, nor does it start with it.
+    Modified,
+}
+
+pub fn integrity(bytes: &[u8], hashes: &[(usize, String)], registered: &str) -> Integrity {
+    match hashes.iter().find(|(_, h)| h == registered) {
+        Some((len, _)) if *len == bytes.len() => Integrity::Exact,
+        Some(_) => Integrity::Appended,
+        None => Integrity::Modified,
+    }
+}
+
+/// What the stamp's PAdES signature says.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SignatureReport {
+    /// `valid`: intact, ours, for this serial, and only allowed changes
+    /// after it; `invalid`: one of those fails; `missing`: no signature
+    /// names this serial; `unreadable`: the file or its signature cannot
+    /// be parsed.
+    pub status: &'static str,
+    /// The signed bytes hash to the signed digest and the signature over
+    /// it verifies.
+    pub intact: bool,
+    /// Signed by our certificate (and bound to it by `signingCertificateV2`).
+    pub signer_is_ours: bool,
+    /// The signature's `/Reason` names this serial, which the registry holds.
+    pub serial_matches: bool,
+    /// `whole_file` or `prefix` (bytes were added after signing).
+    pub covers: &'static str,
+    pub later_changes: LaterChanges,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub signed_at: String,
+}
+
+impl SignatureReport {
+    pub fn without(status: &'static str) -> Self {
+        Self {
+            status,
+            intact: false,
+            signer_is_ours: false,
+            serial_matches: false,
+            covers: "none",
+            later_changes: LaterChanges::None,
+            signed_at: String::new(),
+        }
+    }
+}
+
+/// Checks the signature that carries `serial` in `/Reason`.
+pub fn check_signature(
+    file: &SignedFile<'_>,
+    found: &[FoundSignature],
+    serial: &Serial,
+    ours: &Chain,
+    limits: &Limits,
+) -> SignatureReport {
+    let bytes = file.bytes();
+    let reason = format!("e-Meterai {serial}");
+    let Some(signature) = found.iter().find(|s| s.reason == reason) else {
+        return SignatureReport::without("missing");
+    };
+    let (Some(digest), Some(signed_len)) = (signature.digest(bytes), signature.signed_len()) else {
+        return SignatureReport::without("invalid");
+    };
+    let Ok(cms) = crate::signing::check(&signature.contents, &digest, ours) else {
+        return SignatureReport::without("unreadable");
+    };
+    let later = file
+        .later_changes(signed_len, limits)
+        .unwrap_or(LaterChanges::Disallowed);
+    let intact = cms.digest_matches && cms.signature_verifies;
+    let signer_is_ours = cms.signer_is_ours && cms.certificate_bound;
+    let valid = intact
+        && signer_is_ours
+        && signature.sub_filter == "ETSI.CAdES.detached"
+        && later != LaterChanges::Disallowed;
+    SignatureReport {
+        status: if valid { "valid" } else { "invalid" },
+        intact,
+        signer_is_ours,
+        serial_matches: true,
+        covers: if signed_len == bytes.len() {
+            "whole_file"
+        } else {
+            "prefix"
+        },
+        later_changes: later,
+        signed_at: signature.signing_time.clone(),
+    }
+}
+
+/// The serials of our stamps in a file: from the widgets' `/NM` in the raw
+/// bytes, and from our signatures' `/Reason` as parsed (the only place they
+/// can be read when the document's strings are encrypted).
+pub fn stamp_serials(bytes: &[u8], signatures: &[FoundSignature]) -> (Vec<Serial>, Vec<String>) {
+    let (mut serials, malformed) = find_serials(bytes);
+    for signature in signatures {
+        if let Some(serial) = signature
+            .reason
+            .strip_prefix("e-Meterai ")
+            .and_then(Serial::parse)
+        {
+            if !serials.contains(&serial) {
+                serials.push(serial);
+            }
+        }
+    }
+    (serials, malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stamp::pdf::{sample_pdf, stamp, Limits, MarkText, Placement};
+
+    fn stamped(serial: &Serial) -> Vec<u8> {
+        let original = sample_pdf(2, [0, 0, 595, 842], None);
+        stamp(
+            &original,
+            &Placement {
+                page: 1,
+                x: 10.0,
+                y: 10.0,
+                width: 100.0,
+                height: 100.0,
+            },
+            &MarkText {
+                serial: serial.as_str(),
+                verify_url: "https://meterai.example/v1/verify/x",
+            },
+            &Limits::default(),
+            &crate::signing::tests::test_signer(),
+        )
+        .unwrap()
+        .bytes
+    }
+
+    #[test]
+    fn finds_the_serial_of_a_stamped_file_and_nothing_in_a_plain_one() {
+        let serial = Serial::generate();
+        let file = stamped(&serial);
+        assert_eq!(find_serials(&file), (vec![serial], vec![]));
+        assert_eq!(
+            find_serials(&sample_pdf(1, [0, 0, 595, 842], None)),
+            (vec![], vec![])
+        );
+        let forged = b"%PDF-1.7 (e-meterai-0000000000000000000000) (e-meterai-short)".to_vec();
+        let (ok, bad) = find_serials(&forged);
+        // All zeros happens to carry a valid check character: well-formed, so
+        // it is looked up (and found unknown); "short" is not a serial at all.
+        assert_eq!(ok, vec![Serial::parse("0000000000000000000000").unwrap()]);
+        assert_eq!(bad, vec!["short".to_string()]);
+    }
+
+    #[test]
+    fn the_signature_is_judged_intact_ours_and_for_this_serial() {
+        use crate::signing::Signer;
+        let serial = Serial::generate();
+        let file = stamped(&serial);
+        let ours = crate::signing::tests::test_signer().chain().clone();
+        let limits = Limits::default();
+        let report = |bytes: &[u8], chain: &Chain| {
+            let file = SignedFile::parse(bytes, &limits).unwrap();
+            check_signature(&file, &file.signatures(), &serial, chain, &limits)
+        };
+        let good = report(&file, &ours);
+        assert_eq!(
+            (good.status, good.intact, good.signer_is_ours, good.covers),
+            ("valid", true, true, "whole_file"),
+            "{good:?}"
+        );
+        assert!(good.signed_at.starts_with("D:"));
+
+        // One byte of the original page text changed: not intact.
+        let mut changed = file.clone();
+        let at = changed.windows(6).position(|w| w == b"page 1").unwrap() + 5;
+        changed[at] = b'9';
+        let bad = report(&changed, &ours);
+        assert_eq!((bad.status, bad.intact), ("invalid", false), "{bad:?}");
+
+        // Another certificate as "ours": intact, but not our signer.
+        let other = Chain::from_pem(include_bytes!("../testdata/signing/ca.pem")).unwrap();
+        let foreign = report(&file, &other);
+        assert_eq!(
+            (foreign.status, foreign.intact, foreign.signer_is_ours),
+            ("invalid", true, false)
+        );
+
+        // A file whose signatures do not name the serial.
+        let parsed = SignedFile::parse(&file, &limits).unwrap();
+        let missing = check_signature(
+            &parsed,
+            &parsed.signatures(),
+            &Serial::generate(),
+            &ours,
+            &limits,
+        );
+        assert_eq!(missing.status, "missing");
+    }
+
+    #[test]
+    fn tells_exact_appended_and_modified_files_apart() {
+        let serial = Serial::generate();
+        let file = stamped(&serial);
+        let registered = hex::encode(Sha256::digest(&file));
+        let hashes = revision_hashes(&file);
+        assert_eq!(hashes.last().unwrap().1, registered);
+        assert_eq!(integrity(&file, &hashes, &registered), Integrity::Exact);
+
+        // A later incremental update (a signature after stamping).
+        let mut appended = file.clone();
+        appended.extend_from_slice(b"9 0 obj\n<< >>\nendobj\nstartxref\n0\n%%EOF\n");
+        let hashes = revision_hashes(&appended);
+        assert_eq!(
+            integrity(&appended, &hashes, &registered),
+            Integrity::Appended
+        );
+
+        // One byte changed inside the stamped document.
+        let mut changed = file.clone();
+        let i = changed.len() / 2;
+        changed[i] ^= 0x01;
+        let hashes = revision_hashes(&changed);
+        assert_eq!(
+            integrity(&changed, &hashes, &registered),
+            Integrity::Modified
+        );
+
+        // Cut short: the stamped document is not there.
+        let cut = &file[..file.len() - 10];
+        assert_eq!(
+            integrity(cut, &revision_hashes(cut), &registered),
+            Integrity::Modified
+        );
+    }
+}
