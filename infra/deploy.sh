@@ -72,7 +72,10 @@ if [[ "$target" == aws ]]; then
   fi
   bin_dir() { echo "$root/target/lambda/$1"; }
 else
-  [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release --workspace --all-targets
+  # The binaries only (functions, meterai-admin, the demo and test tools): the
+  # test targets are built by scripts/test. Same workspace and profile, so
+  # scripts/test reuses everything built here.
+  [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release --workspace --bins --locked
   bin_dir() { echo "$root/target/release"; }
 fi
 

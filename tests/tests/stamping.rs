@@ -311,11 +311,11 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     )
     .await
     .unwrap_err();
-    assert_eq!(meterai::http::status_of(&err), 503, "{err:?}");
+    assert_eq!(meterai::errors::status_of(&err), 503, "{err:?}");
     // What a client would be told of this real SQS failure: the code and a
     // request id; the queue's URL (which names the account) and the SDK's
     // text stay in the log line.
-    let told = serde_json::to_string(&meterai::http::error_body(&err, "req-1")).unwrap();
+    let told = serde_json::to_string(&meterai::errors::error_body(&err, "req-1")).unwrap();
     assert!(
         told.contains("DEPENDENCY_UNAVAILABLE") && told.contains("req-1"),
         "{told}"

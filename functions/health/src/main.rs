@@ -4,7 +4,7 @@ use lambda_http::{http::Method, Body, Request, Response};
 use meterai::{health, http, App, Result};
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {

@@ -5,10 +5,11 @@ use lambda_http::{http::Method, Body, Request, Response};
 use meterai::http::{self, header, json_response, query, stored_response};
 use meterai::idempotency::{self, StoredResponse};
 use meterai::orders::{self, RefundOutcome};
+use meterai::request;
 use meterai::{paging, App, Result};
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -25,7 +26,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
     ) {
         (Method::POST, ["orders"]) => {
             let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
-            let body = http::json_body(http::body(&request))?;
+            let body = request::json_body(http::body(&request))?;
             let quantity = orders::parse_quantity(&body, rules)?;
             let hash = idempotency::request_hash("POST /v1/orders", &body);
             let create = async {
@@ -57,7 +58,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             let body = if bytes.iter().all(u8::is_ascii_whitespace) {
                 serde_json::json!({})
             } else {
-                http::json_body(bytes)?
+                request::json_body(bytes)?
             };
             let requested = orders::parse_refund_quantity(&body)?;
             let refund = async {

@@ -5,10 +5,11 @@ use lambda_http::{http::Method, Body, Request, Response};
 use meterai::error::{codes, Error};
 use meterai::http::{self, json_response};
 use meterai::payments::{self, Midtrans};
+use meterai::request;
 use meterai::{App, Result};
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -18,7 +19,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
     ) {
         (Method::POST, ["payments", "notifications"]) => {
             let body = http::body(&request);
-            if body.len() > http::JSON_BODY_LIMIT {
+            if body.len() > request::JSON_BODY_LIMIT {
                 return Err(Error::too_large(
                     codes::PAYLOAD_TOO_LARGE,
                     "notification is too large",

@@ -5,7 +5,7 @@ use meterai::http::{self, header, json_response, query};
 use meterai::{paging, quota, App, Result};
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {

@@ -2,10 +2,10 @@
 //! there is failed and its stamp returned, by the system, never by a human;
 //! every dead letter is recorded.
 
-use meterai::{jobs, stamping};
+use meterai::stamping;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    jobs::serve(|app, event| {
+    meterai::lambda::serve_queue(|app, event| {
         Box::pin(stamping::reconcile(
             &app.clients,
             app.stamp_settings(),

@@ -7,11 +7,12 @@ use meterai::auth::Caller;
 use meterai::error::{codes, Error};
 use meterai::http::{self, header, json_response, query, stored_response};
 use meterai::idempotency::{self, StoredResponse};
+use meterai::request;
 use meterai::{paging, resellers, App, Result};
 use meterai_core::webhooks;
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -74,7 +75,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
     };
     match (request.method().clone(), segments.as_slice()) {
         (Method::POST, ["customers"]) => {
-            let body = http::json_body(http::body(&request))?;
+            let body = request::json_body(http::body(&request))?;
             let customer =
                 resellers::create_customer(clients, app.table(), &reseller, &body).await?;
             Ok(json_response(201, &customer))

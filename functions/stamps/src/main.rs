@@ -7,13 +7,14 @@ use lambda_http::{http::Method, Body, Request, Response};
 use meterai::error::{codes, Error};
 use meterai::http::{self, header, json_response, query, stored_response};
 use meterai::idempotency::{self, StoredResponse};
+use meterai::request;
 use meterai::{paging, stamping, App, Result};
 
 /// Most stamp requests in one batch call.
 const BATCH_LIMIT: usize = 100;
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -26,13 +27,13 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         http::route_segments(&request).as_slice(),
     ) {
         (Method::POST, ["documents"]) => {
-            let body = http::json_body(http::body(&request))?;
+            let body = request::json_body(http::body(&request))?;
             let ticket = stamping::new_upload(clients, settings, &account, &body).await?;
             Ok(json_response(201, &ticket))
         }
         (Method::POST, ["stamps"]) => {
             let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
-            let body = http::json_body(http::body(&request))?;
+            let body = request::json_body(http::body(&request))?;
             let stamp_request = stamping::parse_request(&body)?;
             let hash = idempotency::request_hash("POST /v1/stamps", &body);
             let accept = async {
@@ -63,7 +64,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::POST, ["stamps", "batch"]) => {
             let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
-            let body = http::json_body(http::body(&request))?;
+            let body = request::json_body(http::body(&request))?;
             let items = body
                 .get("requests")
                 .and_then(|r| r.as_array())
@@ -95,8 +96,8 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                     results.push(match outcome {
                         Ok(accepted) => serde_json::json!({ "status": 202, "job": accepted }),
                         Err(e) if e.is_client_error() => {
-                            let body = http::error_body(&e, "");
-                            serde_json::json!({ "status": http::status_of(&e), "error": body.error })
+                            let body = meterai::errors::error_body(&e, "");
+                            serde_json::json!({ "status": meterai::errors::status_of(&e), "error": body.error })
                         }
                         Err(e) => return Err(e),
                     });

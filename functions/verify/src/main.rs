@@ -6,6 +6,7 @@
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai::error::{codes, Error};
 use meterai::http::{self, json_response, public_response};
+use meterai::request;
 use meterai::{verification, App, Result};
 
 /// How long a verification answer may be cached (by browsers and a CDN):
@@ -13,7 +14,7 @@ use meterai::{verification, App, Result};
 const CACHE_SECONDS: u32 = 300;
 
 fn main() -> Result<(), lambda_http::Error> {
-    http::serve(|app, request| Box::pin(route(app, request)))
+    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
 }
 
 async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
@@ -31,7 +32,10 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                     return Err(record.unwrap_err());
                 }
             }
-            let status = record.as_ref().map(|_| 200).unwrap_or_else(http::status_of);
+            let status = record
+                .as_ref()
+                .map(|_| 200)
+                .unwrap_or_else(meterai::errors::status_of);
             if http::wants_html(&request) {
                 let page = verification::html_page(record.as_ref());
                 return Ok(public_response(
@@ -43,7 +47,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             }
             let text = match &record {
                 Ok(r) => serde_json::to_string(r),
-                Err(e) => serde_json::to_string(&http::error_body(e, "")),
+                Err(e) => serde_json::to_string(&meterai::errors::error_body(e, "")),
             }
             .expect("serializes");
             Ok(public_response(
@@ -54,7 +58,7 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             ))
         }
         (Method::POST, ["verify", "uploads"]) => {
-            let body = http::json_body(http::body(&request))?;
+            let body = request::json_body(http::body(&request))?;
             let ticket = verification::new_upload(
                 &app.clients,
                 &app.config.bucket_name,
@@ -71,8 +75,8 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .is_some_and(|t| t.starts_with("application/json"));
             let uploaded;
             let bytes = if is_json {
-                let body = http::json_body(http::body(&request))?;
-                let object = http::json_object(&body, &["upload_id"])?;
+                let body = request::json_body(http::body(&request))?;
+                let object = request::json_object(&body, &["upload_id"])?;
                 let upload_id = object
                     .get("upload_id")
                     .and_then(|v| v.as_str())

@@ -11,7 +11,7 @@ use meterai::jobs::{self, EventMessage};
 use meterai::App;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    jobs::serve(|app, event| Box::pin(handle(app, event)))
+    meterai::lambda::serve_queue(|app, event| Box::pin(handle(app, event)))
 }
 
 /// The deliverer's HTTP client, built once per cold start.

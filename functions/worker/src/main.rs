@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use meterai::{jobs, stamping, App};
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    jobs::serve(|app, event| Box::pin(handle(app, event)))
+    meterai::lambda::serve_queue(|app, event| Box::pin(handle(app, event)))
 }
 
 async fn handle(app: &'static App, event: SqsEvent) -> SqsBatchResponse {

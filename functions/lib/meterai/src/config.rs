@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::orders::OrderRules;
+use meterai_core::orders::OrderRules;
 
 /// What every function needs to know about its surroundings.
 #[derive(Debug, Clone, PartialEq, Eq)]

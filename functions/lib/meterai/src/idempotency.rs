@@ -211,8 +211,8 @@ where
     let response = match operation.await {
         Ok(response) => response,
         Err(e) if e.is_client_error() && e.code() != codes::CONTENTION => StoredResponse {
-            status: crate::http::status_of(&e),
-            body: serde_json::to_string(&crate::http::error_body(&e, "")).unwrap_or_default(),
+            status: crate::errors::status_of(&e),
+            body: serde_json::to_string(&crate::errors::error_body(&e, "")).unwrap_or_default(),
         },
         Err(e) => {
             release(clients, table, &claim).await;

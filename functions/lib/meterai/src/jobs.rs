@@ -6,7 +6,6 @@
 //! message cannot drag good ones into the dead-letter queue with it.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -81,36 +80,6 @@ impl Envelope for EventMessage {
     fn id(&self) -> &str {
         &self.event_id
     }
-}
-
-/// What a queue consumer answers for one batch.
-pub type BatchAnswer = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
-
-/// A queue consumer's handler of one batch.
-pub type BatchHandler = fn(&'static crate::App, SqsEvent) -> BatchAnswer;
-
-/// Runs a queue-consuming function: builds the [`crate::App`] once (a
-/// missing setting stops the cold start), then hands each batch to `handler`
-/// in its own span. Not generic: the Lambda runtime is compiled once, here,
-/// not once per function.
-pub fn serve(handler: BatchHandler) -> Result<(), lambda_runtime::Error> {
-    tokio::runtime::Runtime::new()?.block_on(async move {
-        crate::telemetry::init();
-        let app: &'static crate::App = Box::leak(Box::new(crate::App::from_env().await?));
-        lambda_runtime::run(lambda_runtime::service_fn(
-            move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-                let span = tracing::info_span!(
-                    "batch",
-                    request_id = %event.context.request_id,
-                    size = event.payload.records.len()
-                );
-                Ok::<SqsBatchResponse, lambda_runtime::Error>(
-                    handler(app, event.payload).instrument(span).await,
-                )
-            },
-        ))
-        .await
-    })
 }
 
 /// What happened to one message.

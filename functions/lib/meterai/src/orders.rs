@@ -82,7 +82,7 @@ impl Order {
 
 /// Validates the body of `POST /v1/orders`: `{"quantity": n}`, 1 <= n <= max.
 pub fn parse_quantity(body: &serde_json::Value, rules: &OrderRules) -> Result<i64> {
-    let object = crate::http::json_object(body, &["quantity"])?;
+    let object = crate::request::json_object(body, &["quantity"])?;
     let invalid = || {
         Error::invalid(
             codes::INVALID_QUANTITY,
@@ -105,7 +105,7 @@ pub fn parse_quantity(body: &serde_json::Value, rules: &OrderRules) -> Result<i6
 /// Validates the optional body of a refund: `{}` (refund every unused stamp)
 /// or `{"quantity": n}` with n >= 1.
 pub fn parse_refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
-    let object = crate::http::json_object(body, &["quantity"])?;
+    let object = crate::request::json_object(body, &["quantity"])?;
     match object.get("quantity") {
         None => Ok(None),
         Some(q) => q.as_i64().filter(|q| *q >= 1).map(Some).ok_or_else(|| {

@@ -121,7 +121,7 @@ mod tests {
         for cursor in [other.as_str(), "!!!", "e30", "bm90IGpzb24"] {
             let err = decode_cursor(cursor, "LEDGER#a").unwrap_err();
             assert_eq!(err.code(), codes::INVALID_CURSOR, "{cursor}");
-            assert_eq!(crate::http::status_of(&err), 400);
+            assert_eq!(crate::errors::status_of(&err), 400);
         }
     }
 

@@ -263,7 +263,12 @@ pub async fn balance(clients: &AwsClients, table: &str, account: &AccountId) -> 
 
 /// A balance item's counters (missing ones are 0).
 pub fn balance_from_item(item: &Item) -> Balance {
-    let get = |name| get_n(item, name).unwrap_or(0);
+    counters(item, "")
+}
+
+/// The six counters stored as `{prefix}{field}` (a ledger entry's are `d_*`).
+fn counters(item: &Item, prefix: &str) -> Balance {
+    let get = |name: &str| get_n(item, &format!("{prefix}{name}")).unwrap_or(0);
     Balance {
         purchased: get("purchased"),
         available: get("available"),
@@ -275,21 +280,13 @@ pub fn balance_from_item(item: &Item) -> Balance {
 }
 
 fn ledger_entry(item: &Item) -> Option<LedgerEntry> {
-    let get = |name: &str| get_n(item, &format!("d_{name}")).unwrap_or(0);
     Some(LedgerEntry {
         movement_id: get_s(item, "sk")?.to_string(),
         kind: MovementKind::parse(get_s(item, "kind")?)?,
         quantity: get_n(item, "quantity")?,
         reference: get_s(item, "reference")?.to_string(),
         created_at: meterai_core::time::rfc3339(get_n(item, "created_at")?),
-        balance_change: Balance {
-            purchased: get("purchased"),
-            available: get("available"),
-            reserved: get("reserved"),
-            spent: get("spent"),
-            refunded: get("refunded"),
-            sold: get("sold"),
-        },
+        balance_change: counters(item, "d_"),
     })
 }
 

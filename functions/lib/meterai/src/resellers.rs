@@ -357,7 +357,7 @@ pub async fn create_customer(
     reseller: &ResellerCaller,
     body: &serde_json::Value,
 ) -> Result<CustomerView> {
-    let object = crate::http::json_object(body, &["reference"])?;
+    let object = crate::request::json_object(body, &["reference"])?;
     let reference = match object.get("reference") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(r)) if !r.is_empty() && r.len() <= 200 => Some(r.clone()),
@@ -570,7 +570,7 @@ pub async fn authenticate_event(
     raw_body: &[u8],
     now_seconds: i64,
 ) -> Result<(ResellerCaller, String, serde_json::Value)> {
-    let body = crate::http::json_body(raw_body)?;
+    let body = crate::request::json_body(raw_body)?;
     let reseller_id = body
         .get("reseller_id")
         .and_then(|r| r.as_str())

@@ -229,7 +229,7 @@ pub fn parse_request(body: &serde_json::Value) -> Result<StampRequest> {
         "reason",
         "client_reference",
     ];
-    let object = crate::http::json_object(body, &FIELDS)?;
+    let object = crate::request::json_object(body, &FIELDS)?;
     let document_id = object
         .get("document_id")
         .and_then(|v| v.as_str())
@@ -1143,7 +1143,7 @@ mod tests {
         ] {
             let err = parse_request(&body).unwrap_err();
             assert_eq!(
-                (crate::http::status_of(&err), err.code()),
+                (crate::errors::status_of(&err), err.code()),
                 (400, codes::INVALID_PLACEMENT),
                 "{body}"
             );

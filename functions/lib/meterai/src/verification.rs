@@ -162,7 +162,7 @@ pub async fn new_upload(
     max_bytes: usize,
     ttl: std::time::Duration,
 ) -> Result<VerifyUpload> {
-    crate::http::json_object(body, &["size"])?;
+    crate::request::json_object(body, &["size"])?;
     crate::stamping::parse_upload_size(body, max_bytes)?;
     let upload_id = format!("vup_{}", meterai_core::ids::nonce());
     let (upload_url, expires_at) =

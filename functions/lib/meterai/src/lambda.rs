@@ -1,0 +1,80 @@
+//! The entry points' wiring: a Lambda function's runtime, built once per cold
+//! start around the [`App`] (a missing setting stops the cold start). Not
+//! generic: the Lambda runtime is compiled once, here, not once per function.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::error::Result;
+
+/// What a route answers: a response or a domain error.
+pub type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>>> + Send>>;
+
+/// A function's route table: every request goes through it.
+pub type Router = fn(&'static App, Request) -> Answer;
+
+/// Runs an HTTP function: builds the [`App`] once (a missing setting stops
+/// the cold start), then serves each request in its own span, mapping errors
+/// to JSON responses. Not generic: the Lambda runtime is compiled once, here,
+/// not once per function.
+pub fn serve_http(router: Router) -> std::result::Result<(), lambda_http::Error> {
+    tokio::runtime::Runtime::new()?.block_on(serve_http_async(router))
+}
+
+async fn serve_http_async(router: Router) -> std::result::Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_http::run(service_fn(move |request: Request| async move {
+        let request_id = request
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
+        let span = tracing::info_span!("request", %request_id, method = %request.method(), path = %request.uri().path());
+        let response = async {
+            let response = router(app, request)
+                .await
+                .unwrap_or_else(|e| crate::http::error_response(&e, &request_id));
+            tracing::info!(status = response.status().as_u16(), "request answered");
+            response
+        }
+        .instrument(span)
+        .await;
+        Ok::<_, lambda_http::Error>(response)
+    }))
+    .await
+}
+
+/// What a queue consumer answers for one batch.
+pub type BatchAnswer = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
+
+/// A queue consumer's handler of one batch.
+pub type BatchHandler = fn(&'static App, SqsEvent) -> BatchAnswer;
+
+/// Runs a queue-consuming function: builds the [`App`] once (a
+/// missing setting stops the cold start), then hands each batch to `handler`
+/// in its own span. Not generic: the Lambda runtime is compiled once, here,
+/// not once per function.
+pub fn serve_queue(handler: BatchHandler) -> Result<(), lambda_runtime::Error> {
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        crate::telemetry::init();
+        let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+                let span = tracing::info_span!(
+                    "batch",
+                    request_id = %event.context.request_id,
+                    size = event.payload.records.len()
+                );
+                Ok::<SqsBatchResponse, lambda_runtime::Error>(
+                    handler(app, event.payload).instrument(span).await,
+                )
+            },
+        ))
+        .await
+    })
+}
