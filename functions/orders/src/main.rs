@@ -1,12 +1,12 @@
-//! Orders of stamp quota, for portal users (bearer JWT):
+//! Orders of stamp quota, for portal users (bearer JWT) and resellers' pools:
 //! `POST /v1/orders`, `GET /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/refund`.
 
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai::http::{self, header, json_response, query, stored_response};
 use meterai::idempotency::{self, StoredResponse};
-use meterai::orders::{self, RefundOutcome};
-use meterai::request;
-use meterai::{paging, App, Result};
+use meterai::{orders as parse, paging, request, App, Result};
+use meterai_app::orders::{self, RefundOutcome};
+use meterai_app::ports::{Clock, SystemClock};
 
 fn main() -> Result<(), lambda_http::Error> {
     meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
@@ -20,6 +20,8 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
     let table = app.table();
     let clients = &app.clients;
     let rules = &app.config.order_rules;
+    let store = app.orders();
+    let clock = SystemClock;
     match (
         request.method().clone(),
         http::route_segments(&request).as_slice(),
@@ -27,13 +29,14 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         (Method::POST, ["orders"]) => {
             let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
             let body = request::json_body(http::body(&request))?;
-            let quantity = orders::parse_quantity(&body, rules)?;
+            let quantity = parse::parse_quantity(&body, rules)?;
             let hash = idempotency::request_hash("POST /v1/orders", &body);
             let create = async {
-                let order = orders::create(clients, table, rules, &account, quantity).await?;
+                let order = orders::create(&store, &clock, rules, &account, quantity).await?;
                 Ok(StoredResponse {
                     status: 201,
-                    body: serde_json::to_string(&order).expect("order serializes"),
+                    body: serde_json::to_string(&order.view(clock.now_ms()))
+                        .expect("order serializes"),
                 })
             };
             let (response, replayed) =
@@ -42,16 +45,17 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::GET, ["orders"]) => {
             let limit = paging::parse_limit(query(&request, "limit"))?;
-            let page =
-                orders::list(clients, table, &account, limit, query(&request, "cursor")).await?;
+            let page = orders::list(&store, &account, limit, query(&request, "cursor")).await?;
+            let now = clock.now_ms();
+            let views: Vec<_> = page.items.iter().map(|o| o.view(now)).collect();
             Ok(json_response(
                 200,
-                &serde_json::json!({ "orders": page.items, "next_cursor": page.next_cursor }),
+                &serde_json::json!({ "orders": views, "next_cursor": page.next_cursor }),
             ))
         }
         (Method::GET, ["orders", order_id]) => {
-            let order = orders::get(clients, table, &account, order_id).await?;
-            Ok(json_response(200, &order))
+            let order = orders::get(&store, &account, order_id).await?;
+            Ok(json_response(200, &order.view(clock.now_ms())))
         }
         (Method::POST, ["orders", order_id, "refund"]) => {
             let bytes = http::body(&request);
@@ -60,28 +64,21 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
             } else {
                 request::json_body(bytes)?
             };
-            let requested = orders::parse_refund_quantity(&body)?;
+            let requested = parse::parse_refund_quantity(&body)?;
+            let outbox = app.event_outbox();
             let refund = async {
-                let (status, refund) =
-                    match orders::refund(clients, table, rules, &account, order_id, requested)
-                        .await?
-                    {
-                        RefundOutcome::Created(refund) => (201, refund),
-                        RefundOutcome::Existing(refund) => (200, refund),
-                    };
-                let data = serde_json::to_value(&refund).expect("refund serializes");
-                meterai::events::emit_for_account(
-                    clients,
-                    app.outbox(),
-                    account.as_str(),
-                    meterai::events::EventType::RefundCompleted,
-                    &refund.refund_id,
-                    data,
+                let outcome = orders::refund(
+                    &store, &outbox, &clock, rules, &account, order_id, requested,
                 )
                 .await?;
+                let status = match outcome {
+                    RefundOutcome::Created(_) => 201,
+                    RefundOutcome::Existing(_) => 200,
+                };
                 Ok(StoredResponse {
                     status,
-                    body: serde_json::to_string(&refund).expect("refund serializes"),
+                    body: serde_json::to_string(&outcome.refund().view())
+                        .expect("refund serializes"),
                 })
             };
             // The key is optional here: repeating a refund is harmless anyway.

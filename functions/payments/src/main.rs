@@ -4,9 +4,11 @@
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai::error::{codes, Error};
 use meterai::http::{self, json_response};
-use meterai::payments::{self, Midtrans};
+use meterai::payments::Midtrans;
 use meterai::request;
 use meterai::{App, Result};
+use meterai_app::payments::{self, PaymentPorts};
+use meterai_app::ports::SystemClock;
 
 fn main() -> Result<(), lambda_http::Error> {
     meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
@@ -30,14 +32,15 @@ async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .midtrans_server_key
                 .as_deref()
                 .ok_or_else(|| Error::Misconfigured("MIDTRANS_SERVER_KEY is not set".into()))?;
-            let receipt = payments::handle_notification(
-                &app.clients,
-                app.table(),
-                &Midtrans::new(server_key),
-                app.outbox(),
-                body,
-            )
-            .await?;
+            let (orders, log, outbox) = (app.orders(), app.payment_log(), app.event_outbox());
+            let ports = PaymentPorts {
+                orders: &orders,
+                log: &log,
+                outbox: &outbox,
+                clock: &SystemClock,
+            };
+            let receipt =
+                payments::handle_notification(&ports, &Midtrans::new(server_key), body).await?;
             Ok(json_response(200, &receipt))
         }
         _ => Err(http::no_route(&request)),

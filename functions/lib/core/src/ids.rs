@@ -4,7 +4,7 @@ use crate::error::{codes, Error, Result};
 
 /// The quota account a request acts for: a portal user's subject, a
 /// reseller's pool (`reseller:{id}`) or a customer (`customer:{id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountId(String);
 
 impl AccountId {

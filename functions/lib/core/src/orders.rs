@@ -1,7 +1,11 @@
-//! Orders: the rules of buying stamp quota (prices, limits, windows) and the
-//! states an order goes through.
+//! Orders: the rules of buying stamp quota (prices, limits, windows), the
+//! states an order goes through, and what may be refunded.
 
 use serde::Serialize;
+
+use crate::error::{codes, Error, Result};
+use crate::ids::AccountId;
+use crate::time::rfc3339;
 
 /// Prices and limits of the purchase side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +85,199 @@ impl OrderStatus {
     }
 }
 
+/// An order: a purchase of `quantity` stamps by `account`. Times are epoch ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub order_id: String,
+    pub account: AccountId,
+    /// As recorded; [`Order::status_at`] also knows the payment deadline.
+    pub status: OrderStatus,
+    pub quantity: i64,
+    /// Rupiah per stamp when ordered.
+    pub unit_price: i64,
+    /// Rupiah: quantity x unit price.
+    pub total: i64,
+    pub created_ms: i64,
+    pub pay_by_ms: i64,
+    pub paid_ms: Option<i64>,
+    pub refunded_quantity: i64,
+    /// Refunds made so far (the next one is number `refund_count + 1`).
+    pub refund_count: i64,
+}
+
+impl Order {
+    /// A new pending order, priced by `rules` (the quantity is checked by the caller).
+    pub fn new(
+        order_id: String,
+        account: AccountId,
+        quantity: i64,
+        rules: &OrderRules,
+        now_ms: i64,
+    ) -> Self {
+        Order {
+            order_id,
+            account,
+            status: OrderStatus::Pending,
+            quantity,
+            unit_price: rules.unit_price,
+            total: quantity * rules.unit_price,
+            created_ms: now_ms,
+            pay_by_ms: now_ms + rules.payment_window_ms,
+            paid_ms: None,
+            refunded_quantity: 0,
+            refund_count: 0,
+        }
+    }
+
+    pub fn status_at(&self, now_ms: i64) -> OrderStatus {
+        self.status.as_of(self.pay_by_ms, now_ms)
+    }
+
+    /// Stamps bought by this order and not refunded yet.
+    pub fn unrefunded(&self) -> i64 {
+        self.quantity - self.refunded_quantity
+    }
+
+    /// The order as the API shows it at `now_ms`.
+    pub fn view(&self, now_ms: i64) -> OrderView {
+        OrderView {
+            order_id: self.order_id.clone(),
+            status: self.status_at(now_ms),
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            total: self.total,
+            currency: "IDR",
+            payment_reference: self.order_id.clone(),
+            created_at: rfc3339(self.created_ms),
+            expires_at: rfc3339(self.pay_by_ms),
+            paid_at: self.paid_ms.map(rfc3339),
+            refunded_quantity: self.refunded_quantity,
+        }
+    }
+}
+
+/// An order as the API shows it (the owner is never echoed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub total: i64,
+    pub currency: &'static str,
+    /// What the buyer pays against at the gateway (the gateway's order id).
+    pub payment_reference: String,
+    pub created_at: String,
+    /// Payment deadline of a pending order.
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    pub refunded_quantity: i64,
+}
+
+/// A refund of unused stamps at 100% of what they cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub refund_id: String,
+    pub order_id: String,
+    pub account: AccountId,
+    /// Its number among the order's refunds, from 1.
+    pub seq: i64,
+    pub quantity: i64,
+    /// Rupiah paid back: quantity x the order's unit price.
+    pub amount: i64,
+    pub created_ms: i64,
+}
+
+impl Refund {
+    /// The order's next refund, of `quantity` stamps.
+    pub fn next(order: &Order, quantity: i64, now_ms: i64) -> Self {
+        let seq = order.refund_count + 1;
+        Refund {
+            refund_id: format!("{}-r{seq}", order.order_id),
+            order_id: order.order_id.clone(),
+            account: order.account.clone(),
+            seq,
+            quantity,
+            amount: quantity * order.unit_price,
+            created_ms: now_ms,
+        }
+    }
+
+    pub fn view(&self) -> RefundView {
+        RefundView {
+            refund_id: self.refund_id.clone(),
+            order_id: self.order_id.clone(),
+            quantity: self.quantity,
+            amount: self.amount,
+            currency: "IDR",
+            status: "completed",
+            created_at: rfc3339(self.created_ms),
+        }
+    }
+}
+
+/// A refund as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundView {
+    pub refund_id: String,
+    pub order_id: String,
+    pub quantity: i64,
+    pub amount: i64,
+    pub currency: &'static str,
+    pub status: &'static str,
+    pub created_at: String,
+}
+
+/// What a refund request comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundDecision {
+    /// Refund this many stamps now.
+    Refund(i64),
+    /// Nothing is left and the order was refunded before: answer with its
+    /// latest refund, so that repeating the request is harmless.
+    Repeat,
+}
+
+/// Decides a refund of `order`'s unused stamps: the least of what the order
+/// bought and has not had refunded, and what the buyer has `available`
+/// (reserved and spent stamps are never refunded); `requested` asks for a
+/// specific number instead of all of them.
+pub fn decide_refund(
+    order: &Order,
+    available: i64,
+    requested: Option<i64>,
+    rules: &OrderRules,
+    now_ms: i64,
+) -> Result<RefundDecision> {
+    let Some(paid_ms) = order.paid_ms else {
+        return Err(Error::conflict(
+            codes::ORDER_NOT_PAID,
+            "only a paid order can be refunded",
+        ));
+    };
+    if !rules.refund_window_open(paid_ms, now_ms) {
+        return Err(Error::conflict(
+            codes::REFUND_WINDOW_CLOSED,
+            "the refund window of this order has closed",
+        ));
+    }
+    let refundable = order.unrefunded().min(available).max(0);
+    match requested {
+        Some(q) if q > refundable => Err(Error::conflict(
+            codes::REFUND_EXCEEDS_UNUSED,
+            format!("asked to refund {q} stamps but only {refundable} of this order are unused"),
+        )),
+        Some(q) => Ok(RefundDecision::Refund(q)),
+        None if refundable > 0 => Ok(RefundDecision::Refund(refundable)),
+        None if order.refund_count > 0 => Ok(RefundDecision::Repeat),
+        None => Err(Error::conflict(
+            codes::NOTHING_TO_REFUND,
+            "this order has no unused stamps to refund",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +310,85 @@ mod tests {
         assert_eq!(OrderStatus::Pending.as_of(10, 11), OrderStatus::Expired);
         assert_eq!(OrderStatus::Pending.as_of(10, 10), OrderStatus::Pending);
         assert_eq!(OrderStatus::Paid.as_of(10, 11), OrderStatus::Paid);
+    }
+
+    fn paid_order(quantity: i64, paid_ms: i64) -> Order {
+        let account = AccountId::parse("acct-1").unwrap();
+        let mut order = Order::new("ord_1".into(), account, quantity, &OrderRules::default(), 0);
+        order.status = OrderStatus::Paid;
+        order.paid_ms = Some(paid_ms);
+        order
+    }
+
+    #[test]
+    fn a_pending_order_past_its_deadline_reads_as_expired_and_hides_its_owner() {
+        let rules = OrderRules::default();
+        let order = Order::new(
+            "ord_1".into(),
+            AccountId::parse("a").unwrap(),
+            2,
+            &rules,
+            1_000,
+        );
+        assert_eq!(order.total, 20_000);
+        assert_eq!(order.status_at(1_000), OrderStatus::Pending);
+        assert_eq!(
+            order.status_at(1_001 + rules.payment_window_ms),
+            OrderStatus::Expired
+        );
+        let view = order.view(1_000);
+        assert_eq!(view.payment_reference, "ord_1");
+        assert_eq!(view.currency, "IDR");
+        assert_eq!(view.paid_at, None);
+    }
+
+    #[test]
+    fn a_refund_takes_the_least_of_unrefunded_and_available() {
+        let rules = OrderRules::default();
+        let order = paid_order(5, 100);
+        assert_eq!(
+            decide_refund(&order, 3, None, &rules, 200).unwrap(),
+            RefundDecision::Refund(3)
+        );
+        assert_eq!(
+            decide_refund(&order, 9, None, &rules, 200).unwrap(),
+            RefundDecision::Refund(5)
+        );
+        assert_eq!(
+            decide_refund(&order, 9, Some(2), &rules, 200).unwrap(),
+            RefundDecision::Refund(2)
+        );
+        let code = |r: Result<RefundDecision>| r.unwrap_err().code();
+        assert_eq!(
+            code(decide_refund(&order, 3, Some(4), &rules, 200)),
+            codes::REFUND_EXCEEDS_UNUSED
+        );
+        assert_eq!(
+            code(decide_refund(&order, 0, None, &rules, 200)),
+            codes::NOTHING_TO_REFUND
+        );
+        let mut refunded = order.clone();
+        refunded.refund_count = 1;
+        refunded.refunded_quantity = 5;
+        assert_eq!(
+            decide_refund(&refunded, 9, None, &rules, 200).unwrap(),
+            RefundDecision::Repeat
+        );
+        let late = 100 + rules.refund_window_ms + 1;
+        assert_eq!(
+            code(decide_refund(&order, 3, None, &rules, late)),
+            codes::REFUND_WINDOW_CLOSED
+        );
+        let mut pending = order.clone();
+        pending.paid_ms = None;
+        assert_eq!(
+            code(decide_refund(&pending, 3, None, &rules, 200)),
+            codes::ORDER_NOT_PAID
+        );
+        let refund = Refund::next(&refunded, 2, 300);
+        assert_eq!(
+            (refund.refund_id.as_str(), refund.seq, refund.amount),
+            ("ord_1-r2", 2, 20_000)
+        );
     }
 }

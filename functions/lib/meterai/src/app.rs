@@ -130,6 +130,30 @@ impl App {
         }
     }
 
+    /// The orders of this function's table.
+    pub fn orders(&self) -> crate::orders::DynamoOrders {
+        crate::orders::DynamoOrders {
+            clients: self.clients.clone(),
+            table: self.config.table_name.clone(),
+        }
+    }
+
+    /// Where payment notifications are recorded.
+    pub fn payment_log(&self) -> crate::payments::DynamoPaymentLog {
+        crate::payments::DynamoPaymentLog {
+            clients: self.clients.clone(),
+            table: self.config.table_name.clone(),
+        }
+    }
+
+    /// The outbox port (emits nothing when this function has no webhooks queue).
+    pub fn event_outbox(&self) -> crate::events::DynamoOutbox {
+        crate::events::DynamoOutbox {
+            clients: self.clients.clone(),
+            outbox: self.outbox().cloned(),
+        }
+    }
+
     /// Where reseller events go, when this function emits any.
     pub fn outbox(&self) -> Option<&crate::events::Outbox> {
         self.stamp_settings.outbox.as_ref()

@@ -123,6 +123,35 @@ pub async fn emit_for_account(
     Ok(())
 }
 
+/// The outbox of a function that emits reseller events (none when the
+/// function has no webhooks queue): the adapter of `meterai_app::ports::Outbox`.
+#[derive(Debug, Clone)]
+pub struct DynamoOutbox {
+    pub clients: AwsClients,
+    pub outbox: Option<Outbox>,
+}
+
+#[async_trait::async_trait]
+impl meterai_app::ports::Outbox for DynamoOutbox {
+    async fn emit_for_account(
+        &self,
+        account: &meterai_core::AccountId,
+        kind: EventType,
+        reference: &str,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        emit_for_account(
+            &self.clients,
+            self.outbox.as_ref(),
+            account.as_str(),
+            kind,
+            reference,
+            data,
+        )
+        .await
+    }
+}
+
 /// A recorded event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {

@@ -1,0 +1,401 @@
+//! The money side's use cases on the in-memory ports: exactly-once credit,
+//! refunds racing each other and reservations, the refund rules.
+
+use futures::future::join_all;
+use meterai_app::orders::{self, RefundOutcome};
+use meterai_app::payments::{self, PaymentOutcome, PaymentPorts};
+use meterai_core::error::codes;
+use meterai_core::orders::{OrderRules, OrderStatus};
+use meterai_core::payments::{Midtrans, MidtransNotification};
+use meterai_core::quota::{Movement, MovementKind};
+use meterai_core::AccountId;
+use meterai_memory::{ManualClock, MemoryOutbox, MemoryPaymentLog, Rejected, Store};
+
+const SERVER_KEY: &str = "SB-Mid-server-test";
+const NOW: i64 = 1_795_400_000_000;
+
+struct World {
+    store: Store,
+    log: MemoryPaymentLog,
+    outbox: MemoryOutbox,
+    clock: ManualClock,
+    rules: OrderRules,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            store: Store::new(),
+            log: MemoryPaymentLog::default(),
+            outbox: MemoryOutbox::default(),
+            clock: ManualClock::at(NOW),
+            rules: OrderRules::default(),
+        }
+    }
+
+    async fn notify(&self, note: &MidtransNotification) -> meterai_core::Result<payments::Receipt> {
+        let orders = self.store.orders();
+        let ports = PaymentPorts {
+            orders: &orders,
+            log: &self.log,
+            outbox: &self.outbox,
+            clock: &self.clock,
+        };
+        payments::handle_notification(
+            &ports,
+            &Midtrans::new(SERVER_KEY),
+            &serde_json::to_vec(note).unwrap(),
+        )
+        .await
+    }
+
+    async fn order(&self, account: &AccountId, quantity: i64) -> meterai_core::orders::Order {
+        orders::create(
+            &self.store.orders(),
+            &self.clock,
+            &self.rules,
+            account,
+            quantity,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn paid_order(&self, account: &AccountId, quantity: i64) -> String {
+        let order = self.order(account, quantity).await;
+        let note = gateway().notification(&order.order_id, "settlement", order.total, "tx-1");
+        assert_eq!(
+            self.notify(&note).await.unwrap().result,
+            PaymentOutcome::Credited
+        );
+        order.order_id
+    }
+
+    async fn refund(
+        &self,
+        account: &AccountId,
+        order_id: &str,
+        requested: Option<i64>,
+    ) -> meterai_core::Result<RefundOutcome> {
+        orders::refund(
+            &self.store.orders(),
+            &self.outbox,
+            &self.clock,
+            &self.rules,
+            account,
+            order_id,
+            requested,
+        )
+        .await
+    }
+
+    async fn assert_audit(&self, account: &AccountId) {
+        let report = self.store.audit(account).await;
+        assert!(report.holds(), "{report:?}");
+    }
+}
+
+fn gateway() -> Midtrans {
+    Midtrans::new(SERVER_KEY)
+}
+
+fn account(name: &str) -> AccountId {
+    AccountId::parse(name).unwrap()
+}
+
+#[tokio::test]
+async fn twenty_duplicated_and_reordered_notifications_credit_once() {
+    let world = World::new();
+    let buyer = account("acct-dup");
+    let order = world.order(&buyer, 3).await;
+    let g = gateway();
+    // Pending first and last, settlements in between, all at once.
+    let mut notes = vec![g.notification(&order.order_id, "pending", order.total, "tx-1")];
+    for i in 0..18 {
+        notes.push(g.notification(
+            &order.order_id,
+            "settlement",
+            order.total,
+            &format!("tx-{i}"),
+        ));
+    }
+    notes.push(g.notification(&order.order_id, "pending", order.total, "tx-1"));
+    let answers = join_all(notes.iter().map(|n| world.notify(n))).await;
+    let credited = answers
+        .iter()
+        .filter(|a| a.as_ref().unwrap().result == PaymentOutcome::Credited)
+        .count();
+    assert_eq!(credited, 1, "{answers:?}");
+    let balance = world.store.balance(&buyer).await;
+    assert_eq!((balance.purchased, balance.available), (3, 3));
+    assert_eq!(
+        world.store.ledger_keys(&buyer).await,
+        vec![format!("credit#{}", order.order_id)]
+    );
+    assert_eq!(
+        world.log.records().len(),
+        20,
+        "every notification is recorded"
+    );
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn a_tampered_or_mismatched_notification_credits_nothing_and_is_recorded() {
+    let world = World::new();
+    let buyer = account("acct-tamper");
+    let order = world.order(&buyer, 2).await;
+    // An amount changed after signing, or another key's signature: refused.
+    let mut forged = gateway().notification(&order.order_id, "settlement", order.total, "tx");
+    forged.gross_amount = "1.00".into();
+    let err = world.notify(&forged).await.unwrap_err();
+    assert_eq!(err.code(), codes::INVALID_SIGNATURE);
+    let other_key =
+        Midtrans::new("another-key").notification(&order.order_id, "settlement", order.total, "tx");
+    assert_eq!(
+        world.notify(&other_key).await.unwrap_err().code(),
+        codes::INVALID_SIGNATURE
+    );
+    // Correctly signed, for the wrong amount.
+    let short = gateway().notification(&order.order_id, "settlement", order.total - 1, "tx");
+    assert_eq!(
+        world.notify(&short).await.unwrap_err().code(),
+        codes::AMOUNT_MISMATCH
+    );
+    assert_eq!(world.store.balance(&buyer).await.purchased, 0);
+    let records = world.log.records();
+    let outcomes: Vec<_> = records
+        .iter()
+        .map(|r| (r.outcome.as_str(), r.signature_valid))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("INVALID_SIGNATURE", false),
+            ("INVALID_SIGNATURE", false),
+            ("AMOUNT_MISMATCH", true)
+        ]
+    );
+    assert!(records.iter().all(|r| r.order_id == order.order_id));
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn money_for_a_closed_order_is_still_credited_and_a_paid_order_is_never_closed() {
+    let world = World::new();
+    let buyer = account("acct-late");
+    let order = world.order(&buyer, 1).await;
+    let g = gateway();
+    let expire = g.notification(&order.order_id, "expire", order.total, "tx");
+    assert_eq!(
+        world.notify(&expire).await.unwrap().result,
+        PaymentOutcome::Closed
+    );
+    world.clock.advance(world.rules.payment_window_ms + 1);
+    let paid = g.notification(&order.order_id, "settlement", order.total, "tx");
+    assert_eq!(
+        world.notify(&paid).await.unwrap().result,
+        PaymentOutcome::Credited
+    );
+    let cancel = g.notification(&order.order_id, "cancel", order.total, "tx");
+    assert_eq!(
+        world.notify(&cancel).await.unwrap().result,
+        PaymentOutcome::Unchanged
+    );
+    let stored = orders::get(&world.store.orders(), &buyer, &order.order_id)
+        .await
+        .unwrap();
+    assert_eq!(stored.status_at(world.clock_now()), OrderStatus::Paid);
+    assert_eq!(world.store.balance(&buyer).await.available, 1);
+    world.assert_audit(&buyer).await;
+}
+
+impl World {
+    fn clock_now(&self) -> i64 {
+        use meterai_app::ports::Clock;
+        self.clock.now_ms()
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_seen_by_its_owner_only_and_quantities_are_bounded() {
+    let world = World::new();
+    let owner = account("acct-owner");
+    let order = world.order(&owner, 2).await;
+    let orders_port = world.store.orders();
+    assert_eq!(
+        orders::get(&orders_port, &owner, &order.order_id)
+            .await
+            .unwrap(),
+        order
+    );
+    let stranger = orders::get(&orders_port, &account("acct-stranger"), &order.order_id).await;
+    assert_eq!(stranger.unwrap_err().code(), codes::ORDER_NOT_FOUND);
+    assert_eq!(
+        orders::get(&orders_port, &owner, "ord_../x")
+            .await
+            .unwrap_err()
+            .code(),
+        codes::ORDER_NOT_FOUND
+    );
+    for bad in [0, -1, world.rules.max_quantity + 1] {
+        let err = orders::create(&orders_port, &world.clock, &world.rules, &owner, bad)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::INVALID_QUANTITY, "{bad}");
+    }
+    let second = world.order(&owner, 1).await;
+    let page = orders::list(&orders_port, &owner, 1, None).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    let rest = orders::list(&orders_port, &owner, 10, page.next_cursor.as_deref())
+        .await
+        .unwrap();
+    let mut seen: Vec<_> = page
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|o| o.order_id.clone())
+        .collect();
+    seen.sort();
+    let mut both = vec![order.order_id, second.order_id];
+    both.sort();
+    assert_eq!(seen, both);
+    assert_eq!(rest.next_cursor, None);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_refunds_of_one_order_refund_once() {
+    let world = World::new();
+    let buyer = account("acct-refund");
+    let order_id = world.paid_order(&buyer, 5).await;
+    let answers = join_all((0..20).map(|_| world.refund(&buyer, &order_id, None))).await;
+    let created: Vec<_> = answers
+        .iter()
+        .filter_map(|a| match a.as_ref().unwrap() {
+            RefundOutcome::Created(r) => Some(r.clone()),
+            RefundOutcome::Existing(_) => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    assert_eq!((created[0].quantity, created[0].amount), (5, 50_000));
+    for a in &answers {
+        assert_eq!(
+            a.as_ref().unwrap().refund().refund_id,
+            created[0].refund_id,
+            "every answer names the one refund"
+        );
+    }
+    let balance = world.store.balance(&buyer).await;
+    assert_eq!((balance.available, balance.refunded), (0, 5));
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn refunds_racing_reservations_never_refund_a_reserved_stamp() {
+    let world = World::new();
+    let buyer = account("acct-race");
+    let order_id = world.paid_order(&buyer, 6).await;
+    let reserve = join_all((0..6).map(|i| {
+        let store = world.store.clone();
+        let buyer = buyer.clone();
+        async move {
+            store
+                .apply(&Movement::new(
+                    &buyer,
+                    MovementKind::Reserve,
+                    1,
+                    format!("job_{i}"),
+                ))
+                .await
+        }
+    }));
+    let refunds = join_all((0..4).map(|_| world.refund(&buyer, &order_id, None)));
+    let (reserved, refunded) = tokio::join!(reserve, refunds);
+    let reserved_ok = reserved.iter().filter(|r| r.is_ok()).count() as i64;
+    assert!(reserved
+        .iter()
+        .all(|r| matches!(r, Ok(()) | Err(Rejected::Insufficient))));
+    let refunded_total: i64 = refunded
+        .iter()
+        .filter_map(|r| match r {
+            Ok(RefundOutcome::Created(refund)) => Some(refund.quantity),
+            _ => None,
+        })
+        .sum();
+    for r in &refunded {
+        if let Err(e) = r {
+            assert!(
+                e.is_client_error() && e.code() != codes::CONTENTION,
+                "{e:?}"
+            );
+        }
+    }
+    let balance = world.store.balance(&buyer).await;
+    assert_eq!(
+        reserved_ok + refunded_total,
+        6,
+        "every stamp is reserved or refunded, none both"
+    );
+    assert_eq!(
+        (balance.reserved, balance.refunded, balance.available),
+        (reserved_ok, refunded_total, 0)
+    );
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn refund_requests_that_cannot_be_met_are_refused_with_their_codes() {
+    let world = World::new();
+    let buyer = account("acct-rules");
+    let pending = world.order(&buyer, 2).await;
+    let code = |r: meterai_core::Result<RefundOutcome>| r.unwrap_err().code();
+    assert_eq!(
+        code(world.refund(&buyer, &pending.order_id, None).await),
+        codes::ORDER_NOT_PAID
+    );
+    let order_id = world.paid_order(&buyer, 2).await;
+    assert_eq!(
+        code(world.refund(&buyer, &order_id, Some(3)).await),
+        codes::REFUND_EXCEEDS_UNUSED
+    );
+    assert_eq!(
+        code(world.refund(&account("acct-other"), &order_id, None).await),
+        codes::ORDER_NOT_FOUND
+    );
+    let first = world.refund(&buyer, &order_id, Some(1)).await.unwrap();
+    assert!(matches!(first, RefundOutcome::Created(ref r) if r.quantity == 1));
+    let rest = world.refund(&buyer, &order_id, None).await.unwrap();
+    assert!(matches!(rest, RefundOutcome::Created(ref r) if r.quantity == 1 && r.seq == 2));
+    // Nothing left: the latest refund again, harmlessly.
+    let again = world.refund(&buyer, &order_id, None).await.unwrap();
+    assert_eq!(again, RefundOutcome::Existing(rest.refund().clone()));
+    let other = world.paid_order(&buyer, 1).await;
+    world.clock.advance(world.rules.refund_window_ms + 1);
+    assert_eq!(
+        code(world.refund(&buyer, &other, None).await),
+        codes::REFUND_WINDOW_CLOSED
+    );
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn a_resellers_pool_hears_of_its_payment_and_refund_once() {
+    let world = World::new();
+    let pool = account("reseller:rsl_01JC0000000000000000000000");
+    let order = world.order(&pool, 2).await;
+    let note = gateway().notification(&order.order_id, "settlement", order.total, "tx");
+    world.notify(&note).await.unwrap();
+    world.notify(&note).await.unwrap();
+    world.refund(&pool, &order.order_id, None).await.unwrap();
+    world.refund(&pool, &order.order_id, None).await.unwrap();
+    let kinds: Vec<_> = world
+        .outbox
+        .events()
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, vec!["order.paid", "refund.completed"]);
+    // A portal user's purchase makes no event.
+    world.paid_order(&account("acct-portal"), 1).await;
+    assert_eq!(world.outbox.events().len(), 2);
+}

@@ -1,0 +1,391 @@
+//! meterai-memory: the ports of `meterai-app`, in memory.
+//!
+//! One [`Store`] holds what the DynamoDB table holds (balances, ledger
+//! entries, orders, refunds) behind one lock; each port method is one
+//! transaction on it: every condition is checked first, then every change is
+//! made, or none (as `TransactWriteItems` does). A ledger entry's key is its
+//! movement's cause, so the same movement never applies twice. Each call
+//! yields to the scheduler first, so use cases running at once interleave.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use meterai_app::ports::{Clock, Credited, Orders, Outbox, PaymentLog, PaymentRecord, RefundLost};
+use meterai_core::error::codes;
+use meterai_core::events::{event_id, EventType};
+use meterai_core::orders::{Order, OrderStatus, Refund};
+use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
+use meterai_core::{AccountId, Error, Result};
+
+/// Why a movement did not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// The source counter holds fewer stamps than the movement needs.
+    Insufficient,
+    /// The same movement was applied before (its ledger entry exists).
+    AlreadyApplied,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    balances: HashMap<AccountId, Balance>,
+    /// (account, `{kind}#{reference}`) -> the entry's change to the balance.
+    ledger: BTreeMap<(AccountId, String), Balance>,
+    orders: HashMap<String, Order>,
+    refunds: HashMap<(String, i64), Refund>,
+}
+
+impl State {
+    /// The conditions of a movement: its ledger key is new, its source holds enough.
+    fn check(&self, movement: &Movement) -> std::result::Result<(), Rejected> {
+        let key = (movement.account.clone(), movement.ledger_sk());
+        if self.ledger.contains_key(&key) {
+            return Err(Rejected::AlreadyApplied);
+        }
+        let balance = self
+            .balances
+            .get(&movement.account)
+            .copied()
+            .unwrap_or_default();
+        let held = match movement.kind.source() {
+            None => return Ok(()),
+            Some("available") => balance.available,
+            Some("reserved") => balance.reserved,
+            Some(other) => unreachable!("no counter {other} is a source"),
+        };
+        if held < movement.quantity {
+            return Err(Rejected::Insufficient);
+        }
+        Ok(())
+    }
+
+    /// Applies a movement whose conditions were checked.
+    fn apply(&mut self, movement: &Movement) {
+        let deltas = movement.kind.deltas(movement.quantity);
+        self.balances
+            .entry(movement.account.clone())
+            .or_default()
+            .add(&deltas);
+        self.ledger
+            .insert((movement.account.clone(), movement.ledger_sk()), deltas);
+    }
+}
+
+/// The in-memory table. Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    state: Arc<Mutex<State>>,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    async fn lock(&self) -> MutexGuard<'_, State> {
+        tokio::task::yield_now().await;
+        self.state
+            .lock()
+            .expect("no test panics while holding the store")
+    }
+
+    /// Applies one movement on its own (a reservation, a release), as one transaction.
+    pub async fn apply(&self, movement: &Movement) -> std::result::Result<(), Rejected> {
+        let mut state = self.lock().await;
+        state.check(movement)?;
+        state.apply(movement);
+        Ok(())
+    }
+
+    pub async fn balance(&self, account: &AccountId) -> Balance {
+        self.lock()
+            .await
+            .balances
+            .get(account)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The account's balance against the sum of its ledger.
+    pub async fn audit(&self, account: &AccountId) -> AuditReport {
+        let state = self.lock().await;
+        let balance = state.balances.get(account).copied().unwrap_or_default();
+        let entries: Vec<Balance> = state
+            .ledger
+            .iter()
+            .filter(|((owner, _), _)| owner == account)
+            .map(|(_, change)| *change)
+            .collect();
+        audit_entries(account.as_str(), balance, &entries)
+    }
+
+    /// The account's ledger keys (`{kind}#{reference}`), in key order.
+    pub async fn ledger_keys(&self, account: &AccountId) -> Vec<String> {
+        let state = self.lock().await;
+        state
+            .ledger
+            .keys()
+            .filter(|(owner, _)| owner == account)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    /// The orders port over this store.
+    pub fn orders(&self) -> MemoryOrders {
+        MemoryOrders {
+            store: self.clone(),
+        }
+    }
+}
+
+/// [`Orders`] in memory.
+#[derive(Debug, Clone)]
+pub struct MemoryOrders {
+    store: Store,
+}
+
+#[async_trait]
+impl Orders for MemoryOrders {
+    async fn create(&self, order: &Order) -> Result<()> {
+        let mut state = self.store.lock().await;
+        if state.orders.contains_key(&order.order_id) {
+            return Err(Error::conflict(codes::CONTENTION, "id collision; retry"));
+        }
+        state.orders.insert(order.order_id.clone(), order.clone());
+        Ok(())
+    }
+
+    async fn load(&self, order_id: &str) -> Result<Option<Order>> {
+        Ok(self.store.lock().await.orders.get(order_id).cloned())
+    }
+
+    async fn list(
+        &self,
+        account: &AccountId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Order>> {
+        let state = self.store.lock().await;
+        let mut mine: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| &o.account == account)
+            .collect();
+        // Newest first (ids are time-ordered ULIDs).
+        mine.sort_by(|a, b| (b.created_ms, &b.order_id).cmp(&(a.created_ms, &a.order_id)));
+        let start = match cursor {
+            None => 0,
+            Some(after) => {
+                mine.iter()
+                    .position(|o| o.order_id == after)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            codes::INVALID_CURSOR,
+                            "cursor is not valid for this listing",
+                        )
+                    })?
+                    + 1
+            }
+        };
+        let page: Vec<Order> = mine
+            .iter()
+            .skip(start)
+            .take(limit as usize)
+            .map(|o| (*o).clone())
+            .collect();
+        let next_cursor = (start + page.len() < mine.len())
+            .then(|| page.last().map(|o| o.order_id.clone()))
+            .flatten();
+        Ok(Page {
+            items: page,
+            next_cursor,
+        })
+    }
+
+    async fn credit(&self, order: &Order, _transaction_id: &str, now_ms: i64) -> Result<Credited> {
+        let mut state = self.store.lock().await;
+        let movement = Movement::new(
+            &order.account,
+            MovementKind::Credit,
+            order.quantity,
+            &order.order_id,
+        );
+        // Both conditions of the one transaction: not paid yet, not credited yet.
+        let unpaid = state
+            .orders
+            .get(&order.order_id)
+            .is_none_or(|o| o.paid_ms.is_none());
+        if !unpaid || state.check(&movement).is_err() {
+            return Ok(Credited::Before);
+        }
+        state.apply(&movement);
+        let stored = state
+            .orders
+            .entry(order.order_id.clone())
+            .or_insert_with(|| order.clone());
+        stored.status = OrderStatus::Paid;
+        stored.paid_ms = Some(now_ms);
+        Ok(Credited::Now)
+    }
+
+    async fn close(&self, order_id: &str, status: OrderStatus, _now_ms: i64) -> Result<bool> {
+        let mut state = self.store.lock().await;
+        match state.orders.get_mut(order_id) {
+            Some(order) if order.status == OrderStatus::Pending && order.paid_ms.is_none() => {
+                order.status = status;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn with_balance(
+        &self,
+        order_id: &str,
+        account: &AccountId,
+    ) -> Result<(Option<Order>, Balance)> {
+        let state = self.store.lock().await;
+        Ok((
+            state.orders.get(order_id).cloned(),
+            state.balances.get(account).copied().unwrap_or_default(),
+        ))
+    }
+
+    async fn refund(
+        &self,
+        order: &Order,
+        refund: &Refund,
+    ) -> Result<std::result::Result<(), RefundLost>> {
+        let mut state = self.store.lock().await;
+        let Some(stored) = state.orders.get(&order.order_id) else {
+            return Ok(Err(RefundLost));
+        };
+        let movement = Movement::new(
+            &refund.account,
+            MovementKind::Refund,
+            refund.quantity,
+            &refund.refund_id,
+        );
+        let fits = stored.refund_count == refund.seq - 1
+            && stored.refunded_quantity + refund.quantity <= stored.quantity
+            && !state
+                .refunds
+                .contains_key(&(order.order_id.clone(), refund.seq))
+            && state.check(&movement).is_ok();
+        if !fits {
+            return Ok(Err(RefundLost));
+        }
+        state.apply(&movement);
+        let stored = state
+            .orders
+            .get_mut(&order.order_id)
+            .expect("checked above");
+        stored.refund_count = refund.seq;
+        stored.refunded_quantity += refund.quantity;
+        state
+            .refunds
+            .insert((order.order_id.clone(), refund.seq), refund.clone());
+        Ok(Ok(()))
+    }
+
+    async fn refund_number(&self, order_id: &str, seq: i64) -> Result<Option<Refund>> {
+        Ok(self
+            .store
+            .lock()
+            .await
+            .refunds
+            .get(&(order_id.to_string(), seq))
+            .cloned())
+    }
+}
+
+/// [`PaymentLog`] in memory: every record, in order.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryPaymentLog {
+    records: Arc<Mutex<Vec<PaymentRecord>>>,
+}
+
+impl MemoryPaymentLog {
+    pub fn records(&self) -> Vec<PaymentRecord> {
+        self.records.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl PaymentLog for MemoryPaymentLog {
+    async fn record(&self, record: &PaymentRecord) {
+        self.records.lock().unwrap().push(record.clone());
+    }
+}
+
+/// An event the outbox recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    pub event_id: String,
+    pub account: AccountId,
+    pub kind: EventType,
+    pub data: serde_json::Value,
+}
+
+/// [`Outbox`] in memory: one record per event id (as the table's
+/// `attribute_not_exists` keeps it), for reseller pools only.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryOutbox {
+    events: Arc<Mutex<Vec<Emitted>>>,
+}
+
+impl MemoryOutbox {
+    pub fn events(&self) -> Vec<Emitted> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryOutbox {
+    async fn emit_for_account(
+        &self,
+        account: &AccountId,
+        kind: EventType,
+        reference: &str,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        if !account
+            .as_str()
+            .starts_with(meterai_core::resellers::POOL_PREFIX)
+        {
+            return Ok(());
+        }
+        let id = event_id(kind, reference);
+        let mut events = self.events.lock().unwrap();
+        if !events.iter().any(|e| e.event_id == id) {
+            events.push(Emitted {
+                event_id: id,
+                account: account.clone(),
+                kind,
+                data,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A clock the test sets.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> Self {
+        Self(AtomicI64::new(ms))
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
