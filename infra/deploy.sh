@@ -72,10 +72,11 @@ if [[ "$target" == aws ]]; then
   fi
   bin_dir() { echo "$root/target/lambda/$1"; }
 else
-  # The binaries only (functions, meterai-admin, the demo and test tools): the
-  # test targets are built by scripts/test. Same workspace and profile, so
-  # scripts/test reuses everything built here.
-  [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release --workspace --bins --locked
+  # The binaries only (functions, meterai-admin, the demo's tools), not the test
+  # targets nor the load and benchmark tools (meterai-tools): scripts/test and
+  # scripts/spike build those. Same workspace and profile, so they reuse
+  # everything built here.
+  [[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release --workspace --bins --exclude meterai-tools --locked
   bin_dir() { echo "$root/target/release"; }
 fi
 

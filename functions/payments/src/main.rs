@@ -1,48 +1,6 @@
 //! The payment gateway's notification callback: `POST /v1/payments/notifications`.
 //! Authenticated by the notification's own signature, not by a user token.
 
-use lambda_http::{http::Method, Body, Request, Response};
-use meterai::error::{codes, Error};
-use meterai::http::{self, json_response};
-use meterai::payments::Midtrans;
-use meterai::request;
-use meterai::{App, Result};
-use meterai_app::payments::{self, PaymentPorts};
-use meterai_app::ports::SystemClock;
-
 fn main() -> Result<(), lambda_http::Error> {
-    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
-}
-
-async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
-    match (
-        request.method().clone(),
-        http::route_segments(&request).as_slice(),
-    ) {
-        (Method::POST, ["payments", "notifications"]) => {
-            let body = http::body(&request);
-            if body.len() > request::JSON_BODY_LIMIT {
-                return Err(Error::too_large(
-                    codes::PAYLOAD_TOO_LARGE,
-                    "notification is too large",
-                ));
-            }
-            let server_key = app
-                .config
-                .midtrans_server_key
-                .as_deref()
-                .ok_or_else(|| Error::Misconfigured("MIDTRANS_SERVER_KEY is not set".into()))?;
-            let (orders, log, outbox) = (app.orders(), app.payment_log(), app.event_outbox());
-            let ports = PaymentPorts {
-                orders: &orders,
-                log: &log,
-                outbox: &outbox,
-                clock: &SystemClock,
-            };
-            let receipt =
-                payments::handle_notification(&ports, &Midtrans::new(server_key), body).await?;
-            Ok(json_response(200, &receipt))
-        }
-        _ => Err(http::no_route(&request)),
-    }
+    meterai::lambda::serve_http(meterai::routes::payments::route)
 }

@@ -1,41 +1,5 @@
 //! A portal user's quota and its ledger: `GET /v1/quota`, `GET /v1/ledger`.
 
-use lambda_http::{http::Method, Body, Request, Response};
-use meterai::http::{self, header, json_response, query};
-use meterai::{paging, quota, App, Result};
-
 fn main() -> Result<(), lambda_http::Error> {
-    meterai::lambda::serve_http(|app, request| Box::pin(route(app, request)))
-}
-
-async fn route(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let account = app
-        .caller(header(&request, "authorization"))
-        .await?
-        .account();
-    match (
-        request.method().clone(),
-        http::route_segments(&request).as_slice(),
-    ) {
-        (Method::GET, ["quota"]) => {
-            let balance = quota::balance(&app.clients, app.table(), &account).await?;
-            Ok(json_response(200, &balance))
-        }
-        (Method::GET, ["ledger"]) => {
-            let limit = paging::parse_limit(query(&request, "limit"))?;
-            let page = quota::ledger_page(
-                &app.clients,
-                app.table(),
-                &account,
-                limit,
-                query(&request, "cursor"),
-            )
-            .await?;
-            Ok(json_response(
-                200,
-                &serde_json::json!({ "entries": page.items, "next_cursor": page.next_cursor }),
-            ))
-        }
-        _ => Err(http::no_route(&request)),
-    }
+    meterai::lambda::serve_http(meterai::routes::quota::route)
 }

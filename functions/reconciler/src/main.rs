@@ -2,14 +2,6 @@
 //! there is failed and its stamp returned, by the system, never by a human;
 //! every dead letter is recorded.
 
-use meterai::stamping;
-
 fn main() -> Result<(), lambda_runtime::Error> {
-    meterai::lambda::serve_queue(|app, event| {
-        Box::pin(stamping::reconcile(
-            &app.clients,
-            app.stamp_settings(),
-            event,
-        ))
-    })
+    meterai::lambda::serve_queue(meterai::routes::reconciler::handle)
 }

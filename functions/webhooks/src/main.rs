@@ -3,43 +3,6 @@
 //! failed delivery comes back later (jittered exponential backoff) and, after
 //! the last try, lands in the webhooks dead-letter queue.
 
-use std::sync::OnceLock;
-
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use meterai::events::Deliverer;
-use meterai::jobs::{self, EventMessage};
-use meterai::App;
-
 fn main() -> Result<(), lambda_runtime::Error> {
-    meterai::lambda::serve_queue(|app, event| Box::pin(handle(app, event)))
-}
-
-/// The deliverer's HTTP client, built once per cold start.
-fn deliverer(app: &App) -> &'static Deliverer {
-    static DELIVERER: OnceLock<Deliverer> = OnceLock::new();
-    DELIVERER.get_or_init(|| {
-        Deliverer::new(
-            app.table(),
-            app.config.webhooks_dead_letter_queue_url.clone(),
-            app.config.webhook_timeout,
-            app.is_local_stage(),
-        )
-    })
-}
-
-async fn handle(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
-    let deliverer = deliverer(app);
-    let retry = jobs::RetryPolicy {
-        jitter: true,
-        ..jobs::retry_policy(&app.config)
-    };
-    let (response, failed) =
-        jobs::process_batch(event, retry, |message: EventMessage, _| async move {
-            deliverer.deliver(&app.clients, &message.event_id).await
-        })
-        .await;
-    if let Some(queue_url) = &app.config.webhooks_queue_url {
-        jobs::delay_retries(&app.clients, queue_url, &failed).await;
-    }
-    response
+    meterai::lambda::serve_queue(meterai::routes::webhooks::handle)
 }

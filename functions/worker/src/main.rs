@@ -1,27 +1,5 @@
 //! The stamp worker: subscribed to the jobs queue, reports partial batch failures.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use meterai::{jobs, stamping, App};
-
 fn main() -> Result<(), lambda_runtime::Error> {
-    meterai::lambda::serve_queue(|app, event| Box::pin(handle(app, event)))
-}
-
-async fn handle(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
-    let settings = app.stamp_settings();
-    let (response, failed) = jobs::process_batch(
-        event,
-        jobs::retry_policy(&app.config),
-        |job: jobs::JobMessage, _message_id| async move {
-            // Without the key's certificate nothing can be signed: the message
-            // is retried (and, if that lasts, dead-lettered, which returns the stamp).
-            match app.signer().await {
-                Ok(signer) => stamping::work(&app.clients, settings, &signer, &job.job_id).await,
-                Err(e) => jobs::Outcome::Retry(e.to_string()),
-            }
-        },
-    )
-    .await;
-    jobs::delay_retries(&app.clients, &app.config.jobs_queue_url, &failed).await;
-    response
+    meterai::lambda::serve_queue(meterai::routes::worker::handle)
 }

@@ -25,6 +25,7 @@ pub mod payments;
 pub mod quota;
 pub mod request;
 pub mod resellers;
+pub mod routes;
 pub mod stamping;
 pub mod store;
 pub mod telemetry;

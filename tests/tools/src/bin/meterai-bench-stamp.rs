@@ -25,7 +25,7 @@ use meterai_pdf::stamp::{
 /// The test key and chain (a test CA; never deployed) unless `--key`/`--chain`.
 const TEST_SIGNING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../functions/lib/pdf/testdata/signing"
+    "/../../functions/lib/pdf/testdata/signing"
 );
 
 fn main() {

@@ -251,7 +251,7 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let stack = Stack::load();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut env: HashMap<String, String> = HashMap::from([
         ("TABLE_NAME", stack.get("METERAI_TABLE_NAME")),
         ("JOBS_QUEUE_URL", stack.get("METERAI_JOBS_QUEUE_URL")),

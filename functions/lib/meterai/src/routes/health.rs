@@ -1,0 +1,23 @@
+//! `GET /v1/health`: reachability of the table, the jobs queue and the bucket.
+
+use crate::{health, http, App, Result};
+use lambda_http::{http::Method, Body, Request, Response};
+
+/// The function's routes (its future is boxed here, so the function's
+/// binary compiles none of this).
+pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
+    Box::pin(handle(app, request))
+}
+
+async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::GET, ["health"]) => {
+            let report = health::check(&app.clients, &app.config).await;
+            Ok(http::json_response(report.http_status(), &report))
+        }
+        _ => Err(http::no_route(&request)),
+    }
+}

@@ -1,0 +1,50 @@
+//! The payment gateway's notification callback: `POST /v1/payments/notifications`.
+//! Authenticated by the notification's own signature, not by a user token.
+
+use crate::error::{codes, Error};
+use crate::http::{self, json_response};
+use crate::payments::Midtrans;
+use crate::request;
+use crate::{App, Result};
+use lambda_http::{http::Method, Body, Request, Response};
+use meterai_app::payments::{self, PaymentPorts};
+use meterai_app::ports::SystemClock;
+
+/// The function's routes (its future is boxed here, so the function's
+/// binary compiles none of this).
+pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
+    Box::pin(handle(app, request))
+}
+
+async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::POST, ["payments", "notifications"]) => {
+            let body = http::body(&request);
+            if body.len() > request::JSON_BODY_LIMIT {
+                return Err(Error::too_large(
+                    codes::PAYLOAD_TOO_LARGE,
+                    "notification is too large",
+                ));
+            }
+            let server_key = app
+                .config
+                .midtrans_server_key
+                .as_deref()
+                .ok_or_else(|| Error::Misconfigured("MIDTRANS_SERVER_KEY is not set".into()))?;
+            let (orders, log, outbox) = (app.orders(), app.payment_log(), app.event_outbox());
+            let ports = PaymentPorts {
+                orders: &orders,
+                log: &log,
+                outbox: &outbox,
+                clock: &SystemClock,
+            };
+            let receipt =
+                payments::handle_notification(&ports, &Midtrans::new(server_key), body).await?;
+            Ok(json_response(200, &receipt))
+        }
+        _ => Err(http::no_route(&request)),
+    }
+}

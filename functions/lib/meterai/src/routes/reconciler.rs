@@ -1,0 +1,16 @@
+//! Subscribed to the jobs dead-letter queue: every job whose message ends
+//! there is failed and its stamp returned, by the system, never by a human;
+//! every dead letter is recorded.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+
+use crate::{stamping, App};
+
+/// One batch of dead letters.
+pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
+    Box::pin(stamping::reconcile(
+        &app.clients,
+        app.stamp_settings(),
+        event,
+    ))
+}

@@ -1,0 +1,106 @@
+//! The reseller channel: `POST /v1/customers`, `GET /v1/customers`,
+//! `GET /v1/customers/{id}` (reseller API key), and
+//! `POST /v1/resellers/events`, the signed inbound webhook of a reseller's shop.
+
+use crate::auth::Caller;
+use crate::error::{codes, Error};
+use crate::http::{self, header, json_response, query, stored_response};
+use crate::idempotency::{self, StoredResponse};
+use crate::request;
+use crate::{paging, resellers, App, Result};
+use lambda_http::{http::Method, Body, Request, Response};
+use meterai_core::webhooks;
+
+/// The function's routes (its future is boxed here, so the function's
+/// binary compiles none of this).
+pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
+    Box::pin(handle(app, request))
+}
+
+async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
+    let clients = &app.clients;
+    let segments = http::route_segments(&request);
+    if let (&Method::POST, ["resellers", "events"]) = (request.method(), segments.as_slice()) {
+        let headers = webhooks::Headers {
+            id: header(&request, "webhook-id"),
+            timestamp: header(&request, "webhook-timestamp"),
+            signature: header(&request, "webhook-signature"),
+        };
+        let raw = http::body(&request);
+        let (reseller, webhook_id, body) = resellers::authenticate_event(
+            clients,
+            app.table(),
+            &headers,
+            raw,
+            meterai_core::time::now_ms() / 1000,
+        )
+        .await?;
+        // A redelivery of the same webhook-id gets the first answer back.
+        let hash = meterai_core::ids::sha256_hex(raw);
+        let apply = async {
+            let result = resellers::apply_event(clients, app.table(), &reseller, &body).await?;
+            Ok(StoredResponse {
+                status: 200,
+                body: result.to_string(),
+            })
+        };
+        let (response, replayed) = idempotency::once(
+            clients,
+            app.table(),
+            &reseller.pool(),
+            "webhook",
+            &webhook_id,
+            &hash,
+            apply,
+        )
+        .await?;
+        return Ok(stored_response(response, replayed));
+    }
+    // Customers exist only for resellers: this function knows API keys only
+    // (it holds no token secret), and anyone else is told so with a 4xx.
+    let authorization = header(&request, "authorization");
+    let credential = crate::auth::bearer(authorization);
+    if !credential.is_some_and(resellers::is_api_key) {
+        return Err(match credential {
+            None => Error::unauthenticated(
+                codes::UNAUTHENTICATED,
+                "Authorization must be 'Bearer <API key>'",
+            ),
+            Some(_) => Error::not_found(
+                codes::FORBIDDEN_FOR_CALLER,
+                "customers exist only for resellers",
+            ),
+        });
+    }
+    let Caller::Reseller(reseller) = app.caller(authorization).await? else {
+        unreachable!("an API key names a reseller or is refused")
+    };
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::POST, ["customers"]) => {
+            let body = request::json_body(http::body(&request))?;
+            let customer =
+                resellers::create_customer(clients, app.table(), &reseller, &body).await?;
+            Ok(json_response(201, &customer))
+        }
+        (Method::GET, ["customers"]) => {
+            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let page = resellers::list_customers(
+                clients,
+                app.table(),
+                &reseller,
+                limit,
+                query(&request, "cursor"),
+            )
+            .await?;
+            Ok(json_response(
+                200,
+                &serde_json::json!({ "customers": page.items, "next_cursor": page.next_cursor }),
+            ))
+        }
+        (Method::GET, ["customers", customer_id]) => Ok(json_response(
+            200,
+            &resellers::get_customer(clients, app.table(), &reseller, customer_id).await?,
+        )),
+        _ => Err(http::no_route(&request)),
+    }
+}

@@ -1,0 +1,110 @@
+//! Public verification, no login: `GET /v1/verify/{serial}` (JSON, or a small
+//! HTML page for a browser), `POST /v1/verify` with a PDF body or
+//! `{"upload_id"}`, and `POST /v1/verify/uploads` (a presigned upload for
+//! files over Lambda's 6 MB request limit). It never writes to the table.
+
+use crate::error::{codes, Error};
+use crate::http::{self, json_response, public_response};
+use crate::request;
+use crate::{verification, App, Result};
+use lambda_http::{http::Method, Body, Request, Response};
+
+/// How long a verification answer may be cached (by browsers and a CDN):
+/// cheap repeats of a popular serial never reach the table.
+const CACHE_SECONDS: u32 = 300;
+
+/// The function's routes (its future is boxed here, so the function's
+/// binary compiles none of this).
+pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
+    Box::pin(handle(app, request))
+}
+
+async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
+    match (
+        request.method().clone(),
+        http::route_segments(&request).as_slice(),
+    ) {
+        (Method::GET, ["verify", raw]) => {
+            let record = match verification::parse_serial(raw) {
+                Ok(serial) => verification::lookup(&app.clients, app.table(), &serial).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &record {
+                if !e.is_client_error() {
+                    return Err(record.unwrap_err());
+                }
+            }
+            let status = record
+                .as_ref()
+                .map(|_| 200)
+                .unwrap_or_else(crate::errors::status_of);
+            if http::wants_html(&request) {
+                let page = verification::html_page(record.as_ref());
+                return Ok(public_response(
+                    status,
+                    "text/html; charset=utf-8",
+                    page,
+                    CACHE_SECONDS,
+                ));
+            }
+            let text = match &record {
+                Ok(r) => serde_json::to_string(r),
+                Err(e) => serde_json::to_string(&crate::errors::error_body(e, "")),
+            }
+            .expect("serializes");
+            Ok(public_response(
+                status,
+                "application/json",
+                text,
+                CACHE_SECONDS,
+            ))
+        }
+        (Method::POST, ["verify", "uploads"]) => {
+            let body = request::json_body(http::body(&request))?;
+            let ticket = verification::new_upload(
+                &app.clients,
+                &app.config.bucket_name,
+                &body,
+                app.config.max_document_bytes,
+                app.config.url_ttl,
+            )
+            .await?;
+            Ok(json_response(201, &ticket))
+        }
+        (Method::POST, ["verify"]) => {
+            let limit = app.config.max_document_bytes;
+            let is_json = http::header(&request, "content-type")
+                .is_some_and(|t| t.starts_with("application/json"));
+            let uploaded;
+            let bytes = if is_json {
+                let body = request::json_body(http::body(&request))?;
+                let object = request::json_object(&body, &["upload_id"])?;
+                let upload_id = object
+                    .get("upload_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                uploaded = verification::read_upload(
+                    &app.clients,
+                    &app.config.bucket_name,
+                    upload_id,
+                    limit,
+                )
+                .await?;
+                &uploaded[..]
+            } else {
+                http::body(&request)
+            };
+            if bytes.len() > limit {
+                return Err(Error::too_large(
+                    codes::DOCUMENT_TOO_LARGE,
+                    format!("the body is {} bytes; the limit is {limit}", bytes.len()),
+                ));
+            }
+            let ours = app.signing_chain().await?;
+            let report =
+                verification::check_document(&app.clients, app.table(), &ours, bytes).await?;
+            Ok(json_response(200, &report))
+        }
+        _ => Err(http::no_route(&request)),
+    }
+}

@@ -1,0 +1,29 @@
+//! The stamp worker: subscribed to the jobs queue, reports partial batch failures.
+
+use crate::{jobs, stamping, App};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+
+/// One batch (its future is boxed here, so the function's binary compiles
+/// none of this).
+pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
+    Box::pin(work(app, event))
+}
+
+async fn work(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
+    let settings = app.stamp_settings();
+    let (response, failed) = jobs::process_batch(
+        event,
+        jobs::retry_policy(&app.config),
+        |job: jobs::JobMessage, _message_id| async move {
+            // Without the key's certificate nothing can be signed: the message
+            // is retried (and, if that lasts, dead-lettered, which returns the stamp).
+            match app.signer().await {
+                Ok(signer) => stamping::work(&app.clients, settings, &signer, &job.job_id).await,
+                Err(e) => jobs::Outcome::Retry(e.to_string()),
+            }
+        },
+    )
+    .await;
+    jobs::delay_retries(&app.clients, &app.config.jobs_queue_url, &failed).await;
+    response
+}
