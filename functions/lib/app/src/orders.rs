@@ -25,15 +25,7 @@ pub async fn create(
     account: &AccountId,
     quantity: i64,
 ) -> Result<Order> {
-    if !rules.allows_quantity(quantity) {
-        return Err(Error::invalid(
-            codes::INVALID_QUANTITY,
-            format!(
-                "quantity must be a whole number from 1 to {}",
-                rules.max_quantity
-            ),
-        ));
-    }
+    let quantity = rules.check_quantity(Some(quantity))?;
     let order = Order::new(
         meterai_core::ids::new_id("ord_"),
         account.clone(),

@@ -40,6 +40,22 @@ impl OrderRules {
     pub fn allows_quantity(&self, quantity: i64) -> bool {
         (1..=self.max_quantity).contains(&quantity)
     }
+
+    /// `quantity` if it may be ordered at once (`None`: not a whole number),
+    /// else the error a client is told.
+    pub fn check_quantity(&self, quantity: Option<i64>) -> Result<i64> {
+        quantity
+            .filter(|q| self.allows_quantity(*q))
+            .ok_or_else(|| {
+                Error::invalid(
+                    codes::INVALID_QUANTITY,
+                    format!(
+                        "quantity must be a whole number from 1 to {}",
+                        self.max_quantity
+                    ),
+                )
+            })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

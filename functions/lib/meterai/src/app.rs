@@ -14,6 +14,10 @@ pub struct App {
     pub clients: AwsClients,
     authenticator: Option<Authenticator>,
     stamp_settings: crate::stamping::StampSettings,
+    /// The money side's adapters (built once, with the app).
+    orders: crate::orders::DynamoOrders,
+    payment_log: crate::payments::DynamoPaymentLog,
+    event_outbox: crate::events::DynamoOutbox,
     /// Our signing certificate chain, read from the bucket on first use and
     /// again after `Config::signing_chain_ttl` (a renewed certificate
     /// installed with `infra/signing-cert.sh` reaches warm functions then).
@@ -34,7 +38,20 @@ impl App {
             Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
         });
         let stamp_settings = stamp_settings(&config);
+        let table = config.table_name.clone();
         Self {
+            orders: crate::orders::DynamoOrders {
+                clients: clients.clone(),
+                table: table.clone(),
+            },
+            payment_log: crate::payments::DynamoPaymentLog {
+                clients: clients.clone(),
+                table,
+            },
+            event_outbox: crate::events::DynamoOutbox {
+                clients: clients.clone(),
+                outbox: stamp_settings.outbox.clone(),
+            },
             config,
             clients,
             authenticator,
@@ -131,27 +148,18 @@ impl App {
     }
 
     /// The orders of this function's table.
-    pub fn orders(&self) -> crate::orders::DynamoOrders {
-        crate::orders::DynamoOrders {
-            clients: self.clients.clone(),
-            table: self.config.table_name.clone(),
-        }
+    pub fn orders(&self) -> &crate::orders::DynamoOrders {
+        &self.orders
     }
 
     /// Where payment notifications are recorded.
-    pub fn payment_log(&self) -> crate::payments::DynamoPaymentLog {
-        crate::payments::DynamoPaymentLog {
-            clients: self.clients.clone(),
-            table: self.config.table_name.clone(),
-        }
+    pub fn payment_log(&self) -> &crate::payments::DynamoPaymentLog {
+        &self.payment_log
     }
 
     /// The outbox port (emits nothing when this function has no webhooks queue).
-    pub fn event_outbox(&self) -> crate::events::DynamoOutbox {
-        crate::events::DynamoOutbox {
-            clients: self.clients.clone(),
-            outbox: self.outbox().cloned(),
-        }
+    pub fn event_outbox(&self) -> &crate::events::DynamoOutbox {
+        &self.event_outbox
     }
 
     /// Where reseller events go, when this function emits any.

@@ -26,9 +26,14 @@ pub fn serve_http(router: Router) -> std::result::Result<(), lambda_http::Error>
     tokio::runtime::Runtime::new()?.block_on(serve_http_async(router))
 }
 
-async fn serve_http_async(router: Router) -> std::result::Result<(), lambda_http::Error> {
+/// Logs, settings and clients of a cold start; the app lives as long as the process.
+async fn cold_start() -> Result<&'static App> {
     crate::telemetry::init();
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    Ok(Box::leak(Box::new(App::from_env().await?)))
+}
+
+async fn serve_http_async(router: Router) -> std::result::Result<(), lambda_http::Error> {
+    let app = cold_start().await?;
     lambda_http::run(service_fn(move |request: Request| async move {
         let request_id = request
             .lambda_context_ref()
@@ -61,8 +66,7 @@ pub type BatchHandler = fn(&'static App, SqsEvent) -> BatchAnswer;
 /// not once per function.
 pub fn serve_queue(handler: BatchHandler) -> Result<(), lambda_runtime::Error> {
     tokio::runtime::Runtime::new()?.block_on(async move {
-        crate::telemetry::init();
-        let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+        let app = cold_start().await?;
         lambda_runtime::run(lambda_runtime::service_fn(
             move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
                 let span = tracing::info_span!(

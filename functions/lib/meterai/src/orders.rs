@@ -14,49 +14,12 @@ use meterai_app::ports::{Credited, Orders, RefundLost};
 use meterai_core::orders::{Order, Refund};
 use meterai_core::AccountId;
 
-use crate::error::{codes, Error, Result};
+use crate::error::{Error, Result};
 use crate::quota::{self, Balance, Movement, MovementKind, Page, Rejected};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 
 pub use meterai_core::orders::{OrderRules, OrderStatus};
-
-/// Validates the body of `POST /v1/orders`: `{"quantity": n}`, 1 <= n <= max.
-pub fn parse_quantity(body: &serde_json::Value, rules: &OrderRules) -> Result<i64> {
-    let object = crate::request::json_object(body, &["quantity"])?;
-    let invalid = || {
-        Error::invalid(
-            codes::INVALID_QUANTITY,
-            format!(
-                "quantity must be a whole number from 1 to {}",
-                rules.max_quantity
-            ),
-        )
-    };
-    let quantity = object
-        .get("quantity")
-        .and_then(|q| q.as_i64())
-        .ok_or_else(invalid)?;
-    if !rules.allows_quantity(quantity) {
-        return Err(invalid());
-    }
-    Ok(quantity)
-}
-
-/// Validates the optional body of a refund: `{}` (refund every unused stamp)
-/// or `{"quantity": n}` with n >= 1.
-pub fn parse_refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
-    let object = crate::request::json_object(body, &["quantity"])?;
-    match object.get("quantity") {
-        None => Ok(None),
-        Some(q) => q.as_i64().filter(|q| *q >= 1).map(Some).ok_or_else(|| {
-            Error::invalid(
-                codes::INVALID_QUANTITY,
-                "quantity must be a whole number of at least 1",
-            )
-        }),
-    }
-}
 
 /// The orders of one table.
 #[derive(Debug, Clone)]
@@ -355,66 +318,6 @@ impl Orders for DynamoOrders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn quantity_must_be_a_whole_number_in_range() {
-        let rules = OrderRules::default();
-        assert_eq!(parse_quantity(&json!({"quantity": 3}), &rules).unwrap(), 3);
-        assert_eq!(
-            parse_quantity(&json!({"quantity": 1000}), &rules).unwrap(),
-            1000
-        );
-        for bad in [
-            json!({"quantity": 0}),
-            json!({"quantity": -1}),
-            json!({"quantity": 1.5}),
-            json!({"quantity": "3"}),
-            json!({"quantity": 1001}),
-            json!({}),
-            json!({"quantity": null}),
-        ] {
-            let err = parse_quantity(&bad, &rules).unwrap_err();
-            assert_eq!(err.code(), codes::INVALID_QUANTITY, "{bad}");
-            assert_eq!(err.kind(), meterai_core::ErrorKind::Invalid);
-        }
-        assert_eq!(
-            parse_quantity(&json!([1]), &rules).unwrap_err().code(),
-            codes::BAD_REQUEST
-        );
-        assert_eq!(
-            parse_quantity(&json!({"quantity": 1, "price": 1}), &rules)
-                .unwrap_err()
-                .code(),
-            codes::BAD_REQUEST
-        );
-    }
-
-    #[test]
-    fn refund_body_is_empty_or_a_positive_quantity() {
-        assert_eq!(parse_refund_quantity(&json!({})).unwrap(), None);
-        assert_eq!(
-            parse_refund_quantity(&json!({"quantity": 2})).unwrap(),
-            Some(2)
-        );
-        for bad in [
-            json!({"quantity": 0}),
-            json!({"quantity": -2}),
-            json!({"quantity": 0.5}),
-        ] {
-            assert_eq!(
-                parse_refund_quantity(&bad).unwrap_err().code(),
-                codes::INVALID_QUANTITY,
-                "{bad}"
-            );
-        }
-        assert_eq!(
-            parse_refund_quantity(&json!({"amount": 1}))
-                .unwrap_err()
-                .code(),
-            codes::BAD_REQUEST
-        );
-    }
 
     #[test]
     fn an_order_survives_its_item() {

@@ -1,6 +1,8 @@
 //! Request bodies: bounded, parsed, and refused with a stable code when they
 //! are not what a route reads.
 
+use meterai_core::orders::OrderRules;
+
 use crate::error::{codes, Error, Result};
 
 /// Largest JSON body the API reads (larger ones are 413).
@@ -39,10 +41,32 @@ pub fn json_object<'a>(
     Ok(object)
 }
 
+/// Validates the body of `POST /v1/orders`: `{"quantity": n}`, 1 <= n <= max.
+pub fn order_quantity(body: &serde_json::Value, rules: &OrderRules) -> Result<i64> {
+    let object = json_object(body, &["quantity"])?;
+    rules.check_quantity(object.get("quantity").and_then(|q| q.as_i64()))
+}
+
+/// Validates the optional body of a refund: `{}` (refund every unused stamp)
+/// or `{"quantity": n}` with n >= 1.
+pub fn refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
+    let object = json_object(body, &["quantity"])?;
+    match object.get("quantity") {
+        None => Ok(None),
+        Some(q) => q.as_i64().filter(|q| *q >= 1).map(Some).ok_or_else(|| {
+            Error::invalid(
+                codes::INVALID_QUANTITY,
+                "quantity must be a whole number of at least 1",
+            )
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::errors::status_of;
+    use serde_json::json;
 
     #[test]
     fn json_bodies_are_bounded_and_parsed() {
@@ -56,6 +80,60 @@ mod tests {
         assert_eq!(
             (status_of(&err), err.code()),
             (413, codes::PAYLOAD_TOO_LARGE)
+        );
+    }
+
+    #[test]
+    fn quantity_must_be_a_whole_number_in_range() {
+        let rules = OrderRules::default();
+        assert_eq!(order_quantity(&json!({"quantity": 3}), &rules).unwrap(), 3);
+        assert_eq!(
+            order_quantity(&json!({"quantity": 1000}), &rules).unwrap(),
+            1000
+        );
+        for bad in [
+            json!({"quantity": 0}),
+            json!({"quantity": -1}),
+            json!({"quantity": 1.5}),
+            json!({"quantity": "3"}),
+            json!({"quantity": 1001}),
+            json!({}),
+            json!({"quantity": null}),
+        ] {
+            let err = order_quantity(&bad, &rules).unwrap_err();
+            assert_eq!(err.code(), codes::INVALID_QUANTITY, "{bad}");
+            assert_eq!(status_of(&err), 400);
+        }
+        assert_eq!(
+            order_quantity(&json!([1]), &rules).unwrap_err().code(),
+            codes::BAD_REQUEST
+        );
+        assert_eq!(
+            order_quantity(&json!({"quantity": 1, "price": 1}), &rules)
+                .unwrap_err()
+                .code(),
+            codes::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn refund_body_is_empty_or_a_positive_quantity() {
+        assert_eq!(refund_quantity(&json!({})).unwrap(), None);
+        assert_eq!(refund_quantity(&json!({"quantity": 2})).unwrap(), Some(2));
+        for bad in [
+            json!({"quantity": 0}),
+            json!({"quantity": -2}),
+            json!({"quantity": 0.5}),
+        ] {
+            assert_eq!(
+                refund_quantity(&bad).unwrap_err().code(),
+                codes::INVALID_QUANTITY,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            refund_quantity(&json!({"amount": 1})).unwrap_err().code(),
+            codes::BAD_REQUEST
         );
     }
 }

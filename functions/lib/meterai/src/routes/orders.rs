@@ -3,7 +3,7 @@
 
 use crate::http::{self, header, json_response, query, stored_response};
 use crate::idempotency::{self, StoredResponse};
-use crate::{orders as parse, paging, request, App, Result};
+use crate::{paging, request, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::orders::{self, RefundOutcome};
 use meterai_app::ports::{Clock, SystemClock};
@@ -31,10 +31,10 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         (Method::POST, ["orders"]) => {
             let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
             let body = request::json_body(http::body(&request))?;
-            let quantity = parse::parse_quantity(&body, rules)?;
+            let quantity = request::order_quantity(&body, rules)?;
             let hash = idempotency::request_hash("POST /v1/orders", &body);
             let create = async {
-                let order = orders::create(&store, &clock, rules, &account, quantity).await?;
+                let order = orders::create(store, &clock, rules, &account, quantity).await?;
                 Ok(StoredResponse {
                     status: 201,
                     body: serde_json::to_string(&order.view(clock.now_ms()))
@@ -47,7 +47,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::GET, ["orders"]) => {
             let limit = paging::parse_limit(query(&request, "limit"))?;
-            let page = orders::list(&store, &account, limit, query(&request, "cursor")).await?;
+            let page = orders::list(store, &account, limit, query(&request, "cursor")).await?;
             let now = clock.now_ms();
             let views: Vec<_> = page.items.iter().map(|o| o.view(now)).collect();
             Ok(json_response(
@@ -56,7 +56,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             ))
         }
         (Method::GET, ["orders", order_id]) => {
-            let order = orders::get(&store, &account, order_id).await?;
+            let order = orders::get(store, &account, order_id).await?;
             Ok(json_response(200, &order.view(clock.now_ms())))
         }
         (Method::POST, ["orders", order_id, "refund"]) => {
@@ -66,13 +66,12 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             } else {
                 request::json_body(bytes)?
             };
-            let requested = parse::parse_refund_quantity(&body)?;
+            let requested = request::refund_quantity(&body)?;
             let outbox = app.event_outbox();
             let refund = async {
-                let outcome = orders::refund(
-                    &store, &outbox, &clock, rules, &account, order_id, requested,
-                )
-                .await?;
+                let outcome =
+                    orders::refund(store, outbox, &clock, rules, &account, order_id, requested)
+                        .await?;
                 let status = match outcome {
                     RefundOutcome::Created(_) => 201,
                     RefundOutcome::Existing(_) => 200,

@@ -34,11 +34,10 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .midtrans_server_key
                 .as_deref()
                 .ok_or_else(|| Error::Misconfigured("MIDTRANS_SERVER_KEY is not set".into()))?;
-            let (orders, log, outbox) = (app.orders(), app.payment_log(), app.event_outbox());
             let ports = PaymentPorts {
-                orders: &orders,
-                log: &log,
-                outbox: &outbox,
+                orders: app.orders(),
+                log: app.payment_log(),
+                outbox: app.event_outbox(),
                 clock: &SystemClock,
             };
             let receipt =
