@@ -237,7 +237,7 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     user.buy(&stack, 1).await;
     let original = sample_pdf(1, [0, 0, 595, 842], None);
     let doc = user.upload(&original).await;
-    let body = json!({"document_id": doc, "page": 1, "x": 10, "y": 10, "client_reference": meterai::stamping::CHAOS_CRASH_AFTER_STORE});
+    let body = json!({"document_id": doc, "page": 1, "x": 10, "y": 10, "client_reference": meterai_app::stamping::CHAOS_CRASH_AFTER_STORE});
     let accepted = user.post("/v1/stamps", &body, Some(&unique("chaos"))).await;
     assert_eq!(accepted.status, 202, "{:?}", accepted.body);
     let job_id = accepted.body["job_id"].as_str().unwrap();
@@ -245,7 +245,11 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     assert_eq!(job["status"], "done", "{job}");
 
     let clients = stack.clients().await;
-    let stored = meterai::stamping::load_job(&clients, stack.get("METERAI_TABLE_NAME"), job_id)
+    let jobs = meterai::stamping::DynamoJobs {
+        clients: clients.clone(),
+        table: stack.get("METERAI_TABLE_NAME").to_string(),
+    };
+    let stored = meterai_app::ports::Jobs::load(&jobs, job_id)
         .await
         .unwrap()
         .unwrap();
@@ -289,24 +293,45 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     let clients = stack.clients().await;
     let queue_url = stack.get("METERAI_JOBS_QUEUE_URL");
     let settings = meterai::stamping::StampSettings {
-        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
-        table: stack.get("METERAI_TABLE_NAME").to_string(),
-        queue_url: format!("{}-{}", queue_url, unique("gone")),
         limits: meterai_pdf::stamp::Limits::default(),
         verify_base_url: "http://127.0.0.1/v1/verify".into(),
         url_ttl: std::time::Duration::from_secs(300),
         stamp_timeout: std::time::Duration::from_secs(20),
         chaos_crash_after_store: false,
+    };
+    // The deployed table and bucket, and a queue that does not exist.
+    let gone_queue = format!("{}-{}", queue_url, unique("gone"));
+    let jobs = meterai::stamping::DynamoJobs {
+        clients: clients.clone(),
+        table: stack.get("METERAI_TABLE_NAME").to_string(),
+    };
+    let queue = meterai::stamping::SqsJobQueue {
+        clients: clients.clone(),
+        queue_url: gone_queue.clone(),
+    };
+    let documents = meterai::stamping::S3Documents {
+        clients: clients.clone(),
+        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
+    };
+    let outbox = meterai::events::DynamoOutbox {
+        clients: clients.clone(),
         outbox: None,
     };
-    let request = meterai::stamping::parse_request(
+    let ports = meterai_app::stamping::StampPorts {
+        jobs: &jobs,
+        queue: &queue,
+        documents: &documents,
+        outbox: &outbox,
+        clock: &meterai_app::ports::SystemClock,
+    };
+    let request = meterai::request::stamp_request(
         &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
     )
     .unwrap();
-    let err = meterai::stamping::accept(
-        &clients,
+    let err = meterai_app::stamping::accept(
+        &ports,
         &settings,
-        &meterai::stamping::Actor::portal(&user.account_id()),
+        &meterai_app::stamping::Actor::portal(&user.account_id()),
         &request,
     )
     .await
@@ -320,9 +345,8 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
         told.contains("DEPENDENCY_UNAVAILABLE") && told.contains("req-1"),
         "{told}"
     );
-    let gone_queue = settings.queue_url.as_str();
     for leak in [
-        gone_queue,
+        gone_queue.as_str(),
         "000000000000",
         "arn:",
         "NonExistentQueue",

@@ -10,3 +10,24 @@
 pub mod orders;
 pub mod payments;
 pub mod ports;
+pub mod stamping;
+
+/// What came of one queue message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Worked on; delete it from the queue.
+    Done,
+    /// Already worked on by an earlier delivery (SQS is at-least-once); delete it.
+    Duplicate,
+    /// Can never be worked on; let it reach the dead-letter queue.
+    Poison(String),
+    /// Failed for a passing reason (throttling, timeout); try again later.
+    Retry(String),
+}
+
+impl Outcome {
+    /// Whether the message stays on the queue.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Poison(_) | Outcome::Retry(_))
+    }
+}

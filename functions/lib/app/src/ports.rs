@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use meterai_core::events::EventType;
+use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{Balance, Page};
 use meterai_core::{AccountId, Result};
@@ -105,4 +106,94 @@ pub trait Outbox: Send + Sync {
         reference: &str,
         data: serde_json::Value,
     ) -> Result<()>;
+}
+
+/// Why a job could not be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptRejected {
+    /// The payer has no stamp available.
+    Insufficient,
+    /// The fresh job id or serial exists already (astronomically unlikely).
+    Collision,
+}
+
+/// A dead-lettered message and what was done about it (kept 30 days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub job_id: Option<String>,
+    pub outcome: String,
+    /// The first KiB of the body, as received.
+    pub body: String,
+    pub receive_count: i64,
+    pub recorded_ms: i64,
+}
+
+/// Stamp jobs, their serial numbers and the stamps they hold.
+#[async_trait]
+pub trait Jobs: Send + Sync {
+    /// One step, all or nothing: one stamp moves from the payer's
+    /// (`job.account`) available to reserved, the job is written `queued`
+    /// and its serial is claimed for it (both only if new).
+    async fn accept(&self, job: &Job) -> Result<std::result::Result<(), AcceptRejected>>;
+    async fn load(&self, job_id: &str) -> Result<Option<Job>>;
+    /// The owner's jobs, newest first; `cursor` is the previous page's.
+    async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>>;
+    /// `queued` (or `processing`, after a worker died) -> `processing`,
+    /// counting the attempt; false if the job is in neither state.
+    async fn start(&self, job_id: &str, now_ms: i64) -> Result<bool>;
+    /// One step, all or nothing: the job becomes `done` with its stored
+    /// file (only from `processing`), its stamp moves from reserved to spent
+    /// and its serial is bound to the file's SHA-256 (only if still
+    /// reserved for this job). False if any condition failed: done before.
+    async fn complete(
+        &self,
+        job: &Job,
+        stamped_key: &str,
+        sha256: &str,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// One step, all or nothing: the job becomes `failed` with `code` (only
+    /// from a state a job may fail from), its stamp returns from reserved to
+    /// available and its serial is voided. False if the job was final.
+    async fn fail(&self, job: &Job, code: &str, message: &str, now_ms: i64) -> Result<bool>;
+    async fn record_dead_letter(&self, record: &DeadLetter) -> Result<()>;
+}
+
+/// The durable queue of job messages.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn send(&self, job_id: &str) -> Result<()>;
+    /// Messages waiting or in flight (an estimate; 0 when unknown).
+    async fn depth(&self) -> i64;
+}
+
+/// The first bytes and the size of an uploaded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadHead {
+    pub size: u64,
+    /// Up to the first five bytes (empty for an empty object).
+    pub head: Vec<u8>,
+}
+
+/// Where documents are uploaded and stamped ones kept. The store decides its
+/// own key layout; the keys it returns are opaque to the use cases.
+#[async_trait]
+pub trait Documents: Send + Sync {
+    /// Where `owner`'s upload `document_id` is.
+    fn upload_key(&self, owner: &AccountId, document_id: &str) -> String;
+    /// Where the stamped file of `job_id` paid by `account`, with this
+    /// SHA-256 (hex), is kept. Each distinct file has its own key, so two
+    /// attempts at one job never overwrite each other: the job records the
+    /// key of the file whose hash its serial names.
+    fn stamped_key(&self, account: &AccountId, job_id: &str, sha256: &str) -> String;
+    /// The size and first bytes of an object; None if there is none.
+    async fn head(&self, key: &str) -> Result<Option<UploadHead>>;
+    /// The whole object; None if there is none.
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    async fn store(&self, key: &str, pdf: Vec<u8>) -> Result<()>;
+    /// A URL to `PUT` a PDF at `key`, for `ttl`.
+    async fn upload_url(&self, key: &str, ttl: std::time::Duration) -> Result<String>;
+    /// A URL to `GET` `key`, for `ttl`.
+    async fn download_url(&self, key: &str, ttl: std::time::Duration) -> Result<String>;
 }

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{AccountId, Serial};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -61,6 +63,106 @@ impl std::fmt::Display for JobStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Where the mark goes: page (1-based) and the lower-left corner in points,
+/// measured on the page as it is displayed (after `/Rotate`), from its
+/// visible lower-left corner.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub page: u32,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// The mark's side, in points, when a request does not say.
+pub const DEFAULT_SIZE: f64 = 100.0;
+
+/// A stamp job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub job_id: String,
+    /// Whose quota pays.
+    pub account: AccountId,
+    /// Who sees the job (the reseller's pool for reseller jobs).
+    pub owner: AccountId,
+    /// What verification shows as the channel (`portal` or the reseller's name).
+    pub channel: String,
+    pub reseller_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub document_id: String,
+    pub status: JobStatus,
+    pub serial: Serial,
+    /// Where the uploaded document is (the document store's key).
+    pub source_key: String,
+    pub placement: Placement,
+    pub reason: Option<String>,
+    pub client_reference: Option<String>,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub stamped_key: Option<String>,
+    pub sha256: Option<String>,
+    /// Attempts started before this one.
+    pub attempts: i64,
+}
+
+impl Job {
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
+    }
+
+    /// As the API shows it, with a download URL when there is one.
+    pub fn view(&self, download_url: Option<String>) -> JobView {
+        JobView {
+            job_id: self.job_id.clone(),
+            status: self.status,
+            serial: self.serial.to_string(),
+            page: self.placement.page,
+            created_at: crate::time::rfc3339(self.created_ms),
+            finished_at: self.finished_ms.map(crate::time::rfc3339),
+            error: self.error_code.as_ref().map(|code| JobError {
+                code: code.clone(),
+                message: self.error_message.clone(),
+            }),
+            sha256: self.sha256.clone(),
+            download_url,
+            client_reference: self.client_reference.clone(),
+            customer_id: self.customer_id.clone(),
+        }
+    }
+}
+
+/// Why a job failed, as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobError {
+    pub code: String,
+    pub message: Option<String>,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobView {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub serial: String,
+    pub page: u32,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,23 +1,27 @@
 //! meterai-memory: the ports of `meterai-app`, in memory.
 //!
 //! One [`Store`] holds what the DynamoDB table holds (balances, ledger
-//! entries, orders, refunds) behind one lock; each port method is one
+//! entries, orders, refunds, jobs, serials) behind one lock; each port method is one
 //! transaction on it: every condition is checked first, then every change is
 //! made, or none (as `TransactWriteItems` does). A ledger entry's key is its
 //! movement's cause, so the same movement never applies twice. Each call
 //! yields to the scheduler first, so use cases running at once interleave.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use meterai_app::ports::{Clock, Credited, Orders, Outbox, PaymentLog, PaymentRecord, RefundLost};
+use meterai_app::ports::{
+    AcceptRejected, Clock, Credited, DeadLetter, Documents, JobQueue, Jobs, Orders, Outbox,
+    PaymentLog, PaymentRecord, RefundLost, UploadHead,
+};
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, EventType};
+use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
-use meterai_core::{AccountId, Error, Result};
+use meterai_core::{AccountId, Error, JobStatus, Result, Serial};
 
 /// Why a movement did not apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,32 @@ struct State {
     ledger: BTreeMap<(AccountId, String), Balance>,
     orders: HashMap<String, Order>,
     refunds: HashMap<(String, i64), Refund>,
+    jobs: HashMap<String, Job>,
+    serials: HashMap<Serial, SerialRecord>,
+    dead_letters: Vec<DeadLetter>,
+    /// `complete` calls still to fail before changing anything (a worker
+    /// that dies between storing the file and recording it).
+    crash_completes: usize,
+}
+
+/// What a serial number is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialState {
+    /// Claimed by a job that has not finished.
+    Reserved,
+    /// Bound to a stamped file.
+    Bound,
+    /// Its job failed; it names no document.
+    Void,
+}
+
+/// A serial number's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialRecord {
+    pub job_id: String,
+    pub state: SerialState,
+    /// The stamped file's SHA-256, once bound.
+    pub sha256: Option<String>,
 }
 
 impl State {
@@ -130,6 +160,33 @@ impl Store {
             .filter(|(owner, _)| owner == account)
             .map(|(_, key)| key.clone())
             .collect()
+    }
+
+    /// A serial number's record.
+    pub async fn serial(&self, serial: &Serial) -> Option<SerialRecord> {
+        self.lock().await.serials.get(serial).cloned()
+    }
+
+    /// Every serial record.
+    pub async fn serials(&self) -> Vec<SerialRecord> {
+        self.lock().await.serials.values().cloned().collect()
+    }
+
+    /// The dead letters recorded, in order.
+    pub async fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.lock().await.dead_letters.clone()
+    }
+
+    /// The next `n` job completions fail before changing anything.
+    pub async fn crash_next_completes(&self, n: usize) {
+        self.lock().await.crash_completes = n;
+    }
+
+    /// The jobs port over this store.
+    pub fn jobs(&self) -> MemoryJobs {
+        MemoryJobs {
+            store: self.clone(),
+        }
     }
 
     /// The orders port over this store.
@@ -387,5 +444,286 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// [`Jobs`] in memory.
+#[derive(Debug, Clone)]
+pub struct MemoryJobs {
+    store: Store,
+}
+
+#[async_trait]
+impl Jobs for MemoryJobs {
+    async fn accept(&self, job: &Job) -> Result<std::result::Result<(), AcceptRejected>> {
+        let mut state = self.store.lock().await;
+        let movement = Movement::new(&job.account, MovementKind::Reserve, 1, &job.job_id);
+        match state.check(&movement) {
+            Err(Rejected::Insufficient) => return Ok(Err(AcceptRejected::Insufficient)),
+            Err(Rejected::AlreadyApplied) => return Ok(Err(AcceptRejected::Collision)),
+            Ok(()) => {}
+        }
+        if state.jobs.contains_key(&job.job_id) || state.serials.contains_key(&job.serial) {
+            return Ok(Err(AcceptRejected::Collision));
+        }
+        state.apply(&movement);
+        state.jobs.insert(job.job_id.clone(), job.clone());
+        state.serials.insert(
+            job.serial.clone(),
+            SerialRecord {
+                job_id: job.job_id.clone(),
+                state: SerialState::Reserved,
+                sha256: None,
+            },
+        );
+        Ok(Ok(()))
+    }
+
+    async fn load(&self, job_id: &str) -> Result<Option<Job>> {
+        Ok(self.store.lock().await.jobs.get(job_id).cloned())
+    }
+
+    async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>> {
+        let state = self.store.lock().await;
+        let mut mine: Vec<&Job> = state.jobs.values().filter(|j| &j.owner == owner).collect();
+        mine.sort_by(|a, b| (b.created_ms, &b.job_id).cmp(&(a.created_ms, &a.job_id)));
+        let start = match cursor {
+            None => 0,
+            Some(after) => {
+                mine.iter().position(|j| j.job_id == after).ok_or_else(|| {
+                    Error::invalid(
+                        codes::INVALID_CURSOR,
+                        "cursor is not valid for this listing",
+                    )
+                })? + 1
+            }
+        };
+        let items: Vec<Job> = mine
+            .iter()
+            .skip(start)
+            .take(limit as usize)
+            .map(|j| (*j).clone())
+            .collect();
+        let next_cursor = (start + items.len() < mine.len())
+            .then(|| items.last().map(|j| j.job_id.clone()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn start(&self, job_id: &str, _now_ms: i64) -> Result<bool> {
+        let mut state = self.store.lock().await;
+        match state.jobs.get_mut(job_id) {
+            Some(job) if job.status.can_move_to(JobStatus::Processing) => {
+                job.status = JobStatus::Processing;
+                job.attempts += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn complete(
+        &self,
+        job: &Job,
+        stamped_key: &str,
+        sha256: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut state = self.store.lock().await;
+        if state.crash_completes > 0 {
+            state.crash_completes -= 1;
+            return Err(Error::table("injected: the worker died before recording"));
+        }
+        let movement = Movement::new(&job.account, MovementKind::Spend, 1, &job.job_id);
+        let processing = state
+            .jobs
+            .get(&job.job_id)
+            .is_some_and(|j| j.status == JobStatus::Processing);
+        let serial_reserved = state
+            .serials
+            .get(&job.serial)
+            .is_some_and(|s| s.state == SerialState::Reserved && s.job_id == job.job_id);
+        if !processing || !serial_reserved || state.check(&movement).is_err() {
+            return Ok(false);
+        }
+        state.apply(&movement);
+        let stored = state.jobs.get_mut(&job.job_id).expect("checked above");
+        stored.status = JobStatus::Done;
+        stored.stamped_key = Some(stamped_key.to_string());
+        stored.sha256 = Some(sha256.to_string());
+        stored.finished_ms = Some(now_ms);
+        let serial = state.serials.get_mut(&job.serial).expect("checked above");
+        serial.state = SerialState::Bound;
+        serial.sha256 = Some(sha256.to_string());
+        Ok(true)
+    }
+
+    async fn fail(&self, job: &Job, code: &str, message: &str, now_ms: i64) -> Result<bool> {
+        let mut state = self.store.lock().await;
+        let movement = Movement::new(&job.account, MovementKind::Release, 1, &job.job_id);
+        let may_fail = state
+            .jobs
+            .get(&job.job_id)
+            .is_some_and(|j| j.status.can_move_to(JobStatus::Failed));
+        let serial_reserved = state
+            .serials
+            .get(&job.serial)
+            .is_some_and(|s| s.state == SerialState::Reserved);
+        if !may_fail || !serial_reserved || state.check(&movement).is_err() {
+            return Ok(false);
+        }
+        state.apply(&movement);
+        let stored = state.jobs.get_mut(&job.job_id).expect("checked above");
+        stored.status = JobStatus::Failed;
+        stored.error_code = Some(code.to_string());
+        stored.error_message = Some(message.chars().take(500).collect());
+        stored.finished_ms = Some(now_ms);
+        state
+            .serials
+            .get_mut(&job.serial)
+            .expect("checked above")
+            .state = SerialState::Void;
+        Ok(true)
+    }
+
+    async fn record_dead_letter(&self, record: &DeadLetter) -> Result<()> {
+        self.store.lock().await.dead_letters.push(record.clone());
+        Ok(())
+    }
+}
+
+/// [`JobQueue`] in memory: messages in order; sending can be made to fail.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryQueue {
+    inner: Arc<Mutex<QueueState>>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    messages: VecDeque<String>,
+    unavailable: bool,
+}
+
+impl MemoryQueue {
+    /// While set, `send` fails as an unreachable queue does.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.inner.lock().unwrap().unavailable = unavailable;
+    }
+    /// Receives the oldest message (the test plays the worker).
+    pub fn receive(&self) -> Option<String> {
+        self.inner.lock().unwrap().messages.pop_front()
+    }
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().messages.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryQueue {
+    async fn send(&self, job_id: &str) -> Result<()> {
+        tokio::task::yield_now().await;
+        let mut queue = self.inner.lock().unwrap();
+        if queue.unavailable {
+            return Err(Error::queue("the queue is unreachable"));
+        }
+        queue.messages.push_back(job_id.to_string());
+        Ok(())
+    }
+
+    async fn depth(&self) -> i64 {
+        self.len() as i64
+    }
+}
+
+/// [`Documents`] in memory: objects by key, and how often each was written.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryDocuments {
+    inner: Arc<Mutex<HashMap<String, Object>>>,
+}
+
+/// An object's bytes and how many times they were written.
+type Object = (Vec<u8>, usize);
+
+impl MemoryDocuments {
+    /// Puts an object as an upload would.
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), (bytes, 0));
+    }
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.inner.lock().unwrap().get(key).map(|(b, _)| b.clone())
+    }
+    pub fn remove(&self, key: &str) {
+        self.inner.lock().unwrap().remove(key);
+    }
+    /// The keys under `prefix`, sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .inner
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+    /// How many times `store` wrote `key`.
+    pub fn writes(&self, key: &str) -> usize {
+        self.inner.lock().unwrap().get(key).map_or(0, |(_, n)| *n)
+    }
+}
+
+#[async_trait]
+impl Documents for MemoryDocuments {
+    fn upload_key(&self, owner: &AccountId, document_id: &str) -> String {
+        format!("uploads/{owner}/{document_id}.pdf")
+    }
+
+    fn stamped_key(&self, account: &AccountId, job_id: &str, sha256: &str) -> String {
+        format!(
+            "stamped/{account}/{job_id}-{}.pdf",
+            &sha256[..sha256.len().min(16)]
+        )
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<UploadHead>> {
+        tokio::task::yield_now().await;
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(b, _)| UploadHead {
+                size: b.len() as u64,
+                head: b[..b.len().min(5)].to_vec(),
+            }))
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        tokio::task::yield_now().await;
+        Ok(self.get(key))
+    }
+
+    async fn store(&self, key: &str, pdf: Vec<u8>) -> Result<()> {
+        tokio::task::yield_now().await;
+        let mut objects = self.inner.lock().unwrap();
+        let writes = objects.get(key).map_or(0, |(_, n)| *n);
+        objects.insert(key.to_string(), (pdf, writes + 1));
+        Ok(())
+    }
+
+    async fn upload_url(&self, key: &str, _ttl: std::time::Duration) -> Result<String> {
+        Ok(format!("memory://put/{key}"))
+    }
+
+    async fn download_url(&self, key: &str, _ttl: std::time::Duration) -> Result<String> {
+        Ok(format!("memory://get/{key}"))
     }
 }

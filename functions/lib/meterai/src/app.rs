@@ -14,10 +14,15 @@ pub struct App {
     pub clients: AwsClients,
     authenticator: Option<Authenticator>,
     stamp_settings: crate::stamping::StampSettings,
-    /// The money side's adapters (built once, with the app).
+    /// Where reseller events go, when this function emits any.
+    outbox: Option<crate::events::Outbox>,
+    /// The ports' adapters (built once, with the app).
     orders: crate::orders::DynamoOrders,
     payment_log: crate::payments::DynamoPaymentLog,
     event_outbox: crate::events::DynamoOutbox,
+    jobs: crate::stamping::DynamoJobs,
+    job_queue: crate::stamping::SqsJobQueue,
+    documents: crate::stamping::S3Documents,
     /// Our signing certificate chain, read from the bucket on first use and
     /// again after `Config::signing_chain_ttl` (a renewed certificate
     /// installed with `infra/signing-cert.sh` reaches warm functions then).
@@ -38,8 +43,27 @@ impl App {
             Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
         });
         let stamp_settings = stamp_settings(&config);
+        let outbox = config
+            .webhooks_queue_url
+            .as_ref()
+            .map(|queue_url| crate::events::Outbox {
+                table: config.table_name.clone(),
+                queue_url: queue_url.clone(),
+            });
         let table = config.table_name.clone();
         Self {
+            jobs: crate::stamping::DynamoJobs {
+                clients: clients.clone(),
+                table: table.clone(),
+            },
+            job_queue: crate::stamping::SqsJobQueue {
+                clients: clients.clone(),
+                queue_url: config.jobs_queue_url.clone(),
+            },
+            documents: crate::stamping::S3Documents {
+                clients: clients.clone(),
+                bucket: config.bucket_name.clone(),
+            },
             orders: crate::orders::DynamoOrders {
                 clients: clients.clone(),
                 table: table.clone(),
@@ -50,8 +74,9 @@ impl App {
             },
             event_outbox: crate::events::DynamoOutbox {
                 clients: clients.clone(),
-                outbox: stamp_settings.outbox.clone(),
+                outbox: outbox.clone(),
             },
+            outbox,
             config,
             clients,
             authenticator,
@@ -67,6 +92,17 @@ impl App {
     /// What the stamping side needs (built once, with the app).
     pub fn stamp_settings(&self) -> &crate::stamping::StampSettings {
         &self.stamp_settings
+    }
+
+    /// The ports stamping works with, on this function's table, queue and bucket.
+    pub fn stamp_ports(&self) -> meterai_app::stamping::StampPorts<'_> {
+        meterai_app::stamping::StampPorts {
+            jobs: &self.jobs,
+            queue: &self.job_queue,
+            documents: &self.documents,
+            outbox: &self.event_outbox,
+            clock: &meterai_app::ports::SystemClock,
+        }
     }
 
     /// Our signing certificate chain: one bucket read per TTL
@@ -164,7 +200,7 @@ impl App {
 
     /// Where reseller events go, when this function emits any.
     pub fn outbox(&self) -> Option<&crate::events::Outbox> {
-        self.stamp_settings.outbox.as_ref()
+        self.outbox.as_ref()
     }
 
     /// Whether this deployment is the local stage (loopback webhooks allowed).
@@ -183,9 +219,6 @@ impl App {
 
 fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
     crate::stamping::StampSettings {
-        bucket: c.bucket_name.clone(),
-        table: c.table_name.clone(),
-        queue_url: c.jobs_queue_url.clone(),
         limits: meterai_pdf::stamp::Limits {
             max_bytes: c.max_document_bytes,
             max_pages: c.max_pages,
@@ -195,12 +228,5 @@ fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
         url_ttl: c.url_ttl,
         stamp_timeout: c.stamp_timeout,
         chaos_crash_after_store: c.chaos_crash_after_store,
-        outbox: c
-            .webhooks_queue_url
-            .as_ref()
-            .map(|queue_url| crate::events::Outbox {
-                table: c.table_name.clone(),
-                queue_url: queue_url.clone(),
-            }),
     }
 }

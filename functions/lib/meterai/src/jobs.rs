@@ -82,24 +82,7 @@ impl Envelope for EventMessage {
     }
 }
 
-/// What happened to one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Worked on; delete it from the queue.
-    Done,
-    /// Already worked on by an earlier delivery (SQS is at-least-once); delete it.
-    Duplicate,
-    /// Can never be worked on; let it reach the dead-letter queue.
-    Poison(String),
-    /// Failed for a passing reason (throttling, timeout); try again later.
-    Retry(String),
-}
-
-impl Outcome {
-    fn is_failure(&self) -> bool {
-        matches!(self, Outcome::Poison(_) | Outcome::Retry(_))
-    }
-}
+pub use meterai_app::Outcome;
 
 /// A failed message and how long it should stay hidden before its next try.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! Request bodies: bounded, parsed, and refused with a stable code when they
 //! are not what a route reads.
 
+use meterai_app::stamping::StampRequest;
+use meterai_core::jobs::{Placement, DEFAULT_SIZE};
 use meterai_core::orders::OrderRules;
 
 use crate::error::{codes, Error, Result};
@@ -60,6 +62,103 @@ pub fn refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
             )
         }),
     }
+}
+
+/// Validates the body of `POST /v1/documents`: `{"filename": ..., "size": n}`
+/// (1 to 255 characters, no control characters; the file's size in bytes,
+/// within the limit).
+pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<()> {
+    let filename = body.get("filename").and_then(|f| f.as_str()).unwrap_or("");
+    if filename.is_empty() || filename.len() > 255 || filename.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            codes::INVALID_FILENAME,
+            "filename must be 1 to 255 characters",
+        ));
+    }
+    upload_size(body, max_bytes)?;
+    Ok(())
+}
+
+/// Reads `size` (bytes, > 0) of an upload request and checks it against the limit.
+pub fn upload_size(body: &serde_json::Value, max_bytes: usize) -> Result<u64> {
+    let size = body
+        .get("size")
+        .and_then(|v| v.as_u64())
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            Error::invalid(
+                codes::BAD_REQUEST,
+                "size must be the file's size in bytes (> 0)",
+            )
+        })?;
+    meterai_app::stamping::check_pdf_size(size, max_bytes)?;
+    Ok(size)
+}
+
+/// Parses `{document_id, page, x, y, width?, height?, reason?,
+/// client_reference?, customer_id?}`.
+pub fn stamp_request(body: &serde_json::Value) -> Result<StampRequest> {
+    const FIELDS: [&str; 9] = [
+        "customer_id",
+        "document_id",
+        "page",
+        "x",
+        "y",
+        "width",
+        "height",
+        "reason",
+        "client_reference",
+    ];
+    let object = json_object(body, &FIELDS)?;
+    let document_id = object
+        .get("document_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if !meterai_core::ids::is_id(document_id, "doc_") {
+        return Err(Error::not_found(
+            codes::DOCUMENT_NOT_FOUND,
+            format!("no document {document_id:?}"),
+        ));
+    }
+    let bad = |m: &str| Error::invalid(codes::INVALID_PLACEMENT, m.to_string());
+    let page = object
+        .get("page")
+        .and_then(|v| v.as_u64())
+        .filter(|p| (1..=u64::from(u32::MAX)).contains(p))
+        .ok_or_else(|| bad("page must be a whole number from 1"))? as u32;
+    let coordinate = |name: &str, default: Option<f64>, min: f64, max: f64| -> Result<f64> {
+        match object.get(name) {
+            None => default.ok_or_else(|| bad(&format!("{name} is required"))),
+            Some(v) => v
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= min && *f <= max)
+                .ok_or_else(|| bad(&format!("{name} must be a number from {min} to {max}"))),
+        }
+    };
+    let placement = Placement {
+        page,
+        x: coordinate("x", None, 0.0, 14_400.0)?,
+        y: coordinate("y", None, 0.0, 14_400.0)?,
+        width: coordinate("width", Some(DEFAULT_SIZE), 40.0, 600.0)?,
+        height: coordinate("height", Some(DEFAULT_SIZE), 40.0, 600.0)?,
+    };
+    let text = |name: &str| -> Result<Option<String>> {
+        match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(v)) if v.len() <= 200 => Ok(Some(v.clone())),
+            Some(_) => Err(Error::invalid(
+                codes::BAD_REQUEST,
+                format!("{name} must be a string of at most 200 characters"),
+            )),
+        }
+    };
+    Ok(StampRequest {
+        document_id: document_id.to_string(),
+        placement,
+        reason: text("reason")?,
+        client_reference: text("client_reference")?,
+        customer_id: text("customer_id")?,
+    })
 }
 
 #[cfg(test)]
@@ -134,6 +233,70 @@ mod tests {
         assert_eq!(
             refund_quantity(&json!({"amount": 1})).unwrap_err().code(),
             codes::BAD_REQUEST
+        );
+    }
+    #[test]
+    fn parses_a_stamp_request_with_defaults() {
+        let id = format!("doc_{}", meterai_core::ids::nonce());
+        let r = stamp_request(&json!({"document_id": id, "page": 2, "x": 400, "y": 50.5, "client_reference": "cpns-2024"})).unwrap();
+        assert_eq!(
+            r.placement,
+            Placement {
+                page: 2,
+                x: 400.0,
+                y: 50.5,
+                width: 100.0,
+                height: 100.0
+            }
+        );
+        assert_eq!(r.client_reference.as_deref(), Some("cpns-2024"));
+    }
+
+    #[test]
+    fn bad_pages_and_positions_are_400() {
+        let id = format!("doc_{}", meterai_core::ids::nonce());
+        for body in [
+            json!({"document_id": id, "page": 0, "x": 1, "y": 1}),
+            json!({"document_id": id, "page": -1, "x": 1, "y": 1}),
+            json!({"document_id": id, "page": 1.5, "x": 1, "y": 1}),
+            json!({"document_id": id, "page": 1, "x": -5, "y": 1}),
+            json!({"document_id": id, "page": 1, "x": "1", "y": 1}),
+            json!({"document_id": id, "page": 1, "x": 1}),
+            json!({"document_id": id, "page": 1, "x": 1, "y": 1, "width": 5}),
+        ] {
+            let err = stamp_request(&body).unwrap_err();
+            assert_eq!(
+                (status_of(&err), err.code()),
+                (400, codes::INVALID_PLACEMENT),
+                "{body}"
+            );
+        }
+        let err = stamp_request(&json!({"document_id": "../../etc", "page": 1, "x": 1, "y": 1}))
+            .unwrap_err();
+        assert_eq!(err.code(), codes::DOCUMENT_NOT_FOUND);
+        let err =
+            stamp_request(&json!({"document_id": id, "page": 1, "x": 1, "y": 1, "colour": "red"}))
+                .unwrap_err();
+        assert_eq!(err.code(), codes::BAD_REQUEST);
+    }
+
+    #[test]
+    fn uploads_need_a_name_and_a_size_within_the_limit() {
+        assert!(upload(&json!({"filename": "cv.pdf", "size": 10}), 100).is_ok());
+        let code = |body: serde_json::Value| upload(&body, 100).unwrap_err().code();
+        assert_eq!(code(json!({"size": 10})), codes::INVALID_FILENAME);
+        assert_eq!(
+            code(json!({"filename": "a\nb", "size": 10})),
+            codes::INVALID_FILENAME
+        );
+        assert_eq!(code(json!({"filename": "cv.pdf"})), codes::BAD_REQUEST);
+        assert_eq!(
+            code(json!({"filename": "cv.pdf", "size": 0})),
+            codes::BAD_REQUEST
+        );
+        assert_eq!(
+            code(json!({"filename": "cv.pdf", "size": 101})),
+            codes::DOCUMENT_TOO_LARGE
         );
     }
 }

@@ -163,7 +163,7 @@ pub async fn new_upload(
     ttl: std::time::Duration,
 ) -> Result<VerifyUpload> {
     crate::request::json_object(body, &["size"])?;
-    crate::stamping::parse_upload_size(body, max_bytes)?;
+    crate::request::upload_size(body, max_bytes)?;
     let upload_id = format!("vup_{}", meterai_core::ids::nonce());
     let (upload_url, expires_at) =
         crate::stamping::presign_pdf_put(clients, bucket, &verify_key(&upload_id), ttl).await?;

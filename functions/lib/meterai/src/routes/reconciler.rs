@@ -8,9 +8,5 @@ use crate::{stamping, App};
 
 /// One batch of dead letters.
 pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
-    Box::pin(stamping::reconcile(
-        &app.clients,
-        app.stamp_settings(),
-        event,
-    ))
+    Box::pin(async move { stamping::reconcile(&app.stamp_ports(), event).await })
 }

@@ -7,8 +7,9 @@ use crate::error::{codes, Error};
 use crate::http::{self, header, json_response, query, stored_response};
 use crate::idempotency::{self, StoredResponse};
 use crate::request;
-use crate::{paging, stamping, App, Result};
+use crate::{paging, stamping as adapters, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
+use meterai_app::stamping;
 
 /// Most stamp requests in one batch call.
 const BATCH_LIMIT: usize = 100;
@@ -23,6 +24,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     let caller = app.caller(header(&request, "authorization")).await?;
     let account = caller.account();
     let settings = app.stamp_settings();
+    let ports = &app.stamp_ports();
     let clients = &app.clients;
     match (
         request.method().clone(),
@@ -30,23 +32,24 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     ) {
         (Method::POST, ["documents"]) => {
             let body = request::json_body(http::body(&request))?;
-            let ticket = stamping::new_upload(clients, settings, &account, &body).await?;
+            request::upload(&body, settings.limits.max_bytes)?;
+            let ticket = stamping::new_upload(ports, settings, &account).await?;
             Ok(json_response(201, &ticket))
         }
         (Method::POST, ["stamps"]) => {
             let key = idempotency::parse_key(header(&request, "idempotency-key"))?;
             let body = request::json_body(http::body(&request))?;
-            let stamp_request = stamping::parse_request(&body)?;
+            let stamp_request = request::stamp_request(&body)?;
             let hash = idempotency::request_hash("POST /v1/stamps", &body);
             let accept = async {
-                let actor = stamping::actor(
+                let actor = adapters::actor(
                     clients,
                     app.table(),
                     &caller,
                     stamp_request.customer_id.as_deref(),
                 )
                 .await?;
-                let accepted = stamping::accept(clients, settings, &actor, &stamp_request).await?;
+                let accepted = stamping::accept(ports, settings, &actor, &stamp_request).await?;
                 Ok(StoredResponse {
                     status: 202,
                     body: serde_json::to_string(&accepted).expect("serializes"),
@@ -84,15 +87,15 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     let outcome = async {
-                        let r = stamping::parse_request(item)?;
-                        let actor = stamping::actor(
+                        let r = request::stamp_request(item)?;
+                        let actor = adapters::actor(
                             clients,
                             app.table(),
                             &caller,
                             r.customer_id.as_deref(),
                         )
                         .await?;
-                        stamping::accept(clients, settings, &actor, &r).await
+                        stamping::accept(ports, settings, &actor, &r).await
                     }
                     .await;
                     results.push(match outcome {
@@ -123,14 +126,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::GET, ["stamps"]) => {
             let limit = paging::parse_limit(query(&request, "limit"))?;
-            let page = stamping::list(
-                clients,
-                app.table(),
-                &account,
-                limit,
-                query(&request, "cursor"),
-            )
-            .await?;
+            let page =
+                stamping::list(ports.jobs, &account, limit, query(&request, "cursor")).await?;
             Ok(json_response(
                 200,
                 &serde_json::json!({ "jobs": page.items, "next_cursor": page.next_cursor }),
@@ -138,7 +135,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::GET, ["stamps", job_id]) => Ok(json_response(
             200,
-            &stamping::get(clients, settings, &account, job_id).await?,
+            &stamping::get(ports, settings, &account, job_id).await?,
         )),
         _ => Err(http::no_route(&request)),
     }

@@ -1,7 +1,8 @@
 //! The stamp worker: subscribed to the jobs queue, reports partial batch failures.
 
-use crate::{jobs, stamping, App};
+use crate::{jobs, App};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use meterai_app::stamping;
 
 /// One batch (its future is boxed here, so the function's binary compiles
 /// none of this).
@@ -11,6 +12,7 @@ pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer 
 
 async fn work(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
     let settings = app.stamp_settings();
+    let ports = &app.stamp_ports();
     let (response, failed) = jobs::process_batch(
         event,
         jobs::retry_policy(&app.config),
@@ -18,7 +20,7 @@ async fn work(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
             // Without the key's certificate nothing can be signed: the message
             // is retried (and, if that lasts, dead-lettered, which returns the stamp).
             match app.signer().await {
-                Ok(signer) => stamping::work(&app.clients, settings, &signer, &job.job_id).await,
+                Ok(signer) => stamping::work(ports, settings, &signer, &job.job_id).await,
                 Err(e) => jobs::Outcome::Retry(e.to_string()),
             }
         },

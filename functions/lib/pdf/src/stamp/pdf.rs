@@ -14,19 +14,10 @@ use sha2::{Digest, Sha256};
 
 use super::mark;
 
-/// Where the mark goes: page (1-based) and the lower-left corner in points,
-/// measured on the page as it is displayed (after `/Rotate`), from its
-/// visible lower-left corner.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Placement {
-    pub page: u32,
-    pub x: f64,
-    pub y: f64,
-    pub width: f64,
-    pub height: f64,
-}
+/// Where the mark goes (a rule of the domain, in `meterai-core`).
+pub use meterai_core::jobs::Placement;
 
-pub const DEFAULT_SIZE: f64 = 100.0;
+pub use meterai_core::jobs::DEFAULT_SIZE;
 
 /// Limits on what the stamper accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

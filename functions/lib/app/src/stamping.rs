@@ -1,0 +1,507 @@
+//! Stamp jobs from request to stored document.
+//!
+//! Accept (API, milliseconds): check the uploaded document, then in one step
+//! reserve one stamp, write the job `queued` and claim a fresh serial number
+//! ([`Jobs::accept`]); then queue the job. If it cannot be queued, the
+//! reservation is returned at once.
+//!
+//! Work (worker, from the queue): a job already final is left alone; the job
+//! moves to `processing`; the PDF is read, stamped, signed and stored; only
+//! then one step marks the job `done`, spends the stamp and binds the serial
+//! to the SHA-256 of the stored file ([`Jobs::complete`]). A permanent
+//! failure fails the job and returns the stamp in one step ([`Jobs::fail`]);
+//! a passing one is retried by the queue, and a message that reaches the
+//! dead-letter queue has its job failed and its stamp returned
+//! ([`reconcile_dead_letter`]).
+
+use std::time::Duration;
+
+use meterai_core::error::codes;
+use meterai_core::events::EventType;
+use meterai_core::jobs::{Job, JobView, Placement};
+use meterai_core::quota::Page;
+use meterai_core::{AccountId, Error, JobStatus, Result, Serial};
+use meterai_pdf::signing::{self, Signer};
+use meterai_pdf::stamp::{self, Limits, MarkText, SignatureSpace};
+use serde::Serialize;
+
+use crate::ports::{AcceptRejected, Clock, DeadLetter, Documents, JobQueue, Jobs, Outbox};
+use crate::Outcome;
+
+/// What the stamping side needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampSettings {
+    pub limits: Limits,
+    /// Base of the public verification URL printed in the QR code.
+    pub verify_base_url: String,
+    /// How long upload and download URLs live.
+    pub url_ttl: Duration,
+    /// Bound on one stamping, so a crafted PDF cannot hold the worker.
+    pub stamp_timeout: Duration,
+    /// Fault injection for the local stage: a job whose `client_reference` is
+    /// [`CHAOS_CRASH_AFTER_STORE`] fails its first attempt right after the
+    /// stamped document is stored and before it is recorded, as a worker
+    /// killed at that moment would. The template enables it on the emulator only.
+    pub chaos_crash_after_store: bool,
+}
+
+/// The `client_reference` that triggers the simulated crash (local stage only).
+pub const CHAOS_CRASH_AFTER_STORE: &str = "chaos:crash-after-store";
+
+/// The ports stamping works with.
+#[derive(Clone, Copy)]
+pub struct StampPorts<'a> {
+    pub jobs: &'a dyn Jobs,
+    pub queue: &'a dyn JobQueue,
+    pub documents: &'a dyn Documents,
+    pub outbox: &'a dyn Outbox,
+    pub clock: &'a dyn Clock,
+}
+
+/// 413 for a document over the limit (at upload time and at accept time).
+pub fn check_pdf_size(size: u64, max_bytes: usize) -> Result<()> {
+    if size > max_bytes as u64 {
+        return Err(Error::too_large(
+            codes::DOCUMENT_TOO_LARGE,
+            format!("the document is {size} bytes; the limit is {max_bytes}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to an upload request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UploadTicket {
+    pub document_id: String,
+    pub upload_url: String,
+    pub method: &'static str,
+    pub expires_at: String,
+    pub max_bytes: usize,
+}
+
+/// A new document id under the caller's prefix and a URL to upload it to
+/// (the request's name and size were checked at the edge).
+pub async fn new_upload(
+    ports: &StampPorts<'_>,
+    settings: &StampSettings,
+    account: &AccountId,
+) -> Result<UploadTicket> {
+    let document_id = format!("doc_{}", meterai_core::ids::nonce());
+    let key = ports.documents.upload_key(account, &document_id);
+    let upload_url = ports.documents.upload_url(&key, settings.url_ttl).await?;
+    let expires_at =
+        meterai_core::time::rfc3339(ports.clock.now_ms() + settings.url_ttl.as_millis() as i64);
+    Ok(UploadTicket {
+        document_id,
+        upload_url,
+        method: "PUT",
+        expires_at,
+        max_bytes: settings.limits.max_bytes,
+    })
+}
+
+/// A validated stamp request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StampRequest {
+    pub document_id: String,
+    pub placement: Placement,
+    pub reason: Option<String>,
+    pub client_reference: Option<String>,
+    /// A reseller stamping for one of its customers (from that customer's quota).
+    pub customer_id: Option<String>,
+}
+
+/// Who a stamp job is for: `owner` uploaded the document and sees the job,
+/// `payer`'s quota pays for it, `channel` is what verification shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub owner: AccountId,
+    pub payer: AccountId,
+    pub channel: String,
+    pub reseller_id: Option<String>,
+}
+
+impl Actor {
+    /// A portal user stamping from their own quota.
+    pub fn portal(account: &AccountId) -> Self {
+        Actor {
+            owner: account.clone(),
+            payer: account.clone(),
+            channel: "portal".into(),
+            reseller_id: None,
+        }
+    }
+}
+
+/// The answer to an accepted stamp request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Accepted {
+    pub job_id: String,
+    pub serial: String,
+    pub status: JobStatus,
+    /// Messages ahead of this job when it was queued (the queue's depth).
+    pub queue_position: i64,
+}
+
+/// Checks the document, reserves a stamp, writes the job and queues it.
+pub async fn accept(
+    ports: &StampPorts<'_>,
+    settings: &StampSettings,
+    actor: &Actor,
+    request: &StampRequest,
+) -> Result<Accepted> {
+    let key = ports
+        .documents
+        .upload_key(&actor.owner, &request.document_id);
+    check_upload(ports.documents, settings, &key, &request.document_id).await?;
+    let job = Job {
+        job_id: format!("job_{}", meterai_core::ids::nonce()),
+        account: actor.payer.clone(),
+        owner: actor.owner.clone(),
+        channel: actor.channel.clone(),
+        reseller_id: actor.reseller_id.clone(),
+        customer_id: request.customer_id.clone(),
+        document_id: request.document_id.clone(),
+        status: JobStatus::Queued,
+        serial: Serial::generate(),
+        source_key: key,
+        placement: request.placement,
+        reason: request.reason.clone(),
+        client_reference: request.client_reference.clone(),
+        created_ms: ports.clock.now_ms(),
+        finished_ms: None,
+        error_code: None,
+        error_message: None,
+        stamped_key: None,
+        sha256: None,
+        attempts: 0,
+    };
+    // The queue's depth is read while the reservation is written: it is an
+    // estimate either way, and this keeps it off the request's critical path.
+    let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
+    match reserved? {
+        Ok(()) => {}
+        Err(AcceptRejected::Insufficient) => {
+            return Err(Error::quota_exhausted(
+                codes::INSUFFICIENT_QUOTA,
+                "no stamp is available; buy quota first",
+            ))
+        }
+        Err(AcceptRejected::Collision) => {
+            return Err(Error::conflict(
+                codes::CONTENTION,
+                "could not reserve: the new job's id was taken; retry",
+            ))
+        }
+    }
+    if let Err(e) = ports.queue.send(&job.job_id).await {
+        tracing::error!(job_id = %job.job_id, error = %e, "could not queue the job; returning its stamp");
+        ports
+            .jobs
+            .fail(
+                &job,
+                "QUEUE_UNAVAILABLE",
+                "the job could not be queued",
+                ports.clock.now_ms(),
+            )
+            .await?;
+        return Err(e);
+    }
+    tracing::info!(job_id = %job.job_id, serial = %job.serial, "stamp job accepted");
+    Ok(Accepted {
+        job_id: job.job_id,
+        serial: job.serial.to_string(),
+        status: JobStatus::Queued,
+        queue_position,
+    })
+}
+
+/// An upload exists, fits the limit and starts like a PDF.
+async fn check_upload(
+    documents: &dyn Documents,
+    settings: &StampSettings,
+    key: &str,
+    document_id: &str,
+) -> Result<()> {
+    let head = documents.head(key).await?.ok_or_else(|| {
+        Error::not_found(
+            codes::DOCUMENT_NOT_FOUND,
+            format!("no document {document_id}"),
+        )
+    })?;
+    check_pdf_size(head.size, settings.limits.max_bytes)?;
+    stamp::pdf::sniff(&head.head[..head.head.len().min(5)])
+        .map_err(|_| Error::rejected(codes::NOT_A_PDF, "the uploaded document is not a PDF"))
+}
+
+/// Works on one job message (the worker's whole job). A job that ends here,
+/// or was already final (a redelivery, possibly after a crash before its
+/// event was queued), has its reseller's event emitted; emitting twice
+/// records one event.
+pub async fn work<S: Signer>(
+    ports: &StampPorts<'_>,
+    settings: &StampSettings,
+    signer: &S,
+    job_id: &str,
+) -> Outcome {
+    let job = match ports.jobs.load(job_id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return Outcome::Poison(format!("job {job_id} does not exist")),
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    // Only reseller jobs have events: portal jobs skip the extra read.
+    let has_events = job.reseller_id.is_some();
+    let outcome = match work_on(ports, settings, signer, job).await {
+        Ok(outcome) => outcome,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    if has_events && matches!(outcome, Outcome::Done | Outcome::Duplicate) {
+        if let Err(e) = notify(ports, job_id).await {
+            return Outcome::Retry(format!(
+                "the job is final but its event was not queued: {e}"
+            ));
+        }
+    }
+    outcome
+}
+
+/// Emits the reseller's event for a final job (nothing for portal jobs).
+pub async fn notify(ports: &StampPorts<'_>, job_id: &str) -> Result<()> {
+    let Some(job) = ports.jobs.load(job_id).await? else {
+        return Ok(());
+    };
+    if job.reseller_id.is_none() || !job.is_final() {
+        return Ok(());
+    }
+    let kind = if job.status == JobStatus::Done {
+        EventType::StampCompleted
+    } else {
+        EventType::StampFailed
+    };
+    let data = serde_json::to_value(job.view(None)).expect("a job view serializes");
+    ports
+        .outbox
+        .emit_for_account(&job.owner, kind, &job.job_id, data)
+        .await
+}
+
+async fn work_on<S: Signer>(
+    ports: &StampPorts<'_>,
+    settings: &StampSettings,
+    signer: &S,
+    job: Job,
+) -> Result<Outcome> {
+    let job_id = job.job_id.as_str();
+    if job.is_final() {
+        return Ok(Outcome::Duplicate);
+    }
+    // queued -> processing (or processing again after a worker died mid-job).
+    if !ports.jobs.start(job_id, ports.clock.now_ms()).await? {
+        return Ok(Outcome::Duplicate);
+    }
+    let Some(original) = ports.documents.read(&job.source_key).await? else {
+        return give_up(
+            ports,
+            &job,
+            "DOCUMENT_GONE",
+            "the uploaded document no longer exists",
+        )
+        .await;
+    };
+    let verify_url = format!(
+        "{}/v1/verify/{}",
+        settings.verify_base_url.trim_end_matches('/'),
+        job.serial
+    );
+    let (serial, placement, limits) = (job.serial.to_string(), job.placement, settings.limits);
+    let space = SignatureSpace {
+        signing_time: signing_time(ports.clock),
+        capacity: signer.chain().contents_capacity(),
+    };
+    let stamping = tokio::task::spawn_blocking(move || {
+        stamp::prepare(
+            &original,
+            &placement,
+            &MarkText {
+                serial: &serial,
+                verify_url: &verify_url,
+            },
+            &limits,
+            &space,
+        )
+    });
+    let prepared = match tokio::time::timeout(settings.stamp_timeout, stamping).await {
+        Ok(Ok(Ok(prepared))) => prepared,
+        Ok(Ok(Err(error))) => return give_up(ports, &job, error.code(), &error.to_string()).await,
+        Ok(Err(join)) => return give_up(ports, &job, "STAMP_CRASHED", &join.to_string()).await,
+        Err(_) => return give_up(ports, &job, "STAMP_TIMEOUT", "stamping took too long").await,
+    };
+    // A throttled or unreachable key is retried through the queue: the stamp
+    // stays reserved, and a key that never recovers ends in the DLQ, which
+    // returns it.
+    let cms = signing::sign_document(signer, &prepared.digest())
+        .await
+        .map_err(Error::signing_key)?;
+    let stamped = match prepared.seal(&cms) {
+        Ok(stamped) => stamped,
+        Err(error) => return give_up(ports, &job, error.code(), &error.to_string()).await,
+    };
+    // Two deliveries of one message can run at once (or a slow attempt can
+    // outlive the visibility timeout): each stores its own file, and the one
+    // recorded first is the one the serial names and the job points to.
+    let key = ports
+        .documents
+        .stamped_key(&job.account, job_id, &stamped.sha256);
+    ports.documents.store(&key, stamped.bytes).await?;
+    if settings.chaos_crash_after_store
+        && job.attempts == 0
+        && job.client_reference.as_deref() == Some(CHAOS_CRASH_AFTER_STORE)
+    {
+        tracing::warn!(
+            job_id,
+            "chaos: simulated crash after storing the stamped document"
+        );
+        return Ok(Outcome::Retry(
+            "simulated crash after storing the stamped document".into(),
+        ));
+    }
+    Ok(
+        if ports
+            .jobs
+            .complete(&job, &key, &stamped.sha256, ports.clock.now_ms())
+            .await?
+        {
+            tracing::info!(job_id, serial = %job.serial, sha256 = %stamped.sha256, "job done; stamp spent");
+            Outcome::Done
+        } else {
+            Outcome::Duplicate
+        },
+    )
+}
+
+fn signing_time(clock: &dyn Clock) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(clock.now_ms()) * 1_000_000)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+}
+
+/// A permanent failure while processing: the job fails with `code` and its
+/// stamp is returned; the message is done with.
+async fn give_up(ports: &StampPorts<'_>, job: &Job, code: &str, message: &str) -> Result<Outcome> {
+    if ports
+        .jobs
+        .fail(job, code, message, ports.clock.now_ms())
+        .await?
+    {
+        tracing::warn!(job_id = %job.job_id, code, "job failed; its stamp is returned");
+    }
+    Ok(Outcome::Done)
+}
+
+/// A dead-lettered job: fail it and return its stamp (false if it was final
+/// or does not exist).
+pub async fn dead_letter(ports: &StampPorts<'_>, job_id: &str) -> Result<bool> {
+    match ports.jobs.load(job_id).await? {
+        Some(job) if !job.is_final() => {
+            let failed = ports
+                .jobs
+                .fail(
+                    &job,
+                    "DELIVERY_FAILED",
+                    "the job could not be processed after repeated attempts",
+                    ports.clock.now_ms(),
+                )
+                .await?;
+            if failed {
+                tracing::warn!(job_id, "dead-lettered job failed; its stamp is returned");
+            }
+            Ok(failed)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// A message from the jobs' dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadMessage<'a> {
+    pub message_id: &'a str,
+    /// The job it names, or why its body names none.
+    pub job: std::result::Result<&'a str, String>,
+    pub body: &'a str,
+    pub receive_count: i64,
+}
+
+/// Reconciles one dead-lettered message: a job message fails its job and
+/// returns the stamp (and tells its reseller); every message is recorded
+/// with what was done about it. An error means nothing was recorded and the
+/// message should come back.
+pub async fn reconcile_dead_letter(
+    ports: &StampPorts<'_>,
+    message: &DeadMessage<'_>,
+) -> Result<String> {
+    let outcome = match &message.job {
+        Err(poison) => format!("unparseable: {poison}"),
+        Ok(job_id) => {
+            let failed = dead_letter(ports, job_id).await?;
+            notify(ports, job_id).await?;
+            if failed {
+                "job_failed".to_string()
+            } else {
+                "job_already_final_or_unknown".to_string()
+            }
+        }
+    };
+    tracing::warn!(outcome = %outcome, "dead letter reconciled");
+    ports
+        .jobs
+        .record_dead_letter(&DeadLetter {
+            message_id: message.message_id.to_string(),
+            job_id: message.job.as_ref().ok().map(|id| id.to_string()),
+            outcome: outcome.clone(),
+            body: message.body.chars().take(1024).collect(),
+            receive_count: message.receive_count,
+            recorded_ms: ports.clock.now_ms(),
+        })
+        .await?;
+    Ok(outcome)
+}
+
+/// One of the caller's jobs, with a download URL once it is done; another
+/// account's job is "not found".
+pub async fn get(
+    ports: &StampPorts<'_>,
+    settings: &StampSettings,
+    account: &AccountId,
+    job_id: &str,
+) -> Result<JobView> {
+    let not_found = || Error::not_found(codes::JOB_NOT_FOUND, format!("no job {job_id}"));
+    if !meterai_core::ids::is_id(job_id, "job_") {
+        return Err(not_found());
+    }
+    let job = ports
+        .jobs
+        .load(job_id)
+        .await?
+        .filter(|j| &j.owner == account)
+        .ok_or_else(not_found)?;
+    let download_url = match (job.status, &job.stamped_key) {
+        (JobStatus::Done, Some(key)) => {
+            Some(ports.documents.download_url(key, settings.url_ttl).await?)
+        }
+        _ => None,
+    };
+    Ok(job.view(download_url))
+}
+
+/// The caller's jobs, newest first.
+pub async fn list(
+    jobs: &dyn Jobs,
+    account: &AccountId,
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<JobView>> {
+    let page = jobs.list(account, limit, cursor).await?;
+    Ok(Page {
+        items: page.items.iter().map(|j| j.view(None)).collect(),
+        next_cursor: page.next_cursor,
+    })
+}

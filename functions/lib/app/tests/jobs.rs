@@ -1,0 +1,579 @@
+//! Stamping's use cases on the in-memory ports: the job lifecycle (accept,
+//! duplicate delivery, a crash between storing and recording, permanent
+//! failure, dead letter), the quota they hold, the serials they bind, and
+//! who may see a job. The real document is stamped and signed (a local key).
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use meterai_app::stamping::{
+    self, Actor, DeadMessage, StampPorts, StampRequest, StampSettings, CHAOS_CRASH_AFTER_STORE,
+};
+use meterai_app::Outcome;
+use meterai_core::error::{codes, ErrorKind};
+use meterai_core::events::EventType;
+use meterai_core::jobs::Placement;
+use meterai_core::quota::{Balance, Movement, MovementKind};
+use meterai_core::{AccountId, JobStatus};
+use meterai_memory::{
+    ManualClock, MemoryDocuments, MemoryJobs, MemoryOutbox, MemoryQueue, SerialState, Store,
+};
+use meterai_pdf::signing::LocalSigner;
+use meterai_pdf::stamp::pdf::sample_pdf;
+use sha2::{Digest, Sha256};
+
+const NOW: i64 = 1_795_400_000_000;
+
+struct World {
+    store: Store,
+    jobs: MemoryJobs,
+    queue: MemoryQueue,
+    documents: MemoryDocuments,
+    outbox: MemoryOutbox,
+    clock: ManualClock,
+    settings: StampSettings,
+    signer: LocalSigner,
+}
+
+impl World {
+    fn new() -> Self {
+        let store = Store::new();
+        Self {
+            jobs: store.jobs(),
+            store,
+            queue: MemoryQueue::default(),
+            documents: MemoryDocuments::default(),
+            outbox: MemoryOutbox::default(),
+            clock: ManualClock::at(NOW),
+            settings: StampSettings {
+                limits: meterai_pdf::stamp::Limits::default(),
+                verify_base_url: "https://meterai.test".into(),
+                url_ttl: Duration::from_secs(300),
+                stamp_timeout: Duration::from_secs(20),
+                chaos_crash_after_store: false,
+            },
+            signer: LocalSigner::from_pem(
+                include_str!("../../pdf/testdata/signing/signer.key.pem"),
+                include_bytes!("../../pdf/testdata/signing/chain.pem"),
+            )
+            .expect("the test key and chain"),
+        }
+    }
+
+    fn ports(&self) -> StampPorts<'_> {
+        StampPorts {
+            jobs: &self.jobs,
+            queue: &self.queue,
+            documents: &self.documents,
+            outbox: &self.outbox,
+            clock: &self.clock,
+        }
+    }
+
+    async fn credit(&self, account: &AccountId, quantity: i64) {
+        let reference = format!("ord_{}", meterai_core::ids::nonce());
+        self.store
+            .apply(&Movement::new(
+                account,
+                MovementKind::Credit,
+                quantity,
+                &reference,
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Uploads `bytes` as `owner` and returns the stamp request for it.
+    fn upload(&self, owner: &AccountId, bytes: Vec<u8>) -> StampRequest {
+        let document_id = format!("doc_{}", meterai_core::ids::nonce());
+        let key = meterai_app::ports::Documents::upload_key(&self.documents, owner, &document_id);
+        self.documents.put(&key, bytes);
+        StampRequest {
+            document_id,
+            placement: Placement {
+                page: 1,
+                x: 400.0,
+                y: 50.0,
+                width: 100.0,
+                height: 100.0,
+            },
+            reason: None,
+            client_reference: None,
+            customer_id: None,
+        }
+    }
+
+    async fn accept(
+        &self,
+        actor: &Actor,
+        request: &StampRequest,
+    ) -> meterai_core::Result<stamping::Accepted> {
+        stamping::accept(&self.ports(), &self.settings, actor, request).await
+    }
+
+    /// The worker takes the next message and works on it.
+    async fn work_next(&self) -> Outcome {
+        let job_id = self.queue.receive().expect("a message is queued");
+        self.work(&job_id).await
+    }
+
+    async fn work(&self, job_id: &str) -> Outcome {
+        stamping::work(&self.ports(), &self.settings, &self.signer, job_id).await
+    }
+
+    async fn job(&self, job_id: &str) -> meterai_core::jobs::Job {
+        meterai_app::ports::Jobs::load(&self.jobs, job_id)
+            .await
+            .unwrap()
+            .expect("the job exists")
+    }
+
+    /// The invariant: the balance is the sum of its ledger, and it adds up.
+    async fn assert_audit(&self, account: &AccountId) {
+        let report = self.store.audit(account).await;
+        assert!(report.problems.is_empty(), "{report:?}");
+    }
+}
+
+fn portal(name: &str) -> AccountId {
+    AccountId::parse(name).unwrap()
+}
+
+fn balance(purchased: i64, available: i64, reserved: i64, spent: i64) -> Balance {
+    Balance {
+        purchased,
+        available,
+        reserved,
+        spent,
+        ..Balance::default()
+    }
+}
+
+#[tokio::test]
+async fn an_accepted_job_is_stamped_stored_and_only_then_spent() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 2).await;
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let request = w.upload(&user, original.clone());
+
+    let accepted = w.accept(&Actor::portal(&user), &request).await.unwrap();
+    assert_eq!(accepted.status, JobStatus::Queued);
+    assert_eq!(accepted.queue_position, 0);
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 1, 0));
+    let serial = w.job(&accepted.job_id).await.serial;
+    assert_eq!(accepted.serial, serial.to_string());
+    assert_eq!(
+        w.store.serial(&serial).await.unwrap().state,
+        SerialState::Reserved
+    );
+
+    assert_eq!(w.work_next().await, Outcome::Done);
+    let job = w.job(&accepted.job_id).await;
+    assert_eq!(job.status, JobStatus::Done);
+    assert_eq!(job.attempts, 1);
+    let stored = w
+        .documents
+        .get(job.stamped_key.as_deref().unwrap())
+        .unwrap();
+    assert!(
+        stored.starts_with(&original),
+        "an incremental update keeps the original"
+    );
+    let sha = hex::encode(Sha256::digest(&stored));
+    assert_eq!(job.sha256.as_deref(), Some(sha.as_str()));
+    let bound = w.store.serial(&serial).await.unwrap();
+    assert_eq!(
+        (bound.state, bound.sha256.as_deref(), bound.job_id.as_str()),
+        (SerialState::Bound, Some(sha.as_str()), job.job_id.as_str())
+    );
+    assert!(meterai_pdf::verify::find_serials(&stored)
+        .0
+        .contains(&serial));
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 0, 1));
+    w.assert_audit(&user).await;
+
+    let view = stamping::get(&w.ports(), &w.settings, &user, &job.job_id)
+        .await
+        .unwrap();
+    assert_eq!(view.status, JobStatus::Done);
+    assert!(view.download_url.unwrap().contains(&job.job_id));
+}
+
+#[tokio::test]
+async fn without_quota_nothing_is_written_or_queued() {
+    let w = World::new();
+    let user = portal("user-1");
+    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let err = w.accept(&Actor::portal(&user), &request).await.unwrap_err();
+    assert_eq!(err.code(), codes::INSUFFICIENT_QUOTA);
+    assert!(w.queue.is_empty());
+    assert!(w.store.serials().await.is_empty());
+    assert_eq!(w.store.balance(&user).await, Balance::default());
+}
+
+#[tokio::test]
+async fn a_missing_empty_large_or_foreign_upload_holds_no_stamp() {
+    let mut w = World::new();
+    w.settings.limits.max_bytes = 10_000;
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let actor = Actor::portal(&user);
+
+    let mut missing = w.upload(&user, Vec::new());
+    missing.document_id = format!("doc_{}", meterai_core::ids::nonce());
+    let empty = w.upload(&user, Vec::new());
+    let text = w.upload(&user, b"hello, not a pdf".to_vec());
+    let large = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None).repeat(20));
+    // Another user's upload is not there for this one.
+    let theirs = w.upload(&portal("user-2"), sample_pdf(1, [0, 0, 595, 842], None));
+    for (request, code) in [
+        (&missing, codes::DOCUMENT_NOT_FOUND),
+        (&empty, codes::NOT_A_PDF),
+        (&text, codes::NOT_A_PDF),
+        (&large, codes::DOCUMENT_TOO_LARGE),
+        (&theirs, codes::DOCUMENT_NOT_FOUND),
+    ] {
+        let err = w.accept(&actor, request).await.unwrap_err();
+        assert_eq!(err.code(), code, "{request:?}");
+    }
+    assert!(w.queue.is_empty());
+    assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
+}
+
+#[tokio::test]
+async fn concurrent_accepts_reserve_no_more_than_is_available() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 3).await;
+    let actor = Actor::portal(&user);
+    let requests: Vec<StampRequest> = (0..12)
+        .map(|_| w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None)))
+        .collect();
+    let results = join_all(requests.iter().map(|r| w.accept(&actor, r))).await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(accepted, 3);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| e.code() == codes::INSUFFICIENT_QUOTA));
+    assert_eq!(w.queue.len(), 3);
+    assert_eq!(w.store.balance(&user).await, balance(3, 0, 3, 0));
+    for _ in 0..3 {
+        assert_eq!(w.work_next().await, Outcome::Done);
+    }
+    assert_eq!(w.store.balance(&user).await, balance(3, 0, 0, 3));
+    let serials = w.store.serials().await;
+    assert_eq!(serials.len(), 3);
+    assert!(serials.iter().all(|s| s.state == SerialState::Bound));
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_be_queued_returns_its_stamp() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    w.queue.set_unavailable(true);
+    let err = w.accept(&Actor::portal(&user), &request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
+    let page = stamping::list(&w.jobs, &user, 10, None).await.unwrap();
+    let job = &page.items[0];
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.as_ref().unwrap().code, "QUEUE_UNAVAILABLE");
+    let serials = w.store.serials().await;
+    assert_eq!(serials[0].state, SerialState::Void);
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_is_recorded_and_spent_once() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let request = w.upload(&user, sample_pdf(2, [0, 0, 595, 842], None));
+    let accepted = w.accept(&Actor::portal(&user), &request).await.unwrap();
+
+    // Two workers get the same message at once (SQS is at-least-once) ...
+    let outcomes = join_all([w.work(&accepted.job_id), w.work(&accepted.job_id)]).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Done).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Done | Outcome::Duplicate)));
+    // ... and it comes once more, later.
+    assert_eq!(w.work(&accepted.job_id).await, Outcome::Duplicate);
+
+    let job = w.job(&accepted.job_id).await;
+    assert_eq!(job.status, JobStatus::Done);
+    let stored = w
+        .documents
+        .get(job.stamped_key.as_deref().unwrap())
+        .unwrap();
+    let bound = w.store.serial(&job.serial).await.unwrap();
+    assert_eq!(
+        bound.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&stored)).as_str()),
+        "the serial names the file that is stored"
+    );
+    assert_eq!(w.store.balance(&user).await, balance(1, 0, 0, 1));
+    assert_eq!(
+        w.store
+            .ledger_keys(&user)
+            .await
+            .iter()
+            .filter(|k| k.starts_with("spend#"))
+            .count(),
+        1
+    );
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_between_storing_and_recording_is_finished_by_the_next_delivery() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let accepted = w.accept(&Actor::portal(&user), &request).await.unwrap();
+
+    w.store.crash_next_completes(1).await;
+    assert!(matches!(w.work(&accepted.job_id).await, Outcome::Retry(_)));
+    let job = w.job(&accepted.job_id).await;
+    let prefix = format!("stamped/{}/{}", job.account, job.job_id);
+    assert_eq!(w.documents.keys(&prefix).len(), 1, "the file was stored");
+    assert_eq!(job.status, JobStatus::Processing, "but not recorded");
+    assert_eq!(
+        w.store.balance(&user).await,
+        balance(1, 0, 1, 0),
+        "the stamp stays reserved"
+    );
+
+    // The message comes back: the job is stamped again and recorded once.
+    assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
+    let job = w.job(&accepted.job_id).await;
+    assert_eq!((job.status, job.attempts), (JobStatus::Done, 2));
+    let key = job.stamped_key.clone().unwrap();
+    assert!(w.documents.keys(&prefix).contains(&key));
+    assert_eq!(
+        w.documents.writes(&key),
+        1,
+        "each attempt's file has its own key"
+    );
+    let stored = w.documents.get(&key).unwrap();
+    assert_eq!(
+        w.store.serial(&job.serial).await.unwrap().sha256,
+        Some(hex::encode(Sha256::digest(&stored))),
+        "the serial is bound to the file the job points to"
+    );
+    assert_eq!(w.store.balance(&user).await, balance(1, 0, 0, 1));
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn the_local_stage_crash_switch_fails_only_the_first_attempt() {
+    let mut w = World::new();
+    w.settings.chaos_crash_after_store = true;
+    let user = portal("user-1");
+    w.credit(&user, 2).await;
+    let mut chaos = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    chaos.client_reference = Some(CHAOS_CRASH_AFTER_STORE.into());
+    let plain = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let chaos = w.accept(&Actor::portal(&user), &chaos).await.unwrap();
+    let plain = w.accept(&Actor::portal(&user), &plain).await.unwrap();
+    assert!(matches!(w.work(&chaos.job_id).await, Outcome::Retry(_)));
+    assert_eq!(w.work(&plain.job_id).await, Outcome::Done);
+    assert_eq!(w.work(&chaos.job_id).await, Outcome::Done);
+    assert_eq!(w.job(&chaos.job_id).await.attempts, 2);
+    assert_eq!(w.store.balance(&user).await, balance(2, 0, 0, 2));
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_stamped_fails_its_job_and_returns_the_stamp() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 3).await;
+    let actor = Actor::portal(&user);
+    // Looks like a PDF at accept time, is not one.
+    let broken = w.upload(&user, b"%PDF-1.7\nthis is not a document".to_vec());
+    // A page the file does not have.
+    let mut no_page = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    no_page.placement.page = 9;
+    // Deleted between accept and work.
+    let gone = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+
+    let broken = w.accept(&actor, &broken).await.unwrap();
+    let no_page = w.accept(&actor, &no_page).await.unwrap();
+    let gone_job = w.accept(&actor, &gone).await.unwrap();
+    w.documents
+        .remove(&w.job(&gone_job.job_id).await.source_key);
+    assert_eq!(w.store.balance(&user).await, balance(3, 0, 3, 0));
+
+    for accepted in [&broken, &no_page, &gone_job] {
+        assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
+        let job = w.job(&accepted.job_id).await;
+        assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+        assert_eq!(
+            w.store.serial(&job.serial).await.unwrap().state,
+            SerialState::Void
+        );
+        // Redelivered, a failed job stays failed and returns nothing twice.
+        assert_eq!(w.work(&accepted.job_id).await, Outcome::Duplicate);
+    }
+    assert_eq!(
+        w.job(&gone_job.job_id).await.error_code.as_deref(),
+        Some("DOCUMENT_GONE")
+    );
+    assert_eq!(w.store.balance(&user).await, balance(3, 3, 0, 0));
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_fails_its_job_once_and_every_one_is_recorded() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 2).await;
+    let lost = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let done = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let lost = w.accept(&Actor::portal(&user), &lost).await.unwrap();
+    let done = w.accept(&Actor::portal(&user), &done).await.unwrap();
+    assert_eq!(w.work(&done.job_id).await, Outcome::Done);
+
+    let dead = |message_id: &'static str, job: Result<&'static str, String>| DeadMessage {
+        message_id,
+        job,
+        body: "{}",
+        receive_count: 5,
+    };
+    let lost_id: &'static str = Box::leak(lost.job_id.clone().into_boxed_str());
+    let done_id: &'static str = Box::leak(done.job_id.clone().into_boxed_str());
+    let ports = w.ports();
+    let outcomes = [
+        stamping::reconcile_dead_letter(&ports, &dead("m1", Ok(lost_id))).await,
+        // The same dead letter delivered again.
+        stamping::reconcile_dead_letter(&ports, &dead("m1", Ok(lost_id))).await,
+        // A job that was done before its message died.
+        stamping::reconcile_dead_letter(&ports, &dead("m2", Ok(done_id))).await,
+        stamping::reconcile_dead_letter(&ports, &dead("m3", Err("not json".into()))).await,
+    ];
+    let outcomes: Vec<String> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "job_failed",
+            "job_already_final_or_unknown",
+            "job_already_final_or_unknown",
+            "unparseable: not json"
+        ]
+    );
+    let lost_job = w.job(&lost.job_id).await;
+    assert_eq!(lost_job.status, JobStatus::Failed);
+    assert_eq!(lost_job.error_code.as_deref(), Some("DELIVERY_FAILED"));
+    assert_eq!(w.job(&done.job_id).await.status, JobStatus::Done);
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 0, 1));
+    let records = w.store.dead_letters().await;
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[3].job_id, None);
+    assert_eq!(records[0].receive_count, 5);
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn a_reseller_hears_of_each_job_once_and_sees_only_its_own() {
+    let w = World::new();
+    let pool = meterai_core::resellers::pool_account("r1");
+    let customer = meterai_core::resellers::customer_account("c1");
+    w.credit(&customer, 2).await;
+    let actor = Actor {
+        owner: pool.clone(),
+        payer: customer.clone(),
+        channel: "Toko Meterai".into(),
+        reseller_id: Some("r1".into()),
+    };
+    let mut good = w.upload(&pool, sample_pdf(1, [0, 0, 595, 842], None));
+    good.customer_id = Some("c1".into());
+    let mut bad = w.upload(&pool, b"%PDF-1.7 nothing else".to_vec());
+    bad.customer_id = Some("c1".into());
+    let good = w.accept(&actor, &good).await.unwrap();
+    let bad = w.accept(&actor, &bad).await.unwrap();
+    for _ in 0..2 {
+        w.work(&good.job_id).await;
+        w.work(&bad.job_id).await;
+    }
+    let events = w.outbox.events();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.kind, e.data["job_id"].as_str().unwrap().to_string()))
+            .collect::<Vec<_>>(),
+        [
+            (EventType::StampCompleted, good.job_id.clone()),
+            (EventType::StampFailed, bad.job_id.clone()),
+        ]
+    );
+    assert!(events.iter().all(|e| e.account == pool));
+    assert_eq!(events[0].data["customer_id"], "c1");
+    // The customer's quota paid; the pool's is untouched.
+    assert_eq!(w.store.balance(&customer).await, balance(2, 1, 0, 1));
+    assert_eq!(w.store.balance(&pool).await, Balance::default());
+
+    // The jobs are the pool's to see, no one else's.
+    let listed = stamping::list(&w.jobs, &pool, 10, None).await.unwrap();
+    assert_eq!(listed.items.len(), 2);
+    for stranger in [portal("user-1"), customer.clone()] {
+        let err = stamping::get(&w.ports(), &w.settings, &stranger, &good.job_id)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), codes::JOB_NOT_FOUND);
+        assert!(stamping::list(&w.jobs, &stranger, 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+    }
+    // A portal user's job has no events at all.
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let mine = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let mine = w.accept(&Actor::portal(&user), &mine).await.unwrap();
+    assert_eq!(w.work(&mine.job_id).await, Outcome::Done);
+    assert_eq!(w.outbox.events().len(), 2);
+}
+
+#[tokio::test]
+async fn a_job_list_pages_newest_first() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 5).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+        ids.push(
+            w.accept(&Actor::portal(&user), &request)
+                .await
+                .unwrap()
+                .job_id,
+        );
+        w.clock.advance(1_000);
+    }
+    let first = stamping::list(&w.jobs, &user, 2, None).await.unwrap();
+    let second = stamping::list(&w.jobs, &user, 2, first.next_cursor.as_deref())
+        .await
+        .unwrap();
+    let third = stamping::list(&w.jobs, &user, 2, second.next_cursor.as_deref())
+        .await
+        .unwrap();
+    let listed: Vec<String> = [first.items, second.items, third.items]
+        .concat()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    ids.reverse();
+    assert_eq!(listed, ids);
+    assert_eq!(third.next_cursor, None);
+}
