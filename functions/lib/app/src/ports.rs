@@ -197,3 +197,48 @@ pub trait Documents: Send + Sync {
     /// A URL to `GET` `key`, for `ttl`.
     async fn download_url(&self, key: &str, ttl: std::time::Duration) -> Result<String>;
 }
+
+/// One idempotency key of one account for one kind of request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyScope<'a> {
+    pub account: &'a AccountId,
+    /// The kind of request (`orders`, `stamps`, ...): the same key may be
+    /// used once per kind.
+    pub scope: &'a str,
+    pub key: &'a str,
+    /// The request's fingerprint.
+    pub hash: &'a str,
+}
+
+/// An answer kept for replay (its status and body, opaque here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// The key is this request's now: run it.
+    Run,
+    /// The same request was answered: this is the answer.
+    Replay(StoredResponse),
+    /// The key was used for another request.
+    Reused,
+    /// The same request is running elsewhere.
+    InProgress,
+}
+
+/// Idempotency keys (kept a day).
+#[async_trait]
+pub trait IdempotencyKeys: Send + Sync {
+    /// One step: the key becomes this request's if it is new, expired, or
+    /// held by a stale lock of the same request; otherwise what it holds.
+    async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed>;
+    /// Keeps the answer for repeats.
+    async fn complete(&self, scope: &KeyScope<'_>, response: &StoredResponse) -> Result<()>;
+    /// Forgets the claim after a failure on our side, so a retry runs again
+    /// (best effort: a claim left behind is taken over when its lock expires).
+    async fn release(&self, scope: &KeyScope<'_>);
+}

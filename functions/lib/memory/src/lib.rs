@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use meterai_app::idempotency;
 use meterai_app::ports::{
-    AcceptRejected, Clock, Credited, DeadLetter, Documents, JobQueue, Jobs, Orders, Outbox,
-    PaymentLog, PaymentRecord, RefundLost, UploadHead,
+    AcceptRejected, Claimed, Clock, Credited, DeadLetter, Documents, IdempotencyKeys, JobQueue,
+    Jobs, KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, RefundLost, StoredResponse,
+    UploadHead,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, EventType};
@@ -725,5 +727,81 @@ impl Documents for MemoryDocuments {
 
     async fn download_url(&self, key: &str, _ttl: std::time::Duration) -> Result<String> {
         Ok(format!("memory://get/{key}"))
+    }
+}
+
+/// An idempotency record.
+#[derive(Debug, Clone)]
+struct KeyRecord {
+    hash: String,
+    /// None while the request runs.
+    response: Option<StoredResponse>,
+    locked_until_ms: i64,
+    expires_ms: i64,
+}
+
+/// [`IdempotencyKeys`] in memory, with the table's claim condition: a key
+/// is claimed if it is new, expired, or held by a stale lock of the same
+/// request.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryIdempotencyKeys {
+    records: Arc<Mutex<HashMap<KeyId, KeyRecord>>>,
+}
+
+/// (account, scope, key).
+type KeyId = (AccountId, String, String);
+
+fn key_of(scope: &KeyScope<'_>) -> KeyId {
+    (
+        scope.account.clone(),
+        scope.scope.to_string(),
+        scope.key.to_string(),
+    )
+}
+
+#[async_trait]
+impl IdempotencyKeys for MemoryIdempotencyKeys {
+    async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed> {
+        tokio::task::yield_now().await;
+        let mut records = self.records.lock().unwrap();
+        let id = key_of(scope);
+        let claimable = match records.get(&id) {
+            None => true,
+            Some(r) if r.expires_ms < now_ms => true,
+            Some(r) => r.response.is_none() && r.hash == scope.hash && r.locked_until_ms < now_ms,
+        };
+        if claimable {
+            records.insert(
+                id,
+                KeyRecord {
+                    hash: scope.hash.to_string(),
+                    response: None,
+                    locked_until_ms: now_ms + idempotency::LOCK_MS,
+                    expires_ms: now_ms + idempotency::RECORD_TTL_MS,
+                },
+            );
+            return Ok(Claimed::Run);
+        }
+        let record = &records[&id];
+        Ok(if record.hash != scope.hash {
+            Claimed::Reused
+        } else {
+            match &record.response {
+                Some(response) => Claimed::Replay(response.clone()),
+                None => Claimed::InProgress,
+            }
+        })
+    }
+
+    async fn complete(&self, scope: &KeyScope<'_>, response: &StoredResponse) -> Result<()> {
+        tokio::task::yield_now().await;
+        if let Some(record) = self.records.lock().unwrap().get_mut(&key_of(scope)) {
+            record.response = Some(response.clone());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, scope: &KeyScope<'_>) {
+        self.records.lock().unwrap().remove(&key_of(scope));
     }
 }

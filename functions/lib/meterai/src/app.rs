@@ -23,6 +23,7 @@ pub struct App {
     jobs: crate::stamping::DynamoJobs,
     job_queue: crate::stamping::SqsJobQueue,
     documents: crate::stamping::S3Documents,
+    idempotency_keys: crate::idempotency::DynamoIdempotencyKeys,
     /// Our signing certificate chain, read from the bucket on first use and
     /// again after `Config::signing_chain_ttl` (a renewed certificate
     /// installed with `infra/signing-cert.sh` reaches warm functions then).
@@ -59,6 +60,10 @@ impl App {
             job_queue: crate::stamping::SqsJobQueue {
                 clients: clients.clone(),
                 queue_url: config.jobs_queue_url.clone(),
+            },
+            idempotency_keys: crate::idempotency::DynamoIdempotencyKeys {
+                clients: clients.clone(),
+                table: table.clone(),
             },
             documents: crate::stamping::S3Documents {
                 clients: clients.clone(),
@@ -181,6 +186,11 @@ impl App {
                 .authenticate(authorization)
                 .map(crate::auth::Caller::Portal),
         }
+    }
+
+    /// The idempotency keys of this function's table.
+    pub fn idempotency_keys(&self) -> &crate::idempotency::DynamoIdempotencyKeys {
+        &self.idempotency_keys
     }
 
     /// The orders of this function's table.

@@ -1,11 +1,10 @@
-//! Idempotency keys, in the shape Stripe made familiar: the first request with
-//! a key runs and its response is stored; a retry with the same key and the
-//! same body gets that response back; the same key with another body is 422;
-//! a retry while the first is still running is 409.
-//!
-//! Records live 24 hours (TTL). A record left `in_progress` by a function that
-//! died is taken over once its lock expires.
+//! Idempotency keys at the edge and in the table: the `Idempotency-Key`
+//! header, the request's fingerprint, the keys' DynamoDB adapter
+//! ([`DynamoIdempotencyKeys`]) and [`once`], which runs a route's operation
+//! through the use case (`meterai_app::idempotency::once`) and stores a
+//! client error as the HTTP answer it gets.
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use sha2::{Digest, Sha256};
@@ -14,10 +13,10 @@ use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
+use meterai_app::idempotency::{LOCK_MS, RECORD_TTL_MS};
+use meterai_app::ports::{Claimed, IdempotencyKeys, KeyScope, SystemClock};
 
-const RECORD_TTL_SECONDS: i64 = 24 * 3600;
-/// How long a request may hold its key before another may take over.
-const LOCK_MS: i64 = 60_000;
+pub use meterai_app::ports::StoredResponse;
 
 /// Validates an `Idempotency-Key` header: required, 1-255 visible ASCII characters.
 pub fn parse_key(raw: Option<&str>) -> Result<String> {
@@ -46,155 +45,11 @@ pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// A stored response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: String,
-}
-
-/// A claimed key: finish it with [`complete`] or [`release`].
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pk: String,
-}
-
-pub enum Begin {
-    /// First time (or a takeover): run the request.
-    Run(Claim),
-    /// Already answered: return this.
-    Replay(StoredResponse),
-}
-
-fn record_pk(account: &AccountId, scope: &str, key: &str) -> String {
-    format!("IDEM#{account}#{scope}#{key}")
-}
-
-/// Claims `key` for this request, or finds the earlier answer.
-pub async fn begin(
-    clients: &AwsClients,
-    table: &str,
-    account: &AccountId,
-    scope: &str,
-    key: &str,
-    hash: &str,
-) -> Result<Begin> {
-    let pk = record_pk(account, scope, key);
-    let now = meterai_core::time::now_ms();
-    let item = Item::from([
-        ("pk".to_string(), s(&pk)),
-        ("sk".to_string(), s("IDEM")),
-        ("status".to_string(), s("in_progress")),
-        ("request_hash".to_string(), s(hash)),
-        ("locked_until".to_string(), n(now + LOCK_MS)),
-        ("created_at".to_string(), n(now)),
-        ("expires_at".to_string(), n(now / 1000 + RECORD_TTL_SECONDS)),
-    ]);
-    // New key, an expired record the TTL reaper has not removed yet, or a
-    // stale lock of the same request: claim it.
-    let put = clients
-        .dynamodb
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(
-            "attribute_not_exists(pk) OR expires_at < :now_s \
-             OR (#status = :in_progress AND request_hash = :hash AND locked_until < :now_ms)",
-        )
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":now_s", n(now / 1000))
-        .expression_attribute_values(":now_ms", n(now))
-        .expression_attribute_values(":in_progress", s("in_progress"))
-        .expression_attribute_values(":hash", s(hash))
-        .send()
-        .await;
-    match put {
-        Ok(_) => return Ok(Begin::Run(Claim { pk })),
-        Err(e) => match e.into_service_error() {
-            PutItemError::ConditionalCheckFailedException(_) => {}
-            other => return Err(Error::table(DisplayErrorContext(other))),
-        },
-    }
-    let existing = clients
-        .dynamodb
-        .get_item()
-        .table_name(table)
-        .key("pk", s(&pk))
-        .key("sk", s("IDEM"))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| Error::table(DisplayErrorContext(e)))?
-        .item
-        .unwrap_or_default();
-    if get_s(&existing, "request_hash") != Some(hash) {
-        return Err(Error::rejected(
-            codes::IDEMPOTENCY_KEY_REUSED,
-            "this Idempotency-Key was used with a different request",
-        ));
-    }
-    match (
-        get_s(&existing, "status"),
-        get_n(&existing, "response_status"),
-        get_s(&existing, "response_body"),
-    ) {
-        (Some("completed"), Some(status), Some(body)) => Ok(Begin::Replay(StoredResponse {
-            status: status as u16,
-            body: body.to_string(),
-        })),
-        _ => Err(Error::conflict(
-            codes::IDEMPOTENCY_IN_PROGRESS,
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-        )),
-    }
-}
-
-/// Stores the answer so that retries get it back.
-pub async fn complete(
-    clients: &AwsClients,
-    table: &str,
-    claim: &Claim,
-    response: &StoredResponse,
-) -> Result<()> {
-    clients
-        .dynamodb
-        .update_item()
-        .table_name(table)
-        .key("pk", s(&claim.pk))
-        .key("sk", s("IDEM"))
-        .update_expression("SET #status = :completed, response_status = :rs, response_body = :rb REMOVE locked_until")
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":completed", s("completed"))
-        .expression_attribute_values(":rs", n(i64::from(response.status)))
-        .expression_attribute_values(":rb", s(&response.body))
-        .send()
-        .await
-        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-    Ok(())
-}
-
-/// Forgets the claim after a failure on our side, so a retry can run again.
-pub async fn release(clients: &AwsClients, table: &str, claim: &Claim) {
-    if let Err(e) = clients
-        .dynamodb
-        .delete_item()
-        .table_name(table)
-        .key("pk", s(&claim.pk))
-        .key("sk", s("IDEM"))
-        .send()
-        .await
-    {
-        tracing::warn!(error = %DisplayErrorContext(e), "could not release an idempotency claim; it expires by itself");
-    }
-}
-
-/// Runs `operation` once per key: the first request runs it and stores its
-/// answer (including a 4xx answer, as Stripe does); a repeat gets the stored
-/// answer back, with `true` for "replayed". A failure on our side (5xx, or
-/// contention) is not stored, so the client's retry runs again.
+/// Runs `operation` once per key (see `meterai_app::idempotency::once`); a
+/// client error is stored as the HTTP answer it gets, so a retry gets the
+/// same answer.
 pub async fn once<Fut>(
-    clients: &AwsClients,
-    table: &str,
+    keys: &DynamoIdempotencyKeys,
     account: &AccountId,
     scope: &str,
     key: &str,
@@ -204,23 +59,133 @@ pub async fn once<Fut>(
 where
     Fut: std::future::Future<Output = Result<StoredResponse>>,
 {
-    let claim = match begin(clients, table, account, scope, key, hash).await? {
-        Begin::Replay(stored) => return Ok((stored, true)),
-        Begin::Run(claim) => claim,
+    let scope = KeyScope {
+        account,
+        scope,
+        key,
+        hash,
     };
-    let response = match operation.await {
-        Ok(response) => response,
-        Err(e) if e.is_client_error() && e.code() != codes::CONTENTION => StoredResponse {
-            status: crate::errors::status_of(&e),
-            body: serde_json::to_string(&crate::errors::error_body(&e, "")).unwrap_or_default(),
-        },
-        Err(e) => {
-            release(clients, table, &claim).await;
-            return Err(e);
+    let answer_of = |e: &Error| StoredResponse {
+        status: crate::errors::status_of(e),
+        body: serde_json::to_string(&crate::errors::error_body(e, "")).unwrap_or_default(),
+    };
+    meterai_app::idempotency::once(keys, &SystemClock, &scope, answer_of, operation).await
+}
+
+/// Idempotency records in the table: `IDEM#{account}#{scope}#{key}` / `IDEM`,
+/// removed by the table's TTL a day after.
+#[derive(Debug, Clone)]
+pub struct DynamoIdempotencyKeys {
+    pub clients: AwsClients,
+    pub table: String,
+}
+
+fn record_pk(scope: &KeyScope<'_>) -> String {
+    format!("IDEM#{}#{}#{}", scope.account, scope.scope, scope.key)
+}
+
+#[async_trait]
+impl IdempotencyKeys for DynamoIdempotencyKeys {
+    async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed> {
+        let pk = record_pk(scope);
+        let item = Item::from([
+            ("pk".to_string(), s(&pk)),
+            ("sk".to_string(), s("IDEM")),
+            ("status".to_string(), s("in_progress")),
+            ("request_hash".to_string(), s(scope.hash)),
+            ("locked_until".to_string(), n(now_ms + LOCK_MS)),
+            ("created_at".to_string(), n(now_ms)),
+            ("expires_at".to_string(), n((now_ms + RECORD_TTL_MS) / 1000)),
+        ]);
+        // New key, an expired record the TTL reaper has not removed yet, or a
+        // stale lock of the same request: claim it.
+        let put = self
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now_s \
+                 OR (#status = :in_progress AND request_hash = :hash AND locked_until < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now_s", n(now_ms / 1000))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":hash", s(scope.hash))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(Claimed::Run),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => {}
+                other => return Err(Error::table(DisplayErrorContext(other))),
+            },
         }
-    };
-    complete(clients, table, &claim, &response).await?;
-    Ok((response, false))
+        let existing = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("IDEM"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?
+            .item
+            .unwrap_or_default();
+        if get_s(&existing, "request_hash") != Some(scope.hash) {
+            return Ok(Claimed::Reused);
+        }
+        Ok(
+            match (
+                get_s(&existing, "status"),
+                get_n(&existing, "response_status"),
+                get_s(&existing, "response_body"),
+            ) {
+                (Some("completed"), Some(status), Some(body)) => Claimed::Replay(StoredResponse {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: body.to_string(),
+                }),
+                _ => Claimed::InProgress,
+            },
+        )
+    }
+
+    async fn complete(&self, scope: &KeyScope<'_>, response: &StoredResponse) -> Result<()> {
+        self.clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(record_pk(scope)))
+            .key("sk", s("IDEM"))
+            .update_expression("SET #status = :completed, response_status = :rs, response_body = :rb REMOVE locked_until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s("completed"))
+            .expression_attribute_values(":rs", n(i64::from(response.status)))
+            .expression_attribute_values(":rb", s(&response.body))
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn release(&self, scope: &KeyScope<'_>) {
+        if let Err(e) = self
+            .clients
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(record_pk(scope)))
+            .key("sk", s("IDEM"))
+            .send()
+            .await
+        {
+            tracing::warn!(error = %DisplayErrorContext(e), "could not release an idempotency claim; it expires by itself");
+        }
+    }
 }
 
 #[cfg(test)]

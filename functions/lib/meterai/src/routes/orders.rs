@@ -19,8 +19,6 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         .caller(header(&request, "authorization"))
         .await?
         .account();
-    let table = app.table();
-    let clients = &app.clients;
     let rules = &app.config.order_rules;
     let store = app.orders();
     let clock = SystemClock;
@@ -41,8 +39,15 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                         .expect("order serializes"),
                 })
             };
-            let (response, replayed) =
-                idempotency::once(clients, table, &account, "orders", &key, &hash, create).await?;
+            let (response, replayed) = idempotency::once(
+                app.idempotency_keys(),
+                &account,
+                "orders",
+                &key,
+                &hash,
+                create,
+            )
+            .await?;
             Ok(stored_response(response, replayed))
         }
         (Method::GET, ["orders"]) => {
@@ -91,8 +96,15 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                         &format!("POST /v1/orders/{order_id}/refund"),
                         &body,
                     );
-                    idempotency::once(clients, table, &account, "refunds", &key, &hash, refund)
-                        .await?
+                    idempotency::once(
+                        app.idempotency_keys(),
+                        &account,
+                        "refunds",
+                        &key,
+                        &hash,
+                        refund,
+                    )
+                    .await?
                 }
             };
             Ok(stored_response(response, replayed))

@@ -45,8 +45,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             })
         };
         let (response, replayed) = idempotency::once(
-            clients,
-            app.table(),
+            app.idempotency_keys(),
             &reseller.pool(),
             "webhook",
             &webhook_id,

@@ -56,8 +56,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 })
             };
             let (response, replayed) = idempotency::once(
-                clients,
-                app.table(),
+                app.idempotency_keys(),
                 &account,
                 "stamps",
                 &key,
@@ -113,8 +112,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 })
             };
             let (response, replayed) = idempotency::once(
-                clients,
-                app.table(),
+                app.idempotency_keys(),
                 &account,
                 "stamps-batch",
                 &key,
