@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod payments;
 pub mod ports;
+pub mod resellers;
 pub mod stamping;
 
 /// What came of one queue message.

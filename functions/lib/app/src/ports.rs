@@ -5,6 +5,7 @@ use meterai_core::events::EventType;
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{Balance, Page};
+use meterai_core::resellers::{Customer, Sale};
 use meterai_core::{AccountId, Result};
 
 /// Now, in epoch milliseconds.
@@ -241,4 +242,39 @@ pub trait IdempotencyKeys: Send + Sync {
     /// Forgets the claim after a failure on our side, so a retry runs again
     /// (best effort: a claim left behind is taken over when its lock expires).
     async fn release(&self, scope: &KeyScope<'_>);
+}
+
+/// Why a sale did not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleRejected {
+    /// The pool has fewer available stamps than the sale moves.
+    Insufficient,
+    /// This sale was applied before.
+    AlreadyApplied,
+}
+
+/// A reseller's customers and the stamps its pool passes to them.
+#[async_trait]
+pub trait Customers: Send + Sync {
+    /// Records a new customer (its id is fresh).
+    async fn create(&self, customer: &Customer) -> Result<()>;
+    async fn load(&self, customer_id: &str) -> Result<Option<Customer>>;
+    /// The reseller's customers, newest first; `cursor` is the previous page's.
+    async fn list(
+        &self,
+        reseller_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Customer>>;
+    async fn balance(&self, account: &AccountId) -> Result<Balance>;
+    /// One step, all or nothing: `quantity` available stamps leave the pool
+    /// (`sell`) and reach the customer (`receive`), each with a ledger entry
+    /// keyed by the sale, so a sale applies once. A repeat is reported as
+    /// such even if the pool could no longer afford it.
+    async fn sell(
+        &self,
+        pool: &AccountId,
+        customer: &AccountId,
+        sale: &Sale,
+    ) -> Result<std::result::Result<(), SaleRejected>>;
 }

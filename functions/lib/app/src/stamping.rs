@@ -25,8 +25,11 @@ use meterai_pdf::signing::{self, Signer};
 use meterai_pdf::stamp::{self, Limits, MarkText, SignatureSpace};
 use serde::Serialize;
 
-use crate::ports::{AcceptRejected, Clock, DeadLetter, Documents, JobQueue, Jobs, Outbox};
+use crate::ports::{
+    AcceptRejected, Clock, Customers, DeadLetter, Documents, JobQueue, Jobs, Outbox,
+};
 use crate::Outcome;
+use meterai_core::resellers::Caller;
 
 /// What the stamping side needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +132,35 @@ impl Actor {
             payer: account.clone(),
             channel: "portal".into(),
             reseller_id: None,
+        }
+    }
+}
+
+/// Resolves who a stamp request is for. A reseller pays from the named
+/// customer's quota (which must be its own customer: 404 otherwise) or from
+/// its pool; a portal user has no customers.
+pub async fn actor(
+    customers: &dyn Customers,
+    caller: &Caller,
+    customer_id: Option<&str>,
+) -> Result<Actor> {
+    match (caller, customer_id) {
+        (Caller::Portal(account), None) => Ok(Actor::portal(account)),
+        (Caller::Portal(_), Some(customer_id)) => Err(Error::not_found(
+            codes::CUSTOMER_NOT_FOUND,
+            format!("no customer {customer_id}"),
+        )),
+        (Caller::Reseller(reseller), customer_id) => {
+            let payer = match customer_id {
+                Some(id) => crate::resellers::customer_of(customers, reseller, id).await?,
+                None => reseller.pool(),
+            };
+            Ok(Actor {
+                owner: reseller.pool(),
+                payer,
+                channel: reseller.name.clone(),
+                reseller_id: Some(reseller.reseller_id.clone()),
+            })
         }
     }
 }

@@ -4,7 +4,10 @@
 //! `customer:{id}`; portal tokens may not name either. API keys are `mk_` and
 //! 48 hex characters (192 random bits), shown once and stored as SHA-256.
 
+use serde::Serialize;
+
 use crate::ids::AccountId;
+use crate::quota::Balance;
 
 pub const POOL_PREFIX: &str = "reseller:";
 pub const CUSTOMER_PREFIX: &str = "customer:";
@@ -55,6 +58,110 @@ pub fn new_api_key() -> String {
     let mut bytes = [0u8; KEY_HEX_LEN / 2];
     getrandom::fill(&mut bytes).expect("the operating system's CSPRNG is available");
     format!("{KEY_PREFIX}{}", hex::encode(bytes))
+}
+
+/// Who is calling: a portal user or a reseller (by one of its API keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Portal(AccountId),
+    Reseller(ResellerCaller),
+}
+
+impl Caller {
+    /// The quota account the caller acts for: the user's own, or the reseller's pool.
+    pub fn account(&self) -> AccountId {
+        match self {
+            Caller::Portal(account) => account.clone(),
+            Caller::Reseller(reseller) => reseller.pool(),
+        }
+    }
+}
+
+/// A reseller's customer (its quota account is [`customer_account`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub customer_id: String,
+    pub reseller_id: String,
+    /// The reseller's own id for it.
+    pub reference: Option<String>,
+    pub created_ms: i64,
+}
+
+impl Customer {
+    pub fn account(&self) -> AccountId {
+        customer_account(&self.customer_id)
+    }
+
+    /// As a listing shows it (no quota: that would cost a read per row).
+    pub fn summary(&self) -> CustomerSummary {
+        CustomerSummary {
+            customer_id: self.customer_id.clone(),
+            reference: self.reference.clone(),
+            created_at: crate::time::rfc3339(self.created_ms),
+        }
+    }
+
+    /// As its reseller sees it, with its quota.
+    pub fn view(&self, quota: Balance) -> CustomerView {
+        CustomerView {
+            customer_id: self.customer_id.clone(),
+            reference: self.reference.clone(),
+            created_at: crate::time::rfc3339(self.created_ms),
+            quota,
+        }
+    }
+}
+
+/// A customer as its reseller sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CustomerView {
+    pub customer_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub created_at: String,
+    pub quota: Balance,
+}
+
+/// A customer in a listing.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CustomerSummary {
+    pub customer_id: String,
+    pub reference: Option<String>,
+    pub created_at: String,
+}
+
+/// A sale reported by the reseller's shop: `quantity` stamps of its pool
+/// go to one of its customers, once per `sale_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sale {
+    pub sale_id: String,
+    pub customer_id: String,
+    pub quantity: i64,
+}
+
+impl Sale {
+    /// The ledger reference of the sale on both accounts.
+    pub fn reference(&self) -> String {
+        format!("sale-{}", self.sale_id)
+    }
+}
+
+/// What came of a sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaleStatus {
+    Applied,
+    /// The sale was applied before; nothing changed.
+    Duplicate,
+}
+
+/// The answer to a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaleOutcome {
+    pub status: SaleStatus,
+    pub sale_id: String,
+    pub customer_id: String,
+    pub quantity: i64,
 }
 
 #[cfg(test)]

@@ -14,15 +14,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use meterai_app::idempotency;
 use meterai_app::ports::{
-    AcceptRejected, Claimed, Clock, Credited, DeadLetter, Documents, IdempotencyKeys, JobQueue,
-    Jobs, KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, RefundLost, StoredResponse,
-    UploadHead,
+    AcceptRejected, Claimed, Clock, Credited, Customers, DeadLetter, Documents, IdempotencyKeys,
+    JobQueue, Jobs, KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, RefundLost, SaleRejected,
+    StoredResponse, UploadHead,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, EventType};
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
+use meterai_core::resellers::{Customer, Sale};
 use meterai_core::{AccountId, Error, JobStatus, Result, Serial};
 
 /// Why a movement did not apply.
@@ -44,6 +45,7 @@ struct State {
     jobs: HashMap<String, Job>,
     serials: HashMap<Serial, SerialRecord>,
     dead_letters: Vec<DeadLetter>,
+    customers: HashMap<String, Customer>,
     /// `complete` calls still to fail before changing anything (a worker
     /// that dies between storing the file and recording it).
     crash_completes: usize,
@@ -182,6 +184,13 @@ impl Store {
     /// The next `n` job completions fail before changing anything.
     pub async fn crash_next_completes(&self, n: usize) {
         self.lock().await.crash_completes = n;
+    }
+
+    /// The customers port over this store.
+    pub fn customers(&self) -> MemoryCustomers {
+        MemoryCustomers {
+            store: self.clone(),
+        }
     }
 
     /// The jobs port over this store.
@@ -803,5 +812,100 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
 
     async fn release(&self, scope: &KeyScope<'_>) {
         self.records.lock().unwrap().remove(&key_of(scope));
+    }
+}
+
+/// [`Customers`] in memory.
+#[derive(Debug, Clone)]
+pub struct MemoryCustomers {
+    store: Store,
+}
+
+#[async_trait]
+impl Customers for MemoryCustomers {
+    async fn create(&self, customer: &Customer) -> Result<()> {
+        let mut state = self.store.lock().await;
+        if state.customers.contains_key(&customer.customer_id) {
+            return Err(Error::conflict(codes::CONTENTION, "id collision; retry"));
+        }
+        state
+            .customers
+            .insert(customer.customer_id.clone(), customer.clone());
+        Ok(())
+    }
+
+    async fn load(&self, customer_id: &str) -> Result<Option<Customer>> {
+        Ok(self.store.lock().await.customers.get(customer_id).cloned())
+    }
+
+    async fn list(
+        &self,
+        reseller_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Customer>> {
+        let state = self.store.lock().await;
+        let mut theirs: Vec<&Customer> = state
+            .customers
+            .values()
+            .filter(|c| c.reseller_id == reseller_id)
+            .collect();
+        theirs.sort_by(|a, b| (b.created_ms, &b.customer_id).cmp(&(a.created_ms, &a.customer_id)));
+        let start = match cursor {
+            None => 0,
+            Some(after) => {
+                theirs
+                    .iter()
+                    .position(|c| c.customer_id == after)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            codes::INVALID_CURSOR,
+                            "cursor is not valid for this listing",
+                        )
+                    })?
+                    + 1
+            }
+        };
+        let items: Vec<Customer> = theirs
+            .iter()
+            .skip(start)
+            .take(limit as usize)
+            .map(|c| (*c).clone())
+            .collect();
+        let next_cursor = (start + items.len() < theirs.len())
+            .then(|| items.last().map(|c| c.customer_id.clone()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn balance(&self, account: &AccountId) -> Result<Balance> {
+        Ok(self.store.balance(account).await)
+    }
+
+    async fn sell(
+        &self,
+        pool: &AccountId,
+        customer: &AccountId,
+        sale: &Sale,
+    ) -> Result<std::result::Result<(), SaleRejected>> {
+        let mut state = self.store.lock().await;
+        let reference = sale.reference();
+        let sell = Movement::new(pool, MovementKind::Sell, sale.quantity, &reference);
+        let receive = Movement::new(customer, MovementKind::Receive, sale.quantity, &reference);
+        // The ledger entries' conditions come first, as in the table's transaction.
+        for movement in [&sell, &receive] {
+            if state
+                .ledger
+                .contains_key(&(movement.account.clone(), movement.ledger_sk()))
+            {
+                return Ok(Err(SaleRejected::AlreadyApplied));
+            }
+        }
+        if state.check(&sell).is_err() {
+            return Ok(Err(SaleRejected::Insufficient));
+        }
+        state.apply(&sell);
+        state.apply(&receive);
+        Ok(Ok(()))
     }
 }

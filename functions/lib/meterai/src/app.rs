@@ -24,6 +24,7 @@ pub struct App {
     job_queue: crate::stamping::SqsJobQueue,
     documents: crate::stamping::S3Documents,
     idempotency_keys: crate::idempotency::DynamoIdempotencyKeys,
+    customers: crate::resellers::DynamoCustomers,
     /// Our signing certificate chain, read from the bucket on first use and
     /// again after `Config::signing_chain_ttl` (a renewed certificate
     /// installed with `infra/signing-cert.sh` reaches warm functions then).
@@ -60,6 +61,10 @@ impl App {
             job_queue: crate::stamping::SqsJobQueue {
                 clients: clients.clone(),
                 queue_url: config.jobs_queue_url.clone(),
+            },
+            customers: crate::resellers::DynamoCustomers {
+                clients: clients.clone(),
+                table: table.clone(),
             },
             idempotency_keys: crate::idempotency::DynamoIdempotencyKeys {
                 clients: clients.clone(),
@@ -186,6 +191,11 @@ impl App {
                 .authenticate(authorization)
                 .map(crate::auth::Caller::Portal),
         }
+    }
+
+    /// The resellers' customers of this function's table.
+    pub fn customers(&self) -> &crate::resellers::DynamoCustomers {
+        &self.customers
     }
 
     /// The idempotency keys of this function's table.

@@ -91,21 +91,7 @@ impl Authenticator {
 }
 
 /// Who is calling: a portal user (JWT) or a reseller (API key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Portal(AccountId),
-    Reseller(meterai_core::resellers::ResellerCaller),
-}
-
-impl Caller {
-    /// The quota account the caller acts for: the user's own, or the reseller's pool.
-    pub fn account(&self) -> AccountId {
-        match self {
-            Caller::Portal(account) => account.clone(),
-            Caller::Reseller(reseller) => reseller.pool(),
-        }
-    }
-}
+pub use meterai_core::resellers::Caller;
 
 /// The credential of a `Bearer` Authorization header.
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {

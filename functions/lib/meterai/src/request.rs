@@ -4,6 +4,7 @@
 use meterai_app::stamping::StampRequest;
 use meterai_core::jobs::{Placement, DEFAULT_SIZE};
 use meterai_core::orders::OrderRules;
+use meterai_core::resellers::Sale;
 
 use crate::error::{codes, Error, Result};
 
@@ -161,6 +162,72 @@ pub fn stamp_request(body: &serde_json::Value) -> Result<StampRequest> {
     })
 }
 
+/// Validates the body of `POST /v1/customers`: `{}` or `{"reference": ...}`,
+/// the reseller's own id for the customer (1 to 200 characters).
+pub fn customer_reference(body: &serde_json::Value) -> Result<Option<String>> {
+    let object = json_object(body, &["reference"])?;
+    match object.get("reference") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(r)) if !r.is_empty() && r.len() <= 200 => {
+            Ok(Some(r.clone()))
+        }
+        Some(_) => Err(Error::invalid(
+            codes::BAD_REQUEST,
+            "reference must be a string of 1 to 200 characters",
+        )),
+    }
+}
+
+/// Reads an inbound event of a reseller's shop: `{"type": "sale.completed",
+/// "reseller_id", "data": {customer_id, quantity, sale_id}}` (the only type).
+pub fn sale_event(body: &serde_json::Value) -> Result<Sale> {
+    let bad = |m: &str| Error::invalid(codes::BAD_REQUEST, m.to_string());
+    match body.get("type").and_then(|t| t.as_str()) {
+        Some("sale.completed") => {}
+        Some(other) => {
+            return Err(Error::invalid(
+                codes::UNKNOWN_EVENT_TYPE,
+                format!("unknown event type {other:?}"),
+            ))
+        }
+        None => return Err(bad("type is required")),
+    }
+    let data = body.get("data").ok_or_else(|| bad("data is required"))?;
+    let text = |name: &str| {
+        data.get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty() && v.len() <= 200)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "data.{name} must be a string of 1 to 200 characters"
+                ))
+            })
+    };
+    let quantity = data
+        .get("quantity")
+        .and_then(|q| q.as_i64())
+        .filter(|q| (1..=1_000_000).contains(q))
+        .ok_or_else(|| {
+            Error::invalid(
+                codes::INVALID_QUANTITY,
+                "data.quantity must be 1 to 1000000",
+            )
+        })?;
+    let sale_id = text("sale_id")?;
+    if !sale_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+    {
+        return Err(bad("data.sale_id may hold letters, digits and _ . : -"));
+    }
+    Ok(Sale {
+        sale_id,
+        customer_id: text("customer_id")?,
+        quantity,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +365,36 @@ mod tests {
             code(json!({"filename": "cv.pdf", "size": 101})),
             codes::DOCUMENT_TOO_LARGE
         );
+    }
+
+    #[test]
+    fn sale_events_are_validated() {
+        let ok = json!({"type": "sale.completed", "reseller_id": "r", "data": {"customer_id": "cus_1", "quantity": 3, "sale_id": "S-1"}});
+        assert_eq!(
+            sale_event(&ok).unwrap(),
+            Sale {
+                sale_id: "S-1".into(),
+                customer_id: "cus_1".into(),
+                quantity: 3
+            }
+        );
+        let code = |v: serde_json::Value| sale_event(&v).unwrap_err().code();
+        assert_eq!(
+            code(json!({"type": "sale.refunded", "data": {}})),
+            codes::UNKNOWN_EVENT_TYPE
+        );
+        assert_eq!(
+            code(
+                json!({"type": "sale.completed", "data": {"customer_id": "c", "quantity": 0, "sale_id": "s"}})
+            ),
+            codes::INVALID_QUANTITY
+        );
+        assert_eq!(
+            code(
+                json!({"type": "sale.completed", "data": {"customer_id": "c", "quantity": 1, "sale_id": "a b"}})
+            ),
+            codes::BAD_REQUEST
+        );
+        assert_eq!(code(json!({"type": "sale.completed"})), codes::BAD_REQUEST);
     }
 }

@@ -21,9 +21,11 @@ use crate::error::{codes, Error, Result};
 use crate::quota::{self, Balance, TransferRejected};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
+use meterai_app::ports::{Customers, SaleRejected};
 pub use meterai_core::resellers::{
     customer_account, is_api_key, pool_account, ResellerCaller, CUSTOMER_PREFIX, POOL_PREFIX,
 };
+use meterai_core::resellers::{Customer, Sale};
 use meterai_core::webhooks::{self, Secret};
 use meterai_core::AccountId;
 
@@ -339,224 +341,126 @@ pub async fn authenticate(
     })
 }
 
-/// A customer as its reseller sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct CustomerView {
-    pub customer_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    pub created_at: String,
-    pub quota: Balance,
+/// A reseller's customers in the table (`CUSTOMER#{id}`, listed by
+/// `CUSTOMERS#{reseller}` on `gsi1`); a sale is a transfer between quota
+/// accounts (`quota::transfer`).
+#[derive(Debug, Clone)]
+pub struct DynamoCustomers {
+    pub clients: AwsClients,
+    pub table: String,
 }
 
-/// Creates a customer sub-account under the reseller; `{reference?}` is the
-/// reseller's own id for it.
-pub async fn create_customer(
-    clients: &AwsClients,
-    table: &str,
-    reseller: &ResellerCaller,
-    body: &serde_json::Value,
-) -> Result<CustomerView> {
-    let object = crate::request::json_object(body, &["reference"])?;
-    let reference = match object.get("reference") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(r)) if !r.is_empty() && r.len() <= 200 => Some(r.clone()),
-        Some(_) => {
-            return Err(Error::invalid(
-                codes::BAD_REQUEST,
-                "reference must be a string of 1 to 200 characters",
-            ))
-        }
-    };
-    let customer_id = format!("cus_{}", meterai_core::ids::nonce());
-    let now = meterai_core::time::now_ms();
+fn customer_item(customer: &Customer) -> Item {
     let mut item = Item::from([
-        ("pk".to_string(), s(format!("CUSTOMER#{customer_id}"))),
+        (
+            "pk".to_string(),
+            s(format!("CUSTOMER#{}", customer.customer_id)),
+        ),
         ("sk".to_string(), s("CUSTOMER")),
         (
             "gsi1pk".to_string(),
-            s(format!("CUSTOMERS#{}", reseller.reseller_id)),
+            s(format!("CUSTOMERS#{}", customer.reseller_id)),
         ),
         (
             "gsi1sk".to_string(),
-            s(format!("{}#{customer_id}", store::sortable_ms(now))),
+            s(format!(
+                "{}#{}",
+                store::sortable_ms(customer.created_ms),
+                customer.customer_id
+            )),
         ),
-        ("customer_id".to_string(), s(&customer_id)),
-        ("reseller_id".to_string(), s(&reseller.reseller_id)),
-        ("created_at".to_string(), n(now)),
+        ("customer_id".to_string(), s(&customer.customer_id)),
+        ("reseller_id".to_string(), s(&customer.reseller_id)),
+        ("created_at".to_string(), n(customer.created_ms)),
     ]);
-    if let Some(r) = &reference {
+    if let Some(r) = &customer.reference {
         item.insert("reference".to_string(), s(r));
     }
-    clients
-        .dynamodb
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk)")
-        .send()
-        .await
-        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-    Ok(CustomerView {
-        customer_id,
-        reference,
-        created_at: meterai_core::time::rfc3339(now),
-        quota: Balance::default(),
+    item
+}
+
+fn customer_from_item(item: &Item) -> Option<Customer> {
+    Some(Customer {
+        customer_id: get_s(item, "customer_id")?.to_string(),
+        reseller_id: get_s(item, "reseller_id")?.to_string(),
+        reference: get_s(item, "reference").map(str::to_string),
+        created_ms: get_n(item, "created_at").unwrap_or(0),
     })
 }
 
-/// The customer's record if it belongs to this reseller; another reseller's
-/// customer is indistinguishable from one that does not exist.
-async fn owned_customer(
-    clients: &AwsClients,
-    table: &str,
-    reseller: &ResellerCaller,
-    customer_id: &str,
-) -> Result<Item> {
-    let not_found = || {
-        Error::not_found(
-            codes::CUSTOMER_NOT_FOUND,
-            format!("no customer {customer_id}"),
+#[async_trait::async_trait]
+impl Customers for DynamoCustomers {
+    async fn create(&self, customer: &Customer) -> Result<()> {
+        self.clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(customer_item(customer)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn load(&self, customer_id: &str) -> Result<Option<Customer>> {
+        let out = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("CUSTOMER#{customer_id}")))
+            .key("sk", s("CUSTOMER"))
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        Ok(out.item().and_then(customer_from_item))
+    }
+
+    async fn list(
+        &self,
+        reseller_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<quota::Page<Customer>> {
+        let (items, next_cursor) = crate::paging::query_gsi1_desc(
+            &self.clients,
+            &self.table,
+            &format!("CUSTOMERS#{reseller_id}"),
+            limit,
+            cursor,
         )
-    };
-    if !meterai_core::ids::is_id(customer_id, "cus_") {
-        return Err(not_found());
+        .await?;
+        Ok(quota::Page {
+            items: items.iter().filter_map(customer_from_item).collect(),
+            next_cursor,
+        })
     }
-    let out = clients
-        .dynamodb
-        .get_item()
-        .table_name(table)
-        .key("pk", s(format!("CUSTOMER#{customer_id}")))
-        .key("sk", s("CUSTOMER"))
-        .send()
-        .await
-        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-    out.item
-        .filter(|item| get_s(item, "reseller_id") == Some(reseller.reseller_id.as_str()))
-        .ok_or_else(not_found)
-}
 
-/// The quota account of one of the reseller's customers (404 otherwise).
-pub async fn customer_of(
-    clients: &AwsClients,
-    table: &str,
-    reseller: &ResellerCaller,
-    customer_id: &str,
-) -> Result<AccountId> {
-    owned_customer(clients, table, reseller, customer_id).await?;
-    Ok(customer_account(customer_id))
-}
-
-/// One customer with its quota.
-pub async fn get_customer(
-    clients: &AwsClients,
-    table: &str,
-    reseller: &ResellerCaller,
-    customer_id: &str,
-) -> Result<CustomerView> {
-    let item = owned_customer(clients, table, reseller, customer_id).await?;
-    let quota = quota::balance(clients, table, &customer_account(customer_id)).await?;
-    Ok(CustomerView {
-        customer_id: customer_id.to_string(),
-        reference: get_s(&item, "reference").map(str::to_string),
-        created_at: meterai_core::time::rfc3339(get_n(&item, "created_at").unwrap_or(0)),
-        quota,
-    })
-}
-
-/// The reseller's customers, newest first (quota not included; one read each
-/// would make a page cost a read per row).
-pub async fn list_customers(
-    clients: &AwsClients,
-    table: &str,
-    reseller: &ResellerCaller,
-    limit: i32,
-    cursor: Option<&str>,
-) -> Result<quota::Page<serde_json::Value>> {
-    let (items, next_cursor) = crate::paging::query_gsi1_desc(
-        clients,
-        table,
-        &format!("CUSTOMERS#{}", reseller.reseller_id),
-        limit,
-        cursor,
-    )
-    .await?;
-    Ok(quota::Page {
-        items: items
-            .iter()
-            .map(|item| {
-                serde_json::json!({
-                    "customer_id": get_s(item, "customer_id"),
-                    "reference": get_s(item, "reference"),
-                    "created_at": meterai_core::time::rfc3339(get_n(item, "created_at").unwrap_or(0)),
-                })
-            })
-            .collect(),
-        next_cursor,
-    })
-}
-
-/// A sale reported by the reseller's shop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sale {
-    pub sale_id: String,
-    pub customer_id: String,
-    pub quantity: i64,
-}
-
-/// An inbound event, after its signature was checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboundEvent {
-    Sale(Sale),
-}
-
-/// Reads `{"type": "sale.completed", "reseller_id", "data": {customer_id, quantity, sale_id}}`.
-pub fn parse_event(body: &serde_json::Value) -> Result<InboundEvent> {
-    let bad = |m: &str| Error::invalid(codes::BAD_REQUEST, m.to_string());
-    match body.get("type").and_then(|t| t.as_str()) {
-        Some("sale.completed") => {}
-        Some(other) => {
-            return Err(Error::invalid(
-                codes::UNKNOWN_EVENT_TYPE,
-                format!("unknown event type {other:?}"),
-            ))
-        }
-        None => return Err(bad("type is required")),
+    async fn balance(&self, account: &AccountId) -> Result<Balance> {
+        quota::balance(&self.clients, &self.table, account).await
     }
-    let data = body.get("data").ok_or_else(|| bad("data is required"))?;
-    let text = |name: &str| {
-        data.get(name)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty() && v.len() <= 200)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                bad(&format!(
-                    "data.{name} must be a string of 1 to 200 characters"
-                ))
-            })
-    };
-    let quantity = data
-        .get("quantity")
-        .and_then(|q| q.as_i64())
-        .filter(|q| (1..=1_000_000).contains(q))
-        .ok_or_else(|| {
-            Error::invalid(
-                codes::INVALID_QUANTITY,
-                "data.quantity must be 1 to 1000000",
-            )
-        })?;
-    let sale_id = text("sale_id")?;
-    if !sale_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
-    {
-        return Err(bad("data.sale_id may hold letters, digits and _ . : -"));
+
+    async fn sell(
+        &self,
+        pool: &AccountId,
+        customer: &AccountId,
+        sale: &Sale,
+    ) -> Result<std::result::Result<(), SaleRejected>> {
+        let result = quota::transfer(
+            &self.clients,
+            &self.table,
+            pool,
+            customer,
+            sale.quantity,
+            &sale.reference(),
+        )
+        .await?;
+        Ok(result.map_err(|rejected| match rejected {
+            TransferRejected::AlreadyApplied => SaleRejected::AlreadyApplied,
+            TransferRejected::Insufficient => SaleRejected::Insufficient,
+        }))
     }
-    Ok(InboundEvent::Sale(Sale {
-        sale_id,
-        customer_id: text("customer_id")?,
-        quantity,
-    }))
 }
 
 /// Verifies an inbound webhook from a reseller's shop. The reseller is named
@@ -587,80 +491,4 @@ pub async fn authenticate_event(
         name: reseller.name,
     };
     Ok((caller, verified.id, body))
-}
-
-/// Applies a verified inbound event. A sale moves quota from the pool to the
-/// customer once per `sale_id` (its ledger key): a repeat answers `duplicate`
-/// and changes nothing.
-pub async fn apply_event(
-    clients: &AwsClients,
-    table: &str,
-    reseller: &ResellerCaller,
-    body: &serde_json::Value,
-) -> Result<serde_json::Value> {
-    let InboundEvent::Sale(sale) = parse_event(body)?;
-    let customer = customer_of(clients, table, reseller, &sale.customer_id).await?;
-    let result = quota::transfer(
-        clients,
-        table,
-        &reseller.pool(),
-        &customer,
-        sale.quantity,
-        &format!("sale-{}", sale.sale_id),
-    )
-    .await?;
-    let status = match result {
-        Ok(()) => "applied",
-        Err(TransferRejected::AlreadyApplied) => "duplicate",
-        Err(TransferRejected::Insufficient) => {
-            return Err(Error::quota_exhausted(
-                codes::INSUFFICIENT_QUOTA,
-                format!("the pool has fewer than {} available stamps", sale.quantity),
-            ))
-        }
-    };
-    tracing::info!(reseller_id = %reseller.reseller_id, sale_id = %sale.sale_id, status, "sale received");
-    Ok(serde_json::json!({
-        "status": status,
-        "sale_id": sale.sale_id,
-        "customer_id": sale.customer_id,
-        "quantity": sale.quantity,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn sale_events_are_validated() {
-        let ok = json!({"type": "sale.completed", "reseller_id": "r", "data": {"customer_id": "cus_1", "quantity": 3, "sale_id": "S-1"}});
-        assert_eq!(
-            parse_event(&ok).unwrap(),
-            InboundEvent::Sale(Sale {
-                sale_id: "S-1".into(),
-                customer_id: "cus_1".into(),
-                quantity: 3
-            })
-        );
-        let code = |v: serde_json::Value| parse_event(&v).unwrap_err().code();
-        assert_eq!(
-            code(json!({"type": "sale.refunded", "data": {}})),
-            codes::UNKNOWN_EVENT_TYPE
-        );
-        assert_eq!(
-            code(
-                json!({"type": "sale.completed", "data": {"customer_id": "c", "quantity": 0, "sale_id": "s"}})
-            ),
-            codes::INVALID_QUANTITY
-        );
-        assert_eq!(
-            code(
-                json!({"type": "sale.completed", "data": {"customer_id": "c", "quantity": 1, "sale_id": "a b"}})
-            ),
-            codes::BAD_REQUEST
-        );
-        assert_eq!(code(json!({"type": "sale.completed"})), codes::BAD_REQUEST);
-    }
 }

@@ -1,8 +1,7 @@
 //! Stamping's adapters: jobs and their serial numbers in DynamoDB
 //! ([`DynamoJobs`]), the jobs queue in SQS ([`SqsJobQueue`]), uploads and
-//! stamped files in S3 ([`S3Documents`]); who a stamp request is for
-//! ([`actor`]); a batch of dead letters handed to the use case
-//! ([`reconcile`]). The use cases themselves are `meterai_app::stamping`.
+//! stamped files in S3 ([`S3Documents`]); a batch of dead letters handed to
+//! the use case ([`reconcile`]). The use cases themselves are `meterai_app::stamping`.
 
 use std::time::Duration;
 
@@ -11,13 +10,13 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::error::{codes, Error, Result};
+use crate::error::{Error, Result};
 use crate::jobs::{Envelope, JobMessage};
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 use meterai_app::ports::{AcceptRejected, DeadLetter, Documents, JobQueue, Jobs, UploadHead};
-use meterai_app::stamping::{Actor, DeadMessage, StampPorts};
+use meterai_app::stamping::{DeadMessage, StampPorts};
 use meterai_core::jobs::{Job, Placement};
 use meterai_core::{AccountId, JobStatus, Serial};
 
@@ -44,37 +43,6 @@ pub(crate) async fn presign_pdf_put(
     let expires_at =
         meterai_core::time::rfc3339(meterai_core::time::now_ms() + ttl.as_millis() as i64);
     Ok((request.uri().to_string(), expires_at))
-}
-
-/// Resolves who a stamp request is for. A reseller pays from the named
-/// customer's quota (which must be its own customer: 404 otherwise) or from
-/// its pool; a portal user has no customers.
-pub async fn actor(
-    clients: &AwsClients,
-    table: &str,
-    caller: &crate::auth::Caller,
-    customer_id: Option<&str>,
-) -> Result<Actor> {
-    use crate::auth::Caller;
-    match (caller, customer_id) {
-        (Caller::Portal(account), None) => Ok(Actor::portal(account)),
-        (Caller::Portal(_), Some(customer_id)) => Err(Error::not_found(
-            codes::CUSTOMER_NOT_FOUND,
-            format!("no customer {customer_id}"),
-        )),
-        (Caller::Reseller(reseller), customer_id) => {
-            let payer = match customer_id {
-                Some(id) => crate::resellers::customer_of(clients, table, reseller, id).await?,
-                None => reseller.pool(),
-            };
-            Ok(Actor {
-                owner: reseller.pool(),
-                payer,
-                channel: reseller.name.clone(),
-                reseller_id: Some(reseller.reseller_id.clone()),
-            })
-        }
-    }
 }
 
 fn upload_key(owner: &AccountId, document_id: &str) -> String {

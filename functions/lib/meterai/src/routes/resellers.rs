@@ -38,10 +38,12 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         // A redelivery of the same webhook-id gets the first answer back.
         let hash = meterai_core::ids::sha256_hex(raw);
         let apply = async {
-            let result = resellers::apply_event(clients, app.table(), &reseller, &body).await?;
+            let sale = request::sale_event(&body)?;
+            let outcome =
+                meterai_app::resellers::apply_sale(app.customers(), &reseller, &sale).await?;
             Ok(StoredResponse {
                 status: 200,
-                body: result.to_string(),
+                body: serde_json::to_string(&outcome).expect("an outcome serializes"),
             })
         };
         let (response, replayed) = idempotency::once(
@@ -77,15 +79,20 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     match (request.method().clone(), segments.as_slice()) {
         (Method::POST, ["customers"]) => {
             let body = request::json_body(http::body(&request))?;
-            let customer =
-                resellers::create_customer(clients, app.table(), &reseller, &body).await?;
+            let reference = request::customer_reference(&body)?;
+            let customer = meterai_app::resellers::create_customer(
+                app.customers(),
+                &meterai_app::ports::SystemClock,
+                &reseller,
+                reference,
+            )
+            .await?;
             Ok(json_response(201, &customer))
         }
         (Method::GET, ["customers"]) => {
             let limit = paging::parse_limit(query(&request, "limit"))?;
-            let page = resellers::list_customers(
-                clients,
-                app.table(),
+            let page = meterai_app::resellers::list_customers(
+                app.customers(),
                 &reseller,
                 limit,
                 query(&request, "cursor"),
@@ -98,7 +105,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::GET, ["customers", customer_id]) => Ok(json_response(
             200,
-            &resellers::get_customer(clients, app.table(), &reseller, customer_id).await?,
+            &meterai_app::resellers::get_customer(app.customers(), &reseller, customer_id).await?,
         )),
         _ => Err(http::no_route(&request)),
     }

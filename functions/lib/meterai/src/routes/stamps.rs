@@ -7,7 +7,7 @@ use crate::error::{codes, Error};
 use crate::http::{self, header, json_response, query, stored_response};
 use crate::idempotency::{self, StoredResponse};
 use crate::request;
-use crate::{paging, stamping as adapters, App, Result};
+use crate::{paging, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::stamping;
 
@@ -25,7 +25,6 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     let account = caller.account();
     let settings = app.stamp_settings();
     let ports = &app.stamp_ports();
-    let clients = &app.clients;
     match (
         request.method().clone(),
         http::route_segments(&request).as_slice(),
@@ -42,9 +41,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             let stamp_request = request::stamp_request(&body)?;
             let hash = idempotency::request_hash("POST /v1/stamps", &body);
             let accept = async {
-                let actor = adapters::actor(
-                    clients,
-                    app.table(),
+                let actor = stamping::actor(
+                    app.customers(),
                     &caller,
                     stamp_request.customer_id.as_deref(),
                 )
@@ -87,13 +85,9 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 for item in items {
                     let outcome = async {
                         let r = request::stamp_request(item)?;
-                        let actor = adapters::actor(
-                            clients,
-                            app.table(),
-                            &caller,
-                            r.customer_id.as_deref(),
-                        )
-                        .await?;
+                        let actor =
+                            stamping::actor(app.customers(), &caller, r.customer_id.as_deref())
+                                .await?;
                         stamping::accept(ports, settings, &actor, &r).await
                     }
                     .await;
