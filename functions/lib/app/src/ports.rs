@@ -1,11 +1,12 @@
 //! The ports the use cases are written against.
 
 use async_trait::async_trait;
-use meterai_core::events::EventType;
+use meterai_core::events::{Event, EventType};
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{Balance, Page};
 use meterai_core::resellers::{Customer, Sale};
+use meterai_core::webhooks::Secret;
 use meterai_core::{AccountId, Result};
 
 /// Now, in epoch milliseconds.
@@ -277,4 +278,56 @@ pub trait Customers: Send + Sync {
         customer: &AccountId,
         sale: &Sale,
     ) -> Result<std::result::Result<(), SaleRejected>>;
+}
+
+/// Where a reseller's events go.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: Option<String>,
+    /// False after the endpoint answered 410 Gone (until it is set again).
+    pub enabled: bool,
+    pub secret: Secret,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    Delivered,
+    /// Not delivered, and why (kept on the event for the operator).
+    Failed(&'a str),
+}
+
+/// Recorded outbound events, their resellers' endpoints and where an event
+/// waits for a replay.
+#[async_trait]
+pub trait Events: Send + Sync {
+    async fn load(&self, event_id: &str) -> Result<Option<Event>>;
+    /// The reseller's endpoint; None if there is no such reseller.
+    async fn endpoint(&self, reseller_id: &str) -> Result<Option<Endpoint>>;
+    /// Stops deliveries to the reseller's endpoint (it answered 410 Gone).
+    async fn disable_endpoint(&self, reseller_id: &str) -> Result<()>;
+    /// Counts an attempt; `Delivered` also marks the event delivered.
+    async fn record_attempt(&self, event_id: &str, attempt: Attempt<'_>, now_ms: i64)
+        -> Result<()>;
+    /// Puts the event where a replay finds it (the webhooks dead-letter
+    /// queue); false if this deployment has no such place.
+    async fn park(&self, event_id: &str) -> Result<bool>;
+}
+
+/// A signed delivery, as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    /// A checked endpoint URL.
+    pub url: &'a str,
+    pub webhook_id: &'a str,
+    pub timestamp: i64,
+    pub signature: &'a str,
+    pub body: &'a str,
+}
+
+/// The HTTP client that POSTs deliveries.
+#[async_trait]
+pub trait WebhookClient: Send + Sync {
+    /// The endpoint's HTTP status, or why no answer came.
+    async fn post(&self, delivery: &Delivery<'_>) -> std::result::Result<u16, String>;
 }

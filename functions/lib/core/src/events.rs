@@ -36,6 +36,55 @@ pub fn event_id(kind: EventType, reference: &str) -> String {
     format!("msg_{}", &hex::encode(digest)[..32])
 }
 
+/// Whether an event still has to reach its reseller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    /// Not delivered yet (waiting, retrying, or parked for a replay).
+    Pending,
+    Delivered,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Delivered => "delivered",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [EventStatus::Pending, EventStatus::Delivered]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A recorded outbound event: what is POSTed (`payload`, signed) and to whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub event_id: String,
+    pub reseller_id: String,
+    pub kind: EventType,
+    /// The JSON body, exactly as signed and sent on every attempt.
+    pub payload: String,
+    pub status: EventStatus,
+    pub attempts: i64,
+    pub created_ms: i64,
+}
+
+impl EventType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            EventType::StampCompleted,
+            EventType::StampFailed,
+            EventType::OrderPaid,
+            EventType::RefundCompleted,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

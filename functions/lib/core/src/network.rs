@@ -77,6 +77,20 @@ pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
     })
 }
 
+/// Where a delivery may be sent: a well-formed endpoint URL whose host, if
+/// it is a literal address (which no resolver sees), is allowed. Hosts that
+/// are names are checked again at connection time by the client's resolver.
+pub fn check_delivery_target(
+    raw: &str,
+    allow_loopback: bool,
+) -> std::result::Result<url::Url, String> {
+    let parsed = check_webhook_url(raw, allow_loopback).map_err(|e| e.to_string())?;
+    if literal_ip(&parsed).is_some_and(|ip| !allowed_target(ip, allow_loopback)) {
+        return Err(format!("{raw} is not a public address"));
+    }
+    Ok(parsed)
+}
+
 fn is_loopback_host(host: &str) -> bool {
     host == "localhost"
         || host
@@ -118,6 +132,16 @@ mod tests {
         }
         assert!(allowed_target("127.0.0.1".parse().unwrap(), true));
         assert!(!allowed_target("10.0.0.1".parse().unwrap(), true));
+    }
+
+    #[test]
+    fn literal_private_targets_are_refused_even_over_https() {
+        assert!(check_delivery_target("https://169.254.169.254/latest", false).is_err());
+        assert!(check_delivery_target("https://[::1]/hook", false).is_err());
+        assert!(check_delivery_target("http://127.0.0.1:9/hook", false).is_err());
+        assert!(check_delivery_target("https://shop.example/hook", false).is_ok());
+        assert!(check_delivery_target("http://127.0.0.1:9/hook", true).is_ok());
+        assert!(check_delivery_target("https://10.0.0.1/hook", true).is_err());
     }
 
     #[test]

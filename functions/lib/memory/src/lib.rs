@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use meterai_app::idempotency;
 use meterai_app::ports::{
-    AcceptRejected, Claimed, Clock, Credited, Customers, DeadLetter, Documents, IdempotencyKeys,
-    JobQueue, Jobs, KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, RefundLost, SaleRejected,
-    StoredResponse, UploadHead,
+    AcceptRejected, Attempt, Claimed, Clock, Credited, Customers, DeadLetter, Delivery, Documents,
+    Endpoint, Events, IdempotencyKeys, JobQueue, Jobs, KeyScope, Orders, Outbox, PaymentLog,
+    PaymentRecord, RefundLost, SaleRejected, StoredResponse, UploadHead, WebhookClient,
 };
 use meterai_core::error::codes;
-use meterai_core::events::{event_id, EventType};
+use meterai_core::events::{event_id, Event, EventStatus, EventType};
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
@@ -907,5 +907,176 @@ impl Customers for MemoryCustomers {
         state.apply(&sell);
         state.apply(&receive);
         Ok(Ok(()))
+    }
+}
+
+/// [`Events`] in memory: events, endpoints, and the parked event ids in order.
+#[derive(Debug, Clone)]
+pub struct MemoryEvents {
+    inner: Arc<Mutex<EventsState>>,
+}
+
+#[derive(Debug)]
+struct EventsState {
+    events: HashMap<String, Event>,
+    last_errors: HashMap<String, String>,
+    endpoints: HashMap<String, Endpoint>,
+    parked: Vec<String>,
+    has_dead_letter_queue: bool,
+}
+
+impl Default for MemoryEvents {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(EventsState {
+                events: HashMap::new(),
+                last_errors: HashMap::new(),
+                endpoints: HashMap::new(),
+                parked: Vec::new(),
+                has_dead_letter_queue: true,
+            })),
+        }
+    }
+}
+
+impl MemoryEvents {
+    /// Records an event (as the outbox does: once per id).
+    pub fn insert(&self, event: Event) {
+        self.inner
+            .lock()
+            .unwrap()
+            .events
+            .entry(event.event_id.clone())
+            .or_insert(event);
+    }
+    pub fn set_endpoint(&self, reseller_id: &str, endpoint: Endpoint) {
+        self.inner
+            .lock()
+            .unwrap()
+            .endpoints
+            .insert(reseller_id.to_string(), endpoint);
+    }
+    pub fn endpoint_of(&self, reseller_id: &str) -> Option<Endpoint> {
+        self.inner
+            .lock()
+            .unwrap()
+            .endpoints
+            .get(reseller_id)
+            .cloned()
+    }
+    pub fn event(&self, event_id: &str) -> Option<Event> {
+        self.inner.lock().unwrap().events.get(event_id).cloned()
+    }
+    pub fn last_error(&self, event_id: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .last_errors
+            .get(event_id)
+            .cloned()
+    }
+    /// Takes the parked event ids (an operator's replay).
+    pub fn take_parked(&self) -> Vec<String> {
+        std::mem::take(&mut self.inner.lock().unwrap().parked)
+    }
+    /// A deployment without a webhooks dead-letter queue.
+    pub fn without_dead_letter_queue(self) -> Self {
+        self.inner.lock().unwrap().has_dead_letter_queue = false;
+        self
+    }
+}
+
+#[async_trait]
+impl Events for MemoryEvents {
+    async fn load(&self, event_id: &str) -> Result<Option<Event>> {
+        tokio::task::yield_now().await;
+        Ok(self.event(event_id))
+    }
+
+    async fn endpoint(&self, reseller_id: &str) -> Result<Option<Endpoint>> {
+        Ok(self.endpoint_of(reseller_id))
+    }
+
+    async fn disable_endpoint(&self, reseller_id: &str) -> Result<()> {
+        if let Some(endpoint) = self.inner.lock().unwrap().endpoints.get_mut(reseller_id) {
+            endpoint.enabled = false;
+        }
+        Ok(())
+    }
+
+    async fn record_attempt(
+        &self,
+        event_id: &str,
+        attempt: Attempt<'_>,
+        _now_ms: i64,
+    ) -> Result<()> {
+        let mut state = self.inner.lock().unwrap();
+        if let Some(event) = state.events.get_mut(event_id) {
+            event.attempts += 1;
+            if attempt == Attempt::Delivered {
+                event.status = EventStatus::Delivered;
+            }
+        }
+        if let Attempt::Failed(error) = attempt {
+            state
+                .last_errors
+                .insert(event_id.to_string(), error.to_string());
+        }
+        Ok(())
+    }
+
+    async fn park(&self, event_id: &str) -> Result<bool> {
+        let mut state = self.inner.lock().unwrap();
+        if !state.has_dead_letter_queue {
+            return Ok(false);
+        }
+        state.parked.push(event_id.to_string());
+        Ok(true)
+    }
+}
+
+/// A delivery as the endpoint received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub url: String,
+    pub webhook_id: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub body: String,
+}
+
+/// [`WebhookClient`] in memory: answers from a script (200 once it runs
+/// out) and keeps every delivery it was given.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryWebhookClient {
+    inner: Arc<Mutex<(VecDeque<Answer>, Vec<Received>)>>,
+}
+
+/// An endpoint's HTTP status, or why none came.
+type Answer = std::result::Result<u16, String>;
+
+impl MemoryWebhookClient {
+    /// The next answers, in order (`Err` for no answer at all).
+    pub fn answer(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.inner.lock().unwrap().0.extend(answers);
+    }
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().1.clone()
+    }
+}
+
+#[async_trait]
+impl WebhookClient for MemoryWebhookClient {
+    async fn post(&self, delivery: &Delivery<'_>) -> std::result::Result<u16, String> {
+        tokio::task::yield_now().await;
+        let mut inner = self.inner.lock().unwrap();
+        inner.1.push(Received {
+            url: delivery.url.to_string(),
+            webhook_id: delivery.webhook_id.to_string(),
+            timestamp: delivery.timestamp,
+            signature: delivery.signature.to_string(),
+            body: delivery.body.to_string(),
+        });
+        inner.0.pop_front().unwrap_or(Ok(200))
     }
 }

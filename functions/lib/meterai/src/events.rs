@@ -18,16 +18,18 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use crate::error::{Error, Result};
-use crate::jobs::{Envelope, EventMessage, Outcome};
+use crate::jobs::{Envelope, EventMessage};
 use crate::resellers;
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
+use meterai_app::ports::{Attempt, Delivery, Endpoint, Events, WebhookClient};
+use meterai_core::events::{Event, EventStatus};
 
 /// How long an event record is kept.
 const EVENT_TTL_SECONDS: i64 = 30 * 24 * 3600;
 
 pub use meterai_core::events::{event_id, EventType};
-use meterai_core::network::{allowed_target as allowed, literal_ip};
+use meterai_core::network::allowed_target as allowed;
 
 /// Where events go (the functions that emit them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,26 +48,15 @@ pub async fn emit(
     reference: &str,
     data: serde_json::Value,
 ) -> Result<String> {
-    let id = event_id(kind, reference);
-    let now = meterai_core::time::now_ms();
-    let payload = serde_json::json!({
-        "type": kind.as_str(),
-        "timestamp": meterai_core::time::rfc3339(now),
-        "data": data,
-    })
-    .to_string();
-    let item = Item::from([
-        ("pk".to_string(), s(format!("EVENT#{id}"))),
-        ("sk".to_string(), s("EVENT")),
-        ("event_id".to_string(), s(&id)),
-        ("reseller_id".to_string(), s(reseller_id)),
-        ("type".to_string(), s(kind.as_str())),
-        ("payload".to_string(), s(payload)),
-        ("status".to_string(), s("pending")),
-        ("attempts".to_string(), n(0)),
-        ("created_at".to_string(), n(now)),
-        ("expires_at".to_string(), n(now / 1000 + EVENT_TTL_SECONDS)),
-    ]);
+    let event = meterai_app::events::new_event(
+        reseller_id,
+        kind,
+        reference,
+        data,
+        meterai_core::time::now_ms(),
+    );
+    let id = event.event_id.clone();
+    let item = event_item(&event);
     let put = clients
         .dynamodb
         .put_item()
@@ -83,7 +74,7 @@ pub async fn emit(
         }
         if load(clients, &outbox.table, &id)
             .await?
-            .is_some_and(|event| event.status != "pending")
+            .is_some_and(|event| event.status != EventStatus::Pending)
         {
             return Ok(id);
         }
@@ -152,14 +143,34 @@ impl meterai_app::ports::Outbox for DynamoOutbox {
     }
 }
 
-/// A recorded event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub event_id: String,
-    pub reseller_id: String,
-    pub payload: String,
-    pub status: String,
-    pub attempts: i64,
+fn event_item(event: &Event) -> Item {
+    Item::from([
+        ("pk".to_string(), s(format!("EVENT#{}", event.event_id))),
+        ("sk".to_string(), s("EVENT")),
+        ("event_id".to_string(), s(&event.event_id)),
+        ("reseller_id".to_string(), s(&event.reseller_id)),
+        ("type".to_string(), s(event.kind.as_str())),
+        ("payload".to_string(), s(&event.payload)),
+        ("status".to_string(), s(event.status.as_str())),
+        ("attempts".to_string(), n(event.attempts)),
+        ("created_at".to_string(), n(event.created_ms)),
+        (
+            "expires_at".to_string(),
+            n(event.created_ms / 1000 + EVENT_TTL_SECONDS),
+        ),
+    ])
+}
+
+fn event_from_item(item: &Item) -> Option<Event> {
+    Some(Event {
+        event_id: get_s(item, "event_id")?.to_string(),
+        reseller_id: get_s(item, "reseller_id")?.to_string(),
+        kind: EventType::parse(get_s(item, "type")?)?,
+        payload: get_s(item, "payload")?.to_string(),
+        status: EventStatus::parse(get_s(item, "status")?)?,
+        attempts: get_n(item, "attempts").unwrap_or(0),
+        created_ms: get_n(item, "created_at").unwrap_or(0),
+    })
 }
 
 pub async fn load(clients: &AwsClients, table: &str, event_id: &str) -> Result<Option<Event>> {
@@ -173,15 +184,90 @@ pub async fn load(clients: &AwsClients, table: &str, event_id: &str) -> Result<O
         .send()
         .await
         .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-    Ok(out.item().and_then(|item| {
-        Some(Event {
-            event_id: get_s(item, "event_id")?.to_string(),
-            reseller_id: get_s(item, "reseller_id")?.to_string(),
-            payload: get_s(item, "payload")?.to_string(),
-            status: get_s(item, "status")?.to_string(),
-            attempts: get_n(item, "attempts").unwrap_or(0),
-        })
-    }))
+    Ok(out.item().and_then(event_from_item))
+}
+
+/// Events in the table, the resellers' endpoints, and the webhooks
+/// dead-letter queue where an event waits for a replay.
+#[derive(Debug, Clone)]
+pub struct DynamoEvents {
+    pub clients: AwsClients,
+    pub table: String,
+    pub dead_letter_queue_url: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Events for DynamoEvents {
+    async fn load(&self, event_id: &str) -> Result<Option<Event>> {
+        load(&self.clients, &self.table, event_id).await
+    }
+
+    async fn endpoint(&self, reseller_id: &str) -> Result<Option<Endpoint>> {
+        Ok(resellers::load(&self.clients, &self.table, reseller_id)
+            .await?
+            .map(|r| Endpoint {
+                url: r.webhook_url,
+                enabled: r.webhook_enabled,
+                secret: r.webhook_secret,
+            }))
+    }
+
+    async fn disable_endpoint(&self, reseller_id: &str) -> Result<()> {
+        resellers::disable_webhook(&self.clients, &self.table, reseller_id).await
+    }
+
+    async fn record_attempt(
+        &self,
+        event_id: &str,
+        attempt: Attempt<'_>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut update = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("EVENT#{event_id}")))
+            .key("sk", s("EVENT"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now_ms));
+        update = match attempt {
+            Attempt::Delivered => update
+                .update_expression("SET #status = :status, delivered_at = :now ADD attempts :one")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(EventStatus::Delivered.as_str())),
+            Attempt::Failed(error) => update
+                .update_expression(
+                    "SET last_error = :error, last_attempt_at = :now ADD attempts :one",
+                )
+                .expression_attribute_values(":error", s(error)),
+        };
+        update
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn park(&self, event_id: &str) -> Result<bool> {
+        let Some(dlq) = &self.dead_letter_queue_url else {
+            return Ok(false);
+        };
+        self.clients
+            .sqs
+            .send_message()
+            .queue_url(dlq)
+            .message_body(
+                EventMessage {
+                    event_id: event_id.to_string(),
+                }
+                .to_body(),
+            )
+            .send()
+            .await
+            .map_err(|e| Error::queue(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(true)
+    }
 }
 
 /// Where deliveries may go: public addresses only, or loopback as well on
@@ -208,22 +294,15 @@ impl reqwest::dns::Resolve for CheckedResolver {
     }
 }
 
-/// The deliverer's HTTP client and rules, built once per cold start.
+/// The deliverer's HTTP client (built once per cold start): bounded in
+/// time, no redirects, and a resolver that refuses non-public addresses.
 #[derive(Debug, Clone)]
-pub struct Deliverer {
+pub struct HttpWebhookClient {
     http: reqwest::Client,
-    pub table: String,
-    pub dead_letter_queue_url: Option<String>,
-    pub allow_loopback: bool,
 }
 
-impl Deliverer {
-    pub fn new(
-        table: &str,
-        dead_letter_queue_url: Option<String>,
-        timeout: Duration,
-        allow_loopback: bool,
-    ) -> Self {
+impl HttpWebhookClient {
+    pub fn new(timeout: Duration, allow_loopback: bool) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -233,154 +312,24 @@ impl Deliverer {
             .user_agent("meterai-webhooks/1")
             .build()
             .expect("the HTTP client builds");
-        Self {
-            http,
-            table: table.to_string(),
-            dead_letter_queue_url,
-            allow_loopback,
-        }
+        Self { http }
     }
+}
 
-    /// Checks an endpoint URL before sending: the form, and for a literal IP
-    /// host (which the resolver never sees) the address itself.
-    fn check_target(&self, url: &str) -> std::result::Result<reqwest::Url, String> {
-        let parsed = meterai_core::network::check_webhook_url(url, self.allow_loopback)
-            .map_err(|e| e.to_string())?;
-        if literal_ip(&parsed).is_some_and(|ip| !allowed(ip, self.allow_loopback)) {
-            return Err(format!("{url} is not a public address"));
-        }
-        Ok(parsed)
-    }
-
-    /// Delivers one event (the deliverer function's whole job).
-    pub async fn deliver(&self, clients: &AwsClients, event_id: &str) -> Outcome {
-        match self.deliver_inner(clients, event_id).await {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Retry(e.to_string()),
-        }
-    }
-
-    async fn deliver_inner(&self, clients: &AwsClients, event_id: &str) -> Result<Outcome> {
-        let Some(event) = load(clients, &self.table, event_id).await? else {
-            return Ok(Outcome::Poison(format!("no event {event_id}")));
-        };
-        if event.status != "pending" {
-            return Ok(Outcome::Duplicate);
-        }
-        let Some(reseller) = resellers::load(clients, &self.table, &event.reseller_id).await?
-        else {
-            return Ok(Outcome::Poison(format!(
-                "no reseller {}",
-                event.reseller_id
-            )));
-        };
-        let url = match (&reseller.webhook_url, reseller.webhook_enabled) {
-            (Some(url), true) => url.clone(),
-            _ => return self.park(clients, &event, "the endpoint is disabled").await,
-        };
-        let target = match self.check_target(&url) {
-            Ok(target) => target,
-            Err(reason) => return self.park(clients, &event, &reason).await,
-        };
-        let timestamp = meterai_core::time::now_ms() / 1000;
-        let signature =
-            reseller
-                .webhook_secret
-                .sign(&event.event_id, timestamp, event.payload.as_bytes());
-        let sent = self
-            .http
-            .post(target)
+#[async_trait::async_trait]
+impl WebhookClient for HttpWebhookClient {
+    async fn post(&self, delivery: &Delivery<'_>) -> std::result::Result<u16, String> {
+        self.http
+            .post(delivery.url)
             .header("content-type", "application/json")
-            .header("webhook-id", &event.event_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(event.payload.clone())
-            .send()
-            .await;
-        let status = match sent {
-            Ok(response) => response.status().as_u16(),
-            Err(e) => {
-                let reason = format!("delivery failed: {e}");
-                self.record_attempt(clients, &event, None, &reason).await?;
-                return Ok(Outcome::Retry(reason));
-            }
-        };
-        match status {
-            200..=299 => {
-                self.record_attempt(clients, &event, Some("delivered"), "")
-                    .await?;
-                tracing::info!(event_id, status, "webhook delivered");
-                Ok(Outcome::Done)
-            }
-            410 => {
-                resellers::disable_webhook(clients, &self.table, &event.reseller_id).await?;
-                tracing::warn!(event_id, reseller_id = %event.reseller_id, "endpoint answered 410 Gone; disabled");
-                self.park(clients, &event, "the endpoint answered 410 Gone")
-                    .await
-            }
-            _ => {
-                let reason = format!("the endpoint answered {status}");
-                self.record_attempt(clients, &event, None, &reason).await?;
-                Ok(Outcome::Retry(reason))
-            }
-        }
-    }
-
-    /// Sends an event that cannot be delivered now to the dead-letter queue,
-    /// where it waits for a replay (after the endpoint is fixed).
-    async fn park(&self, clients: &AwsClients, event: &Event, reason: &str) -> Result<Outcome> {
-        let Some(dlq) = &self.dead_letter_queue_url else {
-            return Ok(Outcome::Poison(reason.to_string()));
-        };
-        clients
-            .sqs
-            .send_message()
-            .queue_url(dlq)
-            .message_body(
-                EventMessage {
-                    event_id: event.event_id.clone(),
-                }
-                .to_body(),
-            )
+            .header("webhook-id", delivery.webhook_id)
+            .header("webhook-timestamp", delivery.timestamp.to_string())
+            .header("webhook-signature", delivery.signature)
+            .body(delivery.body.to_string())
             .send()
             .await
-            .map_err(|e| Error::queue(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        self.record_attempt(clients, event, None, reason).await?;
-        tracing::warn!(event_id = %event.event_id, reason, "event parked in the dead-letter queue");
-        Ok(Outcome::Done)
-    }
-
-    async fn record_attempt(
-        &self,
-        clients: &AwsClients,
-        event: &Event,
-        new_status: Option<&str>,
-        error: &str,
-    ) -> Result<()> {
-        let mut update = clients
-            .dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("EVENT#{}", event.event_id)))
-            .key("sk", s("EVENT"))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(meterai_core::time::now_ms()));
-        update = match new_status {
-            Some(status) => update
-                .update_expression("SET #status = :status, delivered_at = :now ADD attempts :one")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status)),
-            None => update
-                .update_expression(
-                    "SET last_error = :error, last_attempt_at = :now ADD attempts :one",
-                )
-                .expression_attribute_values(":error", s(error)),
-        };
-        update
-            .send()
-            .await
-            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-        Ok(())
+            .map(|response| response.status().as_u16())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -431,23 +380,4 @@ pub async fn replay_dead_letters(
         }
     }
     Ok(moved)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn literal_private_targets_are_refused_even_over_https() {
-        let deliverer = Deliverer::new("t", None, Duration::from_secs(1), false);
-        assert!(deliverer
-            .check_target("https://169.254.169.254/latest")
-            .is_err());
-        assert!(deliverer.check_target("https://[::1]/hook").is_err());
-        assert!(deliverer.check_target("http://127.0.0.1:9/hook").is_err());
-        assert!(deliverer.check_target("https://shop.example/hook").is_ok());
-        let local = Deliverer::new("t", None, Duration::from_secs(1), true);
-        assert!(local.check_target("http://127.0.0.1:9/hook").is_ok());
-        assert!(local.check_target("https://10.0.0.1/hook").is_err());
-    }
 }

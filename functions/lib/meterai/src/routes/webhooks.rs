@@ -5,20 +5,24 @@
 
 use std::sync::OnceLock;
 
-use crate::events::Deliverer;
+use crate::events::{DynamoEvents, HttpWebhookClient};
 use crate::jobs::{self, EventMessage};
 use crate::App;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use meterai_app::events::{deliver, DeliveryPorts};
+use meterai_app::ports::SystemClock;
 
-/// The deliverer's HTTP client, built once per cold start.
-fn deliverer(app: &App) -> &'static Deliverer {
-    static DELIVERER: OnceLock<Deliverer> = OnceLock::new();
-    DELIVERER.get_or_init(|| {
-        Deliverer::new(
-            app.table(),
-            app.config.webhooks_dead_letter_queue_url.clone(),
-            app.config.webhook_timeout,
-            app.is_local_stage(),
+/// The deliverer's adapters (its HTTP client above all), built once per cold start.
+fn adapters(app: &App) -> &'static (DynamoEvents, HttpWebhookClient) {
+    static ADAPTERS: OnceLock<(DynamoEvents, HttpWebhookClient)> = OnceLock::new();
+    ADAPTERS.get_or_init(|| {
+        (
+            DynamoEvents {
+                clients: app.clients.clone(),
+                table: app.table().to_string(),
+                dead_letter_queue_url: app.config.webhooks_dead_letter_queue_url.clone(),
+            },
+            HttpWebhookClient::new(app.config.webhook_timeout, app.is_local_stage()),
         )
     })
 }
@@ -30,14 +34,21 @@ pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer 
 }
 
 async fn work(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
-    let deliverer = deliverer(app);
+    let (events, client) = adapters(app);
+    let ports = DeliveryPorts {
+        events,
+        client,
+        clock: &SystemClock,
+        allow_loopback: app.is_local_stage(),
+    };
+    let ports = &ports;
     let retry = jobs::RetryPolicy {
         jitter: true,
         ..jobs::retry_policy(&app.config)
     };
     let (response, failed) =
         jobs::process_batch(event, retry, |message: EventMessage, _| async move {
-            deliverer.deliver(&app.clients, &message.event_id).await
+            deliver(ports, &message.event_id).await
         })
         .await;
     if let Some(queue_url) = &app.config.webhooks_queue_url {
