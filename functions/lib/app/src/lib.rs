@@ -14,6 +14,7 @@ pub mod payments;
 pub mod ports;
 pub mod resellers;
 pub mod stamping;
+pub mod verification;
 
 /// What came of one queue message.
 #[derive(Debug, Clone, PartialEq, Eq)]

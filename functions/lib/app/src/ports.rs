@@ -6,8 +6,9 @@ use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{Balance, Page};
 use meterai_core::resellers::{Customer, Sale};
+use meterai_core::serial::SerialRecord;
 use meterai_core::webhooks::Secret;
-use meterai_core::{AccountId, Result};
+use meterai_core::{AccountId, Result, Serial};
 
 /// Now, in epoch milliseconds.
 pub trait Clock: Send + Sync {
@@ -330,4 +331,12 @@ pub struct Delivery<'a> {
 pub trait WebhookClient: Send + Sync {
     /// The endpoint's HTTP status, or why no answer came.
     async fn post(&self, delivery: &Delivery<'_>) -> std::result::Result<u16, String>;
+}
+
+/// The public registry of serial numbers (read only).
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// The serial's record if it is bound to a stamped file (not if it is
+    /// only reserved for a job, or its job failed).
+    async fn bound(&self, serial: &Serial) -> Result<Option<SerialRecord>>;
 }

@@ -76,6 +76,19 @@ impl std::fmt::Display for Serial {
     }
 }
 
+/// A serial's public record, once it is bound to a stamped file. No
+/// personal data: no account, no job.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct SerialRecord {
+    pub serial: String,
+    pub valid: bool,
+    pub stamped_at: String,
+    /// The SHA-256 of the stamped file, as stored.
+    pub sha256: String,
+    pub page: u32,
+    pub channel: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

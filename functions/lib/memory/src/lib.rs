@@ -16,7 +16,7 @@ use meterai_app::idempotency;
 use meterai_app::ports::{
     AcceptRejected, Attempt, Claimed, Clock, Credited, Customers, DeadLetter, Delivery, Documents,
     Endpoint, Events, IdempotencyKeys, JobQueue, Jobs, KeyScope, Orders, Outbox, PaymentLog,
-    PaymentRecord, RefundLost, SaleRejected, StoredResponse, UploadHead, WebhookClient,
+    PaymentRecord, RefundLost, Registry, SaleRejected, StoredResponse, UploadHead, WebhookClient,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, Event, EventStatus, EventType};
@@ -24,6 +24,7 @@ use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, Refund};
 use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
 use meterai_core::resellers::{Customer, Sale};
+use meterai_core::serial::SerialRecord;
 use meterai_core::{AccountId, Error, JobStatus, Result, Serial};
 
 /// Why a movement did not apply.
@@ -43,7 +44,7 @@ struct State {
     orders: HashMap<String, Order>,
     refunds: HashMap<(String, i64), Refund>,
     jobs: HashMap<String, Job>,
-    serials: HashMap<Serial, SerialRecord>,
+    serials: HashMap<Serial, SerialEntry>,
     dead_letters: Vec<DeadLetter>,
     customers: HashMap<String, Customer>,
     /// `complete` calls still to fail before changing anything (a worker
@@ -62,13 +63,16 @@ pub enum SerialState {
     Void,
 }
 
-/// A serial number's record.
+/// A serial number's entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SerialRecord {
+pub struct SerialEntry {
     pub job_id: String,
     pub state: SerialState,
-    /// The stamped file's SHA-256, once bound.
+    pub page: u32,
+    pub channel: String,
+    /// The stamped file's SHA-256 and when it was bound.
     pub sha256: Option<String>,
+    pub stamped_ms: Option<i64>,
 }
 
 impl State {
@@ -167,12 +171,12 @@ impl Store {
     }
 
     /// A serial number's record.
-    pub async fn serial(&self, serial: &Serial) -> Option<SerialRecord> {
+    pub async fn serial(&self, serial: &Serial) -> Option<SerialEntry> {
         self.lock().await.serials.get(serial).cloned()
     }
 
     /// Every serial record.
-    pub async fn serials(&self) -> Vec<SerialRecord> {
+    pub async fn serials(&self) -> Vec<SerialEntry> {
         self.lock().await.serials.values().cloned().collect()
     }
 
@@ -189,6 +193,13 @@ impl Store {
     /// The customers port over this store.
     pub fn customers(&self) -> MemoryCustomers {
         MemoryCustomers {
+            store: self.clone(),
+        }
+    }
+
+    /// The serial registry over this store.
+    pub fn registry(&self) -> MemoryRegistry {
+        MemoryRegistry {
             store: self.clone(),
         }
     }
@@ -481,10 +492,13 @@ impl Jobs for MemoryJobs {
         state.jobs.insert(job.job_id.clone(), job.clone());
         state.serials.insert(
             job.serial.clone(),
-            SerialRecord {
+            SerialEntry {
                 job_id: job.job_id.clone(),
                 state: SerialState::Reserved,
+                page: job.placement.page,
+                channel: job.channel.clone(),
                 sha256: None,
+                stamped_ms: None,
             },
         );
         Ok(Ok(()))
@@ -566,6 +580,7 @@ impl Jobs for MemoryJobs {
         let serial = state.serials.get_mut(&job.serial).expect("checked above");
         serial.state = SerialState::Bound;
         serial.sha256 = Some(sha256.to_string());
+        serial.stamped_ms = Some(now_ms);
         Ok(true)
     }
 
@@ -1078,5 +1093,30 @@ impl WebhookClient for MemoryWebhookClient {
             body: delivery.body.to_string(),
         });
         inner.0.pop_front().unwrap_or(Ok(200))
+    }
+}
+
+/// [`Registry`] in memory: the serials the jobs bound.
+#[derive(Debug, Clone)]
+pub struct MemoryRegistry {
+    store: Store,
+}
+
+#[async_trait]
+impl Registry for MemoryRegistry {
+    async fn bound(&self, serial: &Serial) -> Result<Option<SerialRecord>> {
+        let state = self.store.lock().await;
+        Ok(state
+            .serials
+            .get(serial)
+            .filter(|e| e.state == SerialState::Bound)
+            .map(|e| SerialRecord {
+                serial: serial.to_string(),
+                valid: true,
+                stamped_at: meterai_core::time::rfc3339(e.stamped_ms.unwrap_or(0)),
+                sha256: e.sha256.clone().unwrap_or_default(),
+                page: e.page,
+                channel: e.channel.clone(),
+            }))
     }
 }

@@ -25,6 +25,7 @@ pub struct App {
     documents: crate::stamping::S3Documents,
     idempotency_keys: crate::idempotency::DynamoIdempotencyKeys,
     customers: crate::resellers::DynamoCustomers,
+    registry: crate::verification::DynamoRegistry,
     /// Our signing certificate chain, read from the bucket on first use and
     /// again after `Config::signing_chain_ttl` (a renewed certificate
     /// installed with `infra/signing-cert.sh` reaches warm functions then).
@@ -61,6 +62,10 @@ impl App {
             job_queue: crate::stamping::SqsJobQueue {
                 clients: clients.clone(),
                 queue_url: config.jobs_queue_url.clone(),
+            },
+            registry: crate::verification::DynamoRegistry {
+                clients: clients.clone(),
+                table: table.clone(),
             },
             customers: crate::resellers::DynamoCustomers {
                 clients: clients.clone(),
@@ -191,6 +196,11 @@ impl App {
                 .authenticate(authorization)
                 .map(crate::auth::Caller::Portal),
         }
+    }
+
+    /// The serial registry of this function's table.
+    pub fn registry(&self) -> &crate::verification::DynamoRegistry {
+        &self.registry
     }
 
     /// The resellers' customers of this function's table.

@@ -8,6 +8,7 @@ use crate::http::{self, json_response, public_response};
 use crate::request;
 use crate::{verification, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
+use meterai_app::verification as checks;
 
 /// How long a verification answer may be cached (by browsers and a CDN):
 /// cheap repeats of a popular serial never reach the table.
@@ -25,8 +26,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         http::route_segments(&request).as_slice(),
     ) {
         (Method::GET, ["verify", raw]) => {
-            let record = match verification::parse_serial(raw) {
-                Ok(serial) => verification::lookup(&app.clients, app.table(), &serial).await,
+            let record = match checks::parse_serial(raw) {
+                Ok(serial) => checks::lookup(app.registry(), &serial).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = &record {
@@ -101,8 +102,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 ));
             }
             let ours = app.signing_chain().await?;
-            let report =
-                verification::check_document(&app.clients, app.table(), &ours, bytes).await?;
+            let report = checks::check_document(app.registry(), &ours, bytes).await?;
             Ok(json_response(200, &report))
         }
         _ => Err(http::no_route(&request)),
