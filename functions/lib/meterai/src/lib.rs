@@ -31,6 +31,9 @@ pub mod store;
 pub mod telemetry;
 pub mod verification;
 
+#[cfg(test)]
+mod adapter_errors;
+
 pub use app::App;
 pub use aws::AwsClients;
 pub use config::Config;
