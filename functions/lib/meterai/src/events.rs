@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use crate::error::{Error, Result};
 use crate::jobs::{Envelope, EventMessage};
+use crate::keys;
 use crate::resellers;
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
@@ -144,9 +145,7 @@ impl meterai_app::ports::Outbox for DynamoOutbox {
 }
 
 fn event_item(event: &Event) -> Item {
-    Item::from([
-        ("pk".to_string(), s(format!("EVENT#{}", event.event_id))),
-        ("sk".to_string(), s("EVENT")),
+    keys::event(&event.event_id).with([
         ("event_id".to_string(), s(&event.event_id)),
         ("reseller_id".to_string(), s(&event.reseller_id)),
         ("type".to_string(), s(event.kind.as_str())),
@@ -178,8 +177,7 @@ pub async fn load(clients: &AwsClients, table: &str, event_id: &str) -> Result<O
         .dynamodb
         .get_item()
         .table_name(table)
-        .key("pk", s(format!("EVENT#{event_id}")))
-        .key("sk", s("EVENT"))
+        .set_key(Some(keys::event(event_id).map()))
         .consistent_read(true)
         .send()
         .await
@@ -227,8 +225,7 @@ impl Events for DynamoEvents {
             .dynamodb
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("EVENT#{event_id}")))
-            .key("sk", s("EVENT"))
+            .set_key(Some(keys::event(event_id).map()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now_ms));
         update = match attempt {

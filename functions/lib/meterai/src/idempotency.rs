@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
-use crate::store::{get_n, get_s, n, s, Item};
+use crate::keys;
+use crate::store::{get_n, get_s, n, s};
 use crate::AwsClients;
 use meterai_app::idempotency::{LOCK_MS, RECORD_TTL_MS};
 use meterai_app::ports::{Claimed, IdempotencyKeys, KeyScope, SystemClock};
@@ -80,17 +81,14 @@ pub struct DynamoIdempotencyKeys {
     pub table: String,
 }
 
-fn record_pk(scope: &KeyScope<'_>) -> String {
-    format!("IDEM#{}#{}#{}", scope.account, scope.scope, scope.key)
+fn record_key(scope: &KeyScope<'_>) -> keys::Key {
+    keys::idempotency(scope.account.as_str(), scope.scope, scope.key)
 }
 
 #[async_trait]
 impl IdempotencyKeys for DynamoIdempotencyKeys {
     async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed> {
-        let pk = record_pk(scope);
-        let item = Item::from([
-            ("pk".to_string(), s(&pk)),
-            ("sk".to_string(), s("IDEM")),
+        let item = record_key(scope).with([
             ("status".to_string(), s("in_progress")),
             ("request_hash".to_string(), s(scope.hash)),
             ("locked_until".to_string(), n(now_ms + LOCK_MS)),
@@ -128,8 +126,7 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s("IDEM"))
+            .set_key(Some(record_key(scope).map()))
             .consistent_read(true)
             .send()
             .await
@@ -159,8 +156,7 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .dynamodb
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(record_pk(scope)))
-            .key("sk", s("IDEM"))
+            .set_key(Some(record_key(scope).map()))
             .update_expression("SET #status = :completed, response_status = :rs, response_body = :rb REMOVE locked_until")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s("completed"))
@@ -178,8 +174,7 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .dynamodb
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(record_pk(scope)))
-            .key("sk", s("IDEM"))
+            .set_key(Some(record_key(scope).map()))
             .send()
             .await
         {

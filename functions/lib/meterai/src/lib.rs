@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod keys;
 pub mod kms;
 pub mod lambda;
 pub mod orders;

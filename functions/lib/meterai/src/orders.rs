@@ -15,8 +15,9 @@ use meterai_core::orders::{Order, Refund};
 use meterai_core::AccountId;
 
 use crate::error::{Error, Result};
+use crate::keys;
 use crate::quota::{self, Balance, Movement, MovementKind, Page, Rejected};
-use crate::store::{self, get_n, get_s, n, s, Item};
+use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
 
 pub use meterai_core::orders::{OrderRules, OrderStatus};
@@ -28,24 +29,14 @@ pub struct DynamoOrders {
     pub table: String,
 }
 
-fn order_key(order_id: &str) -> (String, String) {
-    (store::order_pk(order_id), "ORDER".to_string())
-}
-
 /// The order's item (without `paid_at`, which only a credit writes).
 pub fn order_item(order: &Order) -> Item {
     let account = order.account.as_str();
-    Item::from([
-        ("pk".to_string(), s(store::order_pk(&order.order_id))),
-        ("sk".to_string(), s("ORDER")),
-        ("gsi1pk".to_string(), s(store::orders_gsi_pk(account))),
+    keys::order(&order.order_id).with([
+        ("gsi1pk".to_string(), s(keys::orders_of(account))),
         (
             "gsi1sk".to_string(),
-            s(format!(
-                "{}#{}",
-                store::sortable_ms(order.created_ms),
-                order.order_id
-            )),
+            s(keys::sort_key(order.created_ms, &order.order_id)),
         ),
         ("order_id".to_string(), s(&order.order_id)),
         ("account".to_string(), s(account)),
@@ -76,14 +67,8 @@ pub fn order_from_item(item: &Item) -> Option<Order> {
     })
 }
 
-fn refund_sk(seq: i64) -> String {
-    format!("REFUND#{seq:06}")
-}
-
 fn refund_item(refund: &Refund) -> Item {
-    Item::from([
-        ("pk".to_string(), s(store::order_pk(&refund.order_id))),
-        ("sk".to_string(), s(refund_sk(refund.seq))),
+    keys::refund(&refund.order_id, refund.seq).with([
         ("refund_id".to_string(), s(&refund.refund_id)),
         ("order_id".to_string(), s(&refund.order_id)),
         ("account".to_string(), s(refund.account.as_str())),
@@ -112,8 +97,7 @@ fn refund_from_item(item: &Item, seq: i64) -> Option<Refund> {
 fn refund_order_update(table: &str, order: &Order, refund: &Refund) -> Update {
     Update::builder()
         .table_name(table)
-        .key("pk", s(store::order_pk(&order.order_id)))
-        .key("sk", s("ORDER"))
+        .set_key(Some(keys::order(&order.order_id).map()))
         .update_expression("SET refund_count = :seq ADD refunded_quantity :q")
         .condition_expression("refund_count = :prev AND refunded_quantity <= :most_before")
         .expression_attribute_values(":seq", n(refund.seq))
@@ -140,14 +124,13 @@ impl Orders for DynamoOrders {
     }
 
     async fn load(&self, order_id: &str) -> Result<Option<Order>> {
-        let (pk, sk) = order_key(order_id);
+        let key = keys::order(order_id);
         let out = self
             .clients
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .consistent_read(true)
             .send()
             .await
@@ -164,7 +147,7 @@ impl Orders for DynamoOrders {
         let (items, next_cursor) = crate::paging::query_gsi1_desc(
             &self.clients,
             &self.table,
-            &store::orders_gsi_pk(account.as_str()),
+            &keys::orders_of(account.as_str()),
             limit,
             cursor,
         )
@@ -184,8 +167,7 @@ impl Orders for DynamoOrders {
         );
         let mark_paid = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(store::order_pk(&order.order_id)))
-            .key("sk", s("ORDER"))
+            .set_key(Some(keys::order(&order.order_id).map()))
             .update_expression("SET #status = :paid, paid_at = :now, transaction_id = :tx")
             .condition_expression("attribute_not_exists(paid_at)")
             .expression_attribute_names("#status", "status")
@@ -214,8 +196,7 @@ impl Orders for DynamoOrders {
             .dynamodb
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(store::order_pk(order_id)))
-            .key("sk", s("ORDER"))
+            .set_key(Some(keys::order(order_id).map()))
             .update_expression("SET #status = :closed, closed_at = :now")
             .condition_expression("#status = :pending AND attribute_not_exists(paid_at)")
             .expression_attribute_names("#status", "status")
@@ -242,13 +223,12 @@ impl Orders for DynamoOrders {
         account: &AccountId,
     ) -> Result<(Option<Order>, Balance)> {
         use aws_sdk_dynamodb::types::{Get, TransactGetItem};
-        let get = |pk: String, sk: &str| {
+        let get = |key: keys::Key| {
             TransactGetItem::builder()
                 .get(
                     Get::builder()
                         .table_name(&self.table)
-                        .key("pk", s(pk))
-                        .key("sk", s(sk))
+                        .set_key(Some(key.map()))
                         .build()
                         .expect("get is complete"),
                 )
@@ -258,8 +238,8 @@ impl Orders for DynamoOrders {
             .clients
             .dynamodb
             .transact_get_items()
-            .transact_items(get(store::order_pk(order_id), "ORDER"))
-            .transact_items(get(store::account_pk(account.as_str()), "BALANCE"))
+            .transact_items(get(keys::order(order_id)))
+            .transact_items(get(keys::balance(account.as_str())))
             .send()
             .await
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;
@@ -305,8 +285,7 @@ impl Orders for DynamoOrders {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(store::order_pk(order_id)))
-            .key("sk", s(refund_sk(seq)))
+            .set_key(Some(keys::refund(order_id, seq).map()))
             .consistent_read(true)
             .send()
             .await

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use meterai_app::ports::{PaymentLog, PaymentRecord};
 
-use crate::store::{n, s, Item};
+use crate::keys;
+use crate::store::{n, s};
 use crate::AwsClients;
 
 pub use meterai_core::payments::{
@@ -28,16 +29,8 @@ pub struct DynamoPaymentLog {
 impl PaymentLog for DynamoPaymentLog {
     async fn record(&self, record: &PaymentRecord) {
         let now = record.received_ms;
-        let mut item = Item::from([
-            ("pk".to_string(), s(format!("PAYMENT#{}", record.order_id))),
-            (
-                "sk".to_string(),
-                s(format!(
-                    "EVENT#{}#{}",
-                    crate::store::sortable_ms(now),
-                    meterai_core::ids::nonce()
-                )),
-            ),
+        let key = keys::payment_notification(&record.order_id, now, &meterai_core::ids::nonce());
+        let mut item = key.with([
             ("gateway".to_string(), s(record.gateway)),
             ("outcome".to_string(), s(&record.outcome)),
             (

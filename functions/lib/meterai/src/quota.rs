@@ -23,7 +23,8 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use tracing::Instrument;
 
 use crate::error::{codes, Error, Result};
-use crate::store::{self, get_n, get_s, n, s, Item};
+use crate::keys;
+use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
 pub use meterai_core::quota::{
     audit_entries, AuditReport, Balance, LedgerEntry, Movement, MovementKind, Page,
@@ -36,8 +37,7 @@ pub fn balance_update(movement: &Movement, table: &str, now_ms: i64) -> Update {
     let mut adds = Vec::new();
     let mut builder = Update::builder()
         .table_name(table)
-        .key("pk", s(store::account_pk(movement.account.as_str())))
-        .key("sk", s("BALANCE"));
+        .set_key(Some(keys::balance(movement.account.as_str()).map()));
     for (field, delta) in Balance::FIELDS.iter().zip(deltas.values()) {
         if delta != 0 {
             adds.push(format!("{field} :d_{field}"));
@@ -59,17 +59,11 @@ pub fn balance_update(movement: &Movement, table: &str, now_ms: i64) -> Update {
 pub fn ledger_put(movement: &Movement, table: &str, now_ms: i64) -> Put {
     let deltas = movement.kind.deltas(movement.quantity);
     let account = movement.account.as_str();
-    let mut item = Item::from([
-        ("pk".to_string(), s(store::ledger_pk(account))),
-        ("sk".to_string(), s(movement.ledger_sk())),
-        ("gsi1pk".to_string(), s(store::ledger_pk(account))),
+    let mut item = keys::ledger_entry(account, &movement.ledger_sk()).with([
+        ("gsi1pk".to_string(), s(keys::ledger_partition(account))),
         (
             "gsi1sk".to_string(),
-            s(format!(
-                "{}#{}",
-                store::sortable_ms(now_ms),
-                movement.ledger_sk()
-            )),
+            s(keys::sort_key(now_ms, &movement.ledger_sk())),
         ),
         ("kind".to_string(), s(movement.kind.as_str())),
         ("quantity".to_string(), n(movement.quantity)),
@@ -252,8 +246,7 @@ pub async fn balance(clients: &AwsClients, table: &str, account: &AccountId) -> 
         .dynamodb
         .get_item()
         .table_name(table)
-        .key("pk", s(store::account_pk(account.as_str())))
-        .key("sk", s("BALANCE"))
+        .set_key(Some(keys::balance(account.as_str()).map()))
         .consistent_read(true)
         .send()
         .await
@@ -298,7 +291,7 @@ pub async fn ledger_page(
     limit: i32,
     cursor: Option<&str>,
 ) -> Result<Page<LedgerEntry>> {
-    let pk = store::ledger_pk(account.as_str());
+    let pk = keys::ledger_partition(account.as_str());
     let (items, next_cursor) =
         crate::paging::query_gsi1_desc(clients, table, &pk, limit, cursor).await?;
     Ok(Page {
@@ -318,7 +311,7 @@ pub async fn audit(clients: &AwsClients, table: &str, account: &AccountId) -> Re
             .query()
             .table_name(table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(store::ledger_pk(account.as_str())))
+            .expression_attribute_values(":pk", s(keys::ledger_partition(account.as_str())))
             .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()

@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::Serialize;
 
 use crate::error::{codes, Error, Result};
+use crate::keys;
 use crate::quota::{self, Balance, TransferRejected};
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
@@ -85,9 +86,7 @@ pub async fn create(
     }
     let reseller_id = format!("rsl_{}", meterai_core::ids::nonce());
     let secret = Secret::generate();
-    let mut profile = Item::from([
-        ("pk".to_string(), s(format!("RESELLER#{reseller_id}"))),
-        ("sk".to_string(), s("PROFILE")),
+    let mut profile = keys::reseller(&reseller_id).with([
         ("reseller_id".to_string(), s(&reseller_id)),
         ("name".to_string(), s(name)),
         ("webhook_secret".to_string(), s(secret.expose())),
@@ -134,17 +133,13 @@ fn new_key_items(
     let api_key = meterai_core::resellers::new_api_key();
     let hash = meterai_core::ids::sha256_hex(api_key.as_bytes());
     let now = meterai_core::time::now_ms();
-    let by_id = Item::from([
-        ("pk".to_string(), s(format!("RESELLER#{reseller_id}"))),
-        ("sk".to_string(), s(format!("KEY#{key_id}"))),
+    let by_id = keys::api_key_by_id(reseller_id, &key_id).with([
         ("key_id".to_string(), s(&key_id)),
         ("hash".to_string(), s(&hash)),
         ("status".to_string(), s("active")),
         ("created_at".to_string(), n(now)),
     ]);
-    let by_hash = Item::from([
-        ("pk".to_string(), s(format!("APIKEY#{hash}"))),
-        ("sk".to_string(), s("APIKEY")),
+    let by_hash = keys::api_key_by_hash(&hash).with([
         ("reseller_id".to_string(), s(reseller_id)),
         ("name".to_string(), s(name)),
         ("key_id".to_string(), s(&key_id)),
@@ -185,8 +180,7 @@ pub async fn revoke_key(
         .dynamodb
         .get_item()
         .table_name(table)
-        .key("pk", s(format!("RESELLER#{reseller_id}")))
-        .key("sk", s(format!("KEY#{key_id}")))
+        .set_key(Some(keys::api_key_by_id(reseller_id, key_id).map()))
         .consistent_read(true)
         .send()
         .await
@@ -196,13 +190,12 @@ pub async fn revoke_key(
         .and_then(|i| get_s(i, "hash"))
         .ok_or_else(|| Error::not_found(codes::NOT_FOUND, format!("no key {key_id}")))?
         .to_string();
-    let revoke = |pk: String, sk: String| {
+    let revoke = |key: keys::Key| {
         TransactWriteItem::builder()
             .update(
                 Update::builder()
                     .table_name(table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
+                    .set_key(Some(key.map()))
                     .update_expression("SET #status = :revoked, revoked_at = :now")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_names("#status", "status")
@@ -216,8 +209,8 @@ pub async fn revoke_key(
     quota::transact(
         clients,
         vec![
-            revoke(format!("RESELLER#{reseller_id}"), format!("KEY#{key_id}")),
-            revoke(format!("APIKEY#{hash}"), "APIKEY".into()),
+            revoke(keys::api_key_by_id(reseller_id, key_id)),
+            revoke(keys::api_key_by_hash(&hash)),
         ],
     )
     .await?
@@ -238,8 +231,7 @@ pub async fn configure_webhook(
         .dynamodb
         .update_item()
         .table_name(table)
-        .key("pk", s(format!("RESELLER#{reseller_id}")))
-        .key("sk", s("PROFILE"))
+        .set_key(Some(keys::reseller(reseller_id).map()))
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":enabled", s("enabled"));
     if let Some(url) = url {
@@ -274,8 +266,7 @@ pub async fn disable_webhook(clients: &AwsClients, table: &str, reseller_id: &st
         .dynamodb
         .update_item()
         .table_name(table)
-        .key("pk", s(format!("RESELLER#{reseller_id}")))
-        .key("sk", s("PROFILE"))
+        .set_key(Some(keys::reseller(reseller_id).map()))
         .update_expression("SET webhook_status = :disabled, disabled_at = :now")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":disabled", s("disabled"))
@@ -298,8 +289,7 @@ pub async fn load(
         .dynamodb
         .get_item()
         .table_name(table)
-        .key("pk", s(format!("RESELLER#{reseller_id}")))
-        .key("sk", s("PROFILE"))
+        .set_key(Some(keys::reseller(reseller_id).map()))
         .send()
         .await
         .map_err(|e| Error::table(DisplayErrorContext(e)))?;
@@ -320,14 +310,9 @@ pub async fn authenticate(
         .dynamodb
         .get_item()
         .table_name(table)
-        .key(
-            "pk",
-            s(format!(
-                "APIKEY#{}",
-                meterai_core::ids::sha256_hex(api_key.as_bytes())
-            )),
-        )
-        .key("sk", s("APIKEY"))
+        .set_key(Some(
+            keys::api_key_by_hash(&meterai_core::ids::sha256_hex(api_key.as_bytes())).map(),
+        ))
         .send()
         .await
         .map_err(|e| Error::table(DisplayErrorContext(e)))?;
@@ -351,15 +336,10 @@ pub struct DynamoCustomers {
 }
 
 fn customer_item(customer: &Customer) -> Item {
-    let mut item = Item::from([
-        (
-            "pk".to_string(),
-            s(format!("CUSTOMER#{}", customer.customer_id)),
-        ),
-        ("sk".to_string(), s("CUSTOMER")),
+    let mut item = keys::customer(&customer.customer_id).with([
         (
             "gsi1pk".to_string(),
-            s(format!("CUSTOMERS#{}", customer.reseller_id)),
+            s(keys::customers_of(&customer.reseller_id)),
         ),
         (
             "gsi1sk".to_string(),
@@ -409,8 +389,7 @@ impl Customers for DynamoCustomers {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("CUSTOMER#{customer_id}")))
-            .key("sk", s("CUSTOMER"))
+            .set_key(Some(keys::customer(customer_id).map()))
             .send()
             .await
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;
@@ -426,7 +405,7 @@ impl Customers for DynamoCustomers {
         let (items, next_cursor) = crate::paging::query_gsi1_desc(
             &self.clients,
             &self.table,
-            &format!("CUSTOMERS#{reseller_id}"),
+            &keys::customers_of(reseller_id),
             limit,
             cursor,
         )

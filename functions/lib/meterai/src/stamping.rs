@@ -12,8 +12,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 
 use crate::error::{Error, Result};
 use crate::jobs::{Envelope, JobMessage};
+use crate::keys;
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
-use crate::store::{self, get_n, get_s, n, s, Item};
+use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
 use meterai_app::ports::{AcceptRejected, DeadLetter, Documents, JobQueue, Jobs, UploadHead};
 use meterai_app::stamping::{DeadMessage, StampPorts};
@@ -233,38 +234,23 @@ impl JobQueue for SqsJobQueue {
     }
 }
 
-/// Jobs (`JOB#{id}`), their serial numbers (`SERIAL#{serial}`) and dead
-/// letters (`DEADLETTER#{message id}`) in the table; the stamps they hold
-/// move in the same transactions as the job.
+/// Jobs, their serial numbers and dead letters in the table (see
+/// [`crate::keys`]); the stamps they hold move in the same transactions as
+/// the job.
 #[derive(Debug, Clone)]
 pub struct DynamoJobs {
     pub clients: AwsClients,
     pub table: String,
 }
 
-fn job_key(job_id: &str) -> (String, &'static str) {
-    (format!("JOB#{job_id}"), "JOB")
-}
-
-fn serial_key(serial: &Serial) -> (String, &'static str) {
-    (format!("SERIAL#{serial}"), "SERIAL")
-}
-
 /// A job as an item.
 fn job_item(job: &Job) -> Item {
-    let (pk, sk) = job_key(&job.job_id);
     let p = &job.placement;
-    let mut item = Item::from([
-        ("pk".to_string(), s(pk)),
-        ("sk".to_string(), s(sk)),
-        ("gsi1pk".to_string(), s(format!("JOBS#{}", job.owner))),
+    let mut item = keys::job(&job.job_id).with([
+        ("gsi1pk".to_string(), s(keys::jobs_of(job.owner.as_str()))),
         (
             "gsi1sk".to_string(),
-            s(format!(
-                "{}#{}",
-                store::sortable_ms(job.created_ms),
-                job.job_id
-            )),
+            s(keys::sort_key(job.created_ms, &job.job_id)),
         ),
         ("job_id".to_string(), s(&job.job_id)),
         ("account".to_string(), s(job.account.as_str())),
@@ -352,10 +338,7 @@ impl DynamoJobs {
 #[async_trait]
 impl Jobs for DynamoJobs {
     async fn accept(&self, job: &Job) -> Result<std::result::Result<(), AcceptRejected>> {
-        let (pk, sk) = serial_key(&job.serial);
-        let serial_item = Item::from([
-            ("pk".to_string(), s(pk)),
-            ("sk".to_string(), s(sk)),
+        let serial_item = keys::serial(job.serial.as_str()).with([
             ("serial".to_string(), s(job.serial.as_str())),
             ("job_id".to_string(), s(&job.job_id)),
             ("status".to_string(), s("reserved")),
@@ -377,14 +360,13 @@ impl Jobs for DynamoJobs {
     }
 
     async fn load(&self, job_id: &str) -> Result<Option<Job>> {
-        let (pk, sk) = job_key(job_id);
+        let key = keys::job(job_id);
         let out = self
             .clients
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .consistent_read(true)
             .send()
             .await
@@ -396,7 +378,7 @@ impl Jobs for DynamoJobs {
         let (items, next_cursor) = crate::paging::query_gsi1_desc(
             &self.clients,
             &self.table,
-            &format!("JOBS#{owner}"),
+            &keys::jobs_of(owner.as_str()),
             limit,
             cursor,
         )
@@ -408,14 +390,13 @@ impl Jobs for DynamoJobs {
     }
 
     async fn start(&self, job_id: &str, now_ms: i64) -> Result<bool> {
-        let (pk, sk) = job_key(job_id);
+        let key = keys::job(job_id);
         let claimed = self
             .clients
             .dynamodb
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .update_expression("SET #status = :processing, started_at = :now ADD attempts :one")
             .condition_expression("#status IN (:queued, :processing)")
             .expression_attribute_names("#status", "status")
@@ -444,11 +425,10 @@ impl Jobs for DynamoJobs {
         sha256: &str,
         now_ms: i64,
     ) -> Result<bool> {
-        let (pk, sk) = job_key(&job.job_id);
+        let key = keys::job(&job.job_id);
         let done = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .update_expression(
                 "SET #status = :done, stamped_key = :key, sha256 = :sha, finished_at = :now",
             )
@@ -461,11 +441,10 @@ impl Jobs for DynamoJobs {
             .expression_attribute_values(":now", n(now_ms))
             .build()
             .expect("update is complete");
-        let (pk, sk) = serial_key(&job.serial);
+        let key = keys::serial(job.serial.as_str());
         let bind = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .update_expression("SET #status = :bound, sha256 = :sha, stamped_at = :now")
             .condition_expression("#status = :reserved AND job_id = :job")
             .expression_attribute_names("#status", "status")
@@ -487,12 +466,11 @@ impl Jobs for DynamoJobs {
     }
 
     async fn fail(&self, job: &Job, code: &str, message: &str, now_ms: i64) -> Result<bool> {
-        let (pk, sk) = job_key(&job.job_id);
+        let key = keys::job(&job.job_id);
         let mut condition = Vec::new();
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .update_expression("SET #status = :failed, error_code = :code, error_message = :message, finished_at = :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
@@ -508,11 +486,10 @@ impl Jobs for DynamoJobs {
             .condition_expression(condition.join(" OR "))
             .build()
             .expect("update is complete");
-        let (pk, sk) = serial_key(&job.serial);
+        let key = keys::serial(job.serial.as_str());
         let void_serial = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
+            .set_key(Some(key.map()))
             .update_expression("SET #status = :void")
             .condition_expression("#status = :reserved")
             .expression_attribute_names("#status", "status")
@@ -531,12 +508,7 @@ impl Jobs for DynamoJobs {
     }
 
     async fn record_dead_letter(&self, record: &DeadLetter) -> Result<()> {
-        let mut item = Item::from([
-            (
-                "pk".to_string(),
-                s(format!("DEADLETTER#{}", record.message_id)),
-            ),
-            ("sk".to_string(), s("DEADLETTER")),
+        let mut item = keys::dead_letter(&record.message_id).with([
             ("message_id".to_string(), s(&record.message_id)),
             ("outcome".to_string(), s(&record.outcome)),
             ("body".to_string(), s(&record.body)),

@@ -1,18 +1,5 @@
-//! Small helpers for reading and writing DynamoDB items, and the key layout of
-//! the single table.
-//!
-//! | item | pk | sk | gsi1pk / gsi1sk |
-//! | --- | --- | --- | --- |
-//! | balance | `ACCT#{account}` | `BALANCE` | |
-//! | ledger entry | `LEDGER#{account}` | `{kind}#{reference}` | `LEDGER#{account}` / `{ms}#{kind}#{reference}` |
-//! | order | `ORDER#{order}` | `ORDER` | `ORDERS#{account}` / `{ms}#{order}` |
-//! | refund | `ORDER#{order}` | `REFUND#{seq}` | |
-//! | payment event | `PAYMENT#{order}` | `EVENT#{ms}#{nonce}` | |
-//! | idempotency record | `IDEM#{account}#{scope}#{key}` | `IDEM` | |
-//!
-//! Ledger keys are deterministic per cause (an order's credit, a job's
-//! reservation), so `attribute_not_exists` makes a second application of the
-//! same movement impossible.
+//! Small helpers for reading and writing DynamoDB items. The table's key
+//! layout is [`crate::keys`].
 
 use std::collections::HashMap;
 
@@ -45,22 +32,6 @@ pub fn get_n(item: &Item, name: &str) -> Option<i64> {
 /// A zero-padded millisecond timestamp, so sort keys order by time as strings.
 pub fn sortable_ms(ms: i64) -> String {
     format!("{ms:013}")
-}
-
-pub fn account_pk(account: &str) -> String {
-    format!("ACCT#{account}")
-}
-
-pub fn ledger_pk(account: &str) -> String {
-    format!("LEDGER#{account}")
-}
-
-pub fn order_pk(order_id: &str) -> String {
-    format!("ORDER#{order_id}")
-}
-
-pub fn orders_gsi_pk(account: &str) -> String {
-    format!("ORDERS#{account}")
 }
 
 #[cfg(test)]

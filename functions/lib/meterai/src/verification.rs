@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use serde::Serialize;
 
 use crate::error::{codes, Error, Result};
-use crate::store::{get_n, get_s, s};
+use crate::keys;
+use crate::store::{get_n, get_s};
 use crate::AwsClients;
 use meterai_app::ports::Registry;
 use meterai_core::serial::SerialRecord;
@@ -28,8 +29,7 @@ impl Registry for DynamoRegistry {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("SERIAL#{serial}")))
-            .key("sk", s("SERIAL"))
+            .set_key(Some(keys::serial(serial.as_str()).map()))
             .send()
             .await
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;

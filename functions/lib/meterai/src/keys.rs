@@ -1,0 +1,177 @@
+//! The one table's key layout: every item kind, its `pk` / `sk`, and the
+//! `gsi1` partitions that list items newest first. Every adapter takes its
+//! keys from here, so this file is the whole map of what the table holds.
+//!
+//! | item | pk | sk | gsi1pk (listing) |
+//! | --- | --- | --- | --- |
+//! | balance | `ACCT#{account}` | `BALANCE` | |
+//! | ledger entry | `LEDGER#{account}` | `{kind}#{reference}` | `LEDGER#{account}` |
+//! | order | `ORDER#{order}` | `ORDER` | `ORDERS#{account}` |
+//! | refund | `ORDER#{order}` | `REFUND#{seq:06}` | |
+//! | payment notification | `PAYMENT#{order}` | `EVENT#{ms}#{nonce}` | |
+//! | idempotency record | `IDEM#{account}#{scope}#{key}` | `IDEM` | |
+//! | job | `JOB#{job}` | `JOB` | `JOBS#{owner}` |
+//! | serial | `SERIAL#{serial}` | `SERIAL` | |
+//! | dead letter | `DEADLETTER#{message id}` | `DEADLETTER` | |
+//! | reseller | `RESELLER#{id}` | `PROFILE` | |
+//! | API key (by id) | `RESELLER#{id}` | `KEY#{key id}` | |
+//! | API key (by hash) | `APIKEY#{sha256}` | `APIKEY` | |
+//! | customer | `CUSTOMER#{id}` | `CUSTOMER` | `CUSTOMERS#{reseller}` |
+//! | outbound event | `EVENT#{event}` | `EVENT` | |
+//!
+//! A listing's `gsi1sk` is `{ms:013}#{id}` ([`sort_key`]), so it sorts by time.
+//! Ledger sort keys are the movement's cause (`credit#ord_…`), written with
+//! `attribute_not_exists`, so the same movement never applies twice.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::store::{s, Item};
+
+/// An item's primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Key { pk, sk: sk.into() }
+    }
+
+    /// The key as the SDK's key map (`set_key` of a get, update or delete).
+    pub fn map(&self) -> Item {
+        Item::from([
+            ("pk".to_string(), s(&self.pk)),
+            ("sk".to_string(), s(&self.sk)),
+        ])
+    }
+
+    /// A whole item: this key and `attributes`.
+    pub fn with<const N: usize>(&self, attributes: [(String, AttributeValue); N]) -> Item {
+        let mut item = self.map();
+        item.extend(attributes);
+        item
+    }
+}
+
+pub fn balance(account: &str) -> Key {
+    Key::new(format!("ACCT#{account}"), "BALANCE")
+}
+
+pub fn ledger_entry(account: &str, entry: &str) -> Key {
+    Key::new(ledger_partition(account), entry)
+}
+
+/// The partition of an account's ledger (its entries, and their listing).
+pub fn ledger_partition(account: &str) -> String {
+    format!("LEDGER#{account}")
+}
+
+pub fn order(order_id: &str) -> Key {
+    Key::new(format!("ORDER#{order_id}"), "ORDER")
+}
+
+/// The listing of an account's orders.
+pub fn orders_of(account: &str) -> String {
+    format!("ORDERS#{account}")
+}
+
+pub fn refund(order_id: &str, seq: i64) -> Key {
+    Key::new(format!("ORDER#{order_id}"), format!("REFUND#{seq:06}"))
+}
+
+pub fn payment_notification(order_id: &str, received_ms: i64, nonce: &str) -> Key {
+    Key::new(
+        format!("PAYMENT#{order_id}"),
+        format!("EVENT#{}#{nonce}", crate::store::sortable_ms(received_ms)),
+    )
+}
+
+pub fn idempotency(account: &str, scope: &str, key: &str) -> Key {
+    Key::new(format!("IDEM#{account}#{scope}#{key}"), "IDEM")
+}
+
+pub fn job(job_id: &str) -> Key {
+    Key::new(format!("JOB#{job_id}"), "JOB")
+}
+
+/// The listing of the jobs an account sees.
+pub fn jobs_of(owner: &str) -> String {
+    format!("JOBS#{owner}")
+}
+
+pub fn serial(serial: &str) -> Key {
+    Key::new(format!("SERIAL#{serial}"), "SERIAL")
+}
+
+pub fn dead_letter(message_id: &str) -> Key {
+    Key::new(format!("DEADLETTER#{message_id}"), "DEADLETTER")
+}
+
+pub fn reseller(reseller_id: &str) -> Key {
+    Key::new(format!("RESELLER#{reseller_id}"), "PROFILE")
+}
+
+pub fn api_key_by_id(reseller_id: &str, key_id: &str) -> Key {
+    Key::new(format!("RESELLER#{reseller_id}"), format!("KEY#{key_id}"))
+}
+
+pub fn api_key_by_hash(hash: &str) -> Key {
+    Key::new(format!("APIKEY#{hash}"), "APIKEY")
+}
+
+pub fn customer(customer_id: &str) -> Key {
+    Key::new(format!("CUSTOMER#{customer_id}"), "CUSTOMER")
+}
+
+/// The listing of a reseller's customers.
+pub fn customers_of(reseller_id: &str) -> String {
+    format!("CUSTOMERS#{reseller_id}")
+}
+
+pub fn event(event_id: &str) -> Key {
+    Key::new(format!("EVENT#{event_id}"), "EVENT")
+}
+
+/// A listing's sort key: time first (zero-padded milliseconds), then the id.
+pub fn sort_key(created_ms: i64, id: &str) -> String {
+    format!("{}#{id}", crate::store::sortable_ms(created_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_prefix_and_items_carry_their_key() {
+        let keys = [
+            balance("a"),
+            ledger_entry("a", "credit#ord_1"),
+            order("ord_1"),
+            refund("ord_1", 2),
+            payment_notification("ord_1", 5, "n"),
+            idempotency("a", "orders", "k"),
+            job("job_1"),
+            serial("S"),
+            dead_letter("m"),
+            reseller("r"),
+            api_key_by_id("r", "k"),
+            api_key_by_hash("h"),
+            customer("c"),
+            event("e"),
+        ];
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "no two kinds share a key");
+        assert_eq!(refund("ord_1", 2).sk, "REFUND#000002");
+        assert_eq!(
+            payment_notification("ord_1", 5, "n").sk,
+            "EVENT#0000000000005#n"
+        );
+        let item = job("job_1").with([("status".to_string(), s("queued"))]);
+        assert_eq!(item["pk"], s("JOB#job_1"));
+        assert_eq!(item["sk"], s("JOB"));
+        assert_eq!(item["status"], s("queued"));
+        assert_eq!(sort_key(42, "x"), "0000000000042#x");
+    }
+}
