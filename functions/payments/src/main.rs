@@ -2,5 +2,5 @@
 //! Authenticated by the notification's own signature, not by a user token.
 
 fn main() -> Result<(), lambda_http::Error> {
-    meterai::lambda::serve_http(meterai::routes::payments::route)
+    meterai::lambda::serve_http(meterai::routes::payments::FUNCTION)
 }

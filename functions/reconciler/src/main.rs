@@ -3,5 +3,5 @@
 //! every dead letter is recorded.
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    meterai::lambda::serve_queue(meterai::routes::reconciler::handle)
+    meterai::lambda::serve_queue(meterai::routes::reconciler::FUNCTION)
 }

@@ -3,5 +3,5 @@
 //! `POST /v1/resellers/events`, the signed inbound webhook of a reseller's shop.
 
 fn main() -> Result<(), lambda_http::Error> {
-    meterai::lambda::serve_http(meterai::routes::resellers::route)
+    meterai::lambda::serve_http(meterai::routes::resellers::FUNCTION)
 }

@@ -4,5 +4,5 @@
 //! `GET /v1/stamps/{id}`.
 
 fn main() -> Result<(), lambda_http::Error> {
-    meterai::lambda::serve_http(meterai::routes::stamps::route)
+    meterai::lambda::serve_http(meterai::routes::stamps::FUNCTION)
 }

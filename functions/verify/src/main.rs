@@ -4,5 +4,5 @@
 //! files over Lambda's 6 MB request limit). It never writes to the table.
 
 fn main() -> Result<(), lambda_http::Error> {
-    meterai::lambda::serve_http(meterai::routes::verify::route)
+    meterai::lambda::serve_http(meterai::routes::verify::FUNCTION)
 }

@@ -4,5 +4,5 @@
 //! the last try, lands in the webhooks dead-letter queue.
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    meterai::lambda::serve_queue(meterai::routes::webhooks::handle)
+    meterai::lambda::serve_queue(meterai::routes::webhooks::FUNCTION)
 }

@@ -152,6 +152,69 @@ impl Config {
     }
 }
 
+/// The settings a function cannot work without, beyond those every function
+/// has (table, bucket, jobs queue). Each function declares its own (see
+/// `routes`), and its cold start stops with the missing variable's name, so
+/// a deployment that forgot one fails at once instead of on some request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Portal users' tokens (`JWT_SECRET`).
+    pub portal_tokens: bool,
+    /// The payment gateway's key (`MIDTRANS_SERVER_KEY`).
+    pub payment_gateway: bool,
+    /// The KMS signing key (`SIGNING_KEY_ID`).
+    pub signing_key: bool,
+    /// The webhooks queue its reseller events go to (`WEBHOOKS_QUEUE_URL`).
+    pub events: bool,
+    /// Where undeliverable events wait (`WEBHOOKS_DEAD_LETTER_QUEUE_URL`).
+    pub event_dead_letters: bool,
+}
+
+impl Needs {
+    /// Nothing beyond the common settings.
+    pub const NONE: Needs = Needs {
+        portal_tokens: false,
+        payment_gateway: false,
+        signing_key: false,
+        events: false,
+        event_dead_letters: false,
+    };
+}
+
+impl Config {
+    /// Checks that this function's own settings are there (at cold start).
+    pub fn check(&self, needs: Needs) -> Result<()> {
+        let missing = [
+            (
+                needs.portal_tokens && self.jwt_secret.is_none(),
+                "JWT_SECRET",
+            ),
+            (
+                needs.payment_gateway && self.midtrans_server_key.is_none(),
+                "MIDTRANS_SERVER_KEY",
+            ),
+            (
+                needs.signing_key && self.signing_key_id.is_none(),
+                "SIGNING_KEY_ID",
+            ),
+            (
+                needs.events && self.webhooks_queue_url.is_none(),
+                "WEBHOOKS_QUEUE_URL",
+            ),
+            (
+                needs.event_dead_letters && self.webhooks_dead_letter_queue_url.is_none(),
+                "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
+            ),
+        ];
+        match missing.iter().find(|(gone, _)| *gone) {
+            Some((_, name)) => Err(Error::Misconfigured(format!(
+                "environment variable {name} is not set, and this function needs it"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +304,80 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(matches!(err, Error::Misconfigured(_)));
+    }
+
+    #[test]
+    fn a_function_without_its_own_settings_stops_at_cold_start() {
+        let vars: HashMap<String, String> = [
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("BUCKET_NAME", "b"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let config = Config::from_vars(&vars).unwrap();
+        assert!(config.check(Needs::NONE).is_ok());
+        for (needs, variable) in [
+            (
+                Needs {
+                    portal_tokens: true,
+                    ..Needs::NONE
+                },
+                "JWT_SECRET",
+            ),
+            (
+                Needs {
+                    payment_gateway: true,
+                    ..Needs::NONE
+                },
+                "MIDTRANS_SERVER_KEY",
+            ),
+            (
+                Needs {
+                    signing_key: true,
+                    ..Needs::NONE
+                },
+                "SIGNING_KEY_ID",
+            ),
+            (
+                Needs {
+                    events: true,
+                    ..Needs::NONE
+                },
+                "WEBHOOKS_QUEUE_URL",
+            ),
+            (
+                Needs {
+                    event_dead_letters: true,
+                    ..Needs::NONE
+                },
+                "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
+            ),
+        ] {
+            let err = config.check(needs).unwrap_err();
+            assert!(
+                matches!(&err, Error::Misconfigured(m) if m.contains(variable)),
+                "{err:?}"
+            );
+        }
+        let mut all = vars.clone();
+        for name in [
+            "JWT_SECRET",
+            "MIDTRANS_SERVER_KEY",
+            "SIGNING_KEY_ID",
+            "WEBHOOKS_QUEUE_URL",
+            "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
+        ] {
+            all.insert(name.to_string(), "set".to_string());
+        }
+        let every = Needs {
+            portal_tokens: true,
+            payment_gateway: true,
+            signing_key: true,
+            events: true,
+            event_dead_letters: true,
+        };
+        assert!(Config::from_vars(&all).unwrap().check(every).is_ok());
     }
 }

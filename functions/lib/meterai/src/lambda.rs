@@ -10,6 +10,7 @@ use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::config::Needs;
 use crate::error::Result;
 
 /// What a route answers: a response or a domain error.
@@ -18,22 +19,43 @@ pub type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>>> + Send>>;
 /// A function's route table: every request goes through it.
 pub type Router = fn(&'static App, Request) -> Answer;
 
+/// An HTTP function: the settings it needs and its route table.
+#[derive(Debug, Clone, Copy)]
+pub struct Http {
+    pub needs: Needs,
+    pub route: Router,
+}
+
+/// A queue-consuming function: the settings it needs and its batch handler.
+#[derive(Debug, Clone, Copy)]
+pub struct Queue {
+    pub needs: Needs,
+    pub handle: BatchHandler,
+}
+
 /// Runs an HTTP function: builds the [`App`] once (a missing setting stops
 /// the cold start), then serves each request in its own span, mapping errors
 /// to JSON responses. Not generic: the Lambda runtime is compiled once, here,
 /// not once per function.
-pub fn serve_http(router: Router) -> std::result::Result<(), lambda_http::Error> {
-    tokio::runtime::Runtime::new()?.block_on(serve_http_async(router))
+pub fn serve_http(function: Http) -> std::result::Result<(), lambda_http::Error> {
+    tokio::runtime::Runtime::new()?.block_on(serve_http_async(function))
 }
 
-/// Logs, settings and clients of a cold start; the app lives as long as the process.
-async fn cold_start() -> Result<&'static App> {
+/// Logs, settings and clients of a cold start; the app lives as long as the
+/// process. A setting this function needs and lacks stops it here.
+async fn cold_start(needs: Needs) -> Result<&'static App> {
     crate::telemetry::init();
-    Ok(Box::leak(Box::new(App::from_env().await?)))
+    let config = crate::config::Config::from_env()?;
+    if let Err(e) = config.check(needs) {
+        tracing::error!(error = %e, "cold start stopped: a setting is missing");
+        return Err(e);
+    }
+    let clients = crate::aws::AwsClients::new(&config).await;
+    Ok(Box::leak(Box::new(App::new(config, clients))))
 }
 
-async fn serve_http_async(router: Router) -> std::result::Result<(), lambda_http::Error> {
-    let app = cold_start().await?;
+async fn serve_http_async(function: Http) -> std::result::Result<(), lambda_http::Error> {
+    let (app, router) = (cold_start(function.needs).await?, function.route);
     lambda_http::run(service_fn(move |request: Request| async move {
         let request_id = request
             .lambda_context_ref()
@@ -64,9 +86,10 @@ pub type BatchHandler = fn(&'static App, SqsEvent) -> BatchAnswer;
 /// missing setting stops the cold start), then hands each batch to `handler`
 /// in its own span. Not generic: the Lambda runtime is compiled once, here,
 /// not once per function.
-pub fn serve_queue(handler: BatchHandler) -> Result<(), lambda_runtime::Error> {
+pub fn serve_queue(function: Queue) -> Result<(), lambda_runtime::Error> {
+    let handler = function.handle;
     tokio::runtime::Runtime::new()?.block_on(async move {
-        let app = cold_start().await?;
+        let app = cold_start(function.needs).await?;
         lambda_runtime::run(lambda_runtime::service_fn(
             move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
                 let span = tracing::info_span!(

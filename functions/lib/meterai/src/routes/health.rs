@@ -3,6 +3,12 @@
 use crate::{health, http, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 
+/// The function: the settings it cannot start without, and its routes.
+pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
+    needs: crate::config::Needs::NONE,
+    route,
+};
+
 /// The function's routes (its future is boxed here, so the function's
 /// binary compiles none of this).
 pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {

@@ -10,6 +10,16 @@ use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::payments::{self, PaymentPorts};
 use meterai_app::ports::SystemClock;
 
+/// The function: the settings it cannot start without, and its routes.
+pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
+    needs: crate::config::Needs {
+        payment_gateway: true,
+        events: true,
+        ..crate::config::Needs::NONE
+    },
+    route,
+};
+
 /// The function's routes (its future is boxed here, so the function's
 /// binary compiles none of this).
 pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {

@@ -4,6 +4,15 @@ use crate::http::{self, header, json_response, query};
 use crate::{paging, quota, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 
+/// The function: the settings it cannot start without, and its routes.
+pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
+    needs: crate::config::Needs {
+        portal_tokens: true,
+        ..crate::config::Needs::NONE
+    },
+    route,
+};
+
 /// The function's routes (its future is boxed here, so the function's
 /// binary compiles none of this).
 pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {

@@ -6,6 +6,15 @@ use aws_lambda_events::event::sqs::SqsEvent;
 
 use crate::{stamping, App};
 
+/// The function: the settings it cannot start without, and its batch handler.
+pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
+    needs: crate::config::Needs {
+        events: true,
+        ..crate::config::Needs::NONE
+    },
+    handle,
+};
+
 /// One batch of dead letters.
 pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
     Box::pin(async move { stamping::reconcile(&app.stamp_ports(), event).await })

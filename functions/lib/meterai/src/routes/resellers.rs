@@ -11,6 +11,12 @@ use crate::{paging, resellers, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_core::webhooks;
 
+/// The function: the settings it cannot start without, and its routes.
+pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
+    needs: crate::config::Needs::NONE,
+    route,
+};
+
 /// The function's routes (its future is boxed here, so the function's
 /// binary compiles none of this).
 pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
@@ -73,8 +79,12 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             ),
         });
     }
+    // An API key names a reseller or is refused; anything else is told so.
     let Caller::Reseller(reseller) = app.caller(authorization).await? else {
-        unreachable!("an API key names a reseller or is refused")
+        return Err(Error::not_found(
+            codes::FORBIDDEN_FOR_CALLER,
+            "customers exist only for resellers",
+        ));
     };
     match (request.method().clone(), segments.as_slice()) {
         (Method::POST, ["customers"]) => {

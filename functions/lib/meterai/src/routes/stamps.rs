@@ -14,6 +14,15 @@ use meterai_app::stamping;
 /// Most stamp requests in one batch call.
 const BATCH_LIMIT: usize = 100;
 
+/// The function: the settings it cannot start without, and its routes.
+pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
+    needs: crate::config::Needs {
+        portal_tokens: true,
+        ..crate::config::Needs::NONE
+    },
+    route,
+};
+
 /// The function's routes (its future is boxed here, so the function's
 /// binary compiles none of this).
 pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {

@@ -14,6 +14,12 @@ use meterai_app::verification as checks;
 /// cheap repeats of a popular serial never reach the table.
 const CACHE_SECONDS: u32 = 300;
 
+/// The function: the settings it cannot start without, and its routes.
+pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
+    needs: crate::config::Needs::NONE,
+    route,
+};
+
 /// The function's routes (its future is boxed here, so the function's
 /// binary compiles none of this).
 pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {

@@ -27,6 +27,16 @@ fn adapters(app: &App) -> &'static (DynamoEvents, HttpWebhookClient) {
     })
 }
 
+/// The function: the settings it cannot start without, and its batch handler.
+pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
+    needs: crate::config::Needs {
+        events: true,
+        event_dead_letters: true,
+        ..crate::config::Needs::NONE
+    },
+    handle,
+};
+
 /// One batch (its future is boxed here, so the function's binary compiles
 /// none of this).
 pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {

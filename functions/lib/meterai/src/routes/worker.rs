@@ -4,6 +4,16 @@ use crate::{jobs, App};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use meterai_app::stamping;
 
+/// The function: the settings it cannot start without, and its batch handler.
+pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
+    needs: crate::config::Needs {
+        signing_key: true,
+        events: true,
+        ..crate::config::Needs::NONE
+    },
+    handle,
+};
+
 /// One batch (its future is boxed here, so the function's binary compiles
 /// none of this).
 pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
