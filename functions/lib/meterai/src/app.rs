@@ -23,7 +23,7 @@ pub struct App {
     jobs: crate::stamping::DynamoJobs,
     job_queue: crate::stamping::SqsJobQueue,
     documents: crate::stamping::S3Documents,
-    idempotency_keys: crate::idempotency::DynamoIdempotencyKeys,
+    idempotency_keys: meterai_aws::idempotency::DynamoIdempotencyKeys,
     customers: crate::resellers::DynamoCustomers,
     registry: crate::verification::DynamoRegistry,
     /// Our signing certificate chain, read from the bucket on first use and
@@ -37,7 +37,7 @@ impl App {
     /// Reads the environment and builds the clients. Call once, in `main`.
     pub async fn from_env() -> Result<Self> {
         let config = Config::from_env()?;
-        let clients = AwsClients::new(&config).await;
+        let clients = AwsClients::load(config.s3_force_path_style).await;
         Ok(Self::new(config, clients))
     }
 
@@ -71,7 +71,7 @@ impl App {
                 clients: clients.clone(),
                 table: table.clone(),
             },
-            idempotency_keys: crate::idempotency::DynamoIdempotencyKeys {
+            idempotency_keys: meterai_aws::idempotency::DynamoIdempotencyKeys {
                 clients: clients.clone(),
                 table: table.clone(),
             },
@@ -147,28 +147,12 @@ impl App {
     }
 
     async fn read_signing_chain(&self) -> Result<meterai_pdf::signing::Chain> {
-        let key = &self.config.signing_chain_key;
-        let object = self
-            .clients
-            .s3
-            .get_object()
-            .bucket(&self.config.bucket_name)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                Error::signing_key(format!(
-                    "no signing certificate at {key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                ))
-            })?;
-        let pem = object
-            .body
-            .collect()
-            .await
-            .map_err(Error::bucket)?
-            .into_bytes();
-        meterai_pdf::signing::Chain::from_pem(&pem).map_err(Error::signing_key)
+        meterai_aws::kms::read_chain(
+            &self.clients,
+            &self.config.bucket_name,
+            &self.config.signing_chain_key,
+        )
+        .await
     }
 
     /// The KMS signer with our current chain (the worker).
@@ -209,7 +193,7 @@ impl App {
     }
 
     /// The idempotency keys of this function's table.
-    pub fn idempotency_keys(&self) -> &crate::idempotency::DynamoIdempotencyKeys {
+    pub fn idempotency_keys(&self) -> &meterai_aws::idempotency::DynamoIdempotencyKeys {
         &self.idempotency_keys
     }
 

@@ -1,21 +1,15 @@
-//! Idempotency keys at the edge and in the table: the `Idempotency-Key`
-//! header, the request's fingerprint, the keys' DynamoDB adapter
-//! ([`DynamoIdempotencyKeys`]) and [`once`], which runs a route's operation
-//! through the use case (`meterai_app::idempotency::once`) and stores a
-//! client error as the HTTP answer it gets.
+//! Idempotency keys at the edge: the `Idempotency-Key` header, the
+//! request's fingerprint, and [`once`], which runs a route's operation
+//! through the use case (`meterai_app::idempotency::once`) on the table's
+//! keys (`meterai_aws::idempotency`) and stores a client error as the HTTP
+//! answer it gets.
 
-use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use sha2::{Digest, Sha256};
 
 use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
-use crate::keys;
-use crate::store::{get_n, get_s, n, s};
-use crate::AwsClients;
-use meterai_app::idempotency::{LOCK_MS, RECORD_TTL_MS};
-use meterai_app::ports::{Claimed, IdempotencyKeys, KeyScope, SystemClock};
+use meterai_app::ports::{KeyScope, SystemClock};
+use meterai_aws::idempotency::DynamoIdempotencyKeys;
 
 pub use meterai_app::ports::StoredResponse;
 
@@ -71,116 +65,6 @@ where
         body: serde_json::to_string(&crate::errors::error_body(e, "")).unwrap_or_default(),
     };
     meterai_app::idempotency::once(keys, &SystemClock, &scope, answer_of, operation).await
-}
-
-/// Idempotency records in the table: `IDEM#{account}#{scope}#{key}` / `IDEM`,
-/// removed by the table's TTL a day after.
-#[derive(Debug, Clone)]
-pub struct DynamoIdempotencyKeys {
-    pub clients: AwsClients,
-    pub table: String,
-}
-
-fn record_key(scope: &KeyScope<'_>) -> keys::Key {
-    keys::idempotency(scope.account.as_str(), scope.scope, scope.key)
-}
-
-#[async_trait]
-impl IdempotencyKeys for DynamoIdempotencyKeys {
-    async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed> {
-        let item = record_key(scope).with([
-            ("status".to_string(), s("in_progress")),
-            ("request_hash".to_string(), s(scope.hash)),
-            ("locked_until".to_string(), n(now_ms + LOCK_MS)),
-            ("created_at".to_string(), n(now_ms)),
-            ("expires_at".to_string(), n((now_ms + RECORD_TTL_MS) / 1000)),
-        ]);
-        // New key, an expired record the TTL reaper has not removed yet, or a
-        // stale lock of the same request: claim it.
-        let put = self
-            .clients
-            .dynamodb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now_s \
-                 OR (#status = :in_progress AND request_hash = :hash AND locked_until < :now_ms)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now_s", n(now_ms / 1000))
-            .expression_attribute_values(":now_ms", n(now_ms))
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":hash", s(scope.hash))
-            .send()
-            .await;
-        match put {
-            Ok(_) => return Ok(Claimed::Run),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => {}
-                other => return Err(Error::table(DisplayErrorContext(other))),
-            },
-        }
-        let existing = self
-            .clients
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(record_key(scope).map()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::table(DisplayErrorContext(e)))?
-            .item
-            .unwrap_or_default();
-        if get_s(&existing, "request_hash") != Some(scope.hash) {
-            return Ok(Claimed::Reused);
-        }
-        Ok(
-            match (
-                get_s(&existing, "status"),
-                get_n(&existing, "response_status"),
-                get_s(&existing, "response_body"),
-            ) {
-                (Some("completed"), Some(status), Some(body)) => Claimed::Replay(StoredResponse {
-                    status: u16::try_from(status).unwrap_or(500),
-                    body: body.to_string(),
-                }),
-                _ => Claimed::InProgress,
-            },
-        )
-    }
-
-    async fn complete(&self, scope: &KeyScope<'_>, response: &StoredResponse) -> Result<()> {
-        self.clients
-            .dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(record_key(scope).map()))
-            .update_expression("SET #status = :completed, response_status = :rs, response_body = :rb REMOVE locked_until")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":completed", s("completed"))
-            .expression_attribute_values(":rs", n(i64::from(response.status)))
-            .expression_attribute_values(":rb", s(&response.body))
-            .send()
-            .await
-            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-        Ok(())
-    }
-
-    async fn release(&self, scope: &KeyScope<'_>) {
-        if let Err(e) = self
-            .clients
-            .dynamodb
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(record_key(scope).map()))
-            .send()
-            .await
-        {
-            tracing::warn!(error = %DisplayErrorContext(e), "could not release an idempotency claim; it expires by itself");
-        }
-    }
 }
 
 #[cfg(test)]

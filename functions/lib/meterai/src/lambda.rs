@@ -50,7 +50,7 @@ async fn cold_start(needs: Needs) -> Result<&'static App> {
         tracing::error!(error = %e, "cold start stopped: a setting is missing");
         return Err(e);
     }
-    let clients = crate::aws::AwsClients::new(&config).await;
+    let clients = crate::aws::AwsClients::load(config.s3_force_path_style).await;
     Ok(Box::leak(Box::new(App::new(config, clients))))
 }
 

@@ -1,42 +1,36 @@
-//! meterai: the use cases, their AWS adapters and the Lambda/HTTP edge shared
-//! by every function. The domain rules are in `meterai-core` and the
-//! documents (stamp, signature) in `meterai-pdf`; this crate depends on
-//! them, never the other way round (see `ARCHITECTURE.md`).
+//! meterai: the entry points shared by every function: the Lambda runtimes
+//! (`lambda`), each function's routes (`routes`), requests and responses
+//! (`http`, `request`), the one error-to-HTTP mapping (`errors`), settings
+//! (`config`), callers (`auth`) and the [`App`] that wires the use cases
+//! (`meterai-app`) to their adapters (`meterai-aws`) once per cold start.
+//! Nothing below depends on this crate (see `ARCHITECTURE.md`).
 //!
-//! Handlers stay thin: they parse an event, call one function from here and map
-//! the result to a response. Configuration is read once per cold start
-//! ([`Config::from_env`]) and AWS clients are built once ([`AwsClients::new`]).
+//! A route stays thin: it parses the request, calls one use case and maps
+//! the result to a response.
 
 pub mod app;
 pub mod auth;
-pub mod aws;
 pub mod config;
 pub mod errors;
-pub mod events;
-pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
-pub mod keys;
-pub mod kms;
 pub mod lambda;
-pub mod orders;
-pub mod paging;
-pub mod payments;
-pub mod quota;
 pub mod request;
-pub mod resellers;
 pub mod routes;
-pub mod stamping;
-pub mod store;
 pub mod telemetry;
-pub mod verification;
 
 #[cfg(test)]
 mod adapter_errors;
 
+/// The adapters, from `meterai-aws` (re-exported for the routes, the
+/// admin tool and the end-to-end tests).
+pub use meterai_aws::{
+    aws, events, health, keys, kms, orders, paging, payments, quota, resellers, stamping, store,
+    verification, AwsClients,
+};
+
 pub use app::App;
-pub use aws::AwsClients;
 pub use config::Config;
 pub use error::{Error, Result};
 /// The domain error, as every module here returns it.

@@ -44,6 +44,24 @@ pub fn json_object<'a>(
     Ok(object)
 }
 
+/// Parses the `limit` query parameter (1..=100, default 20).
+pub fn limit(raw: Option<&str>) -> Result<i32> {
+    use meterai_aws::paging::{DEFAULT_LIMIT, MAX_LIMIT};
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                Error::invalid(
+                    codes::INVALID_LIMIT,
+                    format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
+}
+
 /// Validates the body of `POST /v1/orders`: `{"quantity": n}`, 1 <= n <= max.
 pub fn order_quantity(body: &serde_json::Value, rules: &OrderRules) -> Result<i64> {
     let object = json_object(body, &["quantity"])?;
@@ -396,5 +414,18 @@ mod tests {
             codes::BAD_REQUEST
         );
         assert_eq!(code(json!({"type": "sale.completed"})), codes::BAD_REQUEST);
+    }
+
+    #[test]
+    fn limit_is_bounded() {
+        assert_eq!(limit(None).unwrap(), 20);
+        assert_eq!(limit(Some("100")).unwrap(), 100);
+        for bad in ["0", "101", "-1", "ten", "1.5"] {
+            assert_eq!(
+                limit(Some(bad)).unwrap_err().code(),
+                codes::INVALID_LIMIT,
+                "{bad}"
+            );
+        }
     }
 }

@@ -21,7 +21,15 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         http::route_segments(&request).as_slice(),
     ) {
         (Method::GET, ["health"]) => {
-            let report = health::check(&app.clients, &app.config).await;
+            let c = &app.config;
+            let resources = health::Resources {
+                table_name: &c.table_name,
+                jobs_queue_url: &c.jobs_queue_url,
+                bucket_name: &c.bucket_name,
+                signing_chain_key: &c.signing_chain_key,
+                probe_timeout: c.probe_timeout,
+            };
+            let report = health::check(&app.clients, &resources).await;
             Ok(http::json_response(report.http_status(), &report))
         }
         _ => Err(http::no_route(&request)),

@@ -3,7 +3,7 @@
 
 use crate::http::{self, header, json_response, query, stored_response};
 use crate::idempotency::{self, StoredResponse};
-use crate::{paging, request, App, Result};
+use crate::{request, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::orders::{self, RefundOutcome};
 use meterai_app::ports::{Clock, SystemClock};
@@ -61,7 +61,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             Ok(stored_response(response, replayed))
         }
         (Method::GET, ["orders"]) => {
-            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let limit = request::limit(query(&request, "limit"))?;
             let page = orders::list(store, &account, limit, query(&request, "cursor")).await?;
             let now = clock.now_ms();
             let views: Vec<_> = page.items.iter().map(|o| o.view(now)).collect();

@@ -1,7 +1,7 @@
 //! A portal user's quota and its ledger: `GET /v1/quota`, `GET /v1/ledger`.
 
 use crate::http::{self, header, json_response, query};
-use crate::{paging, quota, App, Result};
+use crate::{quota, request, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 
 /// The function: the settings it cannot start without, and its routes.
@@ -33,7 +33,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             Ok(json_response(200, &balance))
         }
         (Method::GET, ["ledger"]) => {
-            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let limit = request::limit(query(&request, "limit"))?;
             let page = quota::ledger_page(
                 &app.clients,
                 app.table(),

@@ -4,7 +4,9 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 
-use crate::{stamping, App};
+use crate::jobs::{Envelope, JobMessage};
+use crate::App;
+use meterai_app::stamping::{DeadMessage, StampPorts};
 
 /// The function: the settings it cannot start without, and its batch handler.
 pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
@@ -17,5 +19,48 @@ pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
 
 /// One batch of dead letters.
 pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
-    Box::pin(async move { stamping::reconcile(&app.stamp_ports(), event).await })
+    Box::pin(async move { reconcile(&app.stamp_ports(), event).await })
+}
+
+/// Handles a batch from the dead-letter queue, one message at a time (see
+/// [`meterai_app::stamping::reconcile_dead_letter`]). A message whose
+/// reconciliation could not be recorded is reported back and comes again;
+/// the others are removed: the record keeps what an operator needs, and
+/// nothing cycles forever.
+pub async fn reconcile(
+    ports: &StampPorts<'_>,
+    event: aws_lambda_events::event::sqs::SqsEvent,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    use tracing::Instrument;
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for message in event.records {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("dead_letter", message_id = %message_id);
+        let parsed = JobMessage::parse(message.body.as_deref());
+        let dead = DeadMessage {
+            message_id: &message_id,
+            job: match &parsed {
+                Ok(job) => Ok(job.job_id.as_str()),
+                Err(poison) => Err(poison.to_string()),
+            },
+            body: message.body.as_deref().unwrap_or(""),
+            receive_count: message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        };
+        let reconciled = meterai_app::stamping::reconcile_dead_letter(ports, &dead)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = reconciled {
+            span.in_scope(
+                || tracing::error!(error = %e, "dead letter not reconciled; it will be retried"),
+            );
+            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
 }

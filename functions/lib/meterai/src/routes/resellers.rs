@@ -7,7 +7,7 @@ use crate::error::{codes, Error};
 use crate::http::{self, header, json_response, query, stored_response};
 use crate::idempotency::{self, StoredResponse};
 use crate::request;
-use crate::{paging, resellers, App, Result};
+use crate::{resellers, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_core::webhooks;
 
@@ -33,11 +33,13 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             signature: header(&request, "webhook-signature"),
         };
         let raw = http::body(&request);
-        let (reseller, webhook_id, body) = resellers::authenticate_event(
+        let body = request::json_body(raw)?;
+        let (reseller, webhook_id) = resellers::authenticate_event(
             clients,
             app.table(),
             &headers,
             raw,
+            &body,
             meterai_core::time::now_ms() / 1000,
         )
         .await?;
@@ -100,7 +102,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             Ok(json_response(201, &customer))
         }
         (Method::GET, ["customers"]) => {
-            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let limit = request::limit(query(&request, "limit"))?;
             let page = meterai_app::resellers::list_customers(
                 app.customers(),
                 &reseller,

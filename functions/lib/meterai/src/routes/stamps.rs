@@ -7,7 +7,7 @@ use crate::error::{codes, Error};
 use crate::http::{self, header, json_response, query, stored_response};
 use crate::idempotency::{self, StoredResponse};
 use crate::request;
-use crate::{paging, App, Result};
+use crate::{App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::stamping;
 
@@ -126,7 +126,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             Ok(stored_response(response, replayed))
         }
         (Method::GET, ["stamps"]) => {
-            let limit = paging::parse_limit(query(&request, "limit"))?;
+            let limit = request::limit(query(&request, "limit"))?;
             let page =
                 stamping::list(ports.jobs, &account, limit, query(&request, "cursor")).await?;
             Ok(json_response(

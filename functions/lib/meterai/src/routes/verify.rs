@@ -68,10 +68,11 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         }
         (Method::POST, ["verify", "uploads"]) => {
             let body = request::json_body(http::body(&request))?;
+            request::json_object(&body, &["size"])?;
+            request::upload_size(&body, app.config.max_document_bytes)?;
             let ticket = verification::new_upload(
                 &app.clients,
                 &app.config.bucket_name,
-                &body,
                 app.config.max_document_bytes,
                 app.config.url_ttl,
             )

@@ -11,7 +11,7 @@
 //! API keys are shown once and stored only as their SHA-256 (a key has 192
 //! random bits, so a plain hash is enough; no slow hash is needed). The pool
 //! is the quota account `reseller:{id}`, a customer's is `customer:{id}`;
-//! portal tokens may not name either (see [`crate::auth`]).
+//! portal tokens may not name either.
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -445,15 +445,16 @@ impl Customers for DynamoCustomers {
 /// Verifies an inbound webhook from a reseller's shop. The reseller is named
 /// by the body's `reseller_id`; the signature with that reseller's secret is
 /// what proves it (an unknown reseller looks exactly like a wrong signature).
-/// Returns the reseller, the verified `webhook-id` and the parsed body.
+/// `body` is `raw_body` parsed (at the edge). Returns the reseller and the
+/// verified `webhook-id`.
 pub async fn authenticate_event(
     clients: &AwsClients,
     table: &str,
     headers: &webhooks::Headers<'_>,
     raw_body: &[u8],
+    body: &serde_json::Value,
     now_seconds: i64,
-) -> Result<(ResellerCaller, String, serde_json::Value)> {
-    let body = crate::request::json_body(raw_body)?;
+) -> Result<(ResellerCaller, String)> {
     let reseller_id = body
         .get("reseller_id")
         .and_then(|r| r.as_str())
@@ -469,5 +470,5 @@ pub async fn authenticate_event(
         reseller_id: reseller.reseller_id,
         name: reseller.name,
     };
-    Ok((caller, verified.id, body))
+    Ok((caller, verified.id))
 }

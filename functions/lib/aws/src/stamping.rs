@@ -1,7 +1,7 @@
 //! Stamping's adapters: jobs and their serial numbers in DynamoDB
 //! ([`DynamoJobs`]), the jobs queue in SQS ([`SqsJobQueue`]), uploads and
-//! stamped files in S3 ([`S3Documents`]); a batch of dead letters handed to
-//! the use case ([`reconcile`]). The use cases themselves are `meterai_app::stamping`.
+//! stamped files in S3 ([`S3Documents`]). The use cases themselves are
+//! `meterai_app::stamping`.
 
 use std::time::Duration;
 
@@ -11,13 +11,12 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_s3::presigning::PresigningConfig;
 
 use crate::error::{Error, Result};
-use crate::jobs::{Envelope, JobMessage};
 use crate::keys;
+use crate::messages::{Envelope, JobMessage};
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
 use meterai_app::ports::{AcceptRejected, DeadLetter, Documents, JobQueue, Jobs, UploadHead};
-use meterai_app::stamping::{DeadMessage, StampPorts};
 use meterai_core::jobs::{Job, Placement};
 use meterai_core::{AccountId, JobStatus, Serial};
 
@@ -532,49 +531,6 @@ impl Jobs for DynamoJobs {
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;
         Ok(())
     }
-}
-
-/// Handles a batch from the dead-letter queue, one message at a time (see
-/// [`meterai_app::stamping::reconcile_dead_letter`]). A message whose
-/// reconciliation could not be recorded is reported back and comes again;
-/// the others are removed: the record keeps what an operator needs, and
-/// nothing cycles forever.
-pub async fn reconcile(
-    ports: &StampPorts<'_>,
-    event: aws_lambda_events::event::sqs::SqsEvent,
-) -> aws_lambda_events::event::sqs::SqsBatchResponse {
-    use tracing::Instrument;
-    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
-    for message in event.records {
-        let message_id = message.message_id.clone().unwrap_or_default();
-        let span = tracing::info_span!("dead_letter", message_id = %message_id);
-        let parsed = JobMessage::parse(message.body.as_deref());
-        let dead = DeadMessage {
-            message_id: &message_id,
-            job: match &parsed {
-                Ok(job) => Ok(job.job_id.as_str()),
-                Err(poison) => Err(poison.to_string()),
-            },
-            body: message.body.as_deref().unwrap_or(""),
-            receive_count: message
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-        };
-        let reconciled = meterai_app::stamping::reconcile_dead_letter(ports, &dead)
-            .instrument(span.clone())
-            .await;
-        if let Err(e) = reconciled {
-            span.in_scope(
-                || tracing::error!(error = %e, "dead letter not reconciled; it will be retried"),
-            );
-            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
-            failure.item_identifier = message_id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
 }
 
 #[cfg(test)]

@@ -20,23 +20,6 @@ const ENGINE: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 pub const DEFAULT_LIMIT: i32 = 20;
 pub const MAX_LIMIT: i32 = 100;
 
-/// Parses the `limit` query parameter (1..=100, default 20).
-pub fn parse_limit(raw: Option<&str>) -> Result<i32> {
-    match raw {
-        None => Ok(DEFAULT_LIMIT),
-        Some(v) => v
-            .parse::<i32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                Error::invalid(
-                    codes::INVALID_LIMIT,
-                    format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                )
-            }),
-    }
-}
-
 pub fn encode_cursor(key: &Item) -> Option<String> {
     let map: BTreeMap<&str, &str> = KEY_FIELDS
         .iter()
@@ -121,20 +104,7 @@ mod tests {
         for cursor in [other.as_str(), "!!!", "e30", "bm90IGpzb24"] {
             let err = decode_cursor(cursor, "LEDGER#a").unwrap_err();
             assert_eq!(err.code(), codes::INVALID_CURSOR, "{cursor}");
-            assert_eq!(crate::errors::status_of(&err), 400);
-        }
-    }
-
-    #[test]
-    fn limit_is_bounded() {
-        assert_eq!(parse_limit(None).unwrap(), 20);
-        assert_eq!(parse_limit(Some("100")).unwrap(), 100);
-        for bad in ["0", "101", "-1", "ten", "1.5"] {
-            assert_eq!(
-                parse_limit(Some(bad)).unwrap_err().code(),
-                codes::INVALID_LIMIT,
-                "{bad}"
-            );
+            assert_eq!(err.kind(), meterai_core::ErrorKind::Invalid);
         }
     }
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use crate::error::{Error, Result};
-use crate::jobs::{Envelope, EventMessage};
 use crate::keys;
+use crate::messages::{Envelope, EventMessage};
 use crate::resellers;
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;

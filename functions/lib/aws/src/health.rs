@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::aws::AwsClients;
-use crate::config::Config;
 
 /// The outcome of probing one resource. Its name and error are for the
 /// logs: the public answer says only whether it answered and how fast (a
@@ -97,37 +96,48 @@ where
     }
 }
 
+/// What a health check probes.
+#[derive(Debug, Clone, Copy)]
+pub struct Resources<'a> {
+    pub table_name: &'a str,
+    pub jobs_queue_url: &'a str,
+    pub bucket_name: &'a str,
+    pub signing_chain_key: &'a str,
+    /// Per-probe deadline: a slow dependency is reported, never waited on.
+    pub probe_timeout: Duration,
+}
+
 /// Probes the table, the jobs queue, the bucket and the signing certificate
 /// (without it no stamp can be signed) concurrently.
-pub async fn check(clients: &AwsClients, config: &Config) -> HealthReport {
+pub async fn check(clients: &AwsClients, config: &Resources<'_>) -> HealthReport {
     use aws_sdk_dynamodb::error::DisplayErrorContext as Ctx;
     let deadline = config.probe_timeout;
-    let table = probe(&config.table_name, deadline, async {
+    let table = probe(config.table_name, deadline, async {
         clients
             .dynamodb
             .describe_table()
-            .table_name(&config.table_name)
+            .table_name(config.table_name)
             .send()
             .await
             .map(drop)
             .map_err(|e| Ctx(e).to_string())
     });
-    let queue = probe(&config.jobs_queue_url, deadline, async {
+    let queue = probe(config.jobs_queue_url, deadline, async {
         clients
             .sqs
             .get_queue_attributes()
-            .queue_url(&config.jobs_queue_url)
+            .queue_url(config.jobs_queue_url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
             .map(drop)
             .map_err(|e| Ctx(e).to_string())
     });
-    let bucket = probe(&config.bucket_name, deadline, async {
+    let bucket = probe(config.bucket_name, deadline, async {
         clients
             .s3
             .head_bucket()
-            .bucket(&config.bucket_name)
+            .bucket(config.bucket_name)
             .send()
             .await
             .map(drop)
@@ -138,8 +148,8 @@ pub async fn check(clients: &AwsClients, config: &Config) -> HealthReport {
         clients
             .s3
             .head_object()
-            .bucket(&config.bucket_name)
-            .key(&config.signing_chain_key)
+            .bucket(config.bucket_name)
+            .key(config.signing_chain_key)
             .send()
             .await
             .map(drop)

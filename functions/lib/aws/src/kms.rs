@@ -101,3 +101,33 @@ pub async fn certificate_request(
     })
     .await
 }
+
+/// Our signing certificate chain (PEM, signer first), as installed in the
+/// bucket by `infra/signing-cert.sh`.
+pub async fn read_chain(
+    clients: &crate::AwsClients,
+    bucket: &str,
+    key: &str,
+) -> crate::Result<Chain> {
+    use crate::error::Error;
+    let object = clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::signing_key(format!(
+                "no signing certificate at {key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            ))
+        })?;
+    let pem = object
+        .body
+        .collect()
+        .await
+        .map_err(Error::bucket)?
+        .into_bytes();
+    Chain::from_pem(&pem).map_err(Error::signing_key)
+}

@@ -3,8 +3,6 @@
 //! The endpoint comes from the standard `AWS_ENDPOINT_URL` variable (the
 //! template sets it on the local stack, and leaves it out on AWS).
 
-use crate::config::Config;
-
 /// The clients every function shares. Cloning is cheap (they are `Arc`s inside).
 #[derive(Clone, Debug)]
 pub struct AwsClients {
@@ -15,10 +13,12 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    /// Loads region, credentials and endpoint from the environment once.
-    pub async fn new(config: &Config) -> Self {
+    /// Loads region, credentials and endpoint from the environment once
+    /// (emulators serve S3 on one host: `s3_force_path_style` puts buckets
+    /// in the path there).
+    pub async fn load(s3_force_path_style: bool) -> Self {
         let shared = aws_config::load_from_env().await;
-        Self::from_sdk_config(&shared, config.s3_force_path_style)
+        Self::from_sdk_config(&shared, s3_force_path_style)
     }
 
     /// Clients from an already loaded SDK configuration (tools and tests that
