@@ -2,7 +2,7 @@
 //!
 //! A port ([`ports`]) is a trait the size of one business step (e.g.
 //! [`ports::Orders::credit`]: mark an order paid *and* credit its quantity,
-//! all or nothing), not a CRUD call. The AWS adapters in `meterai` implement
+//! all or nothing), not a CRUD call. The AWS adapters in `meterai-aws` implement
 //! them with DynamoDB transactions; `meterai-memory` implements them in
 //! memory with the same rules (conditions, all-or-nothing), so every use case
 //! here is tested without the emulator (`tests/`).

@@ -11,7 +11,8 @@ use meterai_core::webhooks::{self, Headers, Secret};
 use meterai_memory::{ManualClock, MemoryEvents, MemoryWebhookClient};
 
 const NOW: i64 = 1_795_400_000_000;
-const RESELLER: &str = "rsl_a";
+/// A reseller id of the real shape (`rsl_` and a ULID): the adapters know no other.
+const RESELLER: &str = "rsl_01JAQ3ZK8W6V1N2B5C7D9E4F0G";
 
 struct World {
     events: MemoryEvents,
@@ -201,7 +202,7 @@ async fn what_cannot_be_delivered_or_parked_is_poison() {
     let w = World::new();
     assert!(matches!(w.deliver("msg_nope").await, Outcome::Poison(_)));
     let orphan = new_event(
-        "rsl_gone",
+        "rsl_01JAQ3ZK8W6V1N2B5C7D9E4F0X",
         EventType::OrderPaid,
         "ord_1",
         serde_json::json!({}),
@@ -210,6 +211,18 @@ async fn what_cannot_be_delivered_or_parked_is_poison() {
     let orphan_id = orphan.event_id.clone();
     w.events.insert(orphan);
     assert!(matches!(w.deliver(&orphan_id).await, Outcome::Poison(_)));
+    // An id that is not a reseller's shape names no reseller either.
+    let malformed = new_event(
+        "rsl_a",
+        EventType::OrderPaid,
+        "ord_2",
+        serde_json::json!({}),
+        NOW,
+    );
+    let malformed_id = malformed.event_id.clone();
+    w.events.insert(malformed);
+    assert!(matches!(w.deliver(&malformed_id).await, Outcome::Poison(_)));
+    assert!(w.client.received().is_empty());
 
     // Without a dead-letter queue a disabled endpoint's event dead-letters itself.
     let w = World {

@@ -206,8 +206,16 @@ async fn keys_are_per_account_and_expire_after_a_day() {
     let (theirs, replayed) = w.call(&user("u2"), "k1", "h1", created()).await.unwrap();
     assert!(!replayed, "another account's key is not mine");
     assert_ne!(mine.body, theirs.body);
+    // Expiry is kept in whole seconds: a millisecond past the day is not yet past it.
     w.clock.advance(RECORD_TTL_MS + 1);
+    let err = w
+        .call(&user("u1"), "k1", "h2", created())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::IDEMPOTENCY_KEY_REUSED);
+    w.clock.advance(1_000);
     let (later, replayed) = w.call(&user("u1"), "k1", "h2", created()).await.unwrap();
     assert!(!replayed);
     assert_eq!(later.body, "order#3");
+    assert_eq!(w.runs(), 3);
 }

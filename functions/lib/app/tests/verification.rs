@@ -196,7 +196,7 @@ async fn a_changed_file_is_modified_and_an_appended_one_is_appended() {
 }
 
 #[tokio::test]
-async fn only_a_bound_serial_is_found_and_a_typo_costs_no_read() {
+async fn only_a_bound_serial_is_found_and_a_typo_is_refused_by_its_check_character() {
     let w = World::new();
     let (_, serial, _) = w.stamp(1).await;
     assert!(lookup(&w.registry, &serial).await.is_ok());

@@ -17,9 +17,6 @@ use crate::AwsClients;
 const KEY_FIELDS: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
 const ENGINE: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-pub const DEFAULT_LIMIT: i32 = 20;
-pub const MAX_LIMIT: i32 = 100;
-
 pub fn encode_cursor(key: &Item) -> Option<String> {
     let map: BTreeMap<&str, &str> = KEY_FIELDS
         .iter()

@@ -370,7 +370,14 @@ impl Jobs for DynamoJobs {
             .send()
             .await
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;
-        Ok(out.item().and_then(job_from_item))
+        match out.item() {
+            None => Ok(None),
+            // A job that cannot be read must not look like no job: its
+            // message is retried (and its stamp is never stranded as "unknown").
+            Some(item) => job_from_item(item)
+                .map(Some)
+                .ok_or_else(|| Error::table(format!("job {job_id} is malformed in the table"))),
+        }
     }
 
     async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>> {

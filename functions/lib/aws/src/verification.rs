@@ -1,7 +1,7 @@
-//! Public verification's adapters and edge: the serial registry in the
-//! table ([`DynamoRegistry`]), anonymous uploads of files to verify, and the
-//! small HTML page a browser gets from the QR code. The checks themselves
-//! are `meterai_app::verification`.
+//! Public verification's adapters: the serial registry in the table
+//! ([`DynamoRegistry`]) and anonymous uploads of files to verify. The checks
+//! themselves are `meterai_app::verification`; the HTML page a browser gets
+//! from the QR code is the edge's (`meterai::routes::verify`).
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use serde::Serialize;
@@ -47,43 +47,6 @@ impl Registry for DynamoRegistry {
                 channel: get_s(item, "channel").unwrap_or("portal").to_string(),
             }))
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The small page a browser gets (from the QR code).
-pub fn html_page(record: std::result::Result<&SerialRecord, &Error>) -> String {
-    let body = match record {
-        Ok(r) => format!(
-            "<h1>&#10003; Valid e-Meterai</h1><dl><dt>Serial</dt><dd><code>{}</code></dd>\
-             <dt>Stamped</dt><dd>{}</dd><dt>Page</dt><dd>{}</dd><dt>Channel</dt><dd>{}</dd>\
-             <dt>SHA-256 of the stamped document</dt><dd><code>{}</code></dd></dl>\
-             <p>The document in your hands is this one only if its SHA-256 is the one above \
-             (POST the file to /v1/verify to check).</p>",
-            escape(&r.serial),
-            escape(&r.stamped_at),
-            r.page,
-            escape(&r.channel),
-            escape(&r.sha256)
-        ),
-        Err(e) => format!(
-            "<h1>&#10007; Not a valid e-Meterai</h1><p>{}</p><p><code>{}</code></p>",
-            escape(&e.message()),
-            e.code()
-        ),
-    };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>e-Meterai verification</title><style>body{{font-family:sans-serif;\
-         max-width:40rem;margin:2rem auto;padding:0 1rem}}dt{{font-weight:bold}}\
-         code{{word-break:break-all}}</style></head><body>{body}</body></html>"
-    )
 }
 
 /// Where a file to verify is uploaded: `verify/{upload_id}.pdf`, anonymous,
@@ -157,37 +120,4 @@ pub async fn read_upload(
         .map_err(Error::bucket)?
         .into_bytes();
     Ok(bytes.to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serials_are_checked_before_any_read_and_pages_escape_text() {
-        let serial = Serial::generate();
-        assert_eq!(
-            meterai_app::verification::parse_serial(serial.as_str()).unwrap(),
-            serial
-        );
-        let mut typo = serial.as_str().to_string().into_bytes();
-        typo[3] = if typo[3] == b'A' { b'B' } else { b'A' };
-        assert_eq!(
-            meterai_app::verification::parse_serial(std::str::from_utf8(&typo).unwrap())
-                .unwrap_err()
-                .code(),
-            codes::INVALID_SERIAL
-        );
-        let record = SerialRecord {
-            serial: serial.to_string(),
-            valid: true,
-            stamped_at: "2026-11-22T00:00:00Z".into(),
-            sha256: "ab".into(),
-            page: 1,
-            channel: "<script>".into(),
-        };
-        let page = html_page(Ok(&record));
-        assert!(page.contains(serial.as_str()));
-        assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
-    }
 }

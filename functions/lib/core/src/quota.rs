@@ -202,6 +202,10 @@ pub struct LedgerEntry {
     pub balance_change: Balance,
 }
 
+/// Items in a page of a listing when the client does not say, and at most.
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+pub const MAX_PAGE_SIZE: i32 = 100;
+
 /// A page of results and the cursor of the next page.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page<T> {

@@ -95,9 +95,9 @@ impl Customer {
     /// As a listing shows it (no quota: that would cost a read per row).
     pub fn summary(&self) -> CustomerSummary {
         CustomerSummary {
+            created_at: crate::time::rfc3339(self.created_ms),
             customer_id: self.customer_id.clone(),
             reference: self.reference.clone(),
-            created_at: crate::time::rfc3339(self.created_ms),
         }
     }
 
@@ -122,12 +122,12 @@ pub struct CustomerView {
     pub quota: Balance,
 }
 
-/// A customer in a listing.
+/// A customer in a listing (fields in the order the API has always sent them).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CustomerSummary {
+    pub created_at: String,
     pub customer_id: String,
     pub reference: Option<String>,
-    pub created_at: String,
 }
 
 /// A sale reported by the reseller's shop: `quantity` stamps of its pool
@@ -155,13 +155,13 @@ pub enum SaleStatus {
     Duplicate,
 }
 
-/// The answer to a sale.
+/// The answer to a sale (fields in the order the API has always sent them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SaleOutcome {
-    pub status: SaleStatus,
-    pub sale_id: String,
     pub customer_id: String,
     pub quantity: i64,
+    pub sale_id: String,
+    pub status: SaleStatus,
 }
 
 #[cfg(test)]

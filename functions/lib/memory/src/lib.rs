@@ -45,7 +45,8 @@ struct State {
     refunds: HashMap<(String, i64), Refund>,
     jobs: HashMap<String, Job>,
     serials: HashMap<Serial, SerialEntry>,
-    dead_letters: Vec<DeadLetter>,
+    /// By message id: a repeat overwrites, as the table's put does.
+    dead_letters: BTreeMap<String, DeadLetter>,
     customers: HashMap<String, Customer>,
     /// `complete` calls still to fail before changing anything (a worker
     /// that dies between storing the file and recording it).
@@ -76,25 +77,28 @@ pub struct SerialEntry {
 }
 
 impl State {
-    /// The conditions of a movement: its ledger key is new, its source holds enough.
+    /// The conditions of a movement: its source holds enough, its ledger key
+    /// is new (reported in that order, as the table's transaction lists them).
     fn check(&self, movement: &Movement) -> std::result::Result<(), Rejected> {
-        let key = (movement.account.clone(), movement.ledger_sk());
-        if self.ledger.contains_key(&key) {
-            return Err(Rejected::AlreadyApplied);
-        }
         let balance = self
             .balances
             .get(&movement.account)
             .copied()
             .unwrap_or_default();
         let held = match movement.kind.source() {
-            None => return Ok(()),
-            Some("available") => balance.available,
-            Some("reserved") => balance.reserved,
+            None => None,
+            Some("available") => Some(balance.available),
+            Some("reserved") => Some(balance.reserved),
             Some(other) => unreachable!("no counter {other} is a source"),
         };
-        if held < movement.quantity {
+        if held.is_some_and(|held| held < movement.quantity) {
             return Err(Rejected::Insufficient);
+        }
+        if self
+            .ledger
+            .contains_key(&(movement.account.clone(), movement.ledger_sk()))
+        {
+            return Err(Rejected::AlreadyApplied);
         }
         Ok(())
     }
@@ -182,7 +186,10 @@ impl Store {
 
     /// The dead letters recorded, in order.
     pub async fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.lock().await.dead_letters.clone()
+        let state = self.lock().await;
+        let mut records: Vec<DeadLetter> = state.dead_letters.values().cloned().collect();
+        records.sort_by_key(|r| r.recorded_ms);
+        records
     }
 
     /// The next `n` job completions fail before changing anything.
@@ -229,8 +236,9 @@ pub struct MemoryOrders {
 impl Orders for MemoryOrders {
     async fn create(&self, order: &Order) -> Result<()> {
         let mut state = self.store.lock().await;
+        // The table's conditional put fails as any other table error would.
         if state.orders.contains_key(&order.order_id) {
-            return Err(Error::conflict(codes::CONTENTION, "id collision; retry"));
+            return Err(Error::table("the new order's id exists"));
         }
         state.orders.insert(order.order_id.clone(), order.clone());
         Ok(())
@@ -613,7 +621,11 @@ impl Jobs for MemoryJobs {
     }
 
     async fn record_dead_letter(&self, record: &DeadLetter) -> Result<()> {
-        self.store.lock().await.dead_letters.push(record.clone());
+        self.store
+            .lock()
+            .await
+            .dead_letters
+            .insert(record.message_id.clone(), record.clone());
         Ok(())
     }
 }
@@ -791,7 +803,8 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
         let id = key_of(scope);
         let claimable = match records.get(&id) {
             None => true,
-            Some(r) if r.expires_ms < now_ms => true,
+            // The table keeps whole seconds: `expires_at < now_s`.
+            Some(r) if r.expires_ms / 1000 < now_ms / 1000 => true,
             Some(r) => r.response.is_none() && r.hash == scope.hash && r.locked_until_ms < now_ms,
         };
         if claimable {
@@ -840,8 +853,9 @@ pub struct MemoryCustomers {
 impl Customers for MemoryCustomers {
     async fn create(&self, customer: &Customer) -> Result<()> {
         let mut state = self.store.lock().await;
+        // The table's conditional put fails as any other table error would.
         if state.customers.contains_key(&customer.customer_id) {
-            return Err(Error::conflict(codes::CONTENTION, "id collision; retry"));
+            return Err(Error::table("the new customer's id exists"));
         }
         state
             .customers
@@ -1009,6 +1023,10 @@ impl Events for MemoryEvents {
     }
 
     async fn endpoint(&self, reseller_id: &str) -> Result<Option<Endpoint>> {
+        // As the table's adapter: an id of the wrong shape names no reseller.
+        if !meterai_core::ids::is_id(reseller_id, "rsl_") {
+            return Ok(None);
+        }
         Ok(self.endpoint_of(reseller_id))
     }
 

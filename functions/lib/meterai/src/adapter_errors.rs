@@ -228,7 +228,7 @@ async fn a_throttle_is_retried_then_told_as_unavailable_without_sdk_text() {
 }
 
 #[tokio::test]
-async fn a_throttled_worker_retries_the_message() {
+async fn a_worker_that_cannot_read_its_job_retries_the_message() {
     let replay = Replay::with([dynamodb_error(400, "ThrottlingException", "Rate exceeded")]);
     let jobs = jobs(&replay);
     let (queue, documents, outbox) = (
@@ -271,8 +271,22 @@ async fn a_transaction_names_which_condition_failed() {
             Err(AcceptRejected::Insufficient),
         ),
         (
+            ["None", "ConditionalCheckFailed", "None", "None"],
+            Err(AcceptRejected::Collision),
+        ),
+        (
             ["None", "None", "ConditionalCheckFailed", "None"],
             Err(AcceptRejected::Collision),
+        ),
+        // Both the balance and the ledger entry fail: the balance is told.
+        (
+            [
+                "ConditionalCheckFailed",
+                "ConditionalCheckFailed",
+                "None",
+                "None",
+            ],
+            Err(AcceptRejected::Insufficient),
         ),
         (
             ["None", "None", "None", "ConditionalCheckFailed"],

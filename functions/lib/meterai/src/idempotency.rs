@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AccountId;
 use crate::error::{codes, Error, Result};
-use meterai_app::ports::{KeyScope, SystemClock};
-use meterai_aws::idempotency::DynamoIdempotencyKeys;
+use meterai_app::ports::{IdempotencyKeys, KeyScope, SystemClock};
 
 pub use meterai_app::ports::StoredResponse;
 
@@ -44,7 +43,7 @@ pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
 /// client error is stored as the HTTP answer it gets, so a retry gets the
 /// same answer.
 pub async fn once<Fut>(
-    keys: &DynamoIdempotencyKeys,
+    keys: &dyn IdempotencyKeys,
     account: &AccountId,
     scope: &str,
     key: &str,

@@ -46,7 +46,7 @@ pub fn json_object<'a>(
 
 /// Parses the `limit` query parameter (1..=100, default 20).
 pub fn limit(raw: Option<&str>) -> Result<i32> {
-    use meterai_aws::paging::{DEFAULT_LIMIT, MAX_LIMIT};
+    use meterai_core::quota::{DEFAULT_PAGE_SIZE as DEFAULT_LIMIT, MAX_PAGE_SIZE as MAX_LIMIT};
     match raw {
         None => Ok(DEFAULT_LIMIT),
         Some(v) => v

@@ -260,6 +260,12 @@ async fn main() {
             "WEBHOOKS_QUEUE_URL",
             stack.get("METERAI_WEBHOOKS_QUEUE_URL"),
         ),
+        (
+            "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
+            stack.get("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL"),
+        ),
+        // Every function's own settings: a function lacking one stops at cold start.
+        ("SIGNING_KEY_ID", stack.get("METERAI_SIGNING_KEY_ID")),
         ("JWT_SECRET", stack.get("METERAI_JWT_SECRET")),
         (
             "MIDTRANS_SERVER_KEY",

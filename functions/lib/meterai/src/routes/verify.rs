@@ -9,6 +9,7 @@ use crate::request;
 use crate::{verification, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::verification as checks;
+use meterai_core::serial::SerialRecord;
 
 /// How long a verification answer may be cached (by browsers and a CDN):
 /// cheap repeats of a popular serial never reach the table.
@@ -46,7 +47,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .map(|_| 200)
                 .unwrap_or_else(crate::errors::status_of);
             if http::wants_html(&request) {
-                let page = verification::html_page(record.as_ref());
+                let page = html_page(record.as_ref());
                 return Ok(public_response(
                     status,
                     "text/html; charset=utf-8",
@@ -113,5 +114,76 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             Ok(json_response(200, &report))
         }
         _ => Err(http::no_route(&request)),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The small page a browser gets (from the QR code).
+pub fn html_page(record: std::result::Result<&SerialRecord, &Error>) -> String {
+    let body = match record {
+        Ok(r) => format!(
+            "<h1>&#10003; Valid e-Meterai</h1><dl><dt>Serial</dt><dd><code>{}</code></dd>\
+             <dt>Stamped</dt><dd>{}</dd><dt>Page</dt><dd>{}</dd><dt>Channel</dt><dd>{}</dd>\
+             <dt>SHA-256 of the stamped document</dt><dd><code>{}</code></dd></dl>\
+             <p>The document in your hands is this one only if its SHA-256 is the one above \
+             (POST the file to /v1/verify to check).</p>",
+            escape(&r.serial),
+            escape(&r.stamped_at),
+            r.page,
+            escape(&r.channel),
+            escape(&r.sha256)
+        ),
+        Err(e) => format!(
+            "<h1>&#10007; Not a valid e-Meterai</h1><p>{}</p><p><code>{}</code></p>",
+            escape(&e.message()),
+            e.code()
+        ),
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>e-Meterai verification</title><style>body{{font-family:sans-serif;\
+         max-width:40rem;margin:2rem auto;padding:0 1rem}}dt{{font-weight:bold}}\
+         code{{word-break:break-all}}</style></head><body>{body}</body></html>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meterai_core::Serial;
+
+    #[test]
+    fn serials_are_checked_before_any_read_and_pages_escape_text() {
+        let serial = Serial::generate();
+        assert_eq!(
+            meterai_app::verification::parse_serial(serial.as_str()).unwrap(),
+            serial
+        );
+        let mut typo = serial.as_str().to_string().into_bytes();
+        typo[3] = if typo[3] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            meterai_app::verification::parse_serial(std::str::from_utf8(&typo).unwrap())
+                .unwrap_err()
+                .code(),
+            codes::INVALID_SERIAL
+        );
+        let record = SerialRecord {
+            serial: serial.to_string(),
+            valid: true,
+            stamped_at: "2026-11-22T00:00:00Z".into(),
+            sha256: "ab".into(),
+            page: 1,
+            channel: "<script>".into(),
+        };
+        let page = html_page(Ok(&record));
+        assert!(page.contains(serial.as_str()));
+        assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
     }
 }
