@@ -3,13 +3,15 @@
 //! overdrawn by sales and stamps at once, and stamping paid by the right
 //! account.
 
+mod common;
+
 use futures::future::join_all;
 use meterai_app::ports::Documents;
 use meterai_app::resellers::{self, apply_sale, create_customer};
-use meterai_app::stamping::{self, StampPorts, StampRequest, StampSettings};
+use meterai_app::stamping::{self, StampPorts, StampRequest};
 use meterai_core::error::codes;
 use meterai_core::jobs::Placement;
-use meterai_core::quota::{Balance, Movement, MovementKind};
+use meterai_core::quota::Balance;
 use meterai_core::resellers::{Caller, ResellerCaller, Sale, SaleStatus};
 use meterai_core::AccountId;
 use meterai_memory::{
@@ -42,16 +44,7 @@ impl World {
     }
 
     async fn credit(&self, account: &AccountId, quantity: i64) {
-        let reference = format!("ord_{}", meterai_core::ids::nonce());
-        self.store
-            .apply(&Movement::new(
-                account,
-                MovementKind::Credit,
-                quantity,
-                &reference,
-            ))
-            .await
-            .unwrap();
+        common::credit(&self.store, account, quantity).await;
     }
 
     async fn customer(&self, reseller: &ResellerCaller) -> String {
@@ -84,16 +77,6 @@ fn sale(id: &str, customer_id: &str, quantity: i64) -> Sale {
         sale_id: id.into(),
         customer_id: customer_id.into(),
         quantity,
-    }
-}
-
-fn settings() -> StampSettings {
-    StampSettings {
-        limits: meterai_pdf::stamp::Limits::default(),
-        verify_base_url: "https://meterai.test".into(),
-        url_ttl: std::time::Duration::from_secs(60),
-        stamp_timeout: std::time::Duration::from_secs(20),
-        chaos_crash_after_store: false,
     }
 }
 
@@ -210,7 +193,7 @@ async fn sales_and_stamps_racing_on_one_pool_never_overdraw_it() {
             }
         })
         .collect();
-    let settings = settings();
+    let settings = common::settings();
     let ports = w.ports();
     let stamps = join_all(
         requests

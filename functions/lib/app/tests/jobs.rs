@@ -3,7 +3,7 @@
 //! failure, dead letter), the quota they hold, the serials they bind, and
 //! who may see a job. The real document is stamped and signed (a local key).
 
-use std::time::Duration;
+mod common;
 
 use futures::future::join_all;
 use meterai_app::stamping::{
@@ -13,7 +13,7 @@ use meterai_app::Outcome;
 use meterai_core::error::{codes, ErrorKind};
 use meterai_core::events::EventType;
 use meterai_core::jobs::Placement;
-use meterai_core::quota::{Balance, Movement, MovementKind};
+use meterai_core::quota::Balance;
 use meterai_core::{AccountId, JobStatus};
 use meterai_memory::{
     ManualClock, MemoryDocuments, MemoryJobs, MemoryOutbox, MemoryQueue, SerialState, Store,
@@ -45,18 +45,8 @@ impl World {
             documents: MemoryDocuments::default(),
             outbox: MemoryOutbox::default(),
             clock: ManualClock::at(NOW),
-            settings: StampSettings {
-                limits: meterai_pdf::stamp::Limits::default(),
-                verify_base_url: "https://meterai.test".into(),
-                url_ttl: Duration::from_secs(300),
-                stamp_timeout: Duration::from_secs(20),
-                chaos_crash_after_store: false,
-            },
-            signer: LocalSigner::from_pem(
-                include_str!("../../pdf/testdata/signing/signer.key.pem"),
-                include_bytes!("../../pdf/testdata/signing/chain.pem"),
-            )
-            .expect("the test key and chain"),
+            settings: common::settings(),
+            signer: common::signer(),
         }
     }
 
@@ -71,16 +61,7 @@ impl World {
     }
 
     async fn credit(&self, account: &AccountId, quantity: i64) {
-        let reference = format!("ord_{}", meterai_core::ids::nonce());
-        self.store
-            .apply(&Movement::new(
-                account,
-                MovementKind::Credit,
-                quantity,
-                &reference,
-            ))
-            .await
-            .unwrap();
+        common::credit(&self.store, account, quantity).await;
     }
 
     /// Uploads `bytes` as `owner` and returns the stamp request for it.

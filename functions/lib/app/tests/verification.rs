@@ -4,15 +4,14 @@
 //! `appended`; a serial not bound to a file is not found, a typo is refused
 //! before any read, a serial nobody issued is `unknown`.
 
-use std::time::Duration;
+mod common;
 
 use meterai_app::ports::Documents;
-use meterai_app::stamping::{self, Actor, StampPorts, StampRequest, StampSettings};
+use meterai_app::stamping::{self, Actor, StampPorts, StampRequest};
 use meterai_app::verification::{check_document, lookup, parse_serial};
 use meterai_app::Outcome;
 use meterai_core::error::codes;
 use meterai_core::jobs::Placement;
-use meterai_core::quota::{Movement, MovementKind};
 use meterai_core::{AccountId, Serial};
 use meterai_memory::{
     ManualClock, MemoryDocuments, MemoryJobs, MemoryOutbox, MemoryQueue, MemoryRegistry, Store,
@@ -43,11 +42,7 @@ impl World {
             documents: MemoryDocuments::default(),
             outbox: MemoryOutbox::default(),
             clock: ManualClock::at(1_795_400_000_000),
-            signer: LocalSigner::from_pem(
-                include_str!("../../pdf/testdata/signing/signer.key.pem"),
-                include_bytes!("../../pdf/testdata/signing/chain.pem"),
-            )
-            .expect("the test key and chain"),
+            signer: common::signer(),
         }
     }
 
@@ -64,15 +59,7 @@ impl World {
     /// Accepts a stamp job for a fresh document of `pages` pages (mark on the last).
     async fn accept(&self, pages: u32) -> String {
         let user = AccountId::parse("user-1").unwrap();
-        self.store
-            .apply(&Movement::new(
-                &user,
-                MovementKind::Credit,
-                1,
-                format!("ord_{}", meterai_core::ids::nonce()),
-            ))
-            .await
-            .unwrap();
+        common::credit(&self.store, &user, 1).await;
         let document_id = format!("doc_{}", meterai_core::ids::nonce());
         let key = self.documents.upload_key(&user, &document_id);
         self.documents
@@ -90,10 +77,15 @@ impl World {
             client_reference: None,
             customer_id: None,
         };
-        stamping::accept(&self.ports(), &settings(), &Actor::portal(&user), &request)
-            .await
-            .unwrap()
-            .job_id
+        stamping::accept(
+            &self.ports(),
+            &common::settings(),
+            &Actor::portal(&user),
+            &request,
+        )
+        .await
+        .unwrap()
+        .job_id
     }
 
     async fn job(&self, job_id: &str) -> meterai_core::jobs::Job {
@@ -106,7 +98,8 @@ impl World {
     /// Stamps a fresh document as a portal user; the stored file and its serial.
     async fn stamp(&self, pages: u32) -> (Vec<u8>, Serial, String) {
         let job_id = self.accept(pages).await;
-        let outcome = stamping::work(&self.ports(), &settings(), &self.signer, &job_id).await;
+        let outcome =
+            stamping::work(&self.ports(), &common::settings(), &self.signer, &job_id).await;
         assert_eq!(outcome, Outcome::Done);
         let job = self.job(&job_id).await;
         let stored = self
@@ -114,16 +107,6 @@ impl World {
             .get(job.stamped_key.as_deref().unwrap())
             .unwrap();
         (stored, job.serial, job.job_id)
-    }
-}
-
-fn settings() -> StampSettings {
-    StampSettings {
-        limits: meterai_pdf::stamp::Limits::default(),
-        verify_base_url: "https://meterai.test".into(),
-        url_ttl: Duration::from_secs(60),
-        stamp_timeout: Duration::from_secs(20),
-        chaos_crash_after_store: false,
     }
 }
 

@@ -226,6 +226,45 @@ impl Store {
     }
 }
 
+/// One page of a listing, newest first (by creation time, then id), as the
+/// table's `gsi1` pages it: `cursor` is the last id of the page before.
+fn page_of<T: Clone>(
+    mut items: Vec<&T>,
+    key: impl Fn(&T) -> (i64, &str),
+    limit: i32,
+    cursor: Option<&str>,
+) -> Result<Page<T>> {
+    items.sort_by(|a, b| key(b).cmp(&key(a)));
+    let start = match cursor {
+        None => 0,
+        Some(after) => {
+            items
+                .iter()
+                .position(|item| key(item).1 == after)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        codes::INVALID_CURSOR,
+                        "cursor is not valid for this listing",
+                    )
+                })?
+                + 1
+        }
+    };
+    let page: Vec<T> = items
+        .iter()
+        .skip(start)
+        .take(limit.max(0) as usize)
+        .map(|item| (*item).clone())
+        .collect();
+    let next_cursor = (start + page.len() < items.len())
+        .then(|| page.last().map(|item| key(item).1.to_string()))
+        .flatten();
+    Ok(Page {
+        items: page,
+        next_cursor,
+    })
+}
+
 /// [`Orders`] in memory.
 #[derive(Debug, Clone)]
 pub struct MemoryOrders {
@@ -255,40 +294,12 @@ impl Orders for MemoryOrders {
         cursor: Option<&str>,
     ) -> Result<Page<Order>> {
         let state = self.store.lock().await;
-        let mut mine: Vec<&Order> = state
+        let mine: Vec<&Order> = state
             .orders
             .values()
             .filter(|o| &o.account == account)
             .collect();
-        // Newest first (ids are time-ordered ULIDs).
-        mine.sort_by(|a, b| (b.created_ms, &b.order_id).cmp(&(a.created_ms, &a.order_id)));
-        let start = match cursor {
-            None => 0,
-            Some(after) => {
-                mine.iter()
-                    .position(|o| o.order_id == after)
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            codes::INVALID_CURSOR,
-                            "cursor is not valid for this listing",
-                        )
-                    })?
-                    + 1
-            }
-        };
-        let page: Vec<Order> = mine
-            .iter()
-            .skip(start)
-            .take(limit as usize)
-            .map(|o| (*o).clone())
-            .collect();
-        let next_cursor = (start + page.len() < mine.len())
-            .then(|| page.last().map(|o| o.order_id.clone()))
-            .flatten();
-        Ok(Page {
-            items: page,
-            next_cursor,
-        })
+        page_of(mine, |o| (o.created_ms, o.order_id.as_str()), limit, cursor)
     }
 
     async fn credit(&self, order: &Order, _transaction_id: &str, now_ms: i64) -> Result<Credited> {
@@ -518,29 +529,8 @@ impl Jobs for MemoryJobs {
 
     async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>> {
         let state = self.store.lock().await;
-        let mut mine: Vec<&Job> = state.jobs.values().filter(|j| &j.owner == owner).collect();
-        mine.sort_by(|a, b| (b.created_ms, &b.job_id).cmp(&(a.created_ms, &a.job_id)));
-        let start = match cursor {
-            None => 0,
-            Some(after) => {
-                mine.iter().position(|j| j.job_id == after).ok_or_else(|| {
-                    Error::invalid(
-                        codes::INVALID_CURSOR,
-                        "cursor is not valid for this listing",
-                    )
-                })? + 1
-            }
-        };
-        let items: Vec<Job> = mine
-            .iter()
-            .skip(start)
-            .take(limit as usize)
-            .map(|j| (*j).clone())
-            .collect();
-        let next_cursor = (start + items.len() < mine.len())
-            .then(|| items.last().map(|j| j.job_id.clone()))
-            .flatten();
-        Ok(Page { items, next_cursor })
+        let mine: Vec<&Job> = state.jobs.values().filter(|j| &j.owner == owner).collect();
+        page_of(mine, |j| (j.created_ms, j.job_id.as_str()), limit, cursor)
     }
 
     async fn start(&self, job_id: &str, _now_ms: i64) -> Result<bool> {
@@ -874,37 +864,17 @@ impl Customers for MemoryCustomers {
         cursor: Option<&str>,
     ) -> Result<Page<Customer>> {
         let state = self.store.lock().await;
-        let mut theirs: Vec<&Customer> = state
+        let theirs: Vec<&Customer> = state
             .customers
             .values()
             .filter(|c| c.reseller_id == reseller_id)
             .collect();
-        theirs.sort_by(|a, b| (b.created_ms, &b.customer_id).cmp(&(a.created_ms, &a.customer_id)));
-        let start = match cursor {
-            None => 0,
-            Some(after) => {
-                theirs
-                    .iter()
-                    .position(|c| c.customer_id == after)
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            codes::INVALID_CURSOR,
-                            "cursor is not valid for this listing",
-                        )
-                    })?
-                    + 1
-            }
-        };
-        let items: Vec<Customer> = theirs
-            .iter()
-            .skip(start)
-            .take(limit as usize)
-            .map(|c| (*c).clone())
-            .collect();
-        let next_cursor = (start + items.len() < theirs.len())
-            .then(|| items.last().map(|c| c.customer_id.clone()))
-            .flatten();
-        Ok(Page { items, next_cursor })
+        page_of(
+            theirs,
+            |c| (c.created_ms, c.customer_id.as_str()),
+            limit,
+            cursor,
+        )
     }
 
     async fn balance(&self, account: &AccountId) -> Result<Balance> {
