@@ -63,15 +63,6 @@ impl HealthReport {
             failed,
         }
     }
-
-    /// 200 when everything answers, 503 otherwise (load balancers and
-    /// deployment checks read the status, people read the body).
-    pub fn http_status(&self) -> u16 {
-        match self.status {
-            HealthStatus::Ok => 200,
-            HealthStatus::Unavailable => 503,
-        }
-    }
 }
 
 /// Runs one probe under a deadline and records how it went.
@@ -189,13 +180,13 @@ mod tests {
     }
 
     #[test]
-    fn all_reachable_is_200_and_lists_every_role() {
+    fn all_reachable_is_ok_and_lists_every_role() {
         let report = HealthReport::from_probes([
             ("table", up("t")),
             ("queue", up("q")),
             ("bucket", up("b")),
         ]);
-        assert_eq!(report.http_status(), 200);
+        assert_eq!(report.status, HealthStatus::Ok);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["status"], "ok");
         assert_eq!(json["resources"]["table"]["reachable"], true);
@@ -208,14 +199,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_failure_is_503_and_says_which() {
+    async fn one_failure_is_unavailable_and_says_which() {
         let broken = probe("b", Duration::from_secs(1), async {
             Err::<(), _>("NoSuchBucket")
         })
         .await;
         let report =
             HealthReport::from_probes([("table", up("t")), ("queue", up("q")), ("bucket", broken)]);
-        assert_eq!(report.http_status(), 503);
+        assert_eq!(report.status, HealthStatus::Unavailable);
         assert_eq!(report.failed, vec!["bucket"]);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["status"], "unavailable");

@@ -30,8 +30,35 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 probe_timeout: c.probe_timeout,
             };
             let report = health::check(&app.clients, &resources).await;
-            Ok(http::json_response(report.http_status(), &report))
+            Ok(http::json_response(status_of(&report), &report))
         }
         _ => Err(http::no_route(&request)),
+    }
+}
+
+/// 200 when everything answers, 503 otherwise (load balancers and
+/// deployment checks read the status, people read the body).
+fn status_of(report: &health::HealthReport) -> u16 {
+    match report.status {
+        health::HealthStatus::Ok => 200,
+        health::HealthStatus::Unavailable => 503,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_is_503_and_ok_is_200() {
+        let probe = |reachable| health::ResourceHealth {
+            name: "t".into(),
+            reachable,
+            latency_ms: 1,
+            error: None,
+        };
+        let ok = health::HealthReport::from_probes([("table", probe(true))]);
+        let down = health::HealthReport::from_probes([("table", probe(false))]);
+        assert_eq!((status_of(&ok), status_of(&down)), (200, 503));
     }
 }
