@@ -3,11 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::store::{get_n, get_s, n, s};
+use crate::store::{self, get_n, get_s, n, s};
 use crate::AwsClients;
 use meterai_app::idempotency::{LOCK_MS, RECORD_TTL_MS};
 use meterai_app::ports::{Claimed, IdempotencyKeys, KeyScope};
@@ -55,12 +54,8 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .expression_attribute_values(":hash", s(scope.hash))
             .send()
             .await;
-        match put {
-            Ok(_) => return Ok(Claimed::Run),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => {}
-                other => return Err(Error::table(DisplayErrorContext(other))),
-            },
+        if store::condition_held(put)? {
+            return Ok(Claimed::Run);
         }
         let existing = self
             .clients

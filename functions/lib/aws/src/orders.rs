@@ -17,7 +17,7 @@ use meterai_core::AccountId;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::quota::{self, Balance, Movement, MovementKind, Page, Rejected};
-use crate::store::{get_n, get_s, n, s, Item};
+use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 
 pub use meterai_core::orders::{OrderRules, OrderStatus};
@@ -205,16 +205,7 @@ impl Orders for DynamoOrders {
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::table(DisplayErrorContext(e))),
-        }
+        store::condition_held(result)
     }
 
     async fn with_balance(

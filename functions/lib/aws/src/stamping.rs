@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::messages::{Envelope, JobMessage};
 use crate::quota::{self, Movement, MovementKind, Page, Rejected};
-use crate::store::{get_n, get_s, n, s, Item};
+use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
 use meterai_app::ports::{AcceptRejected, DeadLetter, Documents, JobQueue, Jobs, UploadHead};
 use meterai_core::jobs::{Job, Placement};
@@ -412,16 +412,7 @@ impl Jobs for DynamoJobs {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match claimed {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::table(DisplayErrorContext(e))),
-        }
+        store::condition_held(claimed)
     }
 
     async fn complete(

@@ -9,6 +9,30 @@ pub type Item = HashMap<String, AttributeValue>;
 
 pub const GSI1: &str = "gsi1";
 
+/// A conditional write's answer: `Ok(true)` if it was written, `Ok(false)`
+/// if its condition did not hold (an outcome, not a failure), else the
+/// table's error with its cause for the logs.
+pub fn condition_held<O, E, R>(
+    result: std::result::Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> crate::Result<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(crate::Error::table(
+            aws_sdk_dynamodb::error::DisplayErrorContext(e),
+        )),
+    }
+}
+
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }

@@ -34,13 +34,6 @@ pub struct App {
 }
 
 impl App {
-    /// Reads the environment and builds the clients. Call once, in `main`.
-    pub async fn from_env() -> Result<Self> {
-        let config = Config::from_env()?;
-        let clients = AwsClients::load(config.s3_force_path_style).await;
-        Ok(Self::new(config, clients))
-    }
-
     pub fn new(config: Config, clients: AwsClients) -> Self {
         let authenticator = config.jwt_secret.as_ref().map(|secret| {
             Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
