@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(health worker orders quota payments stamps reconciler resellers verify webhooks)
+functions=(authorizer health worker orders quota payments stamps reconciler resellers verify webhooks)
 build="$root/.build"
 mkdir -p "$build"
 
@@ -48,11 +48,9 @@ if [[ "$target" == local ]]; then
   function_endpoint=${METERAI_FUNCTION_ENDPOINT_URL:-$endpoint}
   arch=${ARCHITECTURE:-x86_64}
   # Development secrets of the local stage only (tests and scripts read them from .build/).
-  jwt_secret=${JWT_SECRET:-meterai-local-dev-jwt-secret-not-for-production}
   midtrans_server_key=${MIDTRANS_SERVER_KEY:-SB-Mid-server-meterai-local}
 elif [[ "$target" == aws ]]; then
   arch=${ARCHITECTURE:-arm64}
-  jwt_secret=${JWT_SECRET:?set JWT_SECRET (at least 32 characters) to the portal token secret}
   midtrans_server_key=${MIDTRANS_SERVER_KEY:?set MIDTRANS_SERVER_KEY to your Midtrans server key}
 else
   echo "METERAI_TARGET must be local or aws" >&2
@@ -132,12 +130,15 @@ params=(
   "Architecture=$arch"
   "ArtifactBucket=$artifacts"
   "EndpointUrl=$function_endpoint"
-  "JwtSecret=$jwt_secret"
   "MidtransServerKey=$midtrans_server_key"
 )
 for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
-[[ -n "${JWT_ISSUER:-}" ]] && params+=("JwtIssuer=$JWT_ISSUER")
-[[ -n "${JWT_AUDIENCE:-}" ]] && params+=("JwtAudience=$JWT_AUDIENCE")
+# A short TTL on the local stage keeps the revocation test quick; 60 s on AWS.
+if [[ -n "${AUTHORIZER_CACHE_SECONDS:-}" ]]; then
+  params+=("AuthorizerCacheSeconds=$AUTHORIZER_CACHE_SECONDS")
+elif [[ "$target" == local ]]; then
+  params+=("AuthorizerCacheSeconds=5")
+fi
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
 [[ -n "${SIGNING_KEY_SPEC:-}" ]] && params+=("SigningKeySpec=$SIGNING_KEY_SPEC")
 [[ -n "${SIGNING_CHAIN_TTL_SECONDS:-}" ]] && params+=("SigningChainTtlSeconds=$SIGNING_CHAIN_TTL_SECONDS")
@@ -165,9 +166,6 @@ echo "METERAI_STAGE=$stage" >>"$out"
 echo "METERAI_ENDPOINT_URL=${endpoint:-}" >>"$out"
 if [[ "$target" == local ]]; then
   {
-    echo "METERAI_JWT_SECRET=$jwt_secret"
-    echo "METERAI_JWT_ISSUER=${JWT_ISSUER:-meterai-local}"
-    echo "METERAI_JWT_AUDIENCE=${JWT_AUDIENCE:-meterai-api}"
     echo "METERAI_MIDTRANS_SERVER_KEY=$midtrans_server_key"
   } >>"$out"
 fi

@@ -99,13 +99,90 @@ impl Stack {
         meterai::AwsClients::from_sdk_config(&self.sdk_config().await, self.endpoint().is_some())
     }
 
-    /// Mints portal tokens with the stack's development secret (local stage only).
-    pub fn authenticator(&self) -> meterai::auth::Authenticator {
-        meterai::auth::Authenticator::new(
-            self.get("METERAI_JWT_SECRET").as_bytes(),
-            self.get("METERAI_JWT_ISSUER"),
-            self.get("METERAI_JWT_AUDIENCE"),
-        )
+    /// The stack's user pool, through Cognito's own API (admin calls are
+    /// signed; on AWS they need the caller's IAM rights on the pool).
+    pub async fn cognito(&self) -> aws_sdk_cognitoidentityprovider::Client {
+        aws_sdk_cognitoidentityprovider::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a confirmed user of the stack's user pool with `username`
+    /// (an e-mail address or a +62 mobile number) and `password`; returns
+    /// its `sub`, which is its portal account id.
+    pub async fn create_user(&self, username: &str, password: &str) -> String {
+        let cognito = self.cognito().await;
+        let pool = self.get("METERAI_USER_POOL_ID");
+        let attribute = |name: &str, value: &str| {
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .expect("attribute builds")
+        };
+        let contact = if username.starts_with('+') {
+            vec![
+                attribute("phone_number", username),
+                attribute("phone_number_verified", "true"),
+            ]
+        } else {
+            vec![
+                attribute("email", username),
+                attribute("email_verified", "true"),
+            ]
+        };
+        let created = cognito
+            .admin_create_user()
+            .user_pool_id(pool)
+            .username(username)
+            .set_user_attributes(Some(contact))
+            .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+            .send()
+            .await
+            .expect("AdminCreateUser succeeds");
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(pool)
+            .username(username)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .expect("AdminSetUserPassword succeeds");
+        created
+            .user()
+            .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+            .and_then(|a| a.value())
+            .expect("a new user has a sub")
+            .to_string()
+    }
+
+    /// Signs in as the portal does (USER_PASSWORD_AUTH on the portal's app
+    /// client): the access, ID and refresh tokens.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Tokens {
+        self.sign_in_on(self.get("METERAI_USER_POOL_CLIENT_ID"), username, password)
+            .await
+    }
+
+    /// Signs in on any app client of any pool of the stack's Cognito.
+    pub async fn sign_in_on(&self, client_id: &str, username: &str, password: &str) -> Tokens {
+        let answer = self
+            .cognito()
+            .await
+            .initiate_auth()
+            .client_id(client_id)
+            .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", password)
+            .send()
+            .await
+            .expect("InitiateAuth succeeds");
+        let result = answer
+            .authentication_result()
+            .expect("sign-in without a challenge");
+        Tokens {
+            access: result.access_token().expect("access token").to_string(),
+            id: result.id_token().expect("ID token").to_string(),
+            refresh: result.refresh_token().unwrap_or_default().to_string(),
+        }
     }
 
     /// Signs payment notifications as the gateway would (local stage only).
@@ -182,6 +259,17 @@ where
     }
 }
 
+/// What a sign-in returns.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub id: String,
+    pub refresh: String,
+}
+
+/// A password the user pool's policy accepts.
+pub const TEST_PASSWORD: &str = "Meterai-test-2026!";
+
 /// A portal user of the deployed API: a fresh account and its token.
 #[derive(Clone)]
 pub struct Portal {
@@ -207,10 +295,11 @@ impl Answer {
 }
 
 impl Portal {
-    /// A new account no earlier run used.
-    pub fn new(stack: &Stack) -> Self {
-        let account = unique("acct");
-        let token = stack.authenticator().mint(&account, 3600);
+    /// A new user of the stack's user pool, signed in: its account is its `sub`.
+    pub async fn new(stack: &Stack) -> Self {
+        let username = format!("{}@example.test", unique("user"));
+        let account = stack.create_user(&username, TEST_PASSWORD).await;
+        let token = stack.sign_in(&username, TEST_PASSWORD).await.access;
         Self {
             account,
             token,

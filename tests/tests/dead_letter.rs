@@ -21,7 +21,7 @@ async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
     let table = stack.get("METERAI_TABLE_NAME");
 
     // Two real jobs, stamped once.
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 2).await;
     let doc = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
     let mut jobs = Vec::new();

@@ -15,7 +15,7 @@ async fn paid_order(stack: &Stack, user: &Portal, quantity: i64) -> String {
 #[tokio::test]
 async fn twenty_concurrent_refunds_of_one_order_refund_once() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     let id = paid_order(&stack, &user, 5).await;
     let path = format!("/v1/orders/{id}/refund");
     let empty = json!({});
@@ -48,7 +48,7 @@ async fn twenty_concurrent_refunds_of_one_order_refund_once() {
 #[tokio::test]
 async fn refund_requests_that_cannot_be_met_are_4xx() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     let pending = user.order(2).await;
     let a = user
         .post(
@@ -100,7 +100,7 @@ async fn refund_requests_that_cannot_be_met_are_4xx() {
 #[tokio::test]
 async fn refunds_racing_with_reservations_never_overdraw() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     let id = paid_order(&stack, &user, 10).await;
     let clients = stack.clients().await;
     let table = stack.get("METERAI_TABLE_NAME");

@@ -49,7 +49,7 @@ fn only_stamp(report: &serde_json::Value) -> &serde_json::Value {
 #[tokio::test]
 async fn stamps_from_the_stack_are_signatures_that_tools_and_verify_accept() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 1).await;
     let scratch = Scratch::new("e2e-signature");
     let original = sample_pdf(2, [0, 0, 595, 842], None);
@@ -114,7 +114,7 @@ async fn stamps_from_the_stack_are_signatures_that_tools_and_verify_accept() {
 #[tokio::test]
 async fn a_document_signed_before_stamping_keeps_its_signature() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 1).await;
     let scratch = Scratch::new("e2e-presigned");
     let (signed, applicant) = applicant_signed(&scratch, &sample_pdf(1, [0, 0, 595, 842], None));

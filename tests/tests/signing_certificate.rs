@@ -124,7 +124,7 @@ async fn a_renewed_certificate_installed_for_the_kms_key_is_used_after_the_ttl()
 
     // A stamp first, so the worker holds the development chain when the
     // renewed one is installed (it must read it again, not start with it).
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 2).await;
     let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
     let stamp = || async {

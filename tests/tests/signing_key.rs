@@ -14,7 +14,7 @@ async fn a_disabled_signing_key_fails_the_job_only_after_retries_and_returns_the
     let stack = Stack::load();
     let kms = stack.clients().await.kms;
     let key = stack.get("METERAI_SIGNING_KEY_ID");
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 2).await;
     let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
 

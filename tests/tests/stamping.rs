@@ -24,7 +24,7 @@ fn tool(program: &str, args: &[&str]) -> String {
 #[tokio::test]
 async fn buy_pay_upload_stamp_poll_download() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 2).await;
     let original = sample_pdf(3, [0, 0, 595, 842], None);
     let document = user.upload(&original).await;
@@ -86,7 +86,7 @@ async fn buy_pay_upload_stamp_poll_download() {
 #[tokio::test]
 async fn bad_stamp_requests_are_4xx_or_fail_the_job_and_return_the_stamp() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     let none = user
         .stamp(
             &user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await,
@@ -98,7 +98,7 @@ async fn bad_stamp_requests_are_4xx_or_fail_the_job_and_return_the_stamp() {
     assert_eq!((none.status, none.code()), (402, "INSUFFICIENT_QUOTA"));
     user.buy(&stack, 3).await;
 
-    let stranger = Portal::new(&stack);
+    let stranger = Portal::new(&stack).await;
     let theirs = stranger
         .upload(&sample_pdf(1, [0, 0, 595, 842], None))
         .await;
@@ -186,7 +186,7 @@ async fn bad_stamp_requests_are_4xx_or_fail_the_job_and_return_the_stamp() {
 #[tokio::test]
 async fn a_hundred_jobs_for_sixty_stamps() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 60).await;
     let doc = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
     let requests: Vec<_> = (0..100)
@@ -233,7 +233,7 @@ async fn a_hundred_jobs_for_sixty_stamps() {
 #[tokio::test]
 async fn a_worker_crash_between_store_and_record_spends_once() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 1).await;
     let original = sample_pdf(1, [0, 0, 595, 842], None);
     let doc = user.upload(&original).await;
@@ -287,7 +287,7 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
 #[tokio::test]
 async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 1).await;
     let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
     let clients = stack.clients().await;

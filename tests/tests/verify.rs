@@ -24,7 +24,7 @@ async fn get(stack: &Stack, path: &str, accept: &str) -> (u16, String, String) {
 #[tokio::test]
 async fn anyone_can_verify_a_serial_and_a_file() {
     let stack = Stack::load();
-    let user = Portal::new(&stack);
+    let user = Portal::new(&stack).await;
     user.buy(&stack, 1).await;
     let original = sample_pdf(2, [0, 0, 595, 842], None);
     let document = user.upload(&original).await;

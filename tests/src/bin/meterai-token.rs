@@ -1,27 +1,33 @@
-//! Mints a development bearer token for the local stack.
+//! An access token of the local stack's user pool, for trying the API by hand.
 //!
-//!     target/release/meterai-token <account-id> [ttl-seconds]
+//!     target/release/meterai-token <e-mail or +62 number> [password]
 //!
-//! Reads the stack's development secret from `.build/meterai-local.env`
-//! (or `$METERAI_STACK_ENV`). Production tokens come from the identity provider.
+//! Creates the user (confirmed) if the pool does not have it yet, signs in
+//! as the portal does and prints the access token. Reads the stack from
+//! `.build/meterai-local.env` (or `$METERAI_STACK_ENV`).
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let mut args = std::env::args().skip(1);
-    let Some(account) = args.next() else {
-        eprintln!("usage: meterai-token <account-id> [ttl-seconds]");
+    let Some(username) = args.next() else {
+        eprintln!("usage: meterai-token <e-mail or +62 number> [password]");
         std::process::exit(2);
     };
-    let ttl = match args.next().map(|t| t.parse::<i64>()) {
-        None => 3600,
-        Some(Ok(ttl)) => ttl,
-        Some(Err(_)) => {
-            eprintln!("ttl-seconds must be a whole number");
-            std::process::exit(2);
-        }
-    };
-    if meterai_core::AccountId::parse(&account).is_err() {
-        eprintln!("account id must be 1-128 characters of A-Z a-z 0-9 _ . @ : | -");
-        std::process::exit(2);
+    let password = args
+        .next()
+        .unwrap_or_else(|| e2e::TEST_PASSWORD.to_string());
+    let stack = e2e::Stack::load();
+    let exists = stack
+        .cognito()
+        .await
+        .admin_get_user()
+        .user_pool_id(stack.get("METERAI_USER_POOL_ID"))
+        .username(&username)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        stack.create_user(&username, &password).await;
     }
-    println!("{}", e2e::Stack::load().authenticator().mint(&account, ttl));
+    println!("{}", stack.sign_in(&username, &password).await.access);
 }

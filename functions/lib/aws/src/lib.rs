@@ -10,6 +10,7 @@ pub mod aws;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod identity;
 pub mod keys;
 pub mod kms;
 pub mod messages;

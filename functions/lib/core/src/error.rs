@@ -87,6 +87,8 @@ pub enum Dependency {
     Queue,
     Bucket,
     SigningKey,
+    /// The user pool's published signing keys (JWKS).
+    IdentityProvider,
 }
 
 impl Dependency {
@@ -96,6 +98,7 @@ impl Dependency {
             Dependency::Queue => "queue",
             Dependency::Bucket => "bucket",
             Dependency::SigningKey => "signing key",
+            Dependency::IdentityProvider => "identity provider",
         }
     }
 }

@@ -1,9 +1,8 @@
 //! What a function holds for its whole life: configuration, AWS clients and
-//! the authenticator, built once per cold start.
+//! the adapters, built once per cold start.
 
 use std::sync::Arc;
 
-use crate::auth::{AccountId, Authenticator};
 use crate::aws::AwsClients;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -12,7 +11,8 @@ use crate::error::{Error, Result};
 pub struct App {
     pub config: Config,
     pub clients: AwsClients,
-    authenticator: Option<Authenticator>,
+    /// The user pool's signing keys (the authorizer only).
+    keys: Option<crate::auth::Keys>,
     stamp_settings: crate::stamping::StampSettings,
     /// Where reseller events go, when this function emits any.
     outbox: Option<crate::events::Outbox>,
@@ -35,9 +35,21 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, clients: AwsClients) -> Self {
-        let authenticator = config.jwt_secret.as_ref().map(|secret| {
-            Authenticator::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience)
-        });
+        let keys = config
+            .user_pool_id
+            .as_deref()
+            .zip(config.user_pool_client_id.as_deref())
+            .map(|(pool, client)| {
+                crate::auth::Keys::new(
+                    crate::auth::UserPool::new(
+                        &config.region,
+                        pool,
+                        client,
+                        config.aws_endpoint_url.as_deref(),
+                    ),
+                    config.probe_timeout,
+                )
+            });
         let stamp_settings = stamp_settings(&config);
         let outbox = config
             .webhooks_queue_url
@@ -87,7 +99,7 @@ impl App {
             outbox,
             config,
             clients,
-            authenticator,
+            keys,
             stamp_settings,
             signing_chain: tokio::sync::Mutex::new(None),
         }
@@ -162,17 +174,27 @@ impl App {
         ))
     }
 
-    /// The caller: a reseller when the bearer credential is an API key (one
-    /// table read), else a portal user by JWT.
-    pub async fn caller(&self, authorization: Option<&str>) -> Result<crate::auth::Caller> {
-        match crate::auth::bearer(authorization) {
-            Some(key) if crate::resellers::is_api_key(key) => Ok(crate::auth::Caller::Reseller(
-                crate::resellers::authenticate(&self.clients, self.table(), key).await?,
-            )),
-            _ => self
-                .authenticate(authorization)
-                .map(crate::auth::Caller::Portal),
+    /// Who presents `authorization` (the authorizer): a reseller when the
+    /// bearer credential is an API key (one table read), else a portal user
+    /// by Cognito access token.
+    pub async fn authorize(&self, authorization: Option<&str>) -> Result<crate::auth::Caller> {
+        let credential = crate::auth::bearer(authorization).ok_or_else(|| {
+            Error::unauthenticated(
+                crate::error::codes::UNAUTHENTICATED,
+                "Authorization must be 'Bearer <access token or API key>'",
+            )
+        })?;
+        if crate::resellers::is_api_key(credential) {
+            return Ok(crate::auth::Caller::Reseller(
+                crate::resellers::authenticate(&self.clients, self.table(), credential).await?,
+            ));
         }
+        let keys = self.keys.as_ref().ok_or_else(|| {
+            Error::Misconfigured("USER_POOL_ID is not set for this function".into())
+        })?;
+        keys.verify(credential)
+            .await
+            .map(crate::auth::Caller::Portal)
     }
 
     /// The serial registry of this function's table.
@@ -213,14 +235,6 @@ impl App {
     /// Whether this deployment is the local stage (loopback webhooks allowed).
     pub fn is_local_stage(&self) -> bool {
         self.config.stage == "local"
-    }
-
-    /// The portal account named by the request's bearer token.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<AccountId> {
-        self.authenticator
-            .as_ref()
-            .ok_or_else(|| Error::Misconfigured("JWT_SECRET is not set for this function".into()))?
-            .verify(authorization)
     }
 }
 

@@ -30,11 +30,14 @@ pub struct Config {
     /// The queue's `maxReceiveCount`: after that many receives a failed message
     /// moves to the dead-letter queue, so waiting before the last move is pointless.
     pub max_receive_count: u32,
-    /// HS256 secret of portal tokens; only the functions that authenticate
-    /// portal users are given one.
-    pub jwt_secret: Option<String>,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
+    /// The Cognito user pool and app client whose access tokens the
+    /// authorizer accepts (the authorizer only).
+    pub user_pool_id: Option<String>,
+    pub user_pool_client_id: Option<String>,
+    /// The region the functions run in (the user pool's, for its issuer).
+    pub region: String,
+    /// Set on an emulator (it serves the user pool's keys itself); unset on AWS.
+    pub aws_endpoint_url: Option<String>,
     /// Midtrans server key; only the payments function is given it.
     pub midtrans_server_key: Option<String>,
     pub order_rules: OrderRules,
@@ -82,6 +85,9 @@ impl Config {
                     Error::Misconfigured(format!("environment variable {name} is not set"))
                 })
         };
+        let optional = |name: &str| -> Option<String> {
+            vars.get(name).filter(|v| !v.trim().is_empty()).cloned()
+        };
         let number = |name: &str, default: u64| -> Result<u64> {
             match vars.get(name) {
                 None => Ok(default),
@@ -103,15 +109,10 @@ impl Config {
             retry_max: Duration::from_secs(number("RETRY_MAX_SECONDS", 300)?),
             max_receive_count: u32::try_from(number("MAX_RECEIVE_COUNT", 5)?)
                 .map_err(|_| Error::Misconfigured("MAX_RECEIVE_COUNT is too large".into()))?,
-            jwt_secret: vars.get("JWT_SECRET").filter(|v| !v.is_empty()).cloned(),
-            jwt_issuer: vars
-                .get("JWT_ISSUER")
-                .cloned()
-                .unwrap_or_else(|| "meterai-local".into()),
-            jwt_audience: vars
-                .get("JWT_AUDIENCE")
-                .cloned()
-                .unwrap_or_else(|| "meterai-api".into()),
+            user_pool_id: optional("USER_POOL_ID"),
+            user_pool_client_id: optional("USER_POOL_CLIENT_ID"),
+            region: optional("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            aws_endpoint_url: optional("AWS_ENDPOINT_URL"),
             midtrans_server_key: vars
                 .get("MIDTRANS_SERVER_KEY")
                 .filter(|v| !v.is_empty())
@@ -158,8 +159,9 @@ impl Config {
 /// a deployment that forgot one fails at once instead of on some request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
-    /// Portal users' tokens (`JWT_SECRET`).
-    pub portal_tokens: bool,
+    /// The user pool whose tokens it checks (`USER_POOL_ID`,
+    /// `USER_POOL_CLIENT_ID`): the authorizer.
+    pub identity: bool,
     /// The payment gateway's key (`MIDTRANS_SERVER_KEY`).
     pub payment_gateway: bool,
     /// The KMS signing key (`SIGNING_KEY_ID`).
@@ -173,7 +175,7 @@ pub struct Needs {
 impl Needs {
     /// Nothing beyond the common settings.
     pub const NONE: Needs = Needs {
-        portal_tokens: false,
+        identity: false,
         payment_gateway: false,
         signing_key: false,
         events: false,
@@ -186,8 +188,12 @@ impl Config {
     pub fn check(&self, needs: Needs) -> Result<()> {
         let missing = [
             (
-                needs.portal_tokens && self.jwt_secret.is_none(),
-                "JWT_SECRET",
+                needs.identity && self.user_pool_id.is_none(),
+                "USER_POOL_ID",
+            ),
+            (
+                needs.identity && self.user_pool_client_id.is_none(),
+                "USER_POOL_CLIENT_ID",
             ),
             (
                 needs.payment_gateway && self.midtrans_server_key.is_none(),
@@ -238,7 +244,9 @@ mod tests {
             ("RETRY_BASE_SECONDS", "1"),
             ("RETRY_MAX_SECONDS", "20"),
             ("MAX_RECEIVE_COUNT", "3"),
-            ("JWT_SECRET", "s3cret"),
+            ("USER_POOL_ID", "ap-southeast-3_Pool"),
+            ("USER_POOL_CLIENT_ID", "client-1"),
+            ("AWS_REGION", "ap-southeast-3"),
             ("MIDTRANS_SERVER_KEY", "SB-key"),
             ("ORDER_MAX_QUANTITY", "50"),
             ("REFUND_WINDOW_DAYS", "7"),
@@ -253,7 +261,10 @@ mod tests {
         assert_eq!(config.retry_base, Duration::from_secs(1));
         assert_eq!(config.retry_max, Duration::from_secs(20));
         assert_eq!(config.max_receive_count, 3);
-        assert_eq!(config.jwt_secret.as_deref(), Some("s3cret"));
+        assert_eq!(config.user_pool_id.as_deref(), Some("ap-southeast-3_Pool"));
+        assert_eq!(config.user_pool_client_id.as_deref(), Some("client-1"));
+        assert_eq!(config.region, "ap-southeast-3");
+        assert_eq!(config.aws_endpoint_url, None);
         assert_eq!(config.midtrans_server_key.as_deref(), Some("SB-key"));
         assert_eq!(config.order_rules.max_quantity, 50);
         assert_eq!(config.order_rules.refund_window_ms, 7 * 24 * 3_600_000);
@@ -285,7 +296,7 @@ mod tests {
         assert_eq!(config.retry_base, Duration::from_secs(2));
         assert_eq!(config.retry_max, Duration::from_secs(300));
         assert_eq!(config.max_receive_count, 5);
-        assert_eq!(config.jwt_secret, None);
+        assert_eq!(config.user_pool_id, None);
         assert_eq!(config.midtrans_server_key, None);
         assert_eq!(config.order_rules, OrderRules::default());
         assert!(
@@ -321,10 +332,10 @@ mod tests {
         for (needs, variable) in [
             (
                 Needs {
-                    portal_tokens: true,
+                    identity: true,
                     ..Needs::NONE
                 },
-                "JWT_SECRET",
+                "USER_POOL_ID",
             ),
             (
                 Needs {
@@ -363,7 +374,8 @@ mod tests {
         }
         let mut all = vars.clone();
         for name in [
-            "JWT_SECRET",
+            "USER_POOL_ID",
+            "USER_POOL_CLIENT_ID",
             "MIDTRANS_SERVER_KEY",
             "SIGNING_KEY_ID",
             "WEBHOOKS_QUEUE_URL",
@@ -372,7 +384,7 @@ mod tests {
             all.insert(name.to_string(), "set".to_string());
         }
         let every = Needs {
-            portal_tokens: true,
+            identity: true,
             payment_gateway: true,
             signing_key: true,
             events: true,

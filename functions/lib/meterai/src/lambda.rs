@@ -5,6 +5,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use aws_lambda_events::event::apigw::{
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use tracing::Instrument;
@@ -32,6 +35,27 @@ pub struct Queue {
     pub needs: Needs,
     pub handle: BatchHandler,
 }
+
+/// API Gateway's authorizer: the settings it needs and its decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorizer {
+    pub needs: Needs,
+    pub handle: AuthorizerHandler,
+}
+
+/// An authorizer's answer to one request.
+pub type Decision = Pin<
+    Box<
+        dyn Future<
+                Output = ApiGatewayV2CustomAuthorizerSimpleResponse<
+                    std::collections::HashMap<String, serde_json::Value>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// An authorizer's handler of one request.
+pub type AuthorizerHandler = fn(&'static App, ApiGatewayV2CustomAuthorizerV2Request) -> Decision;
 
 /// Runs an HTTP function: builds the [`App`] once (a missing setting stops
 /// the cold start), then serves each request in its own span, mapping errors
@@ -100,6 +124,26 @@ pub fn serve_queue(function: Queue) -> Result<(), lambda_runtime::Error> {
                 Ok::<SqsBatchResponse, lambda_runtime::Error>(
                     handler(app, event.payload).instrument(span).await,
                 )
+            },
+        ))
+        .await
+    })
+}
+
+/// Runs the authorizer: builds the [`App`] once, then decides each request
+/// in its own span.
+pub fn serve_authorizer(function: Authorizer) -> Result<(), lambda_runtime::Error> {
+    let handler = function.handle;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let app = cold_start(function.needs).await?;
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
+                let span = tracing::info_span!(
+                    "authorize",
+                    request_id = %event.context.request_id,
+                    route = event.payload.route_key.as_deref().unwrap_or_default()
+                );
+                Ok::<_, lambda_runtime::Error>(handler(app, event.payload).instrument(span).await)
             },
         ))
         .await

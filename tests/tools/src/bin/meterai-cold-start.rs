@@ -56,11 +56,20 @@ fn first_event(function: &str) -> serde_json::Value {
             let serial = meterai_pdf::stamp::Serial::generate();
             http_event("GET", &format!("/v1/verify/{serial}"), "")
         }
+        // A key that is not one: refused before any AWS call.
+        "authorizer" => json!({
+            "version": "2.0", "type": "REQUEST", "routeKey": "GET /v1/quota",
+            "rawPath": "/v1/quota", "rawQueryString": "",
+            "identitySource": ["Bearer mk_cold"],
+            "headers": {"authorization": "Bearer mk_cold"},
+            "requestContext": http_event("GET", "/v1/quota", "")["requestContext"].clone(),
+        }),
         _ => json!({"Records": []}),
     }
 }
 
-const FUNCTIONS: [&str; 10] = [
+const FUNCTIONS: [&str; 11] = [
+    "authorizer",
     "health",
     "orders",
     "quota",
@@ -266,7 +275,11 @@ async fn main() {
         ),
         // Every function's own settings: a function lacking one stops at cold start.
         ("SIGNING_KEY_ID", stack.get("METERAI_SIGNING_KEY_ID")),
-        ("JWT_SECRET", stack.get("METERAI_JWT_SECRET")),
+        ("USER_POOL_ID", stack.get("METERAI_USER_POOL_ID")),
+        (
+            "USER_POOL_CLIENT_ID",
+            stack.get("METERAI_USER_POOL_CLIENT_ID"),
+        ),
         (
             "MIDTRANS_SERVER_KEY",
             stack.get("METERAI_MIDTRANS_SERVER_KEY"),

@@ -125,7 +125,7 @@ impl Run {
 
 /// One user's whole journey. Returns an error text if it could not finish.
 async fn session(run: Arc<Run>, deadline: Instant) -> Result<(), String> {
-    let user = Portal::new(&run.stack);
+    let user = Portal::new(&run.stack).await;
     let timed = |endpoint: &'static str| (endpoint, Instant::now());
 
     let (e, t0) = timed("POST /v1/orders");

@@ -1,4 +1,4 @@
-//! Orders of stamp quota, for portal users (bearer JWT) and resellers' pools:
+//! Orders of stamp quota, for portal users (Cognito access token) and resellers' pools:
 //! `POST /v1/orders`, `GET /v1/orders`, `GET /v1/orders/{id}`, `POST /v1/orders/{id}/refund`.
 
 use crate::http::{self, header, json_response, query, stored_response};
@@ -11,7 +11,6 @@ use meterai_app::ports::{Clock, SystemClock};
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
     needs: crate::config::Needs {
-        portal_tokens: true,
         events: true,
         ..crate::config::Needs::NONE
     },
@@ -25,10 +24,7 @@ pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
 }
 
 async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let account = app
-        .caller(header(&request, "authorization"))
-        .await?
-        .account();
+    let account = crate::auth::caller_of(&request)?.account();
     let rules = &app.config.order_rules;
     let store = app.orders();
     let clock = SystemClock;

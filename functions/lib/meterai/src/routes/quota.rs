@@ -1,15 +1,12 @@
 //! A portal user's quota and its ledger: `GET /v1/quota`, `GET /v1/ledger`.
 
-use crate::http::{self, header, json_response, query};
+use crate::http::{self, json_response, query};
 use crate::{quota, request, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
-    needs: crate::config::Needs {
-        portal_tokens: true,
-        ..crate::config::Needs::NONE
-    },
+    needs: crate::config::Needs::NONE,
     route,
 };
 
@@ -20,10 +17,7 @@ pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
 }
 
 async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let account = app
-        .caller(header(&request, "authorization"))
-        .await?
-        .account();
+    let account = crate::auth::caller_of(&request)?.account();
     match (
         request.method().clone(),
         http::route_segments(&request).as_slice(),

@@ -65,24 +65,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         .await?;
         return Ok(stored_response(response, replayed));
     }
-    // Customers exist only for resellers: this function knows API keys only
-    // (it holds no token secret), and anyone else is told so with a 4xx.
-    let authorization = header(&request, "authorization");
-    let credential = crate::auth::bearer(authorization);
-    if !credential.is_some_and(resellers::is_api_key) {
-        return Err(match credential {
-            None => Error::unauthenticated(
-                codes::UNAUTHENTICATED,
-                "Authorization must be 'Bearer <API key>'",
-            ),
-            Some(_) => Error::not_found(
-                codes::FORBIDDEN_FOR_CALLER,
-                "customers exist only for resellers",
-            ),
-        });
-    }
-    // An API key names a reseller or is refused; anything else is told so.
-    let Caller::Reseller(reseller) = app.caller(authorization).await? else {
+    // Customers exist only for resellers; a portal user is told so with a 4xx.
+    let Caller::Reseller(reseller) = crate::auth::caller_of(&request)? else {
         return Err(Error::not_found(
             codes::FORBIDDEN_FOR_CALLER,
             "customers exist only for resellers",

@@ -1,4 +1,4 @@
-//! Stamping for portal users (bearer JWT) and resellers (bearer API key, with
+//! Stamping for portal users (Cognito access token) and resellers (bearer API key, with
 //! `customer_id` to stamp for a customer): `POST /v1/documents` (presigned
 //! upload), `POST /v1/stamps`, `POST /v1/stamps/batch`, `GET /v1/stamps`,
 //! `GET /v1/stamps/{id}`.
@@ -16,10 +16,7 @@ const BATCH_LIMIT: usize = 100;
 
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
-    needs: crate::config::Needs {
-        portal_tokens: true,
-        ..crate::config::Needs::NONE
-    },
+    needs: crate::config::Needs::NONE,
     route,
 };
 
@@ -30,7 +27,7 @@ pub fn route(app: &'static App, request: Request) -> crate::lambda::Answer {
 }
 
 async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
-    let caller = app.caller(header(&request, "authorization")).await?;
+    let caller = crate::auth::caller_of(&request)?;
     let account = caller.account();
     let settings = app.stamp_settings();
     let ports = &app.stamp_ports();
