@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(authorizer health worker orders quota payments stamps reconciler resellers verify webhooks)
+functions=(authorizer settlements health worker orders quota payments stamps reconciler resellers verify webhooks)
 build="$root/.build"
 mkdir -p "$build"
 
@@ -44,6 +44,9 @@ if [[ "$target" == local ]]; then
   unset AWS_SESSION_TOKEN AWS_PROFILE
   export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
   endpoint_args=(--endpoint-url "$endpoint")
+  # Also for the clients the CLI makes itself (the template's upload to S3 by
+  # `cloudformation deploy --s3-bucket`).
+  export AWS_ENDPOINT_URL=$endpoint
   # What the functions themselves call (LocalStack in Docker wants its container-side name).
   function_endpoint=${METERAI_FUNCTION_ENDPOINT_URL:-$endpoint}
   arch=${ARCHITECTURE:-x86_64}
@@ -133,6 +136,17 @@ params=(
   "MidtransServerKey=$midtrans_server_key"
 )
 for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
+# The local stage pays through the simulator (simulators/start.sh) and checks
+# pending orders soon; AWS uses the Midtrans sandbox unless told otherwise.
+if [[ "$target" == local ]]; then
+  sim=${MIDTRANS_SIMULATOR_URL:-http://127.0.0.1:${MIDTRANS_SIMULATOR_PORT:-4590}}
+  params+=("MidtransSnapUrl=${MIDTRANS_SNAP_URL:-$sim}" "MidtransApiUrl=${MIDTRANS_API_URL:-$sim}")
+  params+=("SettleAfterSeconds=${SETTLE_AFTER_SECONDS:-20}")
+else
+  [[ -n "${MIDTRANS_SNAP_URL:-}" ]] && params+=("MidtransSnapUrl=$MIDTRANS_SNAP_URL")
+  [[ -n "${MIDTRANS_API_URL:-}" ]] && params+=("MidtransApiUrl=$MIDTRANS_API_URL")
+  [[ -n "${SETTLE_AFTER_SECONDS:-}" ]] && params+=("SettleAfterSeconds=$SETTLE_AFTER_SECONDS")
+fi
 # A short TTL on the local stage keeps the revocation test quick; 60 s on AWS.
 if [[ -n "${AUTHORIZER_CACHE_SECONDS:-}" ]]; then
   params+=("AuthorizerCacheSeconds=$AUTHORIZER_CACHE_SECONDS")
@@ -149,6 +163,7 @@ fi
 awscli cloudformation deploy \
   --stack-name "$stack" \
   --template-file infra/template.yaml \
+  --s3-bucket "$artifacts" --s3-prefix templates \
   --capabilities CAPABILITY_IAM \
   --no-fail-on-empty-changeset \
   --parameter-overrides "${params[@]}"
@@ -167,6 +182,7 @@ echo "METERAI_ENDPOINT_URL=${endpoint:-}" >>"$out"
 if [[ "$target" == local ]]; then
   {
     echo "METERAI_MIDTRANS_SERVER_KEY=$midtrans_server_key"
+    echo "METERAI_MIDTRANS_SIMULATOR_URL=$sim"
   } >>"$out"
 fi
 # ---- the signing key's certificate (the key itself is in the template).

@@ -403,15 +403,38 @@ pub async fn notify(stack: &Stack, notification: &serde_json::Value) -> Answer {
     answer(response).await
 }
 
-/// A correctly signed Midtrans notification for an order of the API.
-pub fn payment(stack: &Stack, order: &serde_json::Value, status: &str) -> serde_json::Value {
-    let note = stack.midtrans().notification(
-        order["order_id"].as_str().expect("order id"),
-        status,
-        order["total"].as_i64().expect("order total"),
-        &unique("tx"),
-    );
+/// The gateway (the local simulator) now says `status` for the order, for
+/// its total; and a correctly signed notification saying so. Our side acts
+/// on what the gateway's status API says, so both are set.
+pub async fn payment(stack: &Stack, order: &serde_json::Value, status: &str) -> serde_json::Value {
+    let order_id = order["order_id"].as_str().expect("order id");
+    let total = order["total"].as_i64().expect("order total");
+    simulator(
+        stack,
+        "/_sim/status",
+        &serde_json::json!({
+            "order_id": order_id,
+            "transaction_status": status,
+            "gross_amount": format!("{total}.00"),
+        }),
+    )
+    .await;
+    let note = stack
+        .midtrans()
+        .notification(order_id, status, total, &unique("tx"));
     serde_json::to_value(note).expect("notification serializes")
+}
+
+/// A control call to the local Midtrans simulator (see `simulators/midtrans.py`).
+pub async fn simulator(stack: &Stack, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let url = format!("{}{path}", stack.get("METERAI_MIDTRANS_SIMULATOR_URL"));
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("the Midtrans simulator answers (simulators/start.sh)");
+    response.json().await.unwrap_or_default()
 }
 
 /// Fails the test unless the quota audit holds for the account.
@@ -437,7 +460,7 @@ impl Portal {
     /// Orders `quantity` stamps and has the gateway settle the order.
     pub async fn buy(&self, stack: &Stack, quantity: i64) {
         let order = self.order(quantity).await;
-        let paid = notify(stack, &payment(stack, &order, "settlement")).await;
+        let paid = notify(stack, &payment(stack, &order, "settlement").await).await;
         assert_eq!(paid.body["result"], "credited", "{:?}", paid.body);
     }
 

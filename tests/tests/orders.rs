@@ -21,7 +21,7 @@ async fn buy_notify_and_the_quota_shows_the_stamps() {
         .as_str()
         .is_some_and(|t| t > order["created_at"].as_str().unwrap()));
 
-    let paid = notify(&stack, &payment(&stack, &order, "settlement")).await;
+    let paid = notify(&stack, &payment(&stack, &order, "settlement").await).await;
     assert_eq!(paid.status, 200, "{:?}", paid.body);
     assert_eq!(paid.body["result"], "credited");
 
@@ -55,7 +55,7 @@ async fn twenty_concurrent_duplicate_notifications_credit_once() {
     let stack = Stack::load();
     let user = Portal::new(&stack).await;
     let order = user.order(2).await;
-    let note = payment(&stack, &order, "settlement");
+    let note = payment(&stack, &order, "settlement").await;
     let answers = join_all((0..20).map(|_| notify(&stack, &note))).await;
     for a in &answers {
         assert_eq!(a.status, 200, "{:?}", a.body);
@@ -70,7 +70,7 @@ async fn twenty_concurrent_duplicate_notifications_credit_once() {
         .count();
     assert_eq!((credited, duplicates), (1, 19));
     // And a capture with fraud_status=accept for the same order changes nothing either.
-    let again = notify(&stack, &payment(&stack, &order, "capture")).await;
+    let again = notify(&stack, &payment(&stack, &order, "capture").await).await;
     assert_eq!(again.body["result"], "already_credited");
     assert_eq!(user.quota().await["purchased"], 2);
     assert_audit(&stack, &user).await;
@@ -174,7 +174,7 @@ async fn another_accounts_order_is_not_found() {
     let stack = Stack::load();
     let owner = Portal::new(&stack).await;
     let order = owner.order(1).await;
-    notify(&stack, &payment(&stack, &order, "settlement")).await;
+    notify(&stack, &payment(&stack, &order, "settlement").await).await;
     let intruder = Portal::new(&stack).await;
     let id = order["order_id"].as_str().unwrap();
     let a = intruder.get(&format!("/v1/orders/{id}")).await;
@@ -200,28 +200,28 @@ async fn bad_notifications_credit_nothing() {
     let user = Portal::new(&stack).await;
     let order = user.order(2).await;
 
-    let mut forged = payment(&stack, &order, "settlement");
+    let mut forged = payment(&stack, &order, "settlement").await;
     forged["signature_key"] = json!("00".repeat(64));
     let a = notify(&stack, &forged).await;
     assert_eq!((a.status, a.code()), (401, "INVALID_SIGNATURE"));
 
     let mut cheap = order.clone();
     cheap["total"] = json!(10_000);
-    let a = notify(&stack, &payment(&stack, &cheap, "settlement")).await;
+    let a = notify(&stack, &payment(&stack, &cheap, "settlement").await).await;
     assert_eq!((a.status, a.code()), (422, "AMOUNT_MISMATCH"));
 
     let mut unknown = order.clone();
     unknown["order_id"] = json!("ord_01JC0000000000000000000000");
-    let a = notify(&stack, &payment(&stack, &unknown, "settlement")).await;
+    let a = notify(&stack, &payment(&stack, &unknown, "settlement").await).await;
     assert_eq!((a.status, a.code()), (404, "ORDER_NOT_FOUND"));
 
-    let a = notify(&stack, &payment(&stack, &order, "teleported")).await;
+    let a = notify(&stack, &payment(&stack, &order, "teleported").await).await;
     assert_eq!((a.status, a.code()), (400, "UNKNOWN_TRANSACTION_STATUS"));
 
     let a = notify(&stack, &json!("not an object")).await;
     assert_eq!((a.status, a.code()), (400, "INVALID_JSON"));
 
-    let a = notify(&stack, &payment(&stack, &order, "pending")).await;
+    let a = notify(&stack, &payment(&stack, &order, "pending").await).await;
     assert_eq!(
         (a.status, a.body["result"].as_str()),
         (200, Some("unchanged"))
@@ -237,19 +237,19 @@ async fn an_expired_order_paid_late_is_still_credited() {
     let user = Portal::new(&stack).await;
     let order = user.order(1).await;
     let id = order["order_id"].as_str().unwrap();
-    let closed = notify(&stack, &payment(&stack, &order, "expire")).await;
+    let closed = notify(&stack, &payment(&stack, &order, "expire").await).await;
     assert_eq!(closed.body["result"], "closed");
     assert_eq!(
         user.get(&format!("/v1/orders/{id}")).await.body["status"],
         "expired"
     );
-    let again = notify(&stack, &payment(&stack, &order, "cancel")).await;
+    let again = notify(&stack, &payment(&stack, &order, "cancel").await).await;
     assert_eq!(
         again.body["result"], "unchanged",
         "only a pending order closes"
     );
     // The money arrived anyway: it must not vanish.
-    let paid = notify(&stack, &payment(&stack, &order, "settlement")).await;
+    let paid = notify(&stack, &payment(&stack, &order, "settlement").await).await;
     assert_eq!(paid.body["result"], "credited");
     assert_eq!(
         user.get(&format!("/v1/orders/{id}")).await.body["status"],
@@ -266,7 +266,7 @@ async fn ledger_and_orders_page_newest_first() {
     let mut ids = Vec::new();
     for quantity in 1..=3 {
         let order = user.order(quantity).await;
-        notify(&stack, &payment(&stack, &order, "settlement")).await;
+        notify(&stack, &payment(&stack, &order, "settlement").await).await;
         ids.push(order["order_id"].as_str().unwrap().to_string());
     }
     let mut seen = Vec::new();

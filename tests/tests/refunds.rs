@@ -7,7 +7,7 @@ use serde_json::json;
 
 async fn paid_order(stack: &Stack, user: &Portal, quantity: i64) -> String {
     let order = user.order(quantity).await;
-    let paid = notify(stack, &payment(stack, &order, "settlement")).await;
+    let paid = notify(stack, &payment(stack, &order, "settlement").await).await;
     assert_eq!(paid.body["result"], "credited");
     order["order_id"].as_str().unwrap().to_string()
 }

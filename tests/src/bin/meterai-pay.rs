@@ -1,5 +1,7 @@
-//! Local payment simulator: sends a correctly signed Midtrans notification for
-//! an order to the deployed API, as the gateway would after the buyer paid.
+//! Local payment shortcut: tells the Midtrans simulator that the order's
+//! transaction is now `transaction-status` and sends its correctly signed
+//! notification to the deployed API, as the gateway would after the buyer
+//! paid. (The simulator's payment page does the same with a click.)
 //!
 //!     target/release/meterai-pay <order-id> <gross-amount> [transaction-status]
 //!
@@ -22,7 +24,7 @@ async fn main() {
     let status = args.get(2).map(String::as_str).unwrap_or("settlement");
     let stack = e2e::Stack::load();
     let order = serde_json::json!({ "order_id": order_id, "total": amount });
-    let answer = e2e::notify(&stack, &e2e::payment(&stack, &order, status)).await;
+    let answer = e2e::notify(&stack, &e2e::payment(&stack, &order, status).await).await;
     println!("{} {}", answer.status, answer.body);
     if answer.status >= 300 {
         std::process::exit(1);

@@ -6,7 +6,7 @@ use meterai_core::orders::{decide_refund, Order, OrderRules, Refund, RefundDecis
 use meterai_core::quota::Page;
 use meterai_core::{AccountId, Error, Result};
 
-use crate::ports::{Clock, Orders, Outbox};
+use crate::ports::{Clock, Gateway, Orders, Outbox};
 
 /// Order ids are `ord_` and a ULID; anything else cannot exist.
 pub fn valid_order_id(order_id: &str) -> bool {
@@ -17,9 +17,12 @@ fn not_found(order_id: &str) -> Error {
     Error::not_found(codes::ORDER_NOT_FOUND, format!("no order {order_id}"))
 }
 
-/// Creates a pending order of `quantity` stamps (1 to the rules' maximum).
+/// Creates a pending order of `quantity` stamps (1 to the rules' maximum)
+/// and opens its payment page at the gateway. The order exists even if the
+/// gateway cannot be reached: reading it opens the page then.
 pub async fn create(
     orders: &dyn Orders,
+    gateway: &dyn Gateway,
     clock: &dyn Clock,
     rules: &OrderRules,
     account: &AccountId,
@@ -35,16 +38,51 @@ pub async fn create(
     );
     orders.create(&order).await?;
     tracing::info!(order_id = %order.order_id, quantity, total = order.total, "order created");
-    Ok(order)
+    Ok(with_payment_page(orders, gateway, clock, order).await)
 }
 
-/// One of the caller's orders; another account's order is "not found".
-pub async fn get(orders: &dyn Orders, account: &AccountId, order_id: &str) -> Result<Order> {
+/// The order with its payment page, opened now if it is pending and has
+/// none yet. A gateway that does not answer leaves the order as it is.
+async fn with_payment_page(
+    orders: &dyn Orders,
+    gateway: &dyn Gateway,
+    clock: &dyn Clock,
+    mut order: Order,
+) -> Order {
+    let pending = order.status_at(clock.now_ms()) == meterai_core::orders::OrderStatus::Pending;
+    if order.payment.is_some() || !pending {
+        return order;
+    }
+    match gateway.open_payment(&order).await {
+        Ok(link) => match orders.attach_payment(&order.order_id, &link).await {
+            Ok(()) => order.payment = Some(link),
+            Err(e) => {
+                tracing::warn!(order_id = %order.order_id, error = %e, "payment page not kept")
+            }
+        },
+        Err(e) => {
+            tracing::warn!(order_id = %order.order_id, error = %e, "payment page not opened; the next read tries again")
+        }
+    }
+    order
+}
+
+/// One of the caller's orders; another account's order is "not found". A
+/// pending order without a payment page gets one now, if the gateway answers.
+pub async fn get(
+    orders: &dyn Orders,
+    gateway: &dyn Gateway,
+    clock: &dyn Clock,
+    account: &AccountId,
+    order_id: &str,
+) -> Result<Order> {
     if !valid_order_id(order_id) {
         return Err(not_found(order_id));
     }
     match orders.load(order_id).await? {
-        Some(order) if &order.account == account => Ok(order),
+        Some(order) if &order.account == account => {
+            Ok(with_payment_page(orders, gateway, clock, order).await)
+        }
         _ => Err(not_found(order_id)),
     }
 }

@@ -1,15 +1,17 @@
-//! A payment notification from the gateway: verified by the gateway's rules,
-//! matched to its order, checked, credited exactly once (or the order
-//! closed), and recorded whatever came of it.
+//! Payments: a notification from the gateway is only a hint. After its
+//! signature checks out we ask the gateway for the order's status and act on
+//! that answer alone (credited exactly once, or the order closed), the same
+//! code path the scheduled reconciler and an order read take. Every
+//! notification and every check is recorded, whatever came of it.
 
 use meterai_core::error::codes;
 use meterai_core::events::EventType;
-use meterai_core::payments::{PaymentGateway, PaymentNotice, PaymentStatus};
+use meterai_core::payments::{judge, PaymentGateway, PaymentNotice, PaymentStatus};
 use meterai_core::{Error, Result};
 use serde::Serialize;
 
 use crate::orders::valid_order_id;
-use crate::ports::{Clock, Credited, Orders, Outbox, PaymentLog, PaymentRecord};
+use crate::ports::{Clock, Credited, Gateway, Orders, Outbox, PaymentLog, PaymentRecord};
 
 /// What a payment notice did to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +25,9 @@ pub enum PaymentOutcome {
     Closed,
     /// Nothing to do (still pending, or closing an order that is not pending).
     Unchanged,
+    /// The gateway reports money going back (its own refund, a chargeback):
+    /// recorded (a chargeback alerted), quota untouched.
+    ReversalRecorded,
 }
 
 impl PaymentOutcome {
@@ -32,6 +37,7 @@ impl PaymentOutcome {
             PaymentOutcome::AlreadyCredited => "already_credited",
             PaymentOutcome::Closed => "closed",
             PaymentOutcome::Unchanged => "unchanged",
+            PaymentOutcome::ReversalRecorded => "reversal_recorded",
         }
     }
 }
@@ -49,52 +55,115 @@ pub struct PaymentPorts<'a> {
     pub log: &'a dyn PaymentLog,
     pub outbox: &'a dyn Outbox,
     pub clock: &'a dyn Clock,
+    pub gateway: &'a dyn Gateway,
 }
 
-/// Verifies and applies one notification; every notification is recorded,
-/// whether it was applied or rejected. Money received for an order that
-/// expired or was cancelled is still credited: money must never vanish.
+/// Handles one notification: its signature must check out, then the order
+/// it names is checked with the gateway ([`check_order`]); what the body
+/// says happened is never acted on. Every notification is recorded, whether
+/// it was applied or rejected. Money received for an order that expired or
+/// was cancelled is still credited: money must never vanish.
 pub async fn handle_notification(
     ports: &PaymentPorts<'_>,
-    gateway: &dyn PaymentGateway,
+    signatures: &dyn PaymentGateway,
     body: &[u8],
 ) -> Result<Receipt> {
-    let result = match gateway.verify(body) {
+    let result = match signatures.verify(body) {
         Err(e) => Err(e),
-        Ok(notice) => apply(ports, &notice).await,
+        Ok(notice) => check_order(ports, &notice.order_id).await,
     };
-    let record = record_of(gateway.name(), body, &result, ports.clock.now_ms());
+    let record = record_of(signatures.name(), body, &result, ports.clock.now_ms());
     ports.log.record(&record).await;
     tracing::info!(order_id = %record.order_id, outcome = %record.outcome, "payment notification handled");
     result
 }
 
-async fn apply(ports: &PaymentPorts<'_>, notice: &PaymentNotice) -> Result<Receipt> {
-    let order = match valid_order_id(&notice.order_id) {
-        true => ports.orders.load(&notice.order_id).await?,
+/// Asks the gateway what happened to `order_id`'s payment and acts on its
+/// answer: the one path by which an order is ever credited or closed
+/// (notification, reconciler, operator, an order read).
+pub async fn check_order(ports: &PaymentPorts<'_>, order_id: &str) -> Result<Receipt> {
+    let order = match valid_order_id(order_id) {
+        true => ports.orders.load(order_id).await?,
         false => None,
     }
-    .ok_or_else(|| {
-        Error::not_found(
-            codes::ORDER_NOT_FOUND,
-            format!("no order {}", notice.order_id),
-        )
-    })?;
-    if notice.amount != order.total {
-        return Err(Error::rejected(
-            codes::AMOUNT_MISMATCH,
-            format!(
-                "paid {} but order {} costs {}",
-                notice.amount, order.order_id, order.total
-            ),
-        ));
+    .ok_or_else(|| Error::not_found(codes::ORDER_NOT_FOUND, format!("no order {order_id}")))?;
+    let answer = ports.gateway.status(&order.order_id).await?;
+    let notice = judge(&order.order_id, order.total, &answer)?;
+    apply(ports, &order, &notice).await
+}
+
+/// What one reconciler run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// Orders asked about.
+    pub checked: usize,
+    pub credited: usize,
+    pub closed: usize,
+    pub still_pending: usize,
+    /// Checks that failed (gateway down, inconsistent answer): tried next run.
+    pub failed: usize,
+    /// Orders found no longer pending, and forgotten.
+    pub settled_before: usize,
+}
+
+/// The scheduled reconciler: every order still pending `grace_ms` after it
+/// was created is checked with the gateway (at most `limit` per run), so a
+/// lost notification never leaves a paid order without its quota. Each
+/// check is recorded like a notification.
+pub async fn reconcile(
+    ports: &PaymentPorts<'_>,
+    grace_ms: i64,
+    limit: usize,
+) -> Result<ReconcileReport> {
+    let now = ports.clock.now_ms();
+    let mut report = ReconcileReport::default();
+    for order_id in ports.orders.pending(now - grace_ms, limit).await? {
+        match ports.orders.load(&order_id).await? {
+            Some(order) if order.status == meterai_core::orders::OrderStatus::Pending => {}
+            _ => {
+                ports.orders.forget_pending(&order_id).await?;
+                report.settled_before += 1;
+                continue;
+            }
+        }
+        report.checked += 1;
+        let result = check_order(ports, &order_id).await;
+        match &result {
+            Ok(receipt) => match receipt.result {
+                PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited => report.credited += 1,
+                PaymentOutcome::Closed => report.closed += 1,
+                _ => report.still_pending += 1,
+            },
+            Err(e) => {
+                tracing::warn!(order_id = %order_id, code = e.code(), error = %e, "reconciler could not settle an order");
+                report.failed += 1;
+            }
+        }
+        if let Ok(Some(order)) = ports.orders.load(&order_id).await {
+            if order.status != meterai_core::orders::OrderStatus::Pending {
+                ports.orders.forget_pending(&order_id).await?;
+            }
+        }
+        let body = serde_json::json!({ "order_id": order_id }).to_string();
+        let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
+        record.signature_valid = true;
+        ports.log.record(&record).await;
     }
+    tracing::info!(?report, "payments reconciled");
+    Ok(report)
+}
+
+async fn apply(
+    ports: &PaymentPorts<'_>,
+    order: &meterai_core::orders::Order,
+    notice: &PaymentNotice,
+) -> Result<Receipt> {
     let now = ports.clock.now_ms();
     let result = match notice.status {
         PaymentStatus::Paid => {
             match ports
                 .orders
-                .credit(&order, &notice.transaction_id, now)
+                .credit(order, &notice.transaction_id, now)
                 .await?
             {
                 Credited::Now => {
@@ -110,7 +179,17 @@ async fn apply(ports: &PaymentPorts<'_>, notice: &PaymentNotice) -> Result<Recei
                 false => PaymentOutcome::Unchanged,
             }
         }
-        PaymentStatus::Pending | PaymentStatus::Ignored => PaymentOutcome::Unchanged,
+        PaymentStatus::Pending => PaymentOutcome::Unchanged,
+        PaymentStatus::Ignored => {
+            tracing::warn!(order_id = %order.order_id, status = %notice.raw_status, "the gateway reports money returned outside our refunds");
+            PaymentOutcome::ReversalRecorded
+        }
+        PaymentStatus::Chargeback => {
+            // An operator must act (the stamps may be spent): an alarm
+            // matches on `alert`.
+            tracing::error!(alert = "chargeback", order_id = %order.order_id, account = %order.account, quantity = order.quantity, "chargeback of a paid order");
+            PaymentOutcome::ReversalRecorded
+        }
     };
     // A reseller hears that its pool was credited. Also on a repeated notice:
     // if the first one died before queueing the event, the gateway's retry
@@ -132,7 +211,7 @@ async fn apply(ports: &PaymentPorts<'_>, notice: &PaymentNotice) -> Result<Recei
             .await?;
     }
     Ok(Receipt {
-        order_id: order.order_id,
+        order_id: order.order_id.clone(),
         result,
     })
 }

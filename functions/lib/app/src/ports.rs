@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use meterai_core::events::{Event, EventType};
 use meterai_core::jobs::Job;
-use meterai_core::orders::{Order, OrderStatus, Refund};
+use meterai_core::orders::{Order, OrderStatus, PaymentLink, Refund};
+use meterai_core::payments::GatewayStatus;
 use meterai_core::quota::{Balance, Page};
 use meterai_core::resellers::{Customer, Sale};
 use meterai_core::serial::SerialRecord;
@@ -74,6 +75,24 @@ pub trait Orders: Send + Sync {
     ) -> Result<std::result::Result<(), RefundLost>>;
     /// The order's refund number `seq`.
     async fn refund_number(&self, order_id: &str, seq: i64) -> Result<Option<Refund>>;
+    /// Keeps the gateway's payment page of a pending order.
+    async fn attach_payment(&self, order_id: &str, link: &PaymentLink) -> Result<()>;
+    /// Ids of orders created before `created_before_ms` that may still be
+    /// pending (some may have been paid or closed since: callers load each),
+    /// oldest first, at most `limit`.
+    async fn pending(&self, created_before_ms: i64, limit: usize) -> Result<Vec<String>>;
+    /// The order is no longer pending: stop listing it in [`Orders::pending`].
+    async fn forget_pending(&self, order_id: &str) -> Result<()>;
+}
+
+/// The payment gateway (Midtrans: Snap and the status API).
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    /// Opens the gateway's payment page for a pending order.
+    async fn open_payment(&self, order: &Order) -> Result<PaymentLink>;
+    /// What the gateway knows of the order's payment. An unreachable or
+    /// garbled gateway is `Unavailable`: the order stays as it is.
+    async fn status(&self, order_id: &str) -> Result<GatewayStatus>;
 }
 
 /// One payment notification as received, whatever came of it (kept 90 days,

@@ -9,7 +9,7 @@ use meterai_core::orders::{OrderRules, OrderStatus};
 use meterai_core::payments::{Midtrans, MidtransNotification};
 use meterai_core::quota::{Movement, MovementKind};
 use meterai_core::AccountId;
-use meterai_memory::{ManualClock, MemoryOutbox, MemoryPaymentLog, Rejected, Store};
+use meterai_memory::{ManualClock, MemoryGateway, MemoryOutbox, MemoryPaymentLog, Rejected, Store};
 
 const SERVER_KEY: &str = "SB-Mid-server-test";
 const NOW: i64 = 1_795_400_000_000;
@@ -20,6 +20,7 @@ struct World {
     outbox: MemoryOutbox,
     clock: ManualClock,
     rules: OrderRules,
+    gateway: MemoryGateway,
 }
 
 impl World {
@@ -30,19 +31,31 @@ impl World {
             outbox: MemoryOutbox::default(),
             clock: ManualClock::at(NOW),
             rules: OrderRules::default(),
+            gateway: MemoryGateway::default(),
         }
+    }
+
+    fn ports<'a>(&'a self, orders: &'a meterai_memory::MemoryOrders) -> PaymentPorts<'a> {
+        PaymentPorts {
+            orders,
+            log: &self.log,
+            outbox: &self.outbox,
+            clock: &self.clock,
+            gateway: &self.gateway,
+        }
+    }
+
+    async fn reconcile(&self) -> payments::ReconcileReport {
+        let orders = self.store.orders();
+        payments::reconcile(&self.ports(&orders), 5 * 60_000, 100)
+            .await
+            .unwrap()
     }
 
     async fn notify(&self, note: &MidtransNotification) -> meterai_core::Result<payments::Receipt> {
         let orders = self.store.orders();
-        let ports = PaymentPorts {
-            orders: &orders,
-            log: &self.log,
-            outbox: &self.outbox,
-            clock: &self.clock,
-        };
         payments::handle_notification(
-            &ports,
+            &self.ports(&orders),
             &Midtrans::new(SERVER_KEY),
             &serde_json::to_vec(note).unwrap(),
         )
@@ -52,6 +65,7 @@ impl World {
     async fn order(&self, account: &AccountId, quantity: i64) -> meterai_core::orders::Order {
         orders::create(
             &self.store.orders(),
+            &self.gateway,
             &self.clock,
             &self.rules,
             account,
@@ -63,6 +77,7 @@ impl World {
 
     async fn paid_order(&self, account: &AccountId, quantity: i64) -> String {
         let order = self.order(account, quantity).await;
+        self.gateway.set(&order.order_id, "settlement", order.total);
         let note = gateway().notification(&order.order_id, "settlement", order.total, "tx-1");
         assert_eq!(
             self.notify(&note).await.unwrap().result,
@@ -108,8 +123,12 @@ async fn twenty_duplicated_and_reordered_notifications_credit_once() {
     let world = World::new();
     let buyer = account("acct-dup");
     let order = world.order(&buyer, 3).await;
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
     let g = gateway();
-    // Pending first and last, settlements in between, all at once.
+    // Pending first and last, settlements in between, all at once: each is
+    // only a reason to ask the gateway, which says "settlement".
     let mut notes = vec![g.notification(&order.order_id, "pending", order.total, "tx-1")];
     for i in 0..18 {
         notes.push(g.notification(
@@ -156,10 +175,33 @@ async fn a_tampered_or_mismatched_notification_credits_nothing_and_is_recorded()
         world.notify(&other_key).await.unwrap_err().code(),
         codes::INVALID_SIGNATURE
     );
-    // Correctly signed, for the wrong amount.
-    let short = gateway().notification(&order.order_id, "settlement", order.total - 1, "tx");
+    // A pending notification edited to say settlement: its signature still
+    // checks out (transaction_status is not signed), but the gateway says
+    // pending, and that is what counts.
+    world.gateway.set(&order.order_id, "pending", order.total);
+    let mut edited = gateway().notification(&order.order_id, "pending", order.total, "tx");
+    edited.transaction_status = "settlement".into();
     assert_eq!(
-        world.notify(&short).await.unwrap_err().code(),
+        world.notify(&edited).await.unwrap().result,
+        PaymentOutcome::Unchanged
+    );
+    // Paid, but for another amount, or in another currency: nothing credited.
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total - 1);
+    let paid = gateway().notification(&order.order_id, "settlement", order.total, "tx");
+    assert_eq!(
+        world.notify(&paid).await.unwrap_err().code(),
+        codes::AMOUNT_MISMATCH
+    );
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
+    let mut dollars = world.gateway.status_of(&order.order_id).expect("set above");
+    dollars.currency = Some("USD".into());
+    world.gateway.set_answer(&order.order_id, dollars);
+    assert_eq!(
+        world.notify(&paid).await.unwrap_err().code(),
         codes::AMOUNT_MISMATCH
     );
     assert_eq!(world.store.balance(&buyer).await.purchased, 0);
@@ -173,6 +215,8 @@ async fn a_tampered_or_mismatched_notification_credits_nothing_and_is_recorded()
         vec![
             ("INVALID_SIGNATURE", false),
             ("INVALID_SIGNATURE", false),
+            ("unchanged", true),
+            ("AMOUNT_MISMATCH", true),
             ("AMOUNT_MISMATCH", true)
         ]
     );
@@ -186,25 +230,36 @@ async fn money_for_a_closed_order_is_still_credited_and_a_paid_order_is_never_cl
     let buyer = account("acct-late");
     let order = world.order(&buyer, 1).await;
     let g = gateway();
+    world.gateway.set(&order.order_id, "expire", order.total);
     let expire = g.notification(&order.order_id, "expire", order.total, "tx");
     assert_eq!(
         world.notify(&expire).await.unwrap().result,
         PaymentOutcome::Closed
     );
     world.clock.advance(world.rules.payment_window_ms + 1);
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
     let paid = g.notification(&order.order_id, "settlement", order.total, "tx");
     assert_eq!(
         world.notify(&paid).await.unwrap().result,
         PaymentOutcome::Credited
     );
+    world.gateway.set(&order.order_id, "cancel", order.total);
     let cancel = g.notification(&order.order_id, "cancel", order.total, "tx");
     assert_eq!(
         world.notify(&cancel).await.unwrap().result,
         PaymentOutcome::Unchanged
     );
-    let stored = orders::get(&world.store.orders(), &buyer, &order.order_id)
-        .await
-        .unwrap();
+    let stored = orders::get(
+        &world.store.orders(),
+        &world.gateway,
+        &world.clock,
+        &buyer,
+        &order.order_id,
+    )
+    .await
+    .unwrap();
     assert_eq!(stored.status_at(world.clock_now()), OrderStatus::Paid);
     assert_eq!(world.store.balance(&buyer).await.available, 1);
     world.assert_audit(&buyer).await;
@@ -224,24 +279,50 @@ async fn an_order_is_seen_by_its_owner_only_and_quantities_are_bounded() {
     let order = world.order(&owner, 2).await;
     let orders_port = world.store.orders();
     assert_eq!(
-        orders::get(&orders_port, &owner, &order.order_id)
-            .await
-            .unwrap(),
+        orders::get(
+            &orders_port,
+            &world.gateway,
+            &world.clock,
+            &owner,
+            &order.order_id
+        )
+        .await
+        .unwrap(),
         order
     );
-    let stranger = orders::get(&orders_port, &account("acct-stranger"), &order.order_id).await;
+    let stranger = orders::get(
+        &orders_port,
+        &world.gateway,
+        &world.clock,
+        &account("acct-stranger"),
+        &order.order_id,
+    )
+    .await;
     assert_eq!(stranger.unwrap_err().code(), codes::ORDER_NOT_FOUND);
     assert_eq!(
-        orders::get(&orders_port, &owner, "ord_../x")
-            .await
-            .unwrap_err()
-            .code(),
+        orders::get(
+            &orders_port,
+            &world.gateway,
+            &world.clock,
+            &owner,
+            "ord_../x"
+        )
+        .await
+        .unwrap_err()
+        .code(),
         codes::ORDER_NOT_FOUND
     );
     for bad in [0, -1, world.rules.max_quantity + 1] {
-        let err = orders::create(&orders_port, &world.clock, &world.rules, &owner, bad)
-            .await
-            .unwrap_err();
+        let err = orders::create(
+            &orders_port,
+            &world.gateway,
+            &world.clock,
+            &world.rules,
+            &owner,
+            bad,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), codes::INVALID_QUANTITY, "{bad}");
     }
     let second = world.order(&owner, 1).await;
@@ -383,6 +464,9 @@ async fn a_resellers_pool_hears_of_its_payment_and_refund_once() {
     let world = World::new();
     let pool = account("reseller:rsl_01JC0000000000000000000000");
     let order = world.order(&pool, 2).await;
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
     let note = gateway().notification(&order.order_id, "settlement", order.total, "tx");
     world.notify(&note).await.unwrap();
     world.notify(&note).await.unwrap();
@@ -398,4 +482,134 @@ async fn a_resellers_pool_hears_of_its_payment_and_refund_once() {
     // A portal user's purchase makes no event.
     world.paid_order(&account("acct-portal"), 1).await;
     assert_eq!(world.outbox.events().len(), 2);
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_made_good_by_the_reconciler_exactly_once() {
+    let world = World::new();
+    let buyer = account("acct-lost");
+    let order = world.order(&buyer, 3).await;
+    // Paid at the gateway; the notification never arrives.
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
+    // Too young to be checked yet.
+    assert_eq!(world.reconcile().await.checked, 0);
+    // An order paid by its notification meanwhile is found settled and forgotten.
+    let notified = world.paid_order(&account("acct-notified"), 1).await;
+    world.clock.advance(5 * 60_000 + 1);
+    let first = world.reconcile().await;
+    assert_eq!(
+        (first.checked, first.credited, first.settled_before),
+        (1, 1, 1),
+        "{first:?} ({notified} was settled before)"
+    );
+    assert_eq!(world.store.balance(&buyer).await.available, 3);
+    // Settled, it is no longer listed; a late notification credits nothing more.
+    assert_eq!(
+        world.reconcile().await,
+        payments::ReconcileReport::default()
+    );
+    let late = gateway().notification(&order.order_id, "settlement", order.total, "tx");
+    assert_eq!(
+        world.notify(&late).await.unwrap().result,
+        PaymentOutcome::AlreadyCredited
+    );
+    assert_eq!(world.store.balance(&buyer).await.purchased, 3);
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn a_gateway_outage_leaves_the_order_pending_until_a_later_check() {
+    let world = World::new();
+    let buyer = account("acct-outage");
+    world.gateway.set_unavailable(true);
+    // The order exists without a payment page; reading it opens one later.
+    let order = world.order(&buyer, 2).await;
+    assert_eq!(order.payment, None);
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
+    let note = gateway().notification(&order.order_id, "settlement", order.total, "tx");
+    let err = world.notify(&note).await.unwrap_err();
+    assert_eq!(err.kind(), meterai_core::ErrorKind::Unavailable);
+    world.clock.advance(5 * 60_000 + 1);
+    let during = world.reconcile().await;
+    assert_eq!((during.checked, during.failed), (1, 1), "{during:?}");
+    assert_eq!(world.store.balance(&buyer).await.purchased, 0);
+    world.gateway.set_unavailable(false);
+    let after = world.reconcile().await;
+    assert_eq!(after.credited, 1, "{after:?}");
+    let read = orders::get(
+        &world.store.orders(),
+        &world.gateway,
+        &world.clock,
+        &buyer,
+        &order.order_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(read.status, OrderStatus::Paid);
+    assert_eq!(read.payment, None, "a paid order opens no payment page");
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn an_order_opens_its_payment_page_once() {
+    let world = World::new();
+    let buyer = account("acct-page");
+    world.gateway.set_unavailable(true);
+    let order = world.order(&buyer, 1).await;
+    assert_eq!(order.payment, None);
+    world.gateway.set_unavailable(false);
+    let orders_port = world.store.orders();
+    let get = || {
+        orders::get(
+            &orders_port,
+            &world.gateway,
+            &world.clock,
+            &buyer,
+            &order.order_id,
+        )
+    };
+    let first = get().await.unwrap();
+    let link = first.payment.clone().expect("opened on read");
+    assert_eq!(get().await.unwrap().payment, Some(link));
+    assert_eq!(world.gateway.opened(), 1, "a page is opened once and kept");
+    let fresh = world.order(&buyer, 1).await;
+    assert!(fresh.payment.is_some());
+}
+
+#[tokio::test]
+async fn gateway_refunds_and_chargebacks_are_recorded_and_change_no_quota() {
+    let world = World::new();
+    let buyer = account("acct-chargeback");
+    let order_id = world.paid_order(&buyer, 2).await;
+    for status in ["chargeback", "refund", "partial_refund"] {
+        world.gateway.set(&order_id, status, 20_000);
+        let note = gateway().notification(&order_id, status, 20_000, "tx");
+        assert_eq!(
+            world.notify(&note).await.unwrap().result,
+            PaymentOutcome::ReversalRecorded,
+            "{status}"
+        );
+    }
+    let balance = world.store.balance(&buyer).await;
+    assert_eq!((balance.purchased, balance.available), (2, 2));
+    let outcomes: Vec<_> = world
+        .log
+        .records()
+        .iter()
+        .map(|r| r.outcome.clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            "credited",
+            "reversal_recorded",
+            "reversal_recorded",
+            "reversal_recorded"
+        ]
+    );
+    world.assert_audit(&buyer).await;
 }

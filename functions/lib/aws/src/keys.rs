@@ -18,6 +18,11 @@
 //! | API key (by hash) | `APIKEY#{sha256}` | `APIKEY` | |
 //! | customer | `CUSTOMER#{id}` | `CUSTOMER` | `CUSTOMERS#{reseller}` |
 //! | outbound event | `EVENT#{event}` | `EVENT` | |
+//! | order awaiting payment | `PENDING#{shard}` | `{ms:013}#{order}` | |
+//!
+//! Orders awaiting payment are spread over [`PENDING_SHARDS`] partitions
+//! (by the order id's last character) so that a deadline's burst of orders
+//! is not one hot partition; the reconciler reads them all, oldest first.
 //!
 //! A listing's `gsi1sk` is `{ms:013}#{id}` ([`sort_key`]), so it sorts by time.
 //! Ledger sort keys are the movement's cause (`credit#ord_…`), written with
@@ -134,6 +139,23 @@ pub fn event(event_id: &str) -> Key {
     Key::new(format!("EVENT#{event_id}"), "EVENT")
 }
 
+/// Partitions of the orders awaiting payment.
+pub const PENDING_SHARDS: u32 = 8;
+
+/// The marker of an order awaiting payment (written with the order).
+pub fn pending_order(order_id: &str, created_ms: i64) -> Key {
+    let shard = order_id
+        .bytes()
+        .last()
+        .map_or(0, |b| u32::from(b) % PENDING_SHARDS);
+    Key::new(pending_shard(shard), sort_key(created_ms, order_id))
+}
+
+/// One partition of the orders awaiting payment.
+pub fn pending_shard(shard: u32) -> String {
+    format!("PENDING#{shard}")
+}
+
 /// A listing's sort key: time first (zero-padded milliseconds), then the id.
 pub fn sort_key(created_ms: i64, id: &str) -> String {
     format!("{}#{id}", crate::store::sortable_ms(created_ms))
@@ -160,6 +182,7 @@ mod tests {
             api_key_by_hash("h"),
             customer("c"),
             event("e"),
+            pending_order("ord_1", 5),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len(), "no two kinds share a key");

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod keys;
 pub mod kms;
 pub mod messages;
+pub mod midtrans;
 pub mod orders;
 pub mod paging;
 pub mod payments;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use meterai_app::ports::{Credited, Orders, RefundLost};
-use meterai_core::orders::{Order, Refund};
+use meterai_core::orders::{Order, PaymentLink, Refund};
 use meterai_core::AccountId;
 
 use crate::error::{Error, Result};
@@ -64,6 +64,12 @@ pub fn order_from_item(item: &Item) -> Option<Order> {
         paid_ms: get_n(item, "paid_at"),
         refunded_quantity: get_n(item, "refunded_quantity").unwrap_or(0),
         refund_count: get_n(item, "refund_count").unwrap_or(0),
+        payment: get_s(item, "payment_token")
+            .zip(get_s(item, "payment_url"))
+            .map(|(token, url)| PaymentLink {
+                token: token.to_string(),
+                redirect_url: url.to_string(),
+            }),
     })
 }
 
@@ -111,12 +117,91 @@ fn refund_order_update(table: &str, order: &Order, refund: &Refund) -> Update {
 #[async_trait]
 impl Orders for DynamoOrders {
     async fn create(&self, order: &Order) -> Result<()> {
-        self.clients
-            .dynamodb
-            .put_item()
+        // The order and its awaiting-payment marker, both or neither, so
+        // that no pending order escapes the reconciler.
+        let order_put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(order_item(order)))
             .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("put is complete");
+        let marker = keys::pending_order(&order.order_id, order.created_ms).with([
+            ("order_id".to_string(), s(&order.order_id)),
+            // Kept a day past the payment deadline at most.
+            (
+                "expires_at".to_string(),
+                n((order.pay_by_ms + 86_400_000) / 1000),
+            ),
+        ]);
+        let marker_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .build()
+            .expect("put is complete");
+        self.clients
+            .dynamodb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(order_put).build())
+            .transact_items(TransactWriteItem::builder().put(marker_put).build())
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn attach_payment(&self, order_id: &str, link: &PaymentLink) -> Result<()> {
+        // A condition that fails means another read attached one first:
+        // theirs stands.
+        let result = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::order(order_id).map()))
+            .update_expression("SET payment_token = :token, payment_url = :url")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(payment_token)")
+            .expression_attribute_values(":token", s(&link.token))
+            .expression_attribute_values(":url", s(&link.redirect_url))
+            .send()
+            .await;
+        store::condition_held(result).map(|_| ())
+    }
+
+    async fn pending(&self, created_before_ms: i64, limit: usize) -> Result<Vec<String>> {
+        let mut found: Vec<(String, String)> = Vec::new();
+        let upper = keys::sort_key(created_before_ms, "");
+        for shard in 0..keys::PENDING_SHARDS {
+            let out = self
+                .clients
+                .dynamodb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk < :before")
+                .expression_attribute_values(":pk", s(keys::pending_shard(shard)))
+                .expression_attribute_values(":before", s(&upper))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+            for item in out.items() {
+                if let (Some(sk), Some(id)) = (get_s(item, "sk"), get_s(item, "order_id")) {
+                    found.push((sk.to_string(), id.to_string()));
+                }
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn forget_pending(&self, order_id: &str) -> Result<()> {
+        let Some(order) = self.load(order_id).await? else {
+            return Ok(());
+        };
+        self.clients
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::pending_order(order_id, order.created_ms).map()))
             .send()
             .await
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;

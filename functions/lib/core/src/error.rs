@@ -34,6 +34,7 @@ pub mod codes {
     pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
     pub const AMOUNT_MISMATCH: &str = "AMOUNT_MISMATCH";
     pub const UNKNOWN_TRANSACTION_STATUS: &str = "UNKNOWN_TRANSACTION_STATUS";
+    pub const GATEWAY_STATUS_INCONSISTENT: &str = "GATEWAY_STATUS_INCONSISTENT";
     pub const CONTENTION: &str = "CONTENTION";
     pub const DOCUMENT_NOT_FOUND: &str = "DOCUMENT_NOT_FOUND";
     pub const DOCUMENT_TOO_LARGE: &str = "DOCUMENT_TOO_LARGE";
@@ -89,6 +90,8 @@ pub enum Dependency {
     SigningKey,
     /// The user pool's published signing keys (JWKS).
     IdentityProvider,
+    /// The payment gateway (Midtrans).
+    PaymentGateway,
 }
 
 impl Dependency {
@@ -99,6 +102,7 @@ impl Dependency {
             Dependency::Bucket => "bucket",
             Dependency::SigningKey => "signing key",
             Dependency::IdentityProvider => "identity provider",
+            Dependency::PaymentGateway => "payment gateway",
         }
     }
 }

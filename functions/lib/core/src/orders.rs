@@ -119,6 +119,16 @@ pub struct Order {
     pub refunded_quantity: i64,
     /// Refunds made so far (the next one is number `refund_count + 1`).
     pub refund_count: i64,
+    /// The gateway's payment page for this order, once opened.
+    pub payment: Option<PaymentLink>,
+}
+
+/// Where the buyer pays: the gateway's page for one order (Midtrans Snap:
+/// its transaction token and redirect URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentLink {
+    pub token: String,
+    pub redirect_url: String,
 }
 
 impl Order {
@@ -142,6 +152,7 @@ impl Order {
             paid_ms: None,
             refunded_quantity: 0,
             refund_count: 0,
+            payment: None,
         }
     }
 
@@ -168,6 +179,11 @@ impl Order {
             expires_at: rfc3339(self.pay_by_ms),
             paid_at: self.paid_ms.map(rfc3339),
             refunded_quantity: self.refunded_quantity,
+            // The payment page only matters while the order can be paid.
+            payment: self
+                .payment
+                .clone()
+                .filter(|_| self.status_at(now_ms) == OrderStatus::Pending),
         }
     }
 }
@@ -189,6 +205,10 @@ pub struct OrderView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<String>,
     pub refunded_quantity: i64,
+    /// Where to pay a pending order (absent if the gateway could not be
+    /// reached yet: reading the order tries again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentLink>,
 }
 
 /// A refund of unused stamps at 100% of what they cost.

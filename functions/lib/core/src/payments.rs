@@ -20,8 +20,13 @@ pub enum PaymentStatus {
     Pending,
     /// The payment will not happen: close a pending order.
     Closed(OrderStatus),
-    /// Known, but not ours to act on (gateway-side refunds, chargebacks).
+    /// Money went back through the gateway (its own refund): recorded; our
+    /// refunds go through `POST /v1/orders/{id}/refund`.
     Ignored,
+    /// A chargeback: the buyer's bank took the money back. Recorded and
+    /// alerted for an operator (the stamps may have been spent); never
+    /// silently ignored, never an automatic debit of quota.
+    Chargeback,
 }
 
 /// A verified notification, whatever the gateway.
@@ -112,6 +117,115 @@ impl Midtrans {
     }
 }
 
+/// What a Midtrans transaction status (and fraud status) means for an order.
+pub fn status_of(transaction_status: &str, fraud_status: Option<&str>) -> Result<PaymentStatus> {
+    let fraud = fraud_status.unwrap_or("accept");
+    Ok(match transaction_status {
+        "settlement" => PaymentStatus::Paid,
+        "capture" if fraud == "accept" => PaymentStatus::Paid,
+        // A card payment under fraud review: wait for the gateway's decision.
+        "capture" | "pending" | "authorize" => PaymentStatus::Pending,
+        "expire" => PaymentStatus::Closed(OrderStatus::Expired),
+        "cancel" => PaymentStatus::Closed(OrderStatus::Cancelled),
+        "deny" | "failure" => PaymentStatus::Closed(OrderStatus::Denied),
+        "refund" | "partial_refund" => PaymentStatus::Ignored,
+        "chargeback" | "partial_chargeback" => PaymentStatus::Chargeback,
+        other => {
+            return Err(Error::invalid(
+                codes::UNKNOWN_TRANSACTION_STATUS,
+                format!("unknown transaction_status {other:?}"),
+            ))
+        }
+    })
+}
+
+/// The gateway's answer to "what happened to this order's payment?"
+/// (Midtrans `GET /v2/{order_id}/status`), the fields we act on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct GatewayStatus {
+    pub status_code: String,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub transaction_status: Option<String>,
+    #[serde(default)]
+    pub fraud_status: Option<String>,
+    #[serde(default)]
+    pub gross_amount: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    #[serde(default)]
+    pub payment_type: Option<String>,
+}
+
+/// Judges the gateway's status answer for an order of `total` rupiah: the
+/// only thing a credit or a close is ever based on (a notification's body is
+/// a hint to ask, never the answer). Status code, transaction status, fraud
+/// status, order id, amount and currency must all agree, or nothing is done.
+pub fn judge(order_id: &str, total: i64, answer: &GatewayStatus) -> Result<PaymentNotice> {
+    // 404: the buyer has not chosen a payment method yet.
+    if answer.status_code == "404" {
+        return Ok(PaymentNotice {
+            gateway: "midtrans",
+            order_id: order_id.to_string(),
+            transaction_id: String::new(),
+            amount: total,
+            status: PaymentStatus::Pending,
+            raw_status: "not_found".into(),
+        });
+    }
+    let disagree = |what: &str| {
+        Error::rejected(
+            codes::GATEWAY_STATUS_INCONSISTENT,
+            format!("the gateway's status answer is inconsistent: {what}"),
+        )
+    };
+    if answer.order_id.as_deref() != Some(order_id) {
+        return Err(disagree("another order"));
+    }
+    let raw = answer
+        .transaction_status
+        .as_deref()
+        .ok_or_else(|| disagree("no transaction_status"))?;
+    let status = status_of(raw, answer.fraud_status.as_deref())?;
+    let expected_code = match status {
+        PaymentStatus::Paid | PaymentStatus::Ignored | PaymentStatus::Chargeback => "200",
+        PaymentStatus::Pending if raw == "pending" => "201",
+        PaymentStatus::Pending => "201|200",
+        PaymentStatus::Closed(_) => "200|202|407",
+    };
+    if !expected_code.split('|').any(|c| c == answer.status_code) {
+        return Err(disagree("status_code does not match transaction_status"));
+    }
+    if answer.currency.as_deref().unwrap_or("IDR") != "IDR" {
+        return Err(Error::rejected(
+            codes::AMOUNT_MISMATCH,
+            "the payment is not in rupiah",
+        ));
+    }
+    let amount = answer
+        .gross_amount
+        .as_deref()
+        .and_then(parse_rupiah)
+        .ok_or_else(|| disagree("gross_amount is not a rupiah amount"))?;
+    if amount != total {
+        return Err(Error::rejected(
+            codes::AMOUNT_MISMATCH,
+            format!("paid {amount} but order {order_id} costs {total}"),
+        ));
+    }
+    Ok(PaymentNotice {
+        gateway: "midtrans",
+        order_id: order_id.to_string(),
+        transaction_id: answer.transaction_id.clone().unwrap_or_default(),
+        amount,
+        status,
+        raw_status: raw.to_string(),
+    })
+}
+
 /// Parses Midtrans's decimal string ("150000.00") into whole rupiah; a
 /// fraction other than zero is not an amount we could have asked for.
 pub fn parse_rupiah(raw: &str) -> Option<i64> {
@@ -148,24 +262,7 @@ impl PaymentGateway for Midtrans {
         let amount = parse_rupiah(&note.gross_amount).ok_or_else(|| {
             Error::invalid(codes::BAD_REQUEST, "gross_amount is not a rupiah amount")
         })?;
-        let fraud = note.fraud_status.as_deref().unwrap_or("accept");
-        let status = match note.transaction_status.as_str() {
-            "settlement" => PaymentStatus::Paid,
-            "capture" if fraud == "accept" => PaymentStatus::Paid,
-            "capture" | "pending" | "authorize" => PaymentStatus::Pending,
-            "expire" => PaymentStatus::Closed(OrderStatus::Expired),
-            "cancel" => PaymentStatus::Closed(OrderStatus::Cancelled),
-            "deny" | "failure" => PaymentStatus::Closed(OrderStatus::Denied),
-            "refund" | "partial_refund" | "chargeback" | "partial_chargeback" => {
-                PaymentStatus::Ignored
-            }
-            other => {
-                return Err(Error::invalid(
-                    codes::UNKNOWN_TRANSACTION_STATUS,
-                    format!("unknown transaction_status {other:?}"),
-                ))
-            }
-        };
+        let status = status_of(&note.transaction_status, note.fraud_status.as_deref())?;
         Ok(PaymentNotice {
             gateway: self.name(),
             order_id: note.order_id,
@@ -227,6 +324,7 @@ mod tests {
             ("cancel", PaymentStatus::Closed(OrderStatus::Cancelled)),
             ("deny", PaymentStatus::Closed(OrderStatus::Denied)),
             ("refund", PaymentStatus::Ignored),
+            ("chargeback", PaymentStatus::Chargeback),
         ];
         for (status, expected) in cases {
             let note = gateway().notification("ord_1", status, 10_000, "tx");
@@ -271,6 +369,92 @@ mod tests {
         assert_eq!(
             gateway().verify(br#"{"order_id":"x"}"#).unwrap_err().code(),
             codes::INVALID_JSON
+        );
+    }
+
+    fn answer(status: &str, code: &str, amount: &str) -> GatewayStatus {
+        GatewayStatus {
+            status_code: code.into(),
+            order_id: Some("ord_1".into()),
+            transaction_status: Some(status.into()),
+            fraud_status: Some("accept".into()),
+            gross_amount: Some(amount.into()),
+            currency: Some("IDR".into()),
+            transaction_id: Some("tx-1".into()),
+            payment_type: Some("qris".into()),
+        }
+    }
+
+    #[test]
+    fn the_status_answer_decides_and_must_agree_with_itself() {
+        let paid = judge("ord_1", 30_000, &answer("settlement", "200", "30000.00")).unwrap();
+        assert_eq!(paid.status, PaymentStatus::Paid);
+        assert_eq!(paid.transaction_id, "tx-1");
+        let mut challenged = answer("capture", "200", "30000.00");
+        challenged.fraud_status = Some("challenge".into());
+        assert_eq!(
+            judge("ord_1", 30_000, &challenged).unwrap().status,
+            PaymentStatus::Pending
+        );
+        for (status, code, expected) in [
+            ("pending", "201", PaymentStatus::Pending),
+            ("expire", "407", PaymentStatus::Closed(OrderStatus::Expired)),
+            (
+                "cancel",
+                "202",
+                PaymentStatus::Closed(OrderStatus::Cancelled),
+            ),
+            ("deny", "202", PaymentStatus::Closed(OrderStatus::Denied)),
+            ("failure", "202", PaymentStatus::Closed(OrderStatus::Denied)),
+            ("refund", "200", PaymentStatus::Ignored),
+            ("partial_refund", "200", PaymentStatus::Ignored),
+            ("chargeback", "200", PaymentStatus::Chargeback),
+        ] {
+            let judged = judge("ord_1", 30_000, &answer(status, code, "30000.00")).unwrap();
+            assert_eq!(judged.status, expected, "{status}");
+        }
+        let unknown = GatewayStatus {
+            status_code: "404".into(),
+            ..GatewayStatus::default()
+        };
+        assert_eq!(
+            judge("ord_1", 30_000, &unknown).unwrap().status,
+            PaymentStatus::Pending
+        );
+    }
+
+    #[test]
+    fn a_disagreeing_answer_credits_nothing() {
+        let mismatch = [
+            (
+                "settlement",
+                "201",
+                "30000.00",
+                codes::GATEWAY_STATUS_INCONSISTENT,
+            ),
+            ("settlement", "200", "3000.00", codes::AMOUNT_MISMATCH),
+            (
+                "settlement",
+                "200",
+                "30000.50",
+                codes::GATEWAY_STATUS_INCONSISTENT,
+            ),
+        ];
+        for (status, code, amount, expected) in mismatch {
+            let err = judge("ord_1", 30_000, &answer(status, code, amount)).unwrap_err();
+            assert_eq!(err.code(), expected, "{status} {code} {amount}");
+        }
+        let mut dollars = answer("settlement", "200", "30000.00");
+        dollars.currency = Some("USD".into());
+        assert_eq!(
+            judge("ord_1", 30_000, &dollars).unwrap_err().code(),
+            codes::AMOUNT_MISMATCH
+        );
+        let mut other = answer("settlement", "200", "30000.00");
+        other.order_id = Some("ord_2".into());
+        assert_eq!(
+            judge("ord_1", 30_000, &other).unwrap_err().code(),
+            codes::GATEWAY_STATUS_INCONSISTENT
         );
     }
 

@@ -15,13 +15,15 @@ use async_trait::async_trait;
 use meterai_app::idempotency;
 use meterai_app::ports::{
     AcceptRejected, Attempt, Claimed, Clock, Credited, Customers, DeadLetter, Delivery, Documents,
-    Endpoint, Events, IdempotencyKeys, JobQueue, Jobs, KeyScope, Orders, Outbox, PaymentLog,
-    PaymentRecord, RefundLost, Registry, SaleRejected, StoredResponse, UploadHead, WebhookClient,
+    Endpoint, Events, Gateway, IdempotencyKeys, JobQueue, Jobs, KeyScope, Orders, Outbox,
+    PaymentLog, PaymentRecord, RefundLost, Registry, SaleRejected, StoredResponse, UploadHead,
+    WebhookClient,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, Event, EventStatus, EventType};
 use meterai_core::jobs::Job;
-use meterai_core::orders::{Order, OrderStatus, Refund};
+use meterai_core::orders::{Order, OrderStatus, PaymentLink, Refund};
+use meterai_core::payments::GatewayStatus;
 use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
 use meterai_core::resellers::{Customer, Sale};
 use meterai_core::serial::SerialRecord;
@@ -48,6 +50,8 @@ struct State {
     /// By message id: a repeat overwrites, as the table's put does.
     dead_letters: BTreeMap<String, DeadLetter>,
     customers: HashMap<String, Customer>,
+    /// Orders no longer listed as pending (`Orders::forget_pending`).
+    forgotten: std::collections::HashSet<String>,
     /// `complete` calls still to fail before changing anything (a worker
     /// that dies between storing the file and recording it).
     crash_completes: usize,
@@ -396,6 +400,133 @@ impl Orders for MemoryOrders {
             .refunds
             .get(&(order_id.to_string(), seq))
             .cloned())
+    }
+
+    async fn attach_payment(&self, order_id: &str, link: &PaymentLink) -> Result<()> {
+        if let Some(order) = self.store.lock().await.orders.get_mut(order_id) {
+            order.payment = Some(link.clone());
+        }
+        Ok(())
+    }
+
+    /// The table lists orders by marker items written with them and removed
+    /// by `forget_pending`; here the markers are a set beside the orders.
+    async fn pending(&self, created_before_ms: i64, limit: usize) -> Result<Vec<String>> {
+        let state = self.store.lock().await;
+        let mut listed: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| o.created_ms < created_before_ms && !state.forgotten.contains(&o.order_id))
+            .collect();
+        listed.sort_by_key(|o| (o.created_ms, o.order_id.clone()));
+        Ok(listed
+            .into_iter()
+            .take(limit)
+            .map(|o| o.order_id.clone())
+            .collect())
+    }
+
+    async fn forget_pending(&self, order_id: &str) -> Result<()> {
+        self.store
+            .lock()
+            .await
+            .forgotten
+            .insert(order_id.to_string());
+        Ok(())
+    }
+}
+
+/// [`Gateway`] in memory: the status the gateway would answer for each
+/// order (404 until a test says otherwise), and an outage switch.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryGateway {
+    statuses: Arc<Mutex<HashMap<String, GatewayStatus>>>,
+    unavailable: Arc<std::sync::atomic::AtomicBool>,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl MemoryGateway {
+    /// The gateway now answers `transaction_status` for the order, for
+    /// `amount` rupiah (with the status code Midtrans gives it).
+    pub fn set(&self, order_id: &str, transaction_status: &str, amount: i64) {
+        let status_code = match transaction_status {
+            "settlement" | "capture" | "refund" | "partial_refund" | "chargeback" => "200",
+            "pending" => "201",
+            "expire" => "407",
+            _ => "202",
+        };
+        self.set_answer(
+            order_id,
+            GatewayStatus {
+                status_code: status_code.into(),
+                order_id: Some(order_id.to_string()),
+                transaction_status: Some(transaction_status.into()),
+                fraud_status: Some("accept".into()),
+                gross_amount: Some(format!("{amount}.00")),
+                currency: Some("IDR".into()),
+                transaction_id: Some(format!("tx-{order_id}")),
+                payment_type: Some("qris".into()),
+            },
+        );
+    }
+
+    pub fn set_answer(&self, order_id: &str, answer: GatewayStatus) {
+        self.statuses
+            .lock()
+            .unwrap()
+            .insert(order_id.to_string(), answer);
+    }
+
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable
+            .store(unavailable, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// What the gateway answers now for the order, if a test set it.
+    pub fn status_of(&self, order_id: &str) -> Option<GatewayStatus> {
+        self.statuses.lock().unwrap().get(order_id).cloned()
+    }
+
+    /// Payment pages opened so far.
+    pub fn opened(&self) -> usize {
+        self.opened.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Gateway for MemoryGateway {
+    async fn open_payment(&self, order: &Order) -> Result<PaymentLink> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unavailable(
+                meterai_core::error::Dependency::PaymentGateway,
+                "the gateway does not answer",
+            ));
+        }
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(PaymentLink {
+            token: format!("token-{}", order.order_id),
+            redirect_url: format!("https://gateway.test/pay/{}", order.order_id),
+        })
+    }
+
+    async fn status(&self, order_id: &str) -> Result<GatewayStatus> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unavailable(
+                meterai_core::error::Dependency::PaymentGateway,
+                "the gateway does not answer",
+            ));
+        }
+        Ok(self
+            .statuses
+            .lock()
+            .unwrap()
+            .get(order_id)
+            .cloned()
+            .unwrap_or(GatewayStatus {
+                status_code: "404".into(),
+                ..GatewayStatus::default()
+            }))
     }
 }
 

@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 pub struct App {
     pub config: Config,
     pub clients: AwsClients,
+    /// The payment gateway (the functions given its server key).
+    gateway: Option<meterai_aws::midtrans::MidtransGateway>,
     /// The user pool's signing keys (the authorizer only).
     keys: Option<crate::auth::Keys>,
     stamp_settings: crate::stamping::StampSettings,
@@ -50,6 +52,14 @@ impl App {
                     config.probe_timeout,
                 )
             });
+        let gateway = config.midtrans_server_key.as_deref().map(|key| {
+            meterai_aws::midtrans::MidtransGateway::new(
+                key,
+                &config.midtrans_snap_url,
+                &config.midtrans_api_url,
+                std::time::Duration::from_secs(8),
+            )
+        });
         let stamp_settings = stamp_settings(&config);
         let outbox = config
             .webhooks_queue_url
@@ -100,6 +110,7 @@ impl App {
             config,
             clients,
             keys,
+            gateway,
             stamp_settings,
             signing_chain: tokio::sync::Mutex::new(None),
         }
@@ -217,6 +228,26 @@ impl App {
         &self.orders
     }
 
+    /// The payment gateway; a function deployed without its server key
+    /// answers MISCONFIGURED instead of calling it.
+    pub fn gateway(&self) -> &dyn meterai_app::ports::Gateway {
+        match &self.gateway {
+            Some(gateway) => gateway,
+            None => &NoGateway,
+        }
+    }
+
+    /// What payments work with, on this function's table and gateway.
+    pub fn payment_ports(&self) -> meterai_app::payments::PaymentPorts<'_> {
+        meterai_app::payments::PaymentPorts {
+            orders: &self.orders,
+            log: &self.payment_log,
+            outbox: &self.event_outbox,
+            clock: &meterai_app::ports::SystemClock,
+            gateway: self.gateway(),
+        }
+    }
+
     /// Where payment notifications are recorded.
     pub fn payment_log(&self) -> &crate::payments::DynamoPaymentLog {
         &self.payment_log
@@ -235,6 +266,26 @@ impl App {
     /// Whether this deployment is the local stage (loopback webhooks allowed).
     pub fn is_local_stage(&self) -> bool {
         self.config.stage == "local"
+    }
+}
+
+/// The gateway of a function that was not given one.
+struct NoGateway;
+
+#[async_trait::async_trait]
+impl meterai_app::ports::Gateway for NoGateway {
+    async fn open_payment(
+        &self,
+        _: &meterai_core::orders::Order,
+    ) -> Result<meterai_core::orders::PaymentLink> {
+        Err(Error::Misconfigured(
+            "MIDTRANS_SERVER_KEY is not set".into(),
+        ))
+    }
+    async fn status(&self, _: &str) -> Result<meterai_core::payments::GatewayStatus> {
+        Err(Error::Misconfigured(
+            "MIDTRANS_SERVER_KEY is not set".into(),
+        ))
     }
 }
 

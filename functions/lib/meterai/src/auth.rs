@@ -56,6 +56,10 @@ struct AccessClaims {
     token_use: String,
     #[serde(default)]
     client_id: Option<String>,
+    /// With e-mail or phone as the sign-in name, Cognito's user name is the
+    /// user's immutable id, the same as `sub`.
+    #[serde(default)]
+    username: Option<String>,
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -97,7 +101,14 @@ pub fn verify_access_token(pool: &UserPool, token: &str, key: &DecodingKey) -> R
         })?
         .claims;
     if claims.token_use != "access" {
-        return Err(invalid("send the access token, not the ID token"));
+        return Err(invalid(
+            "send the access token (not the ID or refresh token)",
+        ));
+    }
+    // Defence in depth: a `sub` that is not the user's own id (it never
+    // changes in Cognito) is not trusted.
+    if claims.username.as_deref().is_some_and(|u| u != claims.sub) {
+        return Err(invalid("token subject does not match its user"));
     }
     if claims.client_id.as_deref() != Some(pool.client_id.as_str()) {
         return Err(invalid("token was issued to another client"));
@@ -182,10 +193,12 @@ impl Keys {
 
 /// The credential of a `Bearer` Authorization header.
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
-    authorization?
-        .strip_prefix("Bearer ")
-        .or_else(|| authorization?.strip_prefix("bearer "))
-        .map(str::trim)
+    let value = authorization?;
+    // The scheme is case-insensitive (RFC 9110).
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
         .filter(|t| !t.is_empty())
 }
 
@@ -358,6 +371,10 @@ mod tests {
         let unknown_kid = sign(&claims(), POOL_KEY, "rotated-away");
         let reseller_pool = with(|c| c["sub"] = "reseller:rsl_1".into());
         let bad_subject = with(|c| c["sub"] = "../../etc#passwd".into());
+        let swapped_subject = with(|c| {
+            c["username"] = "5f0c3a52-2b7e-4d43-9a54-8c9b0c3f1e77".into();
+            c["sub"] = "0b1c2d3e-0000-4000-8000-000000000000".into();
+        });
         // The payload edited after signing: the signature no longer covers it.
         let good = with(|_| {});
         let parts: Vec<&str> = good.split('.').collect();
@@ -390,6 +407,7 @@ mod tests {
             ("unknown key id", unknown_kid),
             ("reseller pool subject", reseller_pool),
             ("unsafe subject", bad_subject),
+            ("subject not its user's", swapped_subject),
             ("tampered payload", tampered),
             ("alg none", unsigned),
             ("hs256", hs256),
@@ -470,6 +488,7 @@ mod tests {
     fn bearer_reads_the_credential() {
         assert_eq!(bearer(Some("Bearer abc ")), Some("abc"));
         assert_eq!(bearer(Some("bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("BEARER abc")), Some("abc"));
         for header in [None, Some(""), Some("Basic abc"), Some("Bearer ")] {
             assert_eq!(bearer(header), None, "{header:?}");
         }

@@ -38,8 +38,16 @@ pub struct Config {
     pub region: String,
     /// Set on an emulator (it serves the user pool's keys itself); unset on AWS.
     pub aws_endpoint_url: Option<String>,
-    /// Midtrans server key; only the payments function is given it.
+    /// Midtrans server key: the functions that talk to the gateway.
     pub midtrans_server_key: Option<String>,
+    /// Base URLs of Snap and of the status API (sandbox by default; the
+    /// local simulator on the local stage).
+    pub midtrans_snap_url: String,
+    pub midtrans_api_url: String,
+    /// How old a pending order must be before the reconciler asks about it,
+    /// and how many it asks about per run.
+    pub settle_after: Duration,
+    pub settle_batch: usize,
     pub order_rules: OrderRules,
     /// Largest PDF accepted for stamping, and most pages.
     pub max_document_bytes: usize,
@@ -117,6 +125,12 @@ impl Config {
                 .get("MIDTRANS_SERVER_KEY")
                 .filter(|v| !v.is_empty())
                 .cloned(),
+            midtrans_snap_url: optional("MIDTRANS_SNAP_URL")
+                .unwrap_or_else(|| "https://app.sandbox.midtrans.com".into()),
+            midtrans_api_url: optional("MIDTRANS_API_URL")
+                .unwrap_or_else(|| "https://api.sandbox.midtrans.com".into()),
+            settle_after: Duration::from_secs(number("SETTLE_AFTER_SECONDS", 180)?),
+            settle_batch: number("SETTLE_BATCH", 500)? as usize,
             order_rules: OrderRules {
                 unit_price: number("UNIT_PRICE_RUPIAH", 10_000)? as i64,
                 max_quantity: number("ORDER_MAX_QUANTITY", 1_000)? as i64,

@@ -57,6 +57,16 @@ pub type Decision = Pin<
 /// An authorizer's handler of one request.
 pub type AuthorizerHandler = fn(&'static App, ApiGatewayV2CustomAuthorizerV2Request) -> Decision;
 
+/// A function run on a schedule: the settings it needs and its run.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheduled {
+    pub needs: Needs,
+    pub handle: fn(&'static App, serde_json::Value) -> Run,
+}
+
+/// What one scheduled run answers (an error makes the scheduler retry).
+pub type Run = Pin<Box<dyn Future<Output = Result<serde_json::Value>> + Send>>;
+
 /// Runs an HTTP function: builds the [`App`] once (a missing setting stops
 /// the cold start), then serves each request in its own span, mapping errors
 /// to JSON responses. Not generic: the Lambda runtime is compiled once, here,
@@ -144,6 +154,25 @@ pub fn serve_authorizer(function: Authorizer) -> Result<(), lambda_runtime::Erro
                     route = event.payload.route_key.as_deref().unwrap_or_default()
                 );
                 Ok::<_, lambda_runtime::Error>(handler(app, event.payload).instrument(span).await)
+            },
+        ))
+        .await
+    })
+}
+
+/// Runs a scheduled function: builds the [`App`] once, then each run in its
+/// own span.
+pub fn serve_scheduled(function: Scheduled) -> Result<(), lambda_runtime::Error> {
+    let handler = function.handle;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let app = cold_start(function.needs).await?;
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+                let span = tracing::info_span!("run", request_id = %event.context.request_id);
+                handler(app, event.payload)
+                    .instrument(span)
+                    .await
+                    .map_err(lambda_runtime::Error::from)
             },
         ))
         .await

@@ -64,12 +64,17 @@ fn first_event(function: &str) -> serde_json::Value {
             "headers": {"authorization": "Bearer mk_cold"},
             "requestContext": http_event("GET", "/v1/quota", "")["requestContext"].clone(),
         }),
+        // A scheduled run: EventBridge's event (one pending order checked at most).
+        "settlements" => {
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+        }
         _ => json!({"Records": []}),
     }
 }
 
-const FUNCTIONS: [&str; 11] = [
+const FUNCTIONS: [&str; 12] = [
     "authorizer",
+    "settlements",
     "health",
     "orders",
     "quota",
@@ -284,6 +289,9 @@ async fn main() {
             "MIDTRANS_SERVER_KEY",
             stack.get("METERAI_MIDTRANS_SERVER_KEY"),
         ),
+        ("MIDTRANS_SNAP_URL", stack.get("METERAI_MIDTRANS_SNAP_URL")),
+        ("MIDTRANS_API_URL", stack.get("METERAI_MIDTRANS_API_URL")),
+        ("SETTLE_BATCH", "1"),
         ("STAGE", "local"),
         ("S3_FORCE_PATH_STYLE", "true"),
         ("AWS_REGION", "us-east-1"),

@@ -138,7 +138,11 @@ async fn session(run: Arc<Run>, deadline: Instant) -> Result<(), String> {
     }
 
     let (e, t0) = timed("POST /v1/payments/notifications");
-    let paid = e2e::notify(&run.stack, &payment(&run.stack, &order.body, "settlement")).await;
+    let paid = e2e::notify(
+        &run.stack,
+        &payment(&run.stack, &order.body, "settlement").await,
+    )
+    .await;
     run.record(e, t0, paid.status, paid.code());
     if paid.status != 200 {
         return Err(format!("payment: {}", paid.status));

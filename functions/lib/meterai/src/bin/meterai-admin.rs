@@ -7,6 +7,7 @@
 //! meterai-admin reseller set-webhook --reseller RSL_ID [--url URL] [--rotate-secret]
 //! meterai-admin replay-webhooks [--max N]
 //! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
+//! meterai-admin payments check --order ORD_ID   (ask the gateway, credit if paid)
 //! ```
 //!
 //! The stack is named by `METERAI_TABLE_NAME`, `METERAI_STAGE`,
@@ -25,7 +26,7 @@ fn usage() -> ! {
         include_str!("meterai-admin.rs")
             .lines()
             .skip(2)
-            .take(8)
+            .take(9)
             .map(|l| l.trim_start_matches("//! "))
             .collect::<Vec<_>>()
             .join("\n")
@@ -154,6 +155,53 @@ async fn main() {
             )
             .await
             .map(|moved| serde_json::json!({ "replayed": moved }))
+        }
+        ["payments", "check"] => {
+            // Asks the gateway about one order and acts on the answer, by
+            // the same path as a notification; prints what it found.
+            let key = std::env::var("MIDTRANS_SERVER_KEY")
+                .unwrap_or_else(|_| setting("METERAI_MIDTRANS_SERVER_KEY"));
+            let gateway = meterai::midtrans::MidtransGateway::new(
+                &key,
+                &setting("METERAI_MIDTRANS_SNAP_URL"),
+                &setting("METERAI_MIDTRANS_API_URL"),
+                std::time::Duration::from_secs(10),
+            );
+            let orders = meterai::orders::DynamoOrders {
+                clients: clients.clone(),
+                table: table.clone(),
+            };
+            let log = meterai::payments::DynamoPaymentLog {
+                clients: clients.clone(),
+                table: table.clone(),
+            };
+            let outbox = meterai::events::DynamoOutbox {
+                clients: clients.clone(),
+                outbox: std::env::var("METERAI_WEBHOOKS_QUEUE_URL")
+                    .ok()
+                    .map(|queue_url| meterai::events::Outbox {
+                        table: table.clone(),
+                        queue_url,
+                    }),
+            };
+            let ports = meterai_app::payments::PaymentPorts {
+                orders: &orders,
+                log: &log,
+                outbox: &outbox,
+                clock: &meterai_app::ports::SystemClock,
+                gateway: &gateway,
+            };
+            let order_id = need("order");
+            let asked = meterai_app::ports::Gateway::status(&gateway, &order_id).await;
+            let result = meterai_app::payments::check_order(&ports, &order_id).await;
+            Ok(serde_json::json!({
+                "order_id": order_id,
+                "gateway_says": asked.map(|a| serde_json::to_value(a).unwrap_or_default()).unwrap_or_else(|e| e.to_string().into()),
+                "result": match result {
+                    Ok(receipt) => receipt.result.as_str().to_string(),
+                    Err(e) => e.code().to_string(),
+                },
+            }))
         }
         ["signing", "csr"] => {
             match meterai::kms::certificate_request(

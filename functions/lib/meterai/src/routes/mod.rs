@@ -11,6 +11,7 @@ pub mod payments;
 pub mod quota;
 pub mod reconciler;
 pub mod resellers;
+pub mod settlements;
 pub mod stamps;
 pub mod verify;
 pub mod webhooks;

@@ -12,6 +12,7 @@ use meterai_app::ports::{Clock, SystemClock};
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
     needs: crate::config::Needs {
         events: true,
+        payment_gateway: true,
         ..crate::config::Needs::NONE
     },
     route,
@@ -38,7 +39,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             let quantity = request::order_quantity(&body, rules)?;
             let hash = idempotency::request_hash("POST /v1/orders", &body);
             let create = async {
-                let order = orders::create(store, &clock, rules, &account, quantity).await?;
+                let order =
+                    orders::create(store, app.gateway(), &clock, rules, &account, quantity).await?;
                 Ok(StoredResponse {
                     status: 201,
                     body: serde_json::to_string(&order.view(clock.now_ms()))
@@ -67,7 +69,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             ))
         }
         (Method::GET, ["orders", order_id]) => {
-            let order = orders::get(store, &account, order_id).await?;
+            let order = orders::get(store, app.gateway(), &clock, &account, order_id).await?;
             Ok(json_response(200, &order.view(clock.now_ms())))
         }
         (Method::POST, ["orders", order_id, "refund"]) => {

@@ -1,5 +1,9 @@
 //! The payment gateway's notification callback: `POST /v1/payments/notifications`.
-//! Authenticated by the notification's own signature, not by a user token.
+//! Authenticated by the notification's own signature, not by a user token;
+//! what it says happened is only a reason to ask the gateway (see
+//! `meterai_app::payments`). If the gateway cannot be asked, the answer is
+//! 503 and Midtrans sends the notification again; the reconciler also
+//! checks the order.
 
 use crate::error::{codes, Error};
 use crate::http::{self, json_response};
@@ -7,8 +11,7 @@ use crate::payments::Midtrans;
 use crate::request;
 use crate::{App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
-use meterai_app::payments::{self, PaymentPorts};
-use meterai_app::ports::SystemClock;
+use meterai_app::payments;
 
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
@@ -44,14 +47,12 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .midtrans_server_key
                 .as_deref()
                 .ok_or_else(|| Error::Misconfigured("MIDTRANS_SERVER_KEY is not set".into()))?;
-            let ports = PaymentPorts {
-                orders: app.orders(),
-                log: app.payment_log(),
-                outbox: app.event_outbox(),
-                clock: &SystemClock,
-            };
-            let receipt =
-                payments::handle_notification(&ports, &Midtrans::new(server_key), body).await?;
+            let receipt = payments::handle_notification(
+                &app.payment_ports(),
+                &Midtrans::new(server_key),
+                body,
+            )
+            .await?;
             Ok(json_response(200, &receipt))
         }
         _ => Err(http::no_route(&request)),
