@@ -54,7 +54,7 @@ if [[ "$target" == local ]]; then
   midtrans_server_key=${MIDTRANS_SERVER_KEY:-SB-Mid-server-meterai-local}
 elif [[ "$target" == aws ]]; then
   arch=${ARCHITECTURE:-arm64}
-  midtrans_server_key=${MIDTRANS_SERVER_KEY:?set MIDTRANS_SERVER_KEY to your Midtrans server key}
+  midtrans_secret=${MIDTRANS_SERVER_KEY_SECRET:?set MIDTRANS_SERVER_KEY_SECRET to the name of the Secrets Manager secret holding your Midtrans server key}
 else
   echo "METERAI_TARGET must be local or aws" >&2
   exit 2
@@ -118,6 +118,17 @@ PY
   printf '%-8s %s (%s bytes)\n' "$fn" "$key" "$(stat -c %s "$zip")"
 done
 
+# ---- the gateway's server key: a Secrets Manager secret the functions read at cold
+# start. The local stage keeps its development key in one; on AWS it exists already.
+if [[ "$target" == local ]]; then
+  midtrans_secret="$stack/midtrans-server-key"
+  if awscli secretsmanager describe-secret --secret-id "$midtrans_secret" >/dev/null 2>&1; then
+    awscli secretsmanager put-secret-value --secret-id "$midtrans_secret" --secret-string "$midtrans_server_key" >/dev/null
+  else
+    awscli secretsmanager create-secret --name "$midtrans_secret" --secret-string "$midtrans_server_key" >/dev/null
+  fi
+fi
+
 # ---- deploy: a stack left failed by an earlier run is removed first.
 status=$(awscli cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo NONE)
 case "$status" in
@@ -133,7 +144,7 @@ params=(
   "Architecture=$arch"
   "ArtifactBucket=$artifacts"
   "EndpointUrl=$function_endpoint"
-  "MidtransServerKey=$midtrans_server_key"
+  "MidtransServerKeySecret=$midtrans_secret"
 )
 for fn in "${functions[@]}"; do params+=("${fn^}CodeKey=${keys[$fn]}"); done
 # The local stage pays through the simulator (simulators/start.sh) and checks
@@ -182,6 +193,7 @@ echo "METERAI_ENDPOINT_URL=${endpoint:-}" >>"$out"
 if [[ "$target" == local ]]; then
   {
     echo "METERAI_MIDTRANS_SERVER_KEY=$midtrans_server_key"
+    echo "METERAI_MIDTRANS_SERVER_KEY_SECRET=$midtrans_secret"
     echo "METERAI_MIDTRANS_SIMULATOR_URL=$sim"
   } >>"$out"
 fi

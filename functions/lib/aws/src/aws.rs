@@ -10,6 +10,7 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl AwsClients {
@@ -32,6 +33,28 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(shared),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             kms: aws_sdk_kms::Client::new(shared),
+            secrets: aws_sdk_secretsmanager::Client::new(shared),
         }
     }
+}
+
+/// A secret's text (Secrets Manager), read once per cold start. Its value
+/// never appears in an error.
+pub async fn secret_text(clients: &AwsClients, secret_id: &str) -> crate::Result<String> {
+    let out = clients
+        .secrets
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            crate::Error::Misconfigured(format!(
+                "secret {secret_id} could not be read: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            ))
+        })?;
+    out.secret_string()
+        .map(str::to_string)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| crate::Error::Misconfigured(format!("secret {secret_id} is empty")))
 }

@@ -38,8 +38,11 @@ pub struct Config {
     pub region: String,
     /// Set on an emulator (it serves the user pool's keys itself); unset on AWS.
     pub aws_endpoint_url: Option<String>,
-    /// Midtrans server key: the functions that talk to the gateway.
+    /// Midtrans server key: the functions that talk to the gateway. Read
+    /// at cold start from the Secrets Manager secret named by
+    /// `MIDTRANS_SERVER_KEY_SECRET`, never from a plain variable.
     pub midtrans_server_key: Option<String>,
+    pub midtrans_server_key_secret: Option<String>,
     /// Base URLs of Snap and of the status API (sandbox by default; the
     /// local simulator on the local stage).
     pub midtrans_snap_url: String,
@@ -121,10 +124,8 @@ impl Config {
             user_pool_client_id: optional("USER_POOL_CLIENT_ID"),
             region: optional("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
             aws_endpoint_url: optional("AWS_ENDPOINT_URL"),
-            midtrans_server_key: vars
-                .get("MIDTRANS_SERVER_KEY")
-                .filter(|v| !v.is_empty())
-                .cloned(),
+            midtrans_server_key: None,
+            midtrans_server_key_secret: optional("MIDTRANS_SERVER_KEY_SECRET"),
             midtrans_snap_url: optional("MIDTRANS_SNAP_URL")
                 .unwrap_or_else(|| "https://app.sandbox.midtrans.com".into()),
             midtrans_api_url: optional("MIDTRANS_API_URL")
@@ -176,7 +177,7 @@ pub struct Needs {
     /// The user pool whose tokens it checks (`USER_POOL_ID`,
     /// `USER_POOL_CLIENT_ID`): the authorizer.
     pub identity: bool,
-    /// The payment gateway's key (`MIDTRANS_SERVER_KEY`).
+    /// The payment gateway's key (the secret `MIDTRANS_SERVER_KEY_SECRET` names).
     pub payment_gateway: bool,
     /// The KMS signing key (`SIGNING_KEY_ID`).
     pub signing_key: bool,
@@ -210,8 +211,8 @@ impl Config {
                 "USER_POOL_CLIENT_ID",
             ),
             (
-                needs.payment_gateway && self.midtrans_server_key.is_none(),
-                "MIDTRANS_SERVER_KEY",
+                needs.payment_gateway && self.midtrans_server_key_secret.is_none(),
+                "MIDTRANS_SERVER_KEY_SECRET",
             ),
             (
                 needs.signing_key && self.signing_key_id.is_none(),
@@ -261,7 +262,7 @@ mod tests {
             ("USER_POOL_ID", "ap-southeast-3_Pool"),
             ("USER_POOL_CLIENT_ID", "client-1"),
             ("AWS_REGION", "ap-southeast-3"),
-            ("MIDTRANS_SERVER_KEY", "SB-key"),
+            ("MIDTRANS_SERVER_KEY_SECRET", "meterai/midtrans"),
             ("ORDER_MAX_QUANTITY", "50"),
             ("REFUND_WINDOW_DAYS", "7"),
         ]))
@@ -279,7 +280,11 @@ mod tests {
         assert_eq!(config.user_pool_client_id.as_deref(), Some("client-1"));
         assert_eq!(config.region, "ap-southeast-3");
         assert_eq!(config.aws_endpoint_url, None);
-        assert_eq!(config.midtrans_server_key.as_deref(), Some("SB-key"));
+        assert_eq!(
+            config.midtrans_server_key_secret.as_deref(),
+            Some("meterai/midtrans")
+        );
+        assert_eq!(config.midtrans_server_key, None, "read from the secret, not a variable");
         assert_eq!(config.order_rules.max_quantity, 50);
         assert_eq!(config.order_rules.refund_window_ms, 7 * 24 * 3_600_000);
         assert_eq!(config.order_rules.unit_price, 10_000);
@@ -356,7 +361,7 @@ mod tests {
                     payment_gateway: true,
                     ..Needs::NONE
                 },
-                "MIDTRANS_SERVER_KEY",
+                "MIDTRANS_SERVER_KEY_SECRET",
             ),
             (
                 Needs {
@@ -390,7 +395,7 @@ mod tests {
         for name in [
             "USER_POOL_ID",
             "USER_POOL_CLIENT_ID",
-            "MIDTRANS_SERVER_KEY",
+            "MIDTRANS_SERVER_KEY_SECRET",
             "SIGNING_KEY_ID",
             "WEBHOOKS_QUEUE_URL",
             "WEBHOOKS_DEAD_LETTER_QUEUE_URL",

@@ -85,6 +85,16 @@ async fn cold_start(needs: Needs) -> Result<&'static App> {
         return Err(e);
     }
     let clients = crate::aws::AwsClients::load(config.s3_force_path_style).await;
+    let mut config = config;
+    if let (true, Some(secret)) = (needs.payment_gateway, &config.midtrans_server_key_secret) {
+        match meterai_aws::aws::secret_text(&clients, secret).await {
+            Ok(key) => config.midtrans_server_key = Some(key),
+            Err(e) => {
+                tracing::error!(error = %e, "cold start stopped: the gateway's key cannot be read");
+                return Err(e);
+            }
+        }
+    }
     Ok(Box::leak(Box::new(App::new(config, clients))))
 }
 

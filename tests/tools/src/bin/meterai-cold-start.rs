@@ -286,8 +286,8 @@ async fn main() {
             stack.get("METERAI_USER_POOL_CLIENT_ID"),
         ),
         (
-            "MIDTRANS_SERVER_KEY",
-            stack.get("METERAI_MIDTRANS_SERVER_KEY"),
+            "MIDTRANS_SERVER_KEY_SECRET",
+            stack.get("METERAI_MIDTRANS_SERVER_KEY_SECRET"),
         ),
         ("MIDTRANS_SNAP_URL", stack.get("METERAI_MIDTRANS_SNAP_URL")),
         ("MIDTRANS_API_URL", stack.get("METERAI_MIDTRANS_API_URL")),

@@ -159,8 +159,18 @@ async fn main() {
         ["payments", "check"] => {
             // Asks the gateway about one order and acts on the answer, by
             // the same path as a notification; prints what it found.
-            let key = std::env::var("MIDTRANS_SERVER_KEY")
-                .unwrap_or_else(|_| setting("METERAI_MIDTRANS_SERVER_KEY"));
+            let key = match meterai::aws::secret_text(
+                &clients,
+                &setting("METERAI_MIDTRANS_SERVER_KEY_SECRET"),
+            )
+            .await
+            {
+                Ok(key) => key,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1)
+                }
+            };
             let gateway = meterai::midtrans::MidtransGateway::new(
                 &key,
                 &setting("METERAI_MIDTRANS_SNAP_URL"),
