@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(authorizer settlements health worker orders quota payments stamps reconciler resellers verify webhooks)
+functions=(authorizer settlements mailer health worker orders quota payments stamps reconciler resellers verify webhooks)
 build="$root/.build"
 mkdir -p "$build"
 

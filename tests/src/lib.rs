@@ -185,6 +185,37 @@ impl Stack {
         }
     }
 
+    /// The e-mails SES sent to `address`, oldest first: (subject, text). Read
+    /// from the emulator's record of what SES sent.
+    pub async fn mails_to(&self, address: &str) -> Vec<(String, String)> {
+        let endpoint = self.endpoint().expect("the SES record is the emulator's");
+        let sent: serde_json::Value = reqwest::get(format!("{endpoint}/_ministack/ses/messages"))
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("the SES record is JSON");
+        let mut found = Vec::new();
+        for messages in sent["messages"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            for message in messages.as_array().into_iter().flatten() {
+                let to_them = message["To"]
+                    .as_array()
+                    .is_some_and(|to| to.iter().any(|t| t == address));
+                if to_them {
+                    found.push((
+                        message["Subject"].as_str().unwrap_or("").to_string(),
+                        message["BodyText"].as_str().unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        found
+    }
+
     /// Signs payment notifications as the gateway would (local stage only).
     pub fn midtrans(&self) -> meterai_core::payments::Midtrans {
         meterai_core::payments::Midtrans::new(self.get("METERAI_MIDTRANS_SERVER_KEY"))
@@ -275,6 +306,8 @@ pub const TEST_PASSWORD: &str = "Meterai-test-2026!";
 pub struct Portal {
     pub account: String,
     pub token: String,
+    /// The user's e-mail address (empty for another credential).
+    pub email: String,
     base: String,
     http: reqwest::Client,
 }
@@ -303,6 +336,7 @@ impl Portal {
         Self {
             account,
             token,
+            email: username,
             base: stack.api_url().to_string(),
             http: stack.http(),
         }
@@ -546,6 +580,7 @@ impl Portal {
         Self {
             account: account.to_string(),
             token: credential.to_string(),
+            email: String::new(),
             base: stack.api_url().to_string(),
             http: stack.http(),
         }

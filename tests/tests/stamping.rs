@@ -316,6 +316,7 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     let outbox = meterai::events::DynamoOutbox {
         clients: clients.clone(),
         outbox: None,
+        mail_queue_url: None,
     };
     let ports = meterai_app::stamping::StampPorts {
         jobs: &jobs,

@@ -191,7 +191,8 @@ async fn apply(
             PaymentOutcome::ReversalRecorded
         }
     };
-    // A reseller hears that its pool was credited. Also on a repeated notice:
+    // A reseller hears that its pool was credited (a portal user gets the
+    // receipt by e-mail). Also on a repeated notice:
     // if the first one died before queueing the event, the gateway's retry
     // queues it (the event id is the order's, so it is recorded once).
     if matches!(
@@ -204,6 +205,8 @@ async fn apply(
             "quantity": order.quantity,
             "total": order.total,
             "currency": "IDR",
+            "paid_at": meterai_core::time::rfc3339(order.paid_ms.unwrap_or(now)),
+            "payment_method": notice.payment_type,
         });
         ports
             .outbox

@@ -119,8 +119,10 @@ pub trait PaymentLog: Send + Sync {
 /// Where reseller events go. Emitting is idempotent per (kind, reference).
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Emits the event if `account` is a reseller's pool (portal users and
-    /// customers get no webhooks).
+    /// Emits the event: a webhook if `account` is a reseller's pool, an
+    /// e-mail if it is a portal user's (customers of a reseller get neither;
+    /// their reseller hears of their jobs). Both are queued, never sent
+    /// in the caller's path, and recorded once per (kind, reference).
     async fn emit_for_account(
         &self,
         account: &AccountId,

@@ -281,13 +281,13 @@ pub async fn work<S: Signer>(
         Ok(None) => return Outcome::Poison(format!("job {job_id} does not exist")),
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    // Only reseller jobs have events: portal jobs skip the extra read.
-    let has_events = job.reseller_id.is_some();
     let outcome = match work_on(ports, settings, signer, job).await {
         Ok(outcome) => outcome,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    if has_events && matches!(outcome, Outcome::Done | Outcome::Duplicate) {
+    // A final job is told to its owner: a reseller's event or a portal
+    // user's e-mail (the outbox decides by the owner's account).
+    if matches!(outcome, Outcome::Done | Outcome::Duplicate) {
         if let Err(e) = notify(ports, job_id).await {
             return Outcome::Retry(format!(
                 "the job is final but its event was not queued: {e}"
@@ -297,12 +297,13 @@ pub async fn work<S: Signer>(
     outcome
 }
 
-/// Emits the reseller's event for a final job (nothing for portal jobs).
+/// Tells the owner that a job ended: the reseller's event, or the portal
+/// user's e-mail (the outbox decides which, by the owner's account).
 pub async fn notify(ports: &StampPorts<'_>, job_id: &str) -> Result<()> {
     let Some(job) = ports.jobs.load(job_id).await? else {
         return Ok(());
     };
-    if job.reseller_id.is_none() || !job.is_final() {
+    if !job.is_final() {
         return Ok(());
     }
     let kind = if job.status == JobStatus::Done {

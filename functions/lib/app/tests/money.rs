@@ -479,9 +479,16 @@ async fn a_resellers_pool_hears_of_its_payment_and_refund_once() {
         .map(|e| e.kind.as_str())
         .collect();
     assert_eq!(kinds, vec!["order.paid", "refund.completed"]);
-    // A portal user's purchase makes no event.
-    world.paid_order(&account("acct-portal"), 1).await;
+    // A portal user's purchase makes no event, and a receipt e-mail, once.
+    let order_id = world.paid_order(&account("acct-portal"), 1).await;
     assert_eq!(world.outbox.events().len(), 2);
+    let receipt = gateway().notification(&order_id, "settlement", 10_000, "tx");
+    world.notify(&receipt).await.unwrap();
+    let mails = world.outbox.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].account.as_str(), "acct-portal");
+    assert_eq!(mails[0].data["payment_method"], "qris");
+    assert!(mails[0].data["paid_at"].is_string());
 }
 
 #[tokio::test]

@@ -11,6 +11,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl AwsClients {
@@ -34,6 +36,8 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             kms: aws_sdk_kms::Client::new(shared),
             secrets: aws_sdk_secretsmanager::Client::new(shared),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(shared),
+            ses: aws_sdk_sesv2::Client::new(shared),
         }
     }
 }

@@ -121,6 +121,8 @@ pub async fn emit_for_account(
 pub struct DynamoOutbox {
     pub clients: AwsClients,
     pub outbox: Option<Outbox>,
+    /// Where portal users' e-mails are queued (functions that send any).
+    pub mail_queue_url: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -132,6 +134,16 @@ impl meterai_app::ports::Outbox for DynamoOutbox {
         reference: &str,
         data: serde_json::Value,
     ) -> Result<()> {
+        let account_text = account.as_str();
+        if !meterai_core::resellers::is_reseller_channel(account_text) {
+            return match &self.mail_queue_url {
+                Some(queue_url) => {
+                    crate::mail::queue(&self.clients, queue_url, account, kind, reference, data)
+                        .await
+                }
+                None => Ok(()),
+            };
+        }
         emit_for_account(
             &self.clients,
             self.outbox.as_ref(),

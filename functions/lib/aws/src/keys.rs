@@ -18,6 +18,7 @@
 //! | API key (by hash) | `APIKEY#{sha256}` | `APIKEY` | |
 //! | customer | `CUSTOMER#{id}` | `CUSTOMER` | `CUSTOMERS#{reseller}` |
 //! | outbound event | `EVENT#{event}` | `EVENT` | |
+//! | e-mail sent | `MAIL#{event id}` | `MAIL` | |
 //! | order awaiting payment | `PENDING#{shard}` | `{ms:013}#{order}` | |
 //!
 //! Orders awaiting payment are spread over [`PENDING_SHARDS`] partitions
@@ -139,6 +140,11 @@ pub fn event(event_id: &str) -> Key {
     Key::new(format!("EVENT#{event_id}"), "EVENT")
 }
 
+/// The record that one e-mail was sent (the mailer sends it once).
+pub fn mail_sent(mail_id: &str) -> Key {
+    Key::new(format!("MAIL#{mail_id}"), "MAIL")
+}
+
 /// Partitions of the orders awaiting payment.
 pub const PENDING_SHARDS: u32 = 8;
 
@@ -183,6 +189,7 @@ mod tests {
             customer("c"),
             event("e"),
             pending_order("ord_1", 5),
+            mail_sent("order.paid:ord_1"),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len(), "no two kinds share a key");

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod keys;
 pub mod kms;
+pub mod mail;
 pub mod messages;
 pub mod midtrans;
 pub mod orders;

@@ -92,6 +92,8 @@ pub enum Dependency {
     IdentityProvider,
     /// The payment gateway (Midtrans).
     PaymentGateway,
+    /// The e-mail service (SES).
+    Mail,
 }
 
 impl Dependency {
@@ -103,6 +105,7 @@ impl Dependency {
             Dependency::SigningKey => "signing key",
             Dependency::IdentityProvider => "identity provider",
             Dependency::PaymentGateway => "payment gateway",
+            Dependency::Mail => "mail",
         }
     }
 }

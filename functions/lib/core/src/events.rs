@@ -4,10 +4,10 @@
 //! emitting it twice (a redelivered job message, a retry after a crash)
 //! records one event, and the id is the `webhook-id` of every attempt.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
     #[serde(rename = "stamp.completed")]
     StampCompleted,

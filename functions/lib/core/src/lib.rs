@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
+pub mod mail;
 pub mod network;
 pub mod orders;
 pub mod payments;

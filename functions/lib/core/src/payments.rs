@@ -40,6 +40,8 @@ pub struct PaymentNotice {
     pub status: PaymentStatus,
     /// The gateway's own words, for the event record.
     pub raw_status: String,
+    /// How the buyer paid (`qris`, `bank_transfer`, `cstore`, ...), if known.
+    pub payment_type: String,
 }
 
 pub trait PaymentGateway: Send + Sync {
@@ -174,6 +176,7 @@ pub fn judge(order_id: &str, total: i64, answer: &GatewayStatus) -> Result<Payme
             amount: total,
             status: PaymentStatus::Pending,
             raw_status: "not_found".into(),
+            payment_type: String::new(),
         });
     }
     let disagree = |what: &str| {
@@ -223,6 +226,7 @@ pub fn judge(order_id: &str, total: i64, answer: &GatewayStatus) -> Result<Payme
         amount,
         status,
         raw_status: raw.to_string(),
+        payment_type: answer.payment_type.clone().unwrap_or_default(),
     })
 }
 
@@ -270,6 +274,7 @@ impl PaymentGateway for Midtrans {
             amount,
             status,
             raw_status: note.transaction_status,
+            payment_type: String::new(),
         })
     }
 }

@@ -563,11 +563,18 @@ pub struct Emitted {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryOutbox {
     events: Arc<Mutex<Vec<Emitted>>>,
+    mails: Arc<Mutex<Vec<Emitted>>>,
 }
 
 impl MemoryOutbox {
+    /// Reseller events, once per (kind, reference).
     pub fn events(&self) -> Vec<Emitted> {
         self.events.lock().unwrap().clone()
+    }
+
+    /// Portal users' e-mails queued, once per (kind, reference).
+    pub fn mails(&self) -> Vec<Emitted> {
+        self.mails.lock().unwrap().clone()
     }
 }
 
@@ -580,14 +587,18 @@ impl Outbox for MemoryOutbox {
         reference: &str,
         data: serde_json::Value,
     ) -> Result<()> {
-        if !account
+        let id = event_id(kind, reference);
+        let pool = account
             .as_str()
-            .starts_with(meterai_core::resellers::POOL_PREFIX)
-        {
+            .starts_with(meterai_core::resellers::POOL_PREFIX);
+        if !pool && meterai_core::resellers::is_reseller_channel(account.as_str()) {
             return Ok(());
         }
-        let id = event_id(kind, reference);
-        let mut events = self.events.lock().unwrap();
+        let mut events = if pool {
+            self.events.lock().unwrap()
+        } else {
+            self.mails.lock().unwrap()
+        };
         if !events.iter().any(|e| e.event_id == id) {
             events.push(Emitted {
                 event_id: id,

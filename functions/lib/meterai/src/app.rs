@@ -105,6 +105,7 @@ impl App {
             event_outbox: crate::events::DynamoOutbox {
                 clients: clients.clone(),
                 outbox: outbox.clone(),
+                mail_queue_url: config.mail_queue_url.clone(),
             },
             outbox,
             config,

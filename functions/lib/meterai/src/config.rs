@@ -67,6 +67,11 @@ pub struct Config {
     /// The queue of outbound webhook events to resellers (functions that emit
     /// events, and the deliverer); unset: no events are emitted.
     pub webhooks_queue_url: Option<String>,
+    /// Where portal users' e-mails are queued (functions that cause any).
+    pub mail_queue_url: Option<String>,
+    /// The mailer's sender address and the portal its links point to.
+    pub mail_from: Option<String>,
+    pub portal_url: String,
     /// Where undeliverable events wait for an admin's replay (the deliverer).
     pub webhooks_dead_letter_queue_url: Option<String>,
     /// Deadline of one webhook delivery.
@@ -150,6 +155,9 @@ impl Config {
                 .get("WEBHOOKS_QUEUE_URL")
                 .filter(|v| !v.is_empty())
                 .cloned(),
+            mail_queue_url: optional("MAIL_QUEUE_URL"),
+            mail_from: optional("MAIL_FROM"),
+            portal_url: optional("PORTAL_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
             webhooks_dead_letter_queue_url: vars
                 .get("WEBHOOKS_DEAD_LETTER_QUEUE_URL")
                 .filter(|v| !v.is_empty())
@@ -185,6 +193,8 @@ pub struct Needs {
     pub events: bool,
     /// Where undeliverable events wait (`WEBHOOKS_DEAD_LETTER_QUEUE_URL`).
     pub event_dead_letters: bool,
+    /// The mailer's sender and user pool (`MAIL_FROM`, `USER_POOL_ID`).
+    pub mail: bool,
 }
 
 impl Needs {
@@ -195,6 +205,7 @@ impl Needs {
         signing_key: false,
         events: false,
         event_dead_letters: false,
+        mail: false,
     };
 }
 
@@ -226,6 +237,8 @@ impl Config {
                 needs.event_dead_letters && self.webhooks_dead_letter_queue_url.is_none(),
                 "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
             ),
+            (needs.mail && self.mail_from.is_none(), "MAIL_FROM"),
+            (needs.mail && self.user_pool_id.is_none(), "USER_POOL_ID"),
         ];
         match missing.iter().find(|(gone, _)| *gone) {
             Some((_, name)) => Err(Error::Misconfigured(format!(
@@ -284,7 +297,10 @@ mod tests {
             config.midtrans_server_key_secret.as_deref(),
             Some("meterai/midtrans")
         );
-        assert_eq!(config.midtrans_server_key, None, "read from the secret, not a variable");
+        assert_eq!(
+            config.midtrans_server_key, None,
+            "read from the secret, not a variable"
+        );
         assert_eq!(config.order_rules.max_quantity, 50);
         assert_eq!(config.order_rules.refund_window_ms, 7 * 24 * 3_600_000);
         assert_eq!(config.order_rules.unit_price, 10_000);
@@ -399,6 +415,7 @@ mod tests {
             "SIGNING_KEY_ID",
             "WEBHOOKS_QUEUE_URL",
             "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
+            "MAIL_FROM",
         ] {
             all.insert(name.to_string(), "set".to_string());
         }
@@ -408,6 +425,7 @@ mod tests {
             signing_key: true,
             events: true,
             event_dead_letters: true,
+            mail: true,
         };
         assert!(Config::from_vars(&all).unwrap().check(every).is_ok());
     }

@@ -72,9 +72,10 @@ fn first_event(function: &str) -> serde_json::Value {
     }
 }
 
-const FUNCTIONS: [&str; 12] = [
+const FUNCTIONS: [&str; 13] = [
     "authorizer",
     "settlements",
+    "mailer",
     "health",
     "orders",
     "quota",
@@ -292,6 +293,8 @@ async fn main() {
         ("MIDTRANS_SNAP_URL", stack.get("METERAI_MIDTRANS_SNAP_URL")),
         ("MIDTRANS_API_URL", stack.get("METERAI_MIDTRANS_API_URL")),
         ("SETTLE_BATCH", "1"),
+        ("MAIL_FROM", "no-reply@meterai.local"),
+        ("MAIL_QUEUE_URL", stack.get("METERAI_MAIL_QUEUE_URL")),
         ("STAGE", "local"),
         ("S3_FORCE_PATH_STYLE", "true"),
         ("AWS_REGION", "us-east-1"),

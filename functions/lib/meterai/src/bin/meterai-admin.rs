@@ -193,6 +193,7 @@ async fn main() {
                         table: table.clone(),
                         queue_url,
                     }),
+                mail_queue_url: std::env::var("METERAI_MAIL_QUEUE_URL").ok(),
             };
             let ports = meterai_app::payments::PaymentPorts {
                 orders: &orders,

@@ -6,6 +6,7 @@
 
 pub mod authorizer;
 pub mod health;
+pub mod mailer;
 pub mod orders;
 pub mod payments;
 pub mod quota;

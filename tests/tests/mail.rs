@@ -1,0 +1,91 @@
+//! Portal users' e-mails through the deployed stack: queued where they are
+//! caused, sent once by the mailer through SES (read back from the
+//! emulator's SES record), Bahasa Indonesia first, linking to the portal.
+
+use std::time::Duration;
+
+use e2e::{eventually, Portal, Stack};
+use meterai_pdf::stamp::pdf::sample_pdf;
+
+async fn mails_with(
+    stack: &Stack,
+    user: &Portal,
+    subject: &str,
+    count: usize,
+) -> Vec<(String, String)> {
+    eventually(
+        &format!("{count} e-mail(s) '{subject}' to {}", user.email),
+        Duration::from_secs(60),
+        || async {
+            let mails: Vec<_> = stack
+                .mails_to(&user.email)
+                .await
+                .into_iter()
+                .filter(|(s, _)| s.starts_with(subject))
+                .collect();
+            (mails.len() >= count).then_some(mails)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_user_gets_a_receipt_a_stamp_notice_and_a_refund_notice_once_each() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    user.buy(&stack, 2).await;
+    let receipts = mails_with(&stack, &user, "Pembayaran diterima", 1).await;
+    let (subject, text) = &receipts[0];
+    assert!(subject.contains("2 meterai"), "{subject}");
+    for part in ["Kuitansi", "Rp20.000", "Receipt", "Metode"] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert!(
+        text.find("Terima kasih") < text.find("Thank you"),
+        "Bahasa first"
+    );
+
+    // A stamp: done, with a link to the portal and no raw download URL.
+    let pdf = sample_pdf(1, [0, 0, 595, 842], None);
+    let document = user.upload(&pdf).await;
+    let job = user.stamp(&document, 1, 400.0, 40.0).await;
+    assert_eq!(job.status, 202, "{:?}", job.body);
+    let job_id = job.body["job_id"].as_str().unwrap().to_string();
+    assert_eq!(user.wait_job(&job_id).await["status"], "done");
+    let done = mails_with(&stack, &user, "Meterai selesai", 1).await;
+    assert!(
+        done[0].1.contains(&format!("#/stamps/{job_id}")),
+        "{}",
+        done[0].1
+    );
+    assert!(!done[0].1.contains("X-Amz-Signature"), "{}", done[0].1);
+
+    // A refund of the unused stamp.
+    let orders = user.get("/v1/orders").await;
+    let order_id = orders.body["orders"][0]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refund = user
+        .post(
+            &format!("/v1/orders/{order_id}/refund"),
+            &serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(refund.status, 201, "{:?}", refund.body);
+    let refunds = mails_with(&stack, &user, "Pengembalian dana", 1).await;
+    assert!(refunds[0].1.contains("Rp10.000"), "{}", refunds[0].1);
+
+    // Each was sent once, whatever the queue redelivered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = stack.mails_to(&user.email).await;
+    for subject in [
+        "Pembayaran diterima",
+        "Meterai selesai",
+        "Pengembalian dana",
+    ] {
+        let sent = all.iter().filter(|(s, _)| s.starts_with(subject)).count();
+        assert_eq!(sent, 1, "{subject}: {all:?}");
+    }
+}
