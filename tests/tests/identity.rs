@@ -314,3 +314,50 @@ async fn foreign_forged_and_misused_tokens_get_401_and_nothing_runs() {
     let mine = Portal::with_credential(&stack, "attacker", &own.access);
     assert_eq!(mine.get("/v1/quota").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_by_e_mailed_code_and_sign_out_ends_refresh() {
+    let stack = Stack::load();
+    let cognito = stack.cognito().await;
+    let client_id = stack.get("METERAI_USER_POOL_CLIENT_ID");
+    let user = Portal::new(&stack).await;
+    cognito
+        .forgot_password()
+        .client_id(client_id)
+        .username(&user.email)
+        .send()
+        .await
+        .expect("ForgotPassword succeeds");
+    // The emulator's reset code; on AWS the user reads it from the e-mail.
+    let new_password = "Meterai-baru-2026!";
+    cognito
+        .confirm_forgot_password()
+        .client_id(client_id)
+        .username(&user.email)
+        .confirmation_code("654321")
+        .password(new_password)
+        .send()
+        .await
+        .expect("ConfirmForgotPassword succeeds");
+    let tokens = stack.sign_in(&user.email, new_password).await;
+    let again = Portal::with_credential(&stack, &user.account, &tokens.access);
+    assert_eq!(again.get("/v1/quota").await.status, 200);
+
+    // Sign-out everywhere: the refresh token no longer gives new tokens.
+    // (The emulator revokes tokens issued before the sign-out's second.)
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    cognito
+        .global_sign_out()
+        .access_token(&tokens.access)
+        .send()
+        .await
+        .expect("GlobalSignOut succeeds");
+    let refreshed = cognito
+        .initiate_auth()
+        .client_id(client_id)
+        .auth_flow(AuthFlowType::RefreshTokenAuth)
+        .auth_parameters("REFRESH_TOKEN", &tokens.refresh)
+        .send()
+        .await;
+    assert!(refreshed.is_err(), "a signed-out refresh token still works");
+}

@@ -51,7 +51,25 @@ async fn a_user_gets_a_receipt_a_stamp_notice_and_a_refund_notice_once_each() {
     let job = user.stamp(&document, 1, 400.0, 40.0).await;
     assert_eq!(job.status, 202, "{:?}", job.body);
     let job_id = job.body["job_id"].as_str().unwrap().to_string();
-    assert_eq!(user.wait_job(&job_id).await["status"], "done");
+    let finished = user.wait_job(&job_id).await;
+    assert_eq!(finished["status"], "done");
+    // The stamped file downloads under the user's own name (uploaded as
+    // letter.pdf), and every read of the job gives a fresh link.
+    let download = reqwest::get(finished["download_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    let disposition = download
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        disposition.contains("letter-meterai.pdf"),
+        "{disposition:?}"
+    );
+    let again = user.get(&format!("/v1/stamps/{job_id}")).await;
+    assert!(again.body["download_url"].is_string(), "{:?}", again.body);
     let done = mails_with(&stack, &user, "Meterai selesai", 1).await;
     assert!(
         done[0].1.contains(&format!("#/stamps/{job_id}")),

@@ -215,7 +215,12 @@ pub trait Documents: Send + Sync {
     async fn head(&self, key: &str) -> Result<Option<UploadHead>>;
     /// The whole object; None if there is none.
     async fn read(&self, key: &str) -> Result<Option<Vec<u8>>>;
-    async fn store(&self, key: &str, pdf: Vec<u8>) -> Result<()>;
+    /// Stores a PDF; it downloads as `download_name` when one is given.
+    async fn store(&self, key: &str, pdf: Vec<u8>, download_name: Option<&str>) -> Result<()>;
+    /// Remembers the name the user gave the upload at `upload_key`.
+    async fn remember_name(&self, upload_key: &str, filename: &str) -> Result<()>;
+    /// The name the user gave the upload at `upload_key`, if remembered.
+    async fn name_of(&self, upload_key: &str) -> Result<Option<String>>;
     /// A URL to `PUT` a PDF at `key`, for `ttl`.
     async fn upload_url(&self, key: &str, ttl: std::time::Duration) -> Result<String>;
     /// A URL to `GET` `key`, for `ttl`.

@@ -88,9 +88,11 @@ pub async fn new_upload(
     ports: &StampPorts<'_>,
     settings: &StampSettings,
     account: &AccountId,
+    filename: &str,
 ) -> Result<UploadTicket> {
     let document_id = format!("doc_{}", meterai_core::ids::nonce());
     let key = ports.documents.upload_key(account, &document_id);
+    ports.documents.remember_name(&key, filename).await?;
     let upload_url = ports.documents.upload_url(&key, settings.url_ttl).await?;
     let expires_at =
         meterai_core::time::rfc3339(ports.clock.now_ms() + settings.url_ttl.as_millis() as i64);
@@ -385,7 +387,21 @@ async fn work_on<S: Signer>(
     let key = ports
         .documents
         .stamped_key(&job.account, job_id, &stamped.sha256);
-    ports.documents.store(&key, stamped.bytes).await?;
+    // It downloads under the user's own file name (a name that cannot be
+    // read is not worth failing the stamp for).
+    let uploaded_name = ports
+        .documents
+        .name_of(&job.source_key)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the upload's name could not be read");
+            None
+        });
+    let download_name = meterai_core::jobs::stamped_filename(uploaded_name.as_deref());
+    ports
+        .documents
+        .store(&key, stamped.bytes, Some(&download_name))
+        .await?;
     if settings.chaos_crash_after_store
         && job.attempts == 0
         && job.client_reference.as_deref() == Some(CHAOS_CRASH_AFTER_STORE)

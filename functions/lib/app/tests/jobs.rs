@@ -561,3 +561,32 @@ async fn a_job_list_pages_newest_first() {
     assert_eq!(listed, ids);
     assert_eq!(third.next_cursor, None);
 }
+
+#[tokio::test]
+async fn the_stamped_file_downloads_under_the_users_name_and_the_user_is_told() {
+    let w = World::new();
+    let user = portal("user-named");
+    w.credit(&user, 1).await;
+    let ticket = stamping::new_upload(&w.ports(), &w.settings, &user, "surat-lamaran.pdf")
+        .await
+        .unwrap();
+    let key = meterai_app::ports::Documents::upload_key(&w.documents, &user, &ticket.document_id);
+    w.documents.put(&key, sample_pdf(1, [0, 0, 595, 842], None));
+    let mut request = w.upload(&user, Vec::new());
+    request.document_id = ticket.document_id.clone();
+    let accepted = w.accept(&Actor::portal(&user), &request).await.unwrap();
+    assert_eq!(w.work_next().await, Outcome::Done);
+    let job = w.job(&accepted.job_id).await;
+    let stored = job.stamped_key.expect("a done job has its file");
+    assert_eq!(
+        w.documents.download_name(&stored).as_deref(),
+        Some("surat-lamaran-meterai.pdf")
+    );
+    // A portal user is told by e-mail (a reseller would get the webhook).
+    let mails = w.outbox.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0].kind,
+        meterai_core::events::EventType::StampCompleted
+    );
+}

@@ -145,18 +145,41 @@ impl Documents for S3Documents {
         }
     }
 
-    async fn store(&self, key: &str, pdf: Vec<u8>) -> Result<()> {
+    async fn store(&self, key: &str, pdf: Vec<u8>, download_name: Option<&str>) -> Result<()> {
         self.clients
             .s3
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type("application/pdf")
+            .set_content_disposition(download_name.map(meterai_core::jobs::content_disposition))
             .body(pdf.into())
             .send()
             .await
             .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
         Ok(())
+    }
+
+    async fn remember_name(&self, upload_key: &str, filename: &str) -> Result<()> {
+        // Beside the upload (same prefix, same one-day lifecycle).
+        self.clients
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{upload_key}.name"))
+            .content_type("text/plain; charset=utf-8")
+            .body(filename.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn name_of(&self, upload_key: &str) -> Result<Option<String>> {
+        Ok(self
+            .read(&format!("{upload_key}.name"))
+            .await?
+            .and_then(|bytes| String::from_utf8(bytes).ok()))
     }
 
     async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String> {

@@ -190,3 +190,97 @@ mod tests {
         assert_eq!(JobStatus::parse("lost"), None);
     }
 }
+
+/// The name a stamped document downloads as: the user's file name with
+/// `-meterai` before its extension (`surat-lamaran.pdf` ->
+/// `surat-lamaran-meterai.pdf`). Folders, control characters and quotes
+/// are dropped; no usable name gives `dokumen-meterai.pdf`.
+pub fn stamped_filename(uploaded: Option<&str>) -> String {
+    let base = uploaded
+        .unwrap_or("")
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect::<String>();
+    let stem = base
+        .strip_suffix(".pdf")
+        .or_else(|| base.strip_suffix(".PDF"))
+        .unwrap_or(&base)
+        .trim();
+    let stem: String = stem.chars().take(200).collect();
+    if stem.is_empty() {
+        return "dokumen-meterai.pdf".to_string();
+    }
+    format!("{stem}-meterai.pdf")
+}
+
+/// `Content-Disposition` of a download named `filename`: an ASCII fallback
+/// and the exact name in UTF-8 (RFC 6266, RFC 8187).
+pub fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn a_stamped_file_keeps_the_users_name() {
+        assert_eq!(
+            stamped_filename(Some("surat-lamaran.pdf")),
+            "surat-lamaran-meterai.pdf"
+        );
+        assert_eq!(stamped_filename(Some("CV Budi.PDF")), "CV Budi-meterai.pdf");
+        assert_eq!(
+            stamped_filename(Some("../../etc/kontrak.pdf")),
+            "kontrak-meterai.pdf"
+        );
+        assert_eq!(
+            stamped_filename(Some("C:\\Users\\x\\ijazah.pdf")),
+            "ijazah-meterai.pdf"
+        );
+        assert_eq!(stamped_filename(Some("a\"b\u{7}.pdf")), "ab-meterai.pdf");
+        assert_eq!(stamped_filename(Some(".pdf")), "dokumen-meterai.pdf");
+        assert_eq!(stamped_filename(None), "dokumen-meterai.pdf");
+    }
+
+    #[test]
+    fn the_disposition_carries_ascii_and_utf8_names() {
+        assert_eq!(
+            content_disposition("surat-lamaran-meterai.pdf"),
+            "attachment; filename=\"surat-lamaran-meterai.pdf\"; filename*=UTF-8''surat-lamaran-meterai.pdf"
+        );
+        let unicode = content_disposition("surat ñ-meterai.pdf");
+        assert!(
+            unicode.contains("filename=\"surat _-meterai.pdf\""),
+            "{unicode}"
+        );
+        assert!(
+            unicode.contains("filename*=UTF-8''surat%20%C3%B1-meterai.pdf"),
+            "{unicode}"
+        );
+    }
+}

@@ -812,12 +812,23 @@ impl JobQueue for MemoryQueue {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDocuments {
     inner: Arc<Mutex<HashMap<String, Object>>>,
+    /// Upload names, and the download names stamped files were stored with.
+    names: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// An object's bytes and how many times they were written.
 type Object = (Vec<u8>, usize);
 
 impl MemoryDocuments {
+    /// The name `key` downloads as, if it was stored with one.
+    pub fn download_name(&self, key: &str) -> Option<String> {
+        self.names
+            .lock()
+            .unwrap()
+            .get(&format!("download:{key}"))
+            .cloned()
+    }
+
     /// Puts an object as an upload would.
     pub fn put(&self, key: &str, bytes: Vec<u8>) {
         self.inner
@@ -881,12 +892,35 @@ impl Documents for MemoryDocuments {
         Ok(self.get(key))
     }
 
-    async fn store(&self, key: &str, pdf: Vec<u8>) -> Result<()> {
+    async fn store(&self, key: &str, pdf: Vec<u8>, download_name: Option<&str>) -> Result<()> {
         tokio::task::yield_now().await;
         let mut objects = self.inner.lock().unwrap();
         let writes = objects.get(key).map_or(0, |(_, n)| *n);
         objects.insert(key.to_string(), (pdf, writes + 1));
+        if let Some(name) = download_name {
+            self.names
+                .lock()
+                .unwrap()
+                .insert(format!("download:{key}"), name.to_string());
+        }
         Ok(())
+    }
+
+    async fn remember_name(&self, upload_key: &str, filename: &str) -> Result<()> {
+        self.names
+            .lock()
+            .unwrap()
+            .insert(format!("upload:{upload_key}"), filename.to_string());
+        Ok(())
+    }
+
+    async fn name_of(&self, upload_key: &str) -> Result<Option<String>> {
+        Ok(self
+            .names
+            .lock()
+            .unwrap()
+            .get(&format!("upload:{upload_key}"))
+            .cloned())
     }
 
     async fn upload_url(&self, key: &str, _ttl: std::time::Duration) -> Result<String> {

@@ -369,7 +369,7 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
 
     let replay = Replay::with([s3_error(503, "SlowDown")]);
     let err = documents(&replay)
-        .store("stamped/u/j.pdf", b"%PDF-".to_vec())
+        .store("stamped/u/j.pdf", b"%PDF-".to_vec(), Some("a-meterai.pdf"))
         .await
         .unwrap_err();
     assert_eq!((err.kind(), status_of(&err)), (ErrorKind::Unavailable, 503));

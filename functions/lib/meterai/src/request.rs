@@ -86,7 +86,7 @@ pub fn refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
 /// Validates the body of `POST /v1/documents`: `{"filename": ..., "size": n}`
 /// (1 to 255 characters, no control characters; the file's size in bytes,
 /// within the limit).
-pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<()> {
+pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<&str> {
     let filename = body.get("filename").and_then(|f| f.as_str()).unwrap_or("");
     if filename.is_empty() || filename.len() > 255 || filename.chars().any(char::is_control) {
         return Err(Error::invalid(
@@ -95,7 +95,7 @@ pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<()> {
         ));
     }
     upload_size(body, max_bytes)?;
-    Ok(())
+    Ok(filename)
 }
 
 /// Reads `size` (bytes, > 0) of an upload request and checks it against the limit.

@@ -37,8 +37,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     ) {
         (Method::POST, ["documents"]) => {
             let body = request::json_body(http::body(&request))?;
-            request::upload(&body, settings.limits.max_bytes)?;
-            let ticket = stamping::new_upload(ports, settings, &account).await?;
+            let filename = request::upload(&body, settings.limits.max_bytes)?;
+            let ticket = stamping::new_upload(ports, settings, &account, filename).await?;
             Ok(json_response(201, &ticket))
         }
         (Method::POST, ["stamps"]) => {
