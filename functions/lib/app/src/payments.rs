@@ -173,6 +173,13 @@ async fn apply(
                 Credited::Before => PaymentOutcome::AlreadyCredited,
             }
         }
+        // A paid order the gateway now calls denied, failed or cancelled:
+        // money went back after settlement (Midtrans' "reversal" of a VA,
+        // bill or store payment). Recorded and alerted like a chargeback.
+        PaymentStatus::Closed(_) if order.paid_ms.is_some() => {
+            tracing::error!(alert = "reversal", order_id = %order.order_id, account = %order.account, status = %notice.raw_status, quantity = order.quantity, "a paid order was reversed at the gateway");
+            PaymentOutcome::ReversalRecorded
+        }
         PaymentStatus::Closed(status) => {
             match ports.orders.close(&order.order_id, status, now).await? {
                 true => PaymentOutcome::Closed,

@@ -245,11 +245,12 @@ async fn money_for_a_closed_order_is_still_credited_and_a_paid_order_is_never_cl
         world.notify(&paid).await.unwrap().result,
         PaymentOutcome::Credited
     );
-    world.gateway.set(&order.order_id, "cancel", order.total);
-    let cancel = g.notification(&order.order_id, "cancel", order.total, "tx");
+    // Paid, then denied at the gateway (a reversal): recorded, never closed.
+    world.gateway.set(&order.order_id, "deny", order.total);
+    let deny = g.notification(&order.order_id, "deny", order.total, "tx");
     assert_eq!(
-        world.notify(&cancel).await.unwrap().result,
-        PaymentOutcome::Unchanged
+        world.notify(&deny).await.unwrap().result,
+        PaymentOutcome::ReversalRecorded
     );
     let stored = orders::get(
         &world.store.orders(),

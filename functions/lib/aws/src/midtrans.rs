@@ -136,6 +136,11 @@ impl Gateway for MidtransGateway {
     async fn status(&self, order_id: &str) -> Result<GatewayStatus> {
         let url = format!("{}/v2/{order_id}/status", self.api_url);
         let (status, answer) = self.json(self.http.get(url)).await?;
+        if status == 401 || status == 403 {
+            return Err(Error::Misconfigured(
+                "the payment gateway refused our server key".into(),
+            ));
+        }
         if status >= 500 {
             return Err(unavailable(format!("status API answered {status}")));
         }
