@@ -87,9 +87,17 @@ pub async fn check_order(ports: &PaymentPorts<'_>, order_id: &str) -> Result<Rec
         false => None,
     }
     .ok_or_else(|| Error::not_found(codes::ORDER_NOT_FOUND, format!("no order {order_id}")))?;
+    check_loaded(ports, &order).await
+}
+
+/// [`check_order`] for an order already read.
+async fn check_loaded(
+    ports: &PaymentPorts<'_>,
+    order: &meterai_core::orders::Order,
+) -> Result<Receipt> {
     let answer = ports.gateway.status(&order.order_id).await?;
     let notice = judge(&order.order_id, order.total, &answer)?;
-    apply(ports, &order, &notice).await
+    apply(ports, order, &notice).await
 }
 
 /// What one reconciler run did.
@@ -118,16 +126,16 @@ pub async fn reconcile(
     let now = ports.clock.now_ms();
     let mut report = ReconcileReport::default();
     for order_id in ports.orders.pending(now - grace_ms, limit).await? {
-        match ports.orders.load(&order_id).await? {
-            Some(order) if order.status == meterai_core::orders::OrderStatus::Pending => {}
+        let order = match ports.orders.load(&order_id).await? {
+            Some(order) if order.status == meterai_core::orders::OrderStatus::Pending => order,
             _ => {
                 ports.orders.forget_pending(&order_id).await?;
                 report.settled_before += 1;
                 continue;
             }
-        }
+        };
         report.checked += 1;
-        let result = check_order(ports, &order_id).await;
+        let result = check_loaded(ports, &order).await;
         match &result {
             Ok(receipt) => match receipt.result {
                 PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited => report.credited += 1,
@@ -139,10 +147,19 @@ pub async fn reconcile(
                 report.failed += 1;
             }
         }
-        if let Ok(Some(order)) = ports.orders.load(&order_id).await {
-            if order.status != meterai_core::orders::OrderStatus::Pending {
-                ports.orders.forget_pending(&order_id).await?;
-            }
+        // Settled now (credited, or closed by the gateway): no longer listed.
+        // What the check did says so; the order need not be read again.
+        let settled = matches!(
+            &result,
+            Ok(Receipt {
+                result: PaymentOutcome::Credited
+                    | PaymentOutcome::AlreadyCredited
+                    | PaymentOutcome::Closed,
+                ..
+            })
+        );
+        if settled {
+            ports.orders.forget_pending(&order_id).await?;
         }
         let body = serde_json::json!({ "order_id": order_id }).to_string();
         let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
