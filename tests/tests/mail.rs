@@ -107,3 +107,51 @@ async fn a_user_gets_a_receipt_a_stamp_notice_and_a_refund_notice_once_each() {
         assert_eq!(sent, 1, "{subject}: {all:?}");
     }
 }
+
+#[tokio::test]
+async fn two_mailers_holding_the_same_message_send_it_once() {
+    use meterai::mail::{deliver, Delivered, MailMessage, MailSettings};
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    let clients = stack.clients().await;
+    let settings = MailSettings {
+        table: stack.get("METERAI_TABLE_NAME").to_string(),
+        user_pool_id: stack.get("METERAI_USER_POOL_ID").to_string(),
+        from: "no-reply@meterai.local".to_string(),
+        portal_url: "http://127.0.0.1:8080".to_string(),
+    };
+    // One receipt the queue delivered twice, to two mailers at once.
+    let order_id = format!("ord_race_{}", user.account);
+    let message = MailMessage {
+        mail_id: format!("evt_order.paid_{order_id}"),
+        account: user.account.clone(),
+        kind: meterai_core::events::EventType::OrderPaid,
+        data: serde_json::json!({
+            "order_id": order_id, "quantity": 1, "total": 10_000,
+            "paid_at": "2026-11-24T06:00:00Z", "payment_method": "qris",
+        }),
+    };
+    let body = serde_json::to_string(&message).unwrap();
+    let (a, b) = tokio::join!(
+        deliver(&clients, &settings, &body),
+        deliver(&clients, &settings, &body)
+    );
+    let sent = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Ok(Delivered::Sent)))
+        .count();
+    assert_eq!(sent, 1, "{a:?} {b:?}");
+    // The other was told it was sent, or to come back later (the queue
+    // redelivers it), and then finds it sent.
+    assert_eq!(
+        deliver(&clients, &settings, &body).await.unwrap(),
+        Delivered::AlreadySent
+    );
+    let receipts: Vec<_> = stack
+        .mails_to(&user.email)
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject.contains(&order_id))
+        .collect();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+}

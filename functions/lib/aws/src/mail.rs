@@ -74,8 +74,17 @@ pub enum Delivered {
     NoAddress,
 }
 
-/// Sends one queued e-mail, once: a record of the send is written after SES
-/// accepted it, and a message whose record exists is not sent again.
+/// How long a mailer holds its claim on a message: longer than the mailer
+/// may run (20 s), shorter than the queue hides a message (60 s), so a
+/// redelivery after a crash always finds the claim lapsed.
+const CLAIM_MS: i64 = 40_000;
+
+/// Sends one queued e-mail, once. Before sending, the message is claimed in
+/// the table (a conditional put): of two mailers holding the same message
+/// (the queue delivers at least once) only one sends; the other is told to
+/// try later and finds it sent. The claim becomes "sent" once SES took the
+/// message; a mailer that dies in between leaves a claim that lapses. Only
+/// that crash can send a message twice.
 pub async fn deliver(
     clients: &AwsClients,
     settings: &MailSettings,
@@ -84,26 +93,31 @@ pub async fn deliver(
     let message: MailMessage = serde_json::from_str(body)
         .map_err(|e| Error::Misconfigured(format!("mail message is not understood: {e}")))?;
     let key = keys::mail_sent(&message.mail_id);
-    let sent_before = clients
-        .dynamodb
-        .get_item()
-        .table_name(&settings.table)
-        .set_key(Some(key.map()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| Error::table(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?
-        .item
-        .is_some();
-    if sent_before {
-        return Ok(Delivered::AlreadySent);
+    let now_ms = meterai_core::time::now_ms();
+    match claim(clients, settings, &key, now_ms).await? {
+        Claim::Ours => {}
+        Claim::Done => return Ok(Delivered::AlreadySent),
+        Claim::Held => {
+            return Err(Error::unavailable(
+                Dependency::Mail,
+                "another mailer is sending this message",
+            ))
+        }
     }
-    let Some(address) = address_of(clients, &settings.user_pool_id, &message.account).await? else {
-        tracing::info!(mail_id = %message.mail_id, "no e-mail address; nothing sent");
-        return Ok(Delivered::NoAddress);
+    let rendered = match address_of(clients, &settings.user_pool_id, &message.account).await {
+        Ok(Some(address)) => {
+            meterai_core::mail::render(message.kind, &message.data, &settings.portal_url)
+                .map(|mail| (address, mail))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            release(clients, settings, &key, now_ms).await;
+            return Err(e);
+        }
     };
-    let Some(mail) = meterai_core::mail::render(message.kind, &message.data, &settings.portal_url)
-    else {
+    let Some((address, mail)) = rendered else {
+        tracing::info!(mail_id = %message.mail_id, "no e-mail address; nothing sent");
+        finish(clients, settings, &key, message.kind, MailState::NoAddress).await?;
         return Ok(Delivered::NoAddress);
     };
     let content = |text: &str| {
@@ -113,7 +127,7 @@ pub async fn deliver(
             .build()
             .expect("content is complete")
     };
-    clients
+    let sent = clients
         .ses
         .send_email()
         .from_email_address(&settings.from)
@@ -129,28 +143,132 @@ pub async fn deliver(
                 .build(),
         )
         .send()
+        .await;
+    if let Err(e) = sent {
+        release(clients, settings, &key, now_ms).await;
+        return Err(Error::unavailable(
+            Dependency::Mail,
+            aws_sdk_sesv2::error::DisplayErrorContext(e),
+        ));
+    }
+    finish(clients, settings, &key, message.kind, MailState::Sent).await?;
+    tracing::info!(mail_id = %message.mail_id, kind = message.kind.as_str(), "e-mail sent");
+    Ok(Delivered::Sent)
+}
+
+/// Where a message's record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MailState {
+    /// Claimed by a mailer until `lease_until`.
+    Sending,
+    Sent,
+    NoAddress,
+}
+
+impl MailState {
+    fn as_str(self) -> &'static str {
+        match self {
+            MailState::Sending => "sending",
+            MailState::Sent => "sent",
+            MailState::NoAddress => "no_address",
+        }
+    }
+}
+
+/// What claiming a message found.
+enum Claim {
+    /// This mailer may send it.
+    Ours,
+    /// Sent (or settled) before.
+    Done,
+    /// Another mailer's claim has not lapsed.
+    Held,
+}
+
+async fn claim(
+    clients: &AwsClients,
+    settings: &MailSettings,
+    key: &keys::Key,
+    now_ms: i64,
+) -> Result<Claim> {
+    let now_s = now_ms / 1000;
+    let put = clients
+        .dynamodb
+        .put_item()
+        .table_name(&settings.table)
+        .set_item(Some(key.with([
+            ("state".to_string(), s(MailState::Sending.as_str())),
+            ("lease_until".to_string(), n(now_ms + CLAIM_MS)),
+            ("expires_at".to_string(), n(now_s + SENT_TTL_SECONDS)),
+        ])))
+        .condition_expression(
+            "attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
+        )
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":sending", s(MailState::Sending.as_str()))
+        .expression_attribute_values(":now", n(now_ms))
+        .send()
+        .await;
+    if crate::store::condition_held(put)? {
+        return Ok(Claim::Ours);
+    }
+    let item = clients
+        .dynamodb
+        .get_item()
+        .table_name(&settings.table)
+        .set_key(Some(key.map()))
+        .consistent_read(true)
+        .send()
         .await
-        .map_err(|e| {
-            Error::unavailable(
-                Dependency::Mail,
-                aws_sdk_sesv2::error::DisplayErrorContext(e),
-            )
-        })?;
+        .map_err(|e| Error::table(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?
+        .item;
+    let sending = item.as_ref().and_then(|i| crate::store::get_s(i, "state"))
+        == Some(MailState::Sending.as_str());
+    Ok(if sending { Claim::Held } else { Claim::Done })
+}
+
+/// Gives a claim back after a failed attempt, so the queue's next delivery
+/// need not wait for it to lapse. Best effort: a lapsed claim does the same.
+async fn release(clients: &AwsClients, settings: &MailSettings, key: &keys::Key, claimed_ms: i64) {
+    let result = clients
+        .dynamodb
+        .delete_item()
+        .table_name(&settings.table)
+        .set_key(Some(key.map()))
+        .condition_expression("#state = :sending AND lease_until = :lease")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":sending", s(MailState::Sending.as_str()))
+        .expression_attribute_values(":lease", n(claimed_ms + CLAIM_MS))
+        .send()
+        .await;
+    if let Err(e) = crate::store::condition_held(result) {
+        tracing::warn!(error = %e, "mail claim not released; it lapses");
+    }
+}
+
+/// Records how the message ended; it is not sent again.
+async fn finish(
+    clients: &AwsClients,
+    settings: &MailSettings,
+    key: &keys::Key,
+    kind: EventType,
+    state: MailState,
+) -> Result<()> {
     let now_s = meterai_core::time::now_ms() / 1000;
     clients
         .dynamodb
         .put_item()
         .table_name(&settings.table)
         .set_item(Some(key.with([
+            ("state".to_string(), s(state.as_str())),
             ("sent_at".to_string(), n(now_s)),
-            ("kind".to_string(), s(message.kind.as_str())),
+            ("kind".to_string(), s(kind.as_str())),
             ("expires_at".to_string(), n(now_s + SENT_TTL_SECONDS)),
         ])))
         .send()
         .await
         .map_err(|e| Error::table(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-    tracing::info!(mail_id = %message.mail_id, kind = message.kind.as_str(), "e-mail sent");
-    Ok(Delivered::Sent)
+    Ok(())
 }
 
 /// The user's verified e-mail address, if they have one. With e-mail or

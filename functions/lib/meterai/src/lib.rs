@@ -26,8 +26,8 @@ mod adapter_errors;
 /// The adapters, from `meterai-aws` (re-exported for the routes, the
 /// admin tool and the end-to-end tests).
 pub use meterai_aws::{
-    aws, events, health, keys, kms, midtrans, orders, paging, payments, quota, resellers, stamping,
-    store, verification, AwsClients,
+    aws, events, health, keys, kms, mail, midtrans, orders, paging, payments, quota, resellers,
+    stamping, store, verification, AwsClients,
 };
 
 pub use app::App;
