@@ -27,6 +27,7 @@ sent, so the simulator can start before the stack is deployed.
 
 import argparse
 import base64
+import datetime
 import hashlib
 import html
 import http.client
@@ -154,6 +155,24 @@ def notify(tx, transaction_status):
         run()
 
 
+def expiry_of(expiry):
+    """When a Snap transaction's page closes (epoch seconds): `expiry`'s
+    start_time ("yyyy-MM-dd HH:mm:ss Z", default now) plus its duration
+    (default 24 hours), as Snap documents it."""
+    if expiry is None:
+        return time.time() + 24 * 3600
+    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+    try:
+        unit = units[expiry.get("unit", "minute")]
+        duration = int(expiry["duration"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError("unit and duration are required")
+    start = time.time()
+    if "start_time" in expiry:
+        start = datetime.datetime.strptime(expiry["start_time"], "%Y-%m-%d %H:%M:%S %z").timestamp()
+    return start + unit * duration
+
+
 def pay(order_id, method="qris", transaction_status="settlement"):
     with lock:
         tx = transactions.get(order_id)
@@ -245,6 +264,8 @@ class Handler(BaseHTTPRequestHandler):
                 tx = transactions.get(order_id)
             if tx is None:
                 return self.answer(404, "<h1>Transaksi tidak ditemukan</h1>", "text/html; charset=utf-8")
+            if tx["transaction_status"] is None and time.time() > tx["expires_at"]:
+                return self.answer(410, "<h1>Waktu pembayaran habis</h1>", "text/html; charset=utf-8")
             methods = "".join(
                 f'<label><input type="radio" name="method" value="{m}"{" checked" if i == 0 else ""}> {html.escape(n)}</label>'
                 for i, (m, n) in enumerate(METHODS))
@@ -304,6 +325,10 @@ class Handler(BaseHTTPRequestHandler):
                 order_id, amount = str(details["order_id"]), int(details["gross_amount"])
             except (ValueError, KeyError, TypeError):
                 return self.answer(400, {"error_messages": ["transaction_details is required"]})
+            try:
+                expires_at = expiry_of(json.loads(raw).get("expiry"))
+            except ValueError as e:
+                return self.answer(400, {"error_messages": [f"expiry: {e}"]})
             with lock:
                 if order_id in transactions:
                     return self.answer(400, {"error_messages": ["transaction_details.order_id sudah digunakan"]})
@@ -312,7 +337,7 @@ class Handler(BaseHTTPRequestHandler):
                 transactions[order_id] = {
                     "order_id": order_id, "gross_amount": f"{amount}.00", "currency": "IDR",
                     "transaction_status": None, "transaction_id": None, "payment_type": None,
-                    "transaction_time": None, "token": token,
+                    "transaction_time": None, "token": token, "expires_at": expires_at,
                 }
             base = f"http://{self.headers.get('Host') or '127.0.0.1'}"
             return self.answer(201, {"token": token, "redirect_url": f"{base}/snap/v4/redirection/{token}"})
@@ -322,6 +347,11 @@ class Handler(BaseHTTPRequestHandler):
                 order_id = tokens.get(parts[3])
             if order_id is None:
                 return self.answer(404, "<h1>Transaksi tidak ditemukan</h1>", "text/html; charset=utf-8")
+            with lock:
+                tx = transactions[order_id]
+                expired = tx["transaction_status"] is None and time.time() > tx["expires_at"]
+            if expired:
+                return self.answer(410, "<h1>Waktu pembayaran habis</h1>", "text/html; charset=utf-8")
             form = urllib.parse.parse_qs(raw.decode(errors="replace"))
             method = (form.get("method") or ["qris"])[0]
             status = "settlement" if parts[4] == "pay" else "cancel"

@@ -112,7 +112,14 @@ impl Gateway for MidtransGateway {
                 "quantity": order.quantity,
             }],
             "enabled_payments": ENABLED_PAYMENTS,
-            "expiry": { "unit": "minute", "duration": (order.pay_by_ms - order.created_ms) / 60_000 },
+            // The window starts when the order did, not when Snap got the
+            // request (a page opened late must not outlive the order), and
+            // holds for every method: an unused virtual account closes too.
+            "expiry": {
+                "start_time": meterai_core::time::midtrans_time(order.created_ms),
+                "unit": "minute",
+                "duration": (order.pay_by_ms - order.created_ms) / 60_000,
+            },
         });
         let url = format!("{}/snap/v1/transactions", self.snap_url);
         let (status, answer) = self.json(self.http.post(url).json(&body)).await?;
