@@ -216,3 +216,39 @@ async fn a_lost_notification_is_made_good_by_the_scheduled_check() {
     .await;
     assert_audit(&stack, &user).await;
 }
+
+#[tokio::test]
+async fn a_pending_order_moves_to_the_back_of_the_line_in_the_table() {
+    use meterai_app::ports::{Orders, PendingMark};
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    let order = user.order(1).await;
+    let id = order_id(&order).to_string();
+    let table = meterai::orders::DynamoOrders {
+        clients: stack.clients().await,
+        table: stack.get("METERAI_TABLE_NAME").to_string(),
+    };
+    let far = meterai_core::time::now_ms() + 30 * 24 * 3_600_000;
+    let marks_of = |marks: Vec<PendingMark>| -> Vec<PendingMark> {
+        marks.into_iter().filter(|m| m.order_id == id).collect()
+    };
+    let listed = marks_of(table.pending(far, 5_000).await.unwrap());
+    assert_eq!(listed.len(), 1, "a new order is listed once: {listed:?}");
+    let first = listed[0].clone();
+    // Looked at: its mark moves an hour on (out of the schedule's way).
+    let later = first.since_ms + 3_600_000;
+    table.requeue_pending(&first, later).await.unwrap();
+    let moved = marks_of(table.pending(far, 5_000).await.unwrap());
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].since_ms, later);
+    assert!(
+        marks_of(table.pending(later, 5_000).await.unwrap()).is_empty(),
+        "not listed before its new time"
+    );
+    // A second run holding the old mark changes nothing, and adds nothing.
+    table.requeue_pending(&first, later + 1).await.unwrap();
+    table.forget_pending(&first).await.unwrap();
+    assert_eq!(marks_of(table.pending(far, 5_000).await.unwrap()), moved);
+    table.forget_pending(&moved[0]).await.unwrap();
+    assert!(marks_of(table.pending(far, 5_000).await.unwrap()).is_empty());
+}

@@ -41,6 +41,9 @@ pub async fn create(
     Ok(with_payment_page(orders, gateway, clock, order).await)
 }
 
+/// Tries at keeping a payment page the gateway just opened.
+const PAGE_KEEP_ATTEMPTS: usize = 3;
+
 /// The order with its payment page, opened now if it is pending and has
 /// none yet. A gateway that does not answer leaves the order as it is.
 async fn with_payment_page(
@@ -54,12 +57,22 @@ async fn with_payment_page(
         return order;
     }
     match gateway.open_payment(&order).await {
-        Ok(link) => match orders.attach_payment(&order.order_id, &link).await {
-            Ok(()) => order.payment = Some(link),
-            Err(e) => {
-                tracing::warn!(order_id = %order.order_id, error = %e, "payment page not kept")
+        Ok(link) => {
+            // The gateway opens one page per order id, ever: a page not
+            // kept cannot be opened again. So keeping it is retried, and
+            // the buyer gets it now either way (its payment is found by the
+            // status check, page or not).
+            for attempt in 1..=PAGE_KEEP_ATTEMPTS {
+                match orders.attach_payment(&order.order_id, &link).await {
+                    Ok(()) => break,
+                    Err(e) if attempt == PAGE_KEEP_ATTEMPTS => {
+                        tracing::error!(order_id = %order.order_id, error = %e, "payment page not kept; only this answer has it")
+                    }
+                    Err(_) => {}
+                }
             }
-        },
+            order.payment = Some(link);
+        }
         Err(e) => {
             tracing::warn!(order_id = %order.order_id, error = %e, "payment page not opened; the next read tries again")
         }

@@ -6,12 +6,17 @@
 
 use meterai_core::error::codes;
 use meterai_core::events::EventType;
-use meterai_core::payments::{judge, PaymentGateway, PaymentNotice, PaymentStatus};
+use meterai_core::orders::OrderStatus;
+use meterai_core::payments::{
+    judge, recheck_delay_ms, PaymentGateway, PaymentNotice, PaymentStatus, NO_TRANSACTION,
+};
 use meterai_core::{Error, Result};
 use serde::Serialize;
 
 use crate::orders::valid_order_id;
-use crate::ports::{Clock, Credited, Gateway, Orders, Outbox, PaymentLog, PaymentRecord};
+use crate::ports::{
+    Clock, Credited, Gateway, Orders, Outbox, PaymentLog, PaymentRecord, PendingMark,
+};
 
 /// What a payment notice did to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,7 +75,7 @@ pub async fn handle_notification(
 ) -> Result<Receipt> {
     let result = match signatures.verify(body) {
         Err(e) => Err(e),
-        Ok(notice) => check_order(ports, &notice.order_id).await,
+        Ok(order_id) => check_order(ports, &order_id).await,
     };
     let record = record_of(signatures.name(), body, &result, ports.clock.now_ms());
     ports.log.record(&record).await;
@@ -90,14 +95,34 @@ pub async fn check_order(ports: &PaymentPorts<'_>, order_id: &str) -> Result<Rec
     check_loaded(ports, &order).await
 }
 
-/// [`check_order`] for an order already read.
+/// [`check_order`] for an order already read. An order the gateway has no
+/// transaction for once its payment page is surely gone was abandoned: it
+/// is closed as expired (money paid later would still be credited).
 async fn check_loaded(
     ports: &PaymentPorts<'_>,
     order: &meterai_core::orders::Order,
 ) -> Result<Receipt> {
     let answer = ports.gateway.status(&order.order_id).await?;
-    let notice = judge(&order.order_id, order.total, &answer)?;
+    let mut notice = judge(&order.order_id, order.total, &answer)?;
+    if notice.raw_status == NO_TRANSACTION && order.payment_page_gone(ports.clock.now_ms()) {
+        notice.status = PaymentStatus::Closed(OrderStatus::Expired);
+    }
     apply(ports, order, &notice).await
+}
+
+/// How far one reconciler run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileLimits {
+    /// An order is first checked this long after it was created (its
+    /// notification usually comes first).
+    pub grace_ms: i64,
+    /// Orders taken per run.
+    pub batch: usize,
+    /// Checks in flight at once.
+    pub concurrency: usize,
+    /// No check starts after this long (the run must end within its
+    /// function's timeout); the rest wait for the next run.
+    pub budget_ms: i64,
 }
 
 /// What one reconciler run did.
@@ -106,68 +131,110 @@ pub struct ReconcileReport {
     /// Orders asked about.
     pub checked: usize,
     pub credited: usize,
+    /// Closed by the gateway's answer, or abandoned (no transaction after
+    /// the payment page closed).
     pub closed: usize,
     pub still_pending: usize,
-    /// Checks that failed (gateway down, inconsistent answer): tried next run.
+    /// Checks that failed (gateway down, inconsistent answer): tried later.
     pub failed: usize,
     /// Orders found no longer pending, and forgotten.
     pub settled_before: usize,
+    /// Taken, but the run's time was up: left for the next run.
+    pub left_for_next_run: usize,
 }
 
 /// The scheduled reconciler: every order still pending `grace_ms` after it
-/// was created is checked with the gateway (at most `limit` per run), so a
-/// lost notification never leaves a paid order without its quota. Each
-/// check is recorded like a notification.
+/// was created is checked with the gateway, so a lost notification never
+/// leaves a paid order without its quota. An order still pending goes to
+/// the back of the line (later still the older it is), so a pile of
+/// abandoned orders never starves a new one. Each check is recorded like a
+/// notification.
 pub async fn reconcile(
     ports: &PaymentPorts<'_>,
-    grace_ms: i64,
-    limit: usize,
+    limits: ReconcileLimits,
 ) -> Result<ReconcileReport> {
-    let now = ports.clock.now_ms();
+    let started = ports.clock.now_ms();
+    let marks = ports
+        .orders
+        .pending(started - limits.grace_ms, limits.batch)
+        .await?;
     let mut report = ReconcileReport::default();
-    for order_id in ports.orders.pending(now - grace_ms, limit).await? {
-        let order = match ports.orders.load(&order_id).await? {
-            Some(order) if order.status == meterai_core::orders::OrderStatus::Pending => order,
-            _ => {
-                ports.orders.forget_pending(&order_id).await?;
-                report.settled_before += 1;
-                continue;
-            }
-        };
-        report.checked += 1;
-        let result = check_loaded(ports, &order).await;
-        match &result {
-            Ok(receipt) => match receipt.result {
-                PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited => report.credited += 1,
-                PaymentOutcome::Closed => report.closed += 1,
-                _ => report.still_pending += 1,
-            },
-            Err(e) => {
-                tracing::warn!(order_id = %order_id, code = e.code(), error = %e, "reconciler could not settle an order");
-                report.failed += 1;
+    for group in marks.chunks(limits.concurrency.max(1)) {
+        if ports.clock.now_ms() - started > limits.budget_ms {
+            report.left_for_next_run += group.len();
+            continue;
+        }
+        let results = futures::future::join_all(group.iter().map(|m| settle(ports, m))).await;
+        for (mark, result) in group.iter().zip(results) {
+            match result {
+                Err(e) => {
+                    tracing::warn!(order_id = %mark.order_id, code = e.code(), error = %e, "reconciler could not read or move an order's mark");
+                    report.failed += 1;
+                }
+                Ok(Settled::Before) => report.settled_before += 1,
+                Ok(Settled::Checked(result)) => {
+                    report.checked += 1;
+                    match result {
+                        Ok(PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited) => {
+                            report.credited += 1
+                        }
+                        Ok(PaymentOutcome::Closed) => report.closed += 1,
+                        Ok(_) => report.still_pending += 1,
+                        Err(code) => {
+                            tracing::warn!(order_id = %mark.order_id, code, "reconciler could not settle an order");
+                            report.failed += 1;
+                        }
+                    }
+                }
             }
         }
-        // Settled now (credited, or closed by the gateway): no longer listed.
-        // What the check did says so; the order need not be read again.
-        let settled = matches!(
-            &result,
-            Ok(Receipt {
-                result: PaymentOutcome::Credited
-                    | PaymentOutcome::AlreadyCredited
-                    | PaymentOutcome::Closed,
-                ..
-            })
-        );
-        if settled {
-            ports.orders.forget_pending(&order_id).await?;
-        }
-        let body = serde_json::json!({ "order_id": order_id }).to_string();
-        let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
-        record.signature_valid = true;
-        ports.log.record(&record).await;
     }
     tracing::info!(?report, "payments reconciled");
     Ok(report)
+}
+
+/// What came of one listed order.
+enum Settled {
+    /// It was not pending any more when read.
+    Before,
+    /// Asked about: the outcome, or the error's code.
+    Checked(std::result::Result<PaymentOutcome, &'static str>),
+}
+
+/// Checks one listed order and moves its mark: forgotten once settled
+/// (credited, closed), else sent to the back of the line.
+async fn settle(ports: &PaymentPorts<'_>, mark: &PendingMark) -> Result<Settled> {
+    let now = ports.clock.now_ms();
+    let order = match ports.orders.load(&mark.order_id).await? {
+        Some(order) if order.status == OrderStatus::Pending => order,
+        _ => {
+            ports.orders.forget_pending(mark).await?;
+            return Ok(Settled::Before);
+        }
+    };
+    let result = check_loaded(ports, &order).await;
+    let settled = matches!(
+        &result,
+        Ok(Receipt {
+            result: PaymentOutcome::Credited
+                | PaymentOutcome::AlreadyCredited
+                | PaymentOutcome::Closed,
+            ..
+        })
+    );
+    if settled {
+        ports.orders.forget_pending(mark).await?;
+    } else {
+        let delay = recheck_delay_ms(now - order.created_ms);
+        ports.orders.requeue_pending(mark, now + delay).await?;
+    }
+    let body = serde_json::json!({ "order_id": mark.order_id }).to_string();
+    let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
+    record.signature_valid = true;
+    ports.log.record(&record).await;
+    Ok(Settled::Checked(
+        result.map(|r| r.result).map_err(|e| e.code()),
+    ))
 }
 
 async fn apply(

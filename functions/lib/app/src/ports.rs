@@ -77,12 +77,23 @@ pub trait Orders: Send + Sync {
     async fn refund_number(&self, order_id: &str, seq: i64) -> Result<Option<Refund>>;
     /// Keeps the gateway's payment page of a pending order.
     async fn attach_payment(&self, order_id: &str, link: &PaymentLink) -> Result<()>;
-    /// Ids of orders created before `created_before_ms` that may still be
-    /// pending (some may have been paid or closed since: callers load each),
-    /// oldest first, at most `limit`.
-    async fn pending(&self, created_before_ms: i64, limit: usize) -> Result<Vec<String>>;
+    /// Orders that may still be pending (some may have been paid or closed
+    /// since: callers load each) whose mark is older than `quiet_since_ms`,
+    /// oldest mark first, at most `limit`. An order is marked when created.
+    async fn pending(&self, quiet_since_ms: i64, limit: usize) -> Result<Vec<PendingMark>>;
+    /// Moves the order's mark to `since_ms` (looked at now: back of the
+    /// line). Nothing happens if the mark has moved or gone meanwhile.
+    async fn requeue_pending(&self, mark: &PendingMark, since_ms: i64) -> Result<()>;
     /// The order is no longer pending: stop listing it in [`Orders::pending`].
-    async fn forget_pending(&self, order_id: &str) -> Result<()>;
+    async fn forget_pending(&self, mark: &PendingMark) -> Result<()>;
+}
+
+/// An order listed as awaiting payment, and the time its place in the line
+/// is kept by (its creation, or when it was last looked at plus a delay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMark {
+    pub order_id: String,
+    pub since_ms: i64,
 }
 
 /// The payment gateway (Midtrans: Snap and the status API).

@@ -13,6 +13,13 @@ use meterai_memory::{ManualClock, MemoryGateway, MemoryOutbox, MemoryPaymentLog,
 
 const SERVER_KEY: &str = "SB-Mid-server-test";
 const NOW: i64 = 1_795_400_000_000;
+const MINUTE: i64 = 60_000;
+const LIMITS: payments::ReconcileLimits = payments::ReconcileLimits {
+    grace_ms: 5 * MINUTE,
+    batch: 100,
+    concurrency: 4,
+    budget_ms: 45_000,
+};
 
 struct World {
     store: Store,
@@ -46,8 +53,12 @@ impl World {
     }
 
     async fn reconcile(&self) -> payments::ReconcileReport {
+        self.reconcile_with(LIMITS).await
+    }
+
+    async fn reconcile_with(&self, limits: payments::ReconcileLimits) -> payments::ReconcileReport {
         let orders = self.store.orders();
-        payments::reconcile(&self.ports(&orders), 5 * 60_000, 100)
+        payments::reconcile(&self.ports(&orders), limits)
             .await
             .unwrap()
     }
@@ -546,6 +557,9 @@ async fn a_gateway_outage_leaves_the_order_pending_until_a_later_check() {
     assert_eq!((during.checked, during.failed), (1, 1), "{during:?}");
     assert_eq!(world.store.balance(&buyer).await.purchased, 0);
     world.gateway.set_unavailable(false);
+    // A failed check sends the order to the back of the line, like any other.
+    assert_eq!(world.reconcile().await.checked, 0);
+    world.clock.advance(5 * 60_000 + 1);
     let after = world.reconcile().await;
     assert_eq!(after.credited, 1, "{after:?}");
     let read = orders::get(
@@ -620,4 +634,133 @@ async fn gateway_refunds_and_chargebacks_are_recorded_and_change_no_quota() {
         ]
     );
     world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn abandoned_orders_cannot_starve_a_paid_one() {
+    let world = World::new();
+    let buyer = account("acct-crowd");
+    // A batch's worth of orders nobody pays, older than the one that is paid.
+    for _ in 0..LIMITS.batch {
+        world.order(&account("acct-idle"), 1).await;
+    }
+    world.clock.advance(MINUTE);
+    let paid = world.order(&buyer, 2).await;
+    world.gateway.set(&paid.order_id, "settlement", paid.total);
+    world.clock.advance(LIMITS.grace_ms + MINUTE);
+    // The first run takes the older hundred; each goes to the back of the line.
+    let first = world.reconcile().await;
+    assert_eq!(
+        (first.checked, first.still_pending),
+        (100, 100),
+        "{first:?}"
+    );
+    assert_eq!(world.store.balance(&buyer).await.available, 0);
+    world.clock.advance(MINUTE);
+    let second = world.reconcile().await;
+    assert_eq!(second.credited, 1, "the paid order's turn came: {second:?}");
+    assert_eq!(world.store.balance(&buyer).await.available, 2);
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn old_pending_orders_are_asked_about_less_often() {
+    let world = World::new();
+    let order = world.order(&account("acct-va"), 1).await;
+    // The buyer chose a virtual account and has not paid it yet.
+    world.gateway.set(&order.order_id, "pending", order.total);
+    world.clock.advance(LIMITS.grace_ms + 1);
+    assert_eq!(world.reconcile().await.still_pending, 1);
+    // Young: asked again one grace later.
+    world.clock.advance(LIMITS.grace_ms + 1);
+    assert_eq!(world.reconcile().await.still_pending, 1);
+    // Two hours old: not again until ten more minutes have passed.
+    world.clock.advance(2 * 60 * MINUTE);
+    assert_eq!(world.reconcile().await.still_pending, 1);
+    world.clock.advance(LIMITS.grace_ms + 1);
+    assert_eq!(world.reconcile().await.checked, 0);
+    world.clock.advance(10 * MINUTE);
+    assert_eq!(world.reconcile().await.still_pending, 1);
+}
+
+#[tokio::test]
+async fn an_order_never_taken_to_the_gateway_is_closed_once_its_page_is_gone() {
+    let world = World::new();
+    let buyer = account("acct-abandon");
+    let order = world.order(&buyer, 1).await;
+    // The gateway knows no transaction (404) for the whole window: pending.
+    world.clock.advance(LIMITS.grace_ms + 1);
+    assert_eq!(world.reconcile().await.still_pending, 1);
+    world.clock.set(order.pay_by_ms + 2 * MINUTE);
+    assert_eq!(
+        world.reconcile().await.still_pending,
+        1,
+        "the page may still be open just past the deadline"
+    );
+    world
+        .clock
+        .set(order.pay_by_ms + 20 * MINUTE + 3 * 60 * MINUTE);
+    let report = world.reconcile().await;
+    assert_eq!(report.closed, 1, "{report:?}");
+    let stored = world.store.orders();
+    let closed = meterai_app::ports::Orders::load(&stored, &order.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.status, OrderStatus::Expired);
+    // Forgotten: never asked about again.
+    world.clock.advance(24 * 60 * MINUTE);
+    assert_eq!(
+        world.reconcile().await,
+        payments::ReconcileReport::default()
+    );
+    // Money that still arrives is credited: money never vanishes.
+    world
+        .gateway
+        .set(&order.order_id, "settlement", order.total);
+    let late = gateway().notification(&order.order_id, "settlement", order.total, "tx");
+    assert_eq!(
+        world.notify(&late).await.unwrap().result,
+        PaymentOutcome::Credited
+    );
+    world.assert_audit(&buyer).await;
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_leaves_the_rest_for_the_next() {
+    let world = World::new();
+    for _ in 0..3 {
+        world.order(&account("acct-late"), 1).await;
+    }
+    world.clock.advance(LIMITS.grace_ms + 1);
+    let spent = payments::ReconcileLimits {
+        budget_ms: -1,
+        ..LIMITS
+    };
+    let report = world.reconcile_with(spent).await;
+    assert_eq!(
+        (report.checked, report.left_for_next_run),
+        (0, 3),
+        "{report:?}"
+    );
+    assert_eq!(world.reconcile().await.checked, 3, "nothing was lost");
+}
+
+#[tokio::test]
+async fn a_payment_page_the_table_hiccups_on_is_kept_on_a_retry_and_given_to_the_buyer() {
+    let world = World::new();
+    let buyer = account("acct-hiccup");
+    world.store.fail_next_attaches(2).await;
+    let order = world.order(&buyer, 1).await;
+    let link = order.payment.clone().expect("the buyer gets the page");
+    let stored = meterai_app::ports::Orders::load(&world.store.orders(), &order.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.payment, Some(link), "kept on the third try");
+    // Never kept at all: the buyer still has the page from this answer.
+    world.store.fail_next_attaches(3).await;
+    let unkept = world.order(&buyer, 1).await;
+    assert!(unkept.payment.is_some());
+    assert_eq!(world.gateway.opened(), 2);
 }

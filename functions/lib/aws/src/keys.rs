@@ -19,11 +19,13 @@
 //! | customer | `CUSTOMER#{id}` | `CUSTOMER` | `CUSTOMERS#{reseller}` |
 //! | outbound event | `EVENT#{event}` | `EVENT` | |
 //! | e-mail sent | `MAIL#{event id}` | `MAIL` | |
-//! | order awaiting payment | `PENDING#{shard}` | `{ms:013}#{order}` | |
+//! | order awaiting payment | `PENDING#{shard}` | `{since:013}#{order}` | |
 //!
 //! Orders awaiting payment are spread over [`PENDING_SHARDS`] partitions
 //! (by the order id's last character) so that a deadline's burst of orders
-//! is not one hot partition; the reconciler reads them all, oldest first.
+//! is not one hot partition; the reconciler reads them all, oldest mark
+//! first. A mark's time is the order's creation, moved later each time the
+//! reconciler finds it still pending (the back of the line).
 //!
 //! A listing's `gsi1sk` is `{ms:013}#{id}` ([`sort_key`]), so it sorts by time.
 //! Ledger sort keys are the movement's cause (`credit#ord_…`), written with
@@ -148,13 +150,14 @@ pub fn mail_sent(mail_id: &str) -> Key {
 /// Partitions of the orders awaiting payment.
 pub const PENDING_SHARDS: u32 = 8;
 
-/// The marker of an order awaiting payment (written with the order).
-pub fn pending_order(order_id: &str, created_ms: i64) -> Key {
+/// The marker of an order awaiting payment (written with the order, moved
+/// by the reconciler).
+pub fn pending_order(order_id: &str, since_ms: i64) -> Key {
     let shard = order_id
         .bytes()
         .last()
         .map_or(0, |b| u32::from(b) % PENDING_SHARDS);
-    Key::new(pending_shard(shard), sort_key(created_ms, order_id))
+    Key::new(pending_shard(shard), sort_key(since_ms, order_id))
 }
 
 /// One partition of the orders awaiting payment.

@@ -9,8 +9,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use meterai_app::ports::{Credited, Orders, RefundLost};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use meterai_app::ports::{Credited, Orders, PendingMark, RefundLost};
 use meterai_core::orders::{Order, PaymentLink, Refund};
 use meterai_core::AccountId;
 
@@ -27,6 +28,14 @@ pub use meterai_core::orders::{OrderRules, OrderStatus};
 pub struct DynamoOrders {
     pub clients: AwsClients,
     pub table: String,
+}
+
+/// The marker listing an order as awaiting payment, kept by `since_ms`.
+fn pending_marker(order_id: &str, since_ms: i64) -> Item {
+    keys::pending_order(order_id, since_ms).with([
+        ("order_id".to_string(), s(order_id)),
+        ("since".to_string(), n(since_ms)),
+    ])
 }
 
 /// The order's item (without `paid_at`, which only a credit writes).
@@ -125,14 +134,10 @@ impl Orders for DynamoOrders {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .expect("put is complete");
-        let marker = keys::pending_order(&order.order_id, order.created_ms).with([
-            ("order_id".to_string(), s(&order.order_id)),
-            // Kept a day past the payment deadline at most.
-            (
-                "expires_at".to_string(),
-                n((order.pay_by_ms + 86_400_000) / 1000),
-            ),
-        ]);
+        // No expiry: the reconciler forgets a marker once the gateway
+        // settles or closes the order (an abandoned one after its page is
+        // gone), never while a virtual account could still be paid.
+        let marker = pending_marker(&order.order_id, order.created_ms);
         let marker_put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(marker))
@@ -167,9 +172,9 @@ impl Orders for DynamoOrders {
         store::condition_held(result).map(|_| ())
     }
 
-    async fn pending(&self, created_before_ms: i64, limit: usize) -> Result<Vec<String>> {
-        let mut found: Vec<(String, String)> = Vec::new();
-        let upper = keys::sort_key(created_before_ms, "");
+    async fn pending(&self, quiet_since_ms: i64, limit: usize) -> Result<Vec<PendingMark>> {
+        let mut found: Vec<(String, PendingMark)> = Vec::new();
+        let upper = keys::sort_key(quiet_since_ms, "");
         for shard in 0..keys::PENDING_SHARDS {
             let out = self
                 .clients
@@ -184,24 +189,64 @@ impl Orders for DynamoOrders {
                 .await
                 .map_err(|e| Error::table(DisplayErrorContext(e)))?;
             for item in out.items() {
-                if let (Some(sk), Some(id)) = (get_s(item, "sk"), get_s(item, "order_id")) {
-                    found.push((sk.to_string(), id.to_string()));
+                // Markers written before `since` existed carry it in the key.
+                let since = get_n(item, "since")
+                    .or_else(|| get_s(item, "sk")?.split('#').next()?.parse().ok());
+                if let (Some(sk), Some(id), Some(since)) =
+                    (get_s(item, "sk"), get_s(item, "order_id"), since)
+                {
+                    let mark = PendingMark {
+                        order_id: id.to_string(),
+                        since_ms: since,
+                    };
+                    found.push((sk.to_string(), mark));
                 }
             }
         }
-        found.sort();
-        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found.into_iter().take(limit).map(|(_, m)| m).collect())
     }
 
-    async fn forget_pending(&self, order_id: &str) -> Result<()> {
-        let Some(order) = self.load(order_id).await? else {
-            return Ok(());
-        };
+    async fn requeue_pending(&self, mark: &PendingMark, since_ms: i64) -> Result<()> {
+        // Both or neither, so the order never drops out of the line; the old
+        // marker must still be there (another run may have moved it).
+        let moved = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(pending_marker(&mark.order_id, since_ms)))
+            .build()
+            .expect("put is complete");
+        let old = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(
+                keys::pending_order(&mark.order_id, mark.since_ms).map(),
+            ))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .expect("delete is complete");
+        let result = self
+            .clients
+            .dynamodb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(moved).build())
+            .transact_items(TransactWriteItem::builder().delete(old).build())
+            .send()
+            .await;
+        match result.map_err(|e| e.into_service_error()) {
+            // Moved or forgotten meanwhile, or a conflict: the marker is
+            // where it was or where the other run put it; both are fine.
+            Ok(_) | Err(TransactWriteItemsError::TransactionCanceledException(_)) => Ok(()),
+            Err(other) => Err(Error::table(DisplayErrorContext(other))),
+        }
+    }
+
+    async fn forget_pending(&self, mark: &PendingMark) -> Result<()> {
         self.clients
             .dynamodb
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(keys::pending_order(order_id, order.created_ms).map()))
+            .set_key(Some(
+                keys::pending_order(&mark.order_id, mark.since_ms).map(),
+            ))
             .send()
             .await
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;

@@ -7,6 +7,10 @@ use crate::error::{codes, Error, Result};
 use crate::ids::AccountId;
 use crate::time::rfc3339;
 
+/// How long past its payment deadline an unused payment page may still be
+/// open at the gateway (clock skew, the page's own rounding).
+pub const PAGE_GONE_MARGIN_MS: i64 = 15 * 60_000;
+
 /// Prices and limits of the purchase side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRules {
@@ -154,6 +158,13 @@ impl Order {
             refund_count: 0,
             payment: None,
         }
+    }
+
+    /// Whether the gateway's payment page, if never used, has surely closed:
+    /// it expires with the payment window, plus a margin for both clocks.
+    /// A gateway that still knows no transaction then never will.
+    pub fn payment_page_gone(&self, now_ms: i64) -> bool {
+        now_ms > self.pay_by_ms + PAGE_GONE_MARGIN_MS
     }
 
     pub fn status_at(&self, now_ms: i64) -> OrderStatus {

@@ -16,8 +16,8 @@ use meterai_app::idempotency;
 use meterai_app::ports::{
     AcceptRejected, Attempt, Claimed, Clock, Credited, Customers, DeadLetter, Delivery, Documents,
     Endpoint, Events, Gateway, IdempotencyKeys, JobQueue, Jobs, KeyScope, Orders, Outbox,
-    PaymentLog, PaymentRecord, RefundLost, Registry, SaleRejected, StoredResponse, UploadHead,
-    WebhookClient,
+    PaymentLog, PaymentRecord, PendingMark, RefundLost, Registry, SaleRejected, StoredResponse,
+    UploadHead, WebhookClient,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, Event, EventStatus, EventType};
@@ -50,11 +50,14 @@ struct State {
     /// By message id: a repeat overwrites, as the table's put does.
     dead_letters: BTreeMap<String, DeadLetter>,
     customers: HashMap<String, Customer>,
-    /// Orders no longer listed as pending (`Orders::forget_pending`).
-    forgotten: std::collections::HashSet<String>,
+    /// Orders listed as awaiting payment: order id -> its mark's time (the
+    /// table keeps one marker item per order, keyed by that time).
+    pending_marks: HashMap<String, i64>,
     /// `complete` calls still to fail before changing anything (a worker
     /// that dies between storing the file and recording it).
     crash_completes: usize,
+    /// `attach_payment` calls still to fail (a table that hiccups).
+    failing_attaches: usize,
 }
 
 /// What a serial number is bound to.
@@ -201,6 +204,11 @@ impl Store {
         self.lock().await.crash_completes = n;
     }
 
+    /// The next `n` payment pages fail to be kept.
+    pub async fn fail_next_attaches(&self, n: usize) {
+        self.lock().await.failing_attaches = n;
+    }
+
     /// The customers port over this store.
     pub fn customers(&self) -> MemoryCustomers {
         MemoryCustomers {
@@ -284,6 +292,9 @@ impl Orders for MemoryOrders {
             return Err(Error::table("the new order's id exists"));
         }
         state.orders.insert(order.order_id.clone(), order.clone());
+        state
+            .pending_marks
+            .insert(order.order_id.clone(), order.created_ms);
         Ok(())
     }
 
@@ -403,35 +414,50 @@ impl Orders for MemoryOrders {
     }
 
     async fn attach_payment(&self, order_id: &str, link: &PaymentLink) -> Result<()> {
-        if let Some(order) = self.store.lock().await.orders.get_mut(order_id) {
+        let mut state = self.store.lock().await;
+        if state.failing_attaches > 0 {
+            state.failing_attaches -= 1;
+            return Err(Error::table("injected: the page was not kept"));
+        }
+        if let Some(order) = state.orders.get_mut(order_id) {
             order.payment = Some(link.clone());
         }
         Ok(())
     }
 
-    /// The table lists orders by marker items written with them and removed
-    /// by `forget_pending`; here the markers are a set beside the orders.
-    async fn pending(&self, created_before_ms: i64, limit: usize) -> Result<Vec<String>> {
+    async fn pending(&self, quiet_since_ms: i64, limit: usize) -> Result<Vec<PendingMark>> {
         let state = self.store.lock().await;
-        let mut listed: Vec<&Order> = state
-            .orders
-            .values()
-            .filter(|o| o.created_ms < created_before_ms && !state.forgotten.contains(&o.order_id))
+        let mut listed: Vec<PendingMark> = state
+            .pending_marks
+            .iter()
+            .filter(|(_, since)| **since < quiet_since_ms)
+            .map(|(order_id, since)| PendingMark {
+                order_id: order_id.clone(),
+                since_ms: *since,
+            })
             .collect();
-        listed.sort_by_key(|o| (o.created_ms, o.order_id.clone()));
-        Ok(listed
-            .into_iter()
-            .take(limit)
-            .map(|o| o.order_id.clone())
-            .collect())
+        listed.sort_by(|a, b| (a.since_ms, &a.order_id).cmp(&(b.since_ms, &b.order_id)));
+        listed.truncate(limit);
+        Ok(listed)
     }
 
-    async fn forget_pending(&self, order_id: &str) -> Result<()> {
-        self.store
-            .lock()
-            .await
-            .forgotten
-            .insert(order_id.to_string());
+    async fn requeue_pending(&self, mark: &PendingMark, since_ms: i64) -> Result<()> {
+        let mut state = self.store.lock().await;
+        // The table's move is conditional on the old marker: a mark moved or
+        // forgotten meanwhile stays as it is.
+        if let Some(since) = state.pending_marks.get_mut(&mark.order_id) {
+            if *since == mark.since_ms {
+                *since = since_ms;
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget_pending(&self, mark: &PendingMark) -> Result<()> {
+        let mut state = self.store.lock().await;
+        if state.pending_marks.get(&mark.order_id) == Some(&mark.since_ms) {
+            state.pending_marks.remove(&mark.order_id);
+        }
         Ok(())
     }
 }
@@ -621,6 +647,9 @@ impl ManualClock {
     }
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
     }
 }
 

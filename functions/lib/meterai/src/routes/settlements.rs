@@ -1,6 +1,7 @@
 //! Run on a schedule (EventBridge): every order still pending a few minutes
 //! after it was created is checked with the gateway and, if paid, credited
-//! exactly once by the same path as a notification. "Paid, but the quota
+//! exactly once by the same path as a notification; one still pending goes
+//! to the back of the line, one abandoned is closed. "Paid, but the quota
 //! stayed 0" cannot outlast one run after the gateway answers.
 
 use crate::App;
@@ -15,16 +16,23 @@ pub const FUNCTION: crate::lambda::Scheduled = crate::lambda::Scheduled {
     handle,
 };
 
+/// Checks in flight at once: the gateway answers in tens of milliseconds,
+/// so eight get through a few thousand orders a minute without pressing it.
+const CONCURRENCY: usize = 8;
+/// No check starts after this much of a run: the function's timeout is 60 s
+/// and one check may wait 8 s for the gateway.
+const BUDGET_MS: i64 = 45_000;
+
 /// One scheduled run; its report is the function's answer (and its log).
 pub fn handle(app: &'static App, _event: serde_json::Value) -> crate::lambda::Run {
     Box::pin(async move {
-        let grace_ms = i64::try_from(app.config.settle_after.as_millis()).unwrap_or(i64::MAX);
-        let report = meterai_app::payments::reconcile(
-            &app.payment_ports(),
-            grace_ms,
-            app.config.settle_batch,
-        )
-        .await?;
+        let limits = meterai_app::payments::ReconcileLimits {
+            grace_ms: i64::try_from(app.config.settle_after.as_millis()).unwrap_or(i64::MAX),
+            batch: app.config.settle_batch,
+            concurrency: CONCURRENCY,
+            budget_ms: BUDGET_MS,
+        };
+        let report = meterai_app::payments::reconcile(&app.payment_ports(), limits).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     })
 }
