@@ -78,6 +78,18 @@ async fn a_user_gets_a_receipt_a_stamp_notice_and_a_refund_notice_once_each() {
     );
     assert!(!done[0].1.contains("X-Amz-Signature"), "{}", done[0].1);
 
+    // A stamp that cannot be placed (off the page): failed, and the e-mail
+    // says why and that the stamp came back.
+    let off_page = user.stamp(&document, 1, 560.0, 10.0).await;
+    assert_eq!(off_page.status, 202, "{:?}", off_page.body);
+    let failed_id = off_page.body["job_id"].as_str().unwrap().to_string();
+    assert_eq!(user.wait_job(&failed_id).await["status"], "failed");
+    let failed = mails_with(&stack, &user, "Meterai gagal", 1).await;
+    for part in ["RECT_OFF_PAGE", "dikembalikan", "returned", &failed_id] {
+        assert!(failed[0].1.contains(part), "{part} in {}", failed[0].1);
+    }
+    assert_eq!(user.quota().await["available"], 1, "the stamp came back");
+
     // A refund of the unused stamp.
     let orders = user.get("/v1/orders").await;
     let order_id = orders.body["orders"][0]["order_id"]
@@ -101,6 +113,7 @@ async fn a_user_gets_a_receipt_a_stamp_notice_and_a_refund_notice_once_each() {
     for subject in [
         "Pembayaran diterima",
         "Meterai selesai",
+        "Meterai gagal",
         "Pengembalian dana",
     ] {
         let sent = all.iter().filter(|(s, _)| s.starts_with(subject)).count();

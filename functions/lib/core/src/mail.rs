@@ -54,7 +54,8 @@ pub fn render(kind: EventType, data: &serde_json::Value, portal_url: &str) -> Op
                 order = text("order_id"),
                 qty = number("quantity"),
                 total = rupiah(number("total")),
-                paid = text("paid_at"),
+                paid = crate::time::parse_rfc3339_utc(text("paid_at"))
+                    .map_or_else(|| text("paid_at").to_string(), crate::time::wib_display),
                 method = text("payment_method"),
             ),
         },
@@ -125,7 +126,7 @@ mod tests {
             "ord_1",
             "5 meterai",
             "Rp50.000",
-            "2026-11-23T10:00:00Z",
+            "23 Nov 2026, 17.00 WIB",
             "qris",
             "https://portal.test/#/kuota",
             "Receipt",

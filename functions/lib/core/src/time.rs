@@ -36,6 +36,67 @@ pub fn midtrans_time(ms: i64) -> String {
     )
 }
 
+/// Epoch milliseconds of a UTC RFC 3339 time as [`rfc3339`] writes it
+/// (`2026-11-23T10:00:00Z`, with or without a fraction); `None` otherwise.
+pub fn parse_rfc3339_utc(text: &str) -> Option<i64> {
+    let digits = |from: usize, len: usize| -> Option<i64> {
+        let part = text.get(from..from + len)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let rest = &text[19..];
+    let fraction = rest.strip_suffix('Z')?;
+    let millis = match fraction.strip_prefix('.') {
+        None if fraction.is_empty() => 0,
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) => {
+            format!("{f:0<3}")[..3].parse().ok()?
+        }
+        _ => return None,
+    };
+    let month = time::Month::try_from(u8::try_from(digits(5, 2)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(digits(0, 4)?).ok()?,
+        month,
+        digits(8, 2)? as u8,
+    )
+    .ok()?;
+    let clock = time::Time::from_hms(
+        digits(11, 2)? as u8,
+        digits(14, 2)? as u8,
+        digits(17, 2)? as u8,
+    )
+    .ok()?;
+    let at = time::PrimitiveDateTime::new(date, clock).assume_utc();
+    Some(at.unix_timestamp() * 1000 + millis)
+}
+
+/// `24 Nov 2026, 06.00 WIB`: a time as an Indonesian reader expects it.
+pub fn wib_display(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des",
+    ];
+    let t = wib(ms);
+    format!(
+        "{} {} {}, {:02}.{:02} WIB",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +106,24 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.5Z");
         assert!(now_ms() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn reads_back_what_it_writes_and_shows_wib() {
+        for ms in [0, 1_500, 1_795_475_208_000, 1_795_475_208_123] {
+            assert_eq!(parse_rfc3339_utc(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
+        }
+        for bad in [
+            "",
+            "2026-11-23",
+            "2026-11-23T10:00:00+07:00",
+            "2026-13-23T10:00:00Z",
+            "2026-11-23T10:00:00.Z",
+            "2026-11-23T1a:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
+        }
+        assert_eq!(wib_display(1_795_475_208_000), "24 Nov 2026, 06.06 WIB");
     }
 
     #[test]
