@@ -252,3 +252,23 @@ async fn a_pending_order_moves_to_the_back_of_the_line_in_the_table() {
     table.forget_pending(&moved[0]).await.unwrap();
     assert!(marks_of(table.pending(far, 5_000).await.unwrap()).is_empty());
 }
+
+#[tokio::test]
+async fn a_buyer_back_from_the_payment_page_sees_the_payment_without_its_notification() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    let order = user.order(2).await;
+    let id = order_id(&order).to_string();
+    let paid = pay_with(&stack, &order, json!({"mode": "drop"})).await;
+    assert_eq!(paid["notifications"][0]["answer"], "dropped", "{paid}");
+    // Reading the order asks the gateway (no waiting for the schedule).
+    let read = user.get(&format!("/v1/orders/{id}")).await;
+    assert_eq!(
+        (read.status, read.body["status"].as_str()),
+        (200, Some("paid")),
+        "{:?}",
+        read.body
+    );
+    assert_eq!(paid_quantity(&user).await, 2);
+    assert_audit(&stack, &user).await;
+}

@@ -125,6 +125,49 @@ pub struct ReconcileLimits {
     pub budget_ms: i64,
 }
 
+/// A read of a pending order asks the gateway at most this often per order.
+pub const READ_CHECK_EVERY_MS: i64 = 30_000;
+
+/// One of the caller's orders, as [`crate::orders::get`] gives it; a pending
+/// one is also checked with the gateway (at most every
+/// [`READ_CHECK_EVERY_MS`] per order), so a buyer back from the payment
+/// page sees the payment even if its notification is late or lost. A check
+/// that fails leaves the order as read.
+pub async fn read_order(
+    ports: &PaymentPorts<'_>,
+    account: &meterai_core::AccountId,
+    order_id: &str,
+) -> Result<meterai_core::orders::Order> {
+    let order =
+        crate::orders::get(ports.orders, ports.gateway, ports.clock, account, order_id).await?;
+    let now = ports.clock.now_ms();
+    if order.status_at(now) != OrderStatus::Pending
+        || !ports
+            .orders
+            .claim_read_check(order_id, now, READ_CHECK_EVERY_MS)
+            .await?
+    {
+        return Ok(order);
+    }
+    let result = check_loaded(ports, &order).await;
+    let body = serde_json::json!({ "order_id": order_id }).to_string();
+    let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
+    record.signature_valid = true;
+    ports.log.record(&record).await;
+    match result {
+        Ok(Receipt {
+            result:
+                PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited | PaymentOutcome::Closed,
+            ..
+        }) => Ok(ports.orders.load(order_id).await?.unwrap_or(order)),
+        Ok(_) => Ok(order),
+        Err(e) => {
+            tracing::warn!(order_id, code = e.code(), error = %e, "check on read failed; the order is shown as read");
+            Ok(order)
+        }
+    }
+}
+
 /// What one reconciler run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {

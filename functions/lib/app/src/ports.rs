@@ -86,6 +86,10 @@ pub trait Orders: Send + Sync {
     async fn requeue_pending(&self, mark: &PendingMark, since_ms: i64) -> Result<()>;
     /// The order is no longer pending: stop listing it in [`Orders::pending`].
     async fn forget_pending(&self, mark: &PendingMark) -> Result<()>;
+    /// Whether a read of this pending order may ask the gateway about it
+    /// now: true for one caller at most once per `every_ms` (the time is
+    /// kept on the order), false if it is not pending.
+    async fn claim_read_check(&self, order_id: &str, now_ms: i64, every_ms: i64) -> Result<bool>;
 }
 
 /// An order listed as awaiting payment, and the time its place in the line

@@ -764,3 +764,42 @@ async fn a_payment_page_the_table_hiccups_on_is_kept_on_a_retry_and_given_to_the
     assert!(unkept.payment.is_some());
     assert_eq!(world.gateway.opened(), 2);
 }
+
+#[tokio::test]
+async fn reading_a_pending_order_asks_the_gateway_at_most_every_thirty_seconds() {
+    let world = World::new();
+    let buyer = account("acct-reader");
+    let orders_port = world.store.orders();
+    let read = |id: String, who: AccountId| {
+        let ports = world.ports(&orders_port);
+        async move { payments::read_order(&ports, &who, &id).await }
+    };
+    // Paid at the gateway; its notification is lost. The buyer, back from
+    // the payment page, reads the order: paid, credited.
+    let paid = world.order(&buyer, 3).await;
+    world.gateway.set(&paid.order_id, "settlement", paid.total);
+    let seen = read(paid.order_id.clone(), buyer.clone()).await.unwrap();
+    assert_eq!(seen.status, OrderStatus::Paid);
+    assert_eq!(world.store.balance(&buyer).await.available, 3);
+    // Another account reads nothing, and triggers nothing.
+    let checks = world.log.records().len();
+    let err = read(paid.order_id.clone(), account("acct-other")).await.unwrap_err();
+    assert_eq!(err.code(), codes::ORDER_NOT_FOUND);
+    // Still pending at the gateway: asked once, then not again for 30 s.
+    let waiting = world.order(&buyer, 1).await;
+    world.gateway.set(&waiting.order_id, "pending", waiting.total);
+    for _ in 0..5 {
+        let seen = read(waiting.order_id.clone(), buyer.clone()).await.unwrap();
+        assert_eq!(seen.status, OrderStatus::Pending);
+    }
+    assert_eq!(world.log.records().len(), checks + 1);
+    world.clock.advance(payments::READ_CHECK_EVERY_MS);
+    read(waiting.order_id.clone(), buyer.clone()).await.unwrap();
+    assert_eq!(world.log.records().len(), checks + 2);
+    // A gateway outage: the order is shown as read, no error.
+    world.gateway.set_unavailable(true);
+    world.clock.advance(payments::READ_CHECK_EVERY_MS);
+    let seen = read(waiting.order_id.clone(), buyer.clone()).await.unwrap();
+    assert_eq!(seen.status, OrderStatus::Pending);
+    world.assert_audit(&buyer).await;
+}

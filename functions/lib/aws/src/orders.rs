@@ -239,6 +239,27 @@ impl Orders for DynamoOrders {
         }
     }
 
+    async fn claim_read_check(&self, order_id: &str, now_ms: i64, every_ms: i64) -> Result<bool> {
+        let result = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::order(order_id).map()))
+            .update_expression("SET read_checked_at = :now")
+            .condition_expression(
+                "#status = :pending AND attribute_not_exists(paid_at) \
+                 AND (attribute_not_exists(read_checked_at) OR read_checked_at <= :due)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(OrderStatus::Pending.as_str()))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":due", n(now_ms - every_ms))
+            .send()
+            .await;
+        store::condition_held(result)
+    }
+
     async fn forget_pending(&self, mark: &PendingMark) -> Result<()> {
         self.clients
             .dynamodb

@@ -56,6 +56,8 @@ struct State {
     /// `complete` calls still to fail before changing anything (a worker
     /// that dies between storing the file and recording it).
     crash_completes: usize,
+    /// When each order was last checked on a read (`claim_read_check`).
+    read_checks: HashMap<String, i64>,
     /// `attach_payment` calls still to fail (a table that hiccups).
     failing_attaches: usize,
 }
@@ -451,6 +453,22 @@ impl Orders for MemoryOrders {
             }
         }
         Ok(())
+    }
+
+    async fn claim_read_check(&self, order_id: &str, now_ms: i64, every_ms: i64) -> Result<bool> {
+        let mut state = self.store.lock().await;
+        let pending = state
+            .orders
+            .get(order_id)
+            .is_some_and(|o| o.status == OrderStatus::Pending && o.paid_ms.is_none());
+        let due = state
+            .read_checks
+            .get(order_id)
+            .is_none_or(|last| *last <= now_ms - every_ms);
+        if pending && due {
+            state.read_checks.insert(order_id.to_string(), now_ms);
+        }
+        Ok(pending && due)
     }
 
     async fn forget_pending(&self, mark: &PendingMark) -> Result<()> {

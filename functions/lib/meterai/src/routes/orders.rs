@@ -69,7 +69,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             ))
         }
         (Method::GET, ["orders", order_id]) => {
-            let order = orders::get(store, app.gateway(), &clock, &account, order_id).await?;
+            let order =
+                meterai_app::payments::read_order(&app.payment_ports(), &account, order_id).await?;
             Ok(json_response(200, &order.view(clock.now_ms())))
         }
         (Method::POST, ["orders", order_id, "refund"]) => {
