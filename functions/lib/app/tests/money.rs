@@ -783,11 +783,15 @@ async fn reading_a_pending_order_asks_the_gateway_at_most_every_thirty_seconds()
     assert_eq!(world.store.balance(&buyer).await.available, 3);
     // Another account reads nothing, and triggers nothing.
     let checks = world.log.records().len();
-    let err = read(paid.order_id.clone(), account("acct-other")).await.unwrap_err();
+    let err = read(paid.order_id.clone(), account("acct-other"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), codes::ORDER_NOT_FOUND);
     // Still pending at the gateway: asked once, then not again for 30 s.
     let waiting = world.order(&buyer, 1).await;
-    world.gateway.set(&waiting.order_id, "pending", waiting.total);
+    world
+        .gateway
+        .set(&waiting.order_id, "pending", waiting.total);
     for _ in 0..5 {
         let seen = read(waiting.order_id.clone(), buyer.clone()).await.unwrap();
         assert_eq!(seen.status, OrderStatus::Pending);

@@ -202,7 +202,7 @@ pub fn stamped_filename(uploaded: Option<&str>) -> String {
         .next()
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control() && *c != '"')
+        .filter(|c| !c.is_control() && *c != '"' && !is_direction_mark(*c))
         .collect::<String>();
     let stem = base
         .strip_suffix(".pdf")
@@ -214,6 +214,12 @@ pub fn stamped_filename(uploaded: Option<&str>) -> String {
         return "dokumen-meterai.pdf".to_string();
     }
     format!("{stem}-meterai.pdf")
+}
+
+/// Unicode's invisible direction controls: in a file name they can make
+/// `tagihan\u{202E}fdp.exe` read as `tagihanexe.pdf`, so they are dropped.
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `Content-Disposition` of a download named `filename`: an ASCII fallback
@@ -263,6 +269,10 @@ mod names {
             "ijazah-meterai.pdf"
         );
         assert_eq!(stamped_filename(Some("a\"b\u{7}.pdf")), "ab-meterai.pdf");
+        assert_eq!(
+            stamped_filename(Some("tagihan\u{202E}fdp.exe.pdf")),
+            "tagihanfdp.exe-meterai.pdf"
+        );
         assert_eq!(stamped_filename(Some(".pdf")), "dokumen-meterai.pdf");
         assert_eq!(stamped_filename(None), "dokumen-meterai.pdf");
     }

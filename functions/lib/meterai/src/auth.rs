@@ -127,6 +127,7 @@ pub struct Keys {
     pool: UserPool,
     http: reqwest::Client,
     refresh_after: std::time::Duration,
+    max_age: std::time::Duration,
     fetch_timeout: std::time::Duration,
     cached: tokio::sync::Mutex<Option<(std::time::Instant, JwkSet)>>,
 }
@@ -145,6 +146,7 @@ impl Keys {
             pool,
             http: reqwest::Client::new(),
             refresh_after: std::time::Duration::from_secs(60),
+            max_age: KEY_SET_MAX_AGE,
             fetch_timeout,
             cached: tokio::sync::Mutex::new(None),
         }
@@ -163,24 +165,32 @@ impl Keys {
 
     async fn key(&self, kid: &str) -> Result<DecodingKey> {
         let mut cached = self.cached.lock().await;
-        let fresh_enough = cached
-            .as_ref()
-            .is_some_and(|(read, _)| read.elapsed() < self.refresh_after);
-        if let Some(jwk) = cached.as_ref().and_then(|(_, set)| set.find(kid)) {
-            return DecodingKey::from_jwk(jwk).map_err(|_| invalid("signing key is not usable"));
-        }
-        if fresh_enough {
-            return Err(invalid("token names an unknown signing key"));
-        }
-        let body =
-            meterai_aws::identity::fetch_jwks(&self.http, &self.pool.jwks_url, self.fetch_timeout)
-                .await?;
-        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| {
-            Error::unavailable(
-                Dependency::IdentityProvider,
-                format!("JWKS is not a key set: {e}"),
-            )
-        })?;
+        let age = cached.as_ref().map(|(read, _)| read.elapsed());
+        let known = cached.as_ref().and_then(|(_, set)| set.find(kid)).cloned();
+        let set = match (known, age) {
+            // A known key, read less than an hour ago.
+            (Some(jwk), Some(age)) if age < self.max_age => {
+                return DecodingKey::from_jwk(&jwk)
+                    .map_err(|_| invalid("signing key is not usable"))
+            }
+            // A known key, read long ago: read the set again, so a key the
+            // pool has retired stops being trusted. If the pool cannot be
+            // reached, the key we had still holds.
+            (Some(jwk), _) => match self.fetch().await {
+                Ok(set) => set,
+                Err(e) => {
+                    tracing::warn!(error = %e, "signing keys not re-read; the cached ones hold");
+                    return DecodingKey::from_jwk(&jwk)
+                        .map_err(|_| invalid("signing key is not usable"));
+                }
+            },
+            // An unknown key: the pool may have a new one, asked at most once
+            // a minute.
+            (None, Some(age)) if age < self.refresh_after => {
+                return Err(invalid("token names an unknown signing key"))
+            }
+            (None, _) => self.fetch().await?,
+        };
         let key = set.find(kid).map(DecodingKey::from_jwk);
         *cached = Some((std::time::Instant::now(), set));
         match key {
@@ -190,6 +200,24 @@ impl Keys {
         }
     }
 }
+
+impl Keys {
+    async fn fetch(&self) -> Result<JwkSet> {
+        let body =
+            meterai_aws::identity::fetch_jwks(&self.http, &self.pool.jwks_url, self.fetch_timeout)
+                .await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::unavailable(
+                Dependency::IdentityProvider,
+                format!("JWKS is not a key set: {e}"),
+            )
+        })
+    }
+}
+
+/// How long a key set read from the pool is trusted before it is read
+/// again (a retired key is refused after at most this long).
+const KEY_SET_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The credential of a `Bearer` Authorization header.
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
@@ -340,6 +368,53 @@ mod tests {
         let mut c = claims();
         change(&mut c);
         sign(&c, POOL_KEY, "pool-key-1")
+    }
+
+    /// A pool's JWKS endpoint on loopback serving whatever `jwks` holds
+    /// ("" = down: the connection is closed without an answer).
+    async fn jwks_server(jwks: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let body = jwks.lock().unwrap().clone();
+                if body.is_empty() {
+                    continue;
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn a_key_the_pool_retires_stops_being_trusted_but_an_outage_does_not_lock_users_out() {
+        let served = std::sync::Arc::new(std::sync::Mutex::new(JWKS.to_string()));
+        let endpoint = jwks_server(served.clone()).await;
+        let pool = UserPool::new(
+            "ap-southeast-3",
+            "ap-southeast-3_Pool",
+            "client-1",
+            Some(&endpoint),
+        );
+        let mut keys = Keys::new(pool, std::time::Duration::from_secs(2));
+        keys.max_age = std::time::Duration::ZERO; // every use re-reads the set
+        let token = with(|_| {});
+        assert!(keys.verify(&token).await.is_ok());
+        // The pool cannot be reached: the key read before still holds.
+        *served.lock().unwrap() = String::new();
+        assert!(keys.verify(&token).await.is_ok());
+        // The pool retired the key: refused.
+        *served.lock().unwrap() = r#"{"keys":[]}"#.to_string();
+        let err = keys.verify(&token).await.unwrap_err();
+        assert_eq!(err.code(), codes::INVALID_TOKEN);
     }
 
     #[test]
