@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(authorizer settlements mailer health worker orders quota payments stamps reconciler resellers verify webhooks)
+functions=(portal authorizer settlements mailer health worker orders quota payments stamps reconciler resellers verify webhooks)
 build="$root/.build"
 mkdir -p "$build"
 
@@ -66,6 +66,8 @@ awscli() { "$tools/bin/aws" "${endpoint_args[@]}" "$@"; }
 "$tools/bin/python" infra/check_openapi.py
 
 # ---- build: one cargo invocation for every function (the test command uses the same one).
+# The portal function builds the portal's files (and pdf.js, from npm) into its binary.
+[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$root" && ensure_portal_deps)
 if [[ "$target" == aws ]]; then
   if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     command -v cargo-lambda >/dev/null || { echo "install cargo-lambda (cargo install cargo-lambda) to cross-build for $arch" >&2; exit 2; }

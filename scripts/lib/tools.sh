@@ -24,3 +24,15 @@ ensure_test_venv() {
     echo "$want" >"$venv/.requirements.sha256"
   fi
 }
+
+# ensure_portal_deps: the portal's npm packages (pdf.js, built into the portal
+# function; playwright-core for its browser tests), from its lock file;
+# installed again when the lock file changes.
+ensure_portal_deps() {
+  local want
+  want=$(sha256sum portal/package-lock.json | cut -d' ' -f1)
+  if [[ "$(cat portal/node_modules/.lock.sha256 2>/dev/null || true)" != "$want" ]]; then
+    npm ci --prefix portal --no-audit --no-fund --loglevel=error
+    echo "$want" >portal/node_modules/.lock.sha256
+  fi
+}

@@ -7,6 +7,7 @@
 //! memory with the same rules (conditions, all-or-nothing), so every use case
 //! here is tested without the emulator (`tests/`).
 
+pub mod accounts;
 pub mod events;
 pub mod idempotency;
 pub mod orders;

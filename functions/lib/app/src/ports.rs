@@ -1,6 +1,7 @@
 //! The ports the use cases are written against.
 
 use async_trait::async_trait;
+use meterai_core::accounts::Username;
 use meterai_core::events::{Event, EventType};
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, PaymentLink, Refund};
@@ -380,4 +381,46 @@ pub trait Registry: Send + Sync {
     /// The serial's record if it is bound to a stamped file (not if it is
     /// only reserved for a job, or its job failed).
     async fn bound(&self, serial: &Serial) -> Result<Option<SerialRecord>>;
+}
+
+/// Where a confirmation or reset code went (masked, as the provider shows it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CodeSentTo {
+    /// `email` or `sms`.
+    pub medium: String,
+    /// `b***@m***` or `+62***7890`.
+    pub destination: String,
+}
+
+/// A signed-in session: a short-lived access token for the API, and (on
+/// sign-in) the long-lived refresh token that only the portal's cookie holds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    pub access_token: String,
+    pub expires_in_seconds: i64,
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("expires_in_seconds", &self.expires_in_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identity provider's accounts (a Cognito user pool and its portal
+/// client). A wrong password, an unknown user and a used name come back as
+/// domain errors with their codes.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn sign_up(&self, username: &Username, password: &str) -> Result<CodeSentTo>;
+    async fn confirm(&self, username: &Username, code: &str) -> Result<()>;
+    async fn resend_code(&self, username: &Username) -> Result<CodeSentTo>;
+    async fn sign_in(&self, username: &Username, password: &str) -> Result<Session>;
+    async fn refresh(&self, refresh_token: &str) -> Result<Session>;
+    /// Revokes the refresh token (and the access tokens it issued).
+    async fn sign_out(&self, refresh_token: &str) -> Result<()>;
+    async fn forgot_password(&self, username: &Username) -> Result<CodeSentTo>;
+    async fn reset_password(&self, username: &Username, code: &str, password: &str) -> Result<()>;
 }

@@ -6,6 +6,7 @@
 //! (`meterai-app`); never on the Lambda or HTTP edge (`meterai`), which
 //! depends on this crate (see `ARCHITECTURE.md`).
 
+pub mod accounts;
 pub mod aws;
 pub mod events;
 pub mod health;

@@ -55,6 +55,13 @@ pub mod codes {
     pub const INVALID_SERIAL: &str = "INVALID_SERIAL";
     pub const SERIAL_NOT_FOUND: &str = "SERIAL_NOT_FOUND";
     pub const INVALID_WEBHOOK_URL: &str = "INVALID_WEBHOOK_URL";
+    pub const INVALID_USERNAME: &str = "INVALID_USERNAME";
+    pub const WEAK_PASSWORD: &str = "WEAK_PASSWORD";
+    pub const WRONG_CODE: &str = "WRONG_CODE";
+    pub const ACCOUNT_EXISTS: &str = "ACCOUNT_EXISTS";
+    pub const WRONG_CREDENTIALS: &str = "WRONG_CREDENTIALS";
+    pub const ACCOUNT_NOT_CONFIRMED: &str = "ACCOUNT_NOT_CONFIRMED";
+    pub const SESSION_ENDED: &str = "SESSION_ENDED";
 }
 
 /// What kind of failure an error is: the entry points choose the answer

@@ -6,6 +6,7 @@
 //! here calls AWS, Lambda or the network; the layers above (see
 //! `ARCHITECTURE.md`) depend on it, never the other way round.
 
+pub mod accounts;
 pub mod error;
 pub mod events;
 pub mod ids;

@@ -15,6 +15,8 @@ pub struct App {
     gateway: Option<meterai_aws::midtrans::MidtransGateway>,
     /// The user pool's signing keys (the authorizer only).
     keys: Option<crate::auth::Keys>,
+    /// The user pool's portal accounts (where the pool's client is set).
+    accounts: Option<meterai_aws::accounts::CognitoAccounts>,
     stamp_settings: crate::stamping::StampSettings,
     /// Where reseller events go, when this function emits any.
     outbox: Option<crate::events::Outbox>,
@@ -52,6 +54,12 @@ impl App {
                     config.probe_timeout,
                 )
             });
+        let accounts = config.user_pool_client_id.as_ref().map(|client_id| {
+            meterai_aws::accounts::CognitoAccounts {
+                clients: clients.clone(),
+                client_id: client_id.clone(),
+            }
+        });
         let gateway = config.midtrans_server_key.as_deref().map(|key| {
             meterai_aws::midtrans::MidtransGateway::new(
                 key,
@@ -111,6 +119,7 @@ impl App {
             config,
             clients,
             keys,
+            accounts,
             gateway,
             stamp_settings,
             signing_chain: tokio::sync::Mutex::new(None),
@@ -231,6 +240,16 @@ impl App {
 
     /// The payment gateway; a function deployed without its server key
     /// answers MISCONFIGURED instead of calling it.
+    /// The portal's accounts in the user pool.
+    pub fn accounts(&self) -> crate::Result<&dyn meterai_app::ports::Accounts> {
+        match &self.accounts {
+            Some(accounts) => Ok(accounts),
+            None => Err(crate::Error::Misconfigured(
+                "USER_POOL_CLIENT_ID is not set for this function".into(),
+            )),
+        }
+    }
+
     pub fn gateway(&self) -> &dyn meterai_app::ports::Gateway {
         match &self.gateway {
             Some(gateway) => gateway,

@@ -47,6 +47,9 @@ pub struct Config {
     /// local simulator on the local stage).
     pub midtrans_snap_url: String,
     pub midtrans_api_url: String,
+    /// Origins the portal's page may connect to besides its own (the
+    /// bucket it uploads to), for its content security policy.
+    pub portal_connect_src: Option<String>,
     /// How old a pending order must be before the reconciler asks about it,
     /// and how many it asks about per run.
     pub settle_after: Duration,
@@ -133,6 +136,7 @@ impl Config {
             midtrans_server_key_secret: optional("MIDTRANS_SERVER_KEY_SECRET"),
             midtrans_snap_url: optional("MIDTRANS_SNAP_URL")
                 .unwrap_or_else(|| "https://app.sandbox.midtrans.com".into()),
+            portal_connect_src: optional("PORTAL_CONNECT_SRC"),
             midtrans_api_url: optional("MIDTRANS_API_URL")
                 .unwrap_or_else(|| "https://api.sandbox.midtrans.com".into()),
             settle_after: Duration::from_secs(number("SETTLE_AFTER_SECONDS", 180)?),

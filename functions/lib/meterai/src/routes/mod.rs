@@ -9,6 +9,7 @@ pub mod health;
 pub mod mailer;
 pub mod orders;
 pub mod payments;
+pub mod portal;
 pub mod quota;
 pub mod reconciler;
 pub mod resellers;

@@ -1,0 +1,113 @@
+// The API, same-origin. The access token lives only in this module's memory;
+// the refresh token is in an HttpOnly cookie that only /auth/ sees. Busy
+// answers (429, 503) and lost connections are retried with backoff, with the
+// same Idempotency-Key, so nothing is done twice.
+
+let accessToken = null;
+let refreshing = null;
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export const signedIn = () => accessToken !== null;
+
+export function newKey() {
+  return crypto.randomUUID();
+}
+
+async function send(method, path, body, headers) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      credentials: "same-origin",
+    });
+  } catch {
+    throw new ApiError(0, "NETWORK");
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    throw new ApiError(response.status, data?.error?.code ?? data?.code ?? "UNKNOWN", data?.error?.message ?? data?.message);
+  }
+  return data;
+}
+
+const busy = (e) => e.status === 0 || e.status === 429 || e.status === 503 || e.status === 502 || e.status === 504;
+
+// Retries busy answers: 1, 2, 4, 8, 8 s, telling the user each time.
+async function withRetry(attempt, onRetry) {
+  for (let delay = 1, tries = 0; ; tries++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!(e instanceof ApiError) || !busy(e) || tries >= 5) throw e;
+      onRetry?.(delay);
+      await new Promise((r) => setTimeout(r, delay * 1000));
+      delay = Math.min(delay * 2, 8);
+    }
+  }
+}
+
+export async function auth(action, body, onRetry) {
+  const data = await withRetry(() => send("POST", `/auth/${action}`, body ?? {}), onRetry);
+  if (data?.access_token) accessToken = data.access_token;
+  return data;
+}
+
+// A new access token from the session cookie; false if the session ended.
+export async function refresh() {
+  refreshing ??= send("POST", "/auth/refresh", {})
+    .then((data) => { accessToken = data.access_token; return true; })
+    .catch((e) => { if (e.status === 401) { accessToken = null; return false; } throw e; })
+    .finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+export async function signOut() {
+  try { await send("POST", "/auth/sign-out", {}); } finally { accessToken = null; }
+}
+
+// A call to the API as the signed-in user. `key` makes a write idempotent:
+// the same key is sent on every retry of one user action.
+export async function api(method, path, { body, key, onRetry } = {}) {
+  const call = () => {
+    const headers = { authorization: `Bearer ${accessToken}` };
+    if (key) headers["idempotency-key"] = key;
+    return send(method, path, body, headers);
+  };
+  return withRetry(async () => {
+    if (!accessToken && !(await refresh())) throw new ApiError(401, "SESSION_ENDED");
+    try {
+      return await call();
+    } catch (e) {
+      if (e.status !== 401) throw e;
+      if (!(await refresh())) throw new ApiError(401, "SESSION_ENDED");
+      return call();
+    }
+  }, onRetry);
+}
+
+// A public call (verification), no session.
+export const open = (method, path, body, onRetry) => withRetry(() => send(method, path, body, {}), onRetry);
+
+// Uploads a file to a presigned URL, reporting progress (0..1).
+export function upload(url, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.setRequestHeader("content-type", "application/pdf");
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => (xhr.status < 300 ? resolve() : reject(new ApiError(xhr.status, "UNKNOWN")));
+    xhr.onerror = () => reject(new ApiError(0, "NETWORK"));
+    xhr.send(file);
+  });
+}

@@ -1,0 +1,387 @@
+// The portal: a few screens on a hash router, plain DOM, no framework.
+import * as pdfjs from "{{pdf.mjs}}";
+import { t, errorText, language, setLanguage, rupiah, wib, megabytes } from "{{i18n.js}}";
+import { api, auth, open, refresh, signOut, signedIn, newKey, upload, ApiError } from "{{api.js}}";
+
+pdfjs.GlobalWorkerOptions.workerSrc = "{{pdf.worker.mjs}}";
+
+const UNIT_PRICE = 10_000;
+const MAX_BYTES = 10_000_000;
+const MARK_POINTS = 100;
+const view = document.getElementById("view");
+const notice = document.getElementById("notice");
+let pendingUsername = "";
+
+// h("p", {class: "x"}, "text", child): an element; text is never parsed as HTML.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat(Infinity)) if (c != null) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+function show(...nodes) {
+  view.replaceChildren(...nodes);
+  view.focus();
+}
+
+function say(text) {
+  notice.textContent = text;
+  if (text) setTimeout(() => notice.textContent === text && (notice.textContent = ""), 6000);
+}
+
+const retrying = (s) => say(t("retrying", { s }));
+const problem = (e) => h("p", { class: "error", role: "alert" }, errorText(e instanceof ApiError ? e.code : "UNKNOWN"));
+
+// Runs a form's action with its button disabled; errors are shown in the form.
+function form(fields, label, action, ...after) {
+  const out = h("div", { "aria-live": "polite" });
+  const button = h("button", { type: "submit" }, label);
+  const el = h("form", {
+    class: "card",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      out.replaceChildren();
+      try {
+        await action(new FormData(el));
+      } catch (e) {
+        out.replaceChildren(problem(e));
+        if (e.code === "SESSION_ENDED") location.hash = "#/masuk";
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, fields, button, out, after);
+  return el;
+}
+
+const field = (name, label, type = "text", extra = {}) => [
+  h("label", { for: `f-${name}` }, label),
+  h("input", { id: `f-${name}`, name, type, required: true, ...extra }),
+];
+
+function nav() {
+  const links = signedIn()
+    ? [["#/", t("dashboard")], ["#/beli", t("buy")], ["#/bubuhkan", t("stamp")], ["#/riwayat", t("history")], ["#/verifikasi", t("verify")]]
+    : [["#/masuk", t("signin")], ["#/daftar", t("signup")], ["#/verifikasi", t("verify")]];
+  const items = links.map(([href, label]) => h("a", { href }, label));
+  if (signedIn()) items.push(h("button", { type: "button", class: "link", onclick: async () => { await signOut(); location.hash = "#/masuk"; } }, t("signout")));
+  document.getElementById("nav").replaceChildren(...items);
+  document.getElementById("lang").textContent = t("lang_switch");
+}
+
+// ---- accounts
+
+function signInView() {
+  show(h("h1", {}, t("signin_title")),
+    form([field("username", t("username"), "text", { autocomplete: "username", inputmode: "email" }),
+          field("password", t("password"), "password", { autocomplete: "current-password" })],
+      t("signin"), async (data) => {
+        await auth("sign-in", { username: data.get("username"), password: data.get("password") }, retrying)
+          .catch((e) => { if (e.code === "ACCOUNT_NOT_CONFIRMED") { pendingUsername = data.get("username"); location.hash = "#/konfirmasi"; } throw e; });
+        location.hash = "#/";
+      }),
+    h("p", {}, t("no_account"), " ", h("a", { href: "#/daftar" }, t("signup"))));
+}
+
+function signUpView() {
+  show(h("h1", {}, t("signup_title")),
+    form([field("username", t("username"), "text", { autocomplete: "username" }),
+          field("password", t("password"), "password", { autocomplete: "new-password", minlength: 8 }),
+          h("p", { class: "muted" }, t("password_hint"))],
+      t("signup"), async (data) => {
+        const answer = await auth("sign-up", { username: data.get("username"), password: data.get("password") }, retrying);
+        pendingUsername = data.get("username");
+        say(t("code_sent", { to: answer.code_sent_to?.destination || pendingUsername }));
+        location.hash = "#/konfirmasi";
+      }),
+    h("p", {}, t("have_account"), " ", h("a", { href: "#/masuk" }, t("signin"))));
+}
+
+function confirmView() {
+  show(h("h1", {}, t("confirm_title")),
+    form([field("username", t("username"), "text", { value: pendingUsername, autocomplete: "username" }),
+          field("code", t("code"), "text", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 })],
+      t("confirm"), async (data) => {
+        await auth("confirm", { username: data.get("username"), code: data.get("code") }, retrying);
+        say(t("confirmed"));
+        location.hash = "#/masuk";
+      },
+      h("button", { type: "button", class: "secondary", onclick: async () => {
+        const answer = await auth("resend-code", { username: document.getElementById("f-username").value }, retrying).catch((e) => say(errorText(e.code)));
+        if (answer) say(t("code_sent", { to: answer.code_sent_to?.destination }));
+      } }, t("resend"))));
+}
+
+// ---- quota and orders
+
+async function dashboardView() {
+  show(h("p", {}, t("loading")));
+  const [quota, orders, jobs] = await Promise.all([
+    api("GET", "/v1/quota", { onRetry: retrying }),
+    api("GET", "/v1/orders?limit=5", { onRetry: retrying }),
+    api("GET", "/v1/stamps?limit=5", { onRetry: retrying }),
+  ]);
+  show(h("h1", {}, t("dashboard")),
+    h("div", { class: "card stats" },
+      h("div", {}, h("b", { id: "available" }, quota.available), t("available")),
+      h("div", {}, h("b", {}, quota.reserved), t("reserved")),
+      h("div", {}, h("b", {}, quota.spent), t("spent"))),
+    h("p", {}, h("a", { class: "button", href: "#/beli" }, t("buy")), " ", h("a", { class: "button", href: "#/bubuhkan" }, t("stamp"))),
+    ordersTable(orders.orders), jobsTable(jobs.jobs));
+}
+
+function ordersTable(orders, refundable = false) {
+  if (!orders.length) return h("div", { class: "card" }, h("h2", {}, t("orders")), h("p", { class: "muted" }, t("none")));
+  return h("div", { class: "card" }, h("h2", {}, t("orders")), h("table", {}, orders.map((o) =>
+    h("tr", {},
+      h("td", {}, h("a", { href: `#/pesanan/${o.order_id}` }, wib(o.created_at))),
+      h("td", {}, `${o.quantity} × ${rupiah(o.unit_price ?? UNIT_PRICE)}`),
+      h("td", {}, t(`status_${o.status}`)),
+      h("td", {}, refundable && o.status === "paid" ? h("button", { type: "button", class: "secondary", onclick: (e) => refundOrder(o, e.target) }, t("refund")) : "")))));
+}
+
+function jobsTable(jobs) {
+  if (!jobs.length) return h("div", { class: "card" }, h("h2", {}, t("jobs")), h("p", { class: "muted" }, t("none")));
+  return h("div", { class: "card" }, h("h2", {}, t("jobs")), h("table", {}, jobs.map((j) =>
+    h("tr", {}, h("td", {}, h("a", { href: `#/stamps/${j.job_id}` }, j.serial)), h("td", {}, wib(j.created_at)), h("td", {}, t(`job_${j.status}`))))));
+}
+
+async function refundOrder(order, button) {
+  button.disabled = true;
+  const key = newKey();
+  try {
+    const refund = await api("POST", `/v1/orders/${order.order_id}/refund`, { body: {}, key, onRetry: retrying });
+    say(t("refunded", { n: refund.quantity }));
+    historyView();
+  } catch (e) {
+    say(errorText(e.code));
+    button.disabled = false;
+  }
+}
+
+function buyView() {
+  const total = h("p", { id: "total", "aria-live": "polite" }, t("total", { total: rupiah(UNIT_PRICE) }));
+  const key = newKey(); // one purchase: every retry of it sends this key
+  show(h("h1", {}, t("buy")),
+    form([field("quantity", t("quantity"), "number", { min: 1, max: 1000, value: 1, inputmode: "numeric",
+            oninput: (e) => total.replaceChildren(t("total", { total: rupiah(UNIT_PRICE * Math.max(0, Math.floor(+e.target.value || 0))) })) }),
+          h("p", { class: "muted" }, t("price_each", { price: rupiah(UNIT_PRICE) })), total],
+      t("pay"), async (data) => {
+        const order = await api("POST", "/v1/orders", { body: { quantity: Number(data.get("quantity")) }, key, onRetry: retrying });
+        sessionStorage.setItem("last-order", order.order_id);
+        if (order.payment?.redirect_url) location.assign(order.payment.redirect_url);
+        else location.hash = `#/pesanan/${order.order_id}`;
+      }));
+}
+
+async function orderView(id) {
+  const status = h("p", { id: "order-status", role: "status" }, t("order_pending"));
+  const actions = h("div");
+  show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions));
+  for (let delay = 1000; location.hash === `#/pesanan/${id}`; delay = Math.min(delay * 1.5, 10_000)) {
+    const order = await api("GET", `/v1/orders/${id}`, { onRetry: retrying });
+    if (order.status === "paid") {
+      status.replaceChildren(t("order_paid", { n: order.quantity }));
+      actions.replaceChildren(h("a", { class: "button", href: "#/bubuhkan" }, t("stamp")));
+      return;
+    }
+    if (order.status !== "pending") { status.replaceChildren(t("order_closed", { status: t(`status_${order.status}`) })); return; }
+    if (order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+async function historyView() {
+  const [orders, jobs] = await Promise.all([api("GET", "/v1/orders", { onRetry: retrying }), api("GET", "/v1/stamps", { onRetry: retrying })]);
+  show(h("h1", {}, t("history")), ordersTable(orders.orders, true), jobsTable(jobs.jobs));
+}
+
+// ---- stamping
+
+function stampView() {
+  const area = h("div");
+  const input = h("input", { id: "f-file", type: "file", accept: "application/pdf,.pdf", onchange: () => choose(input.files[0], area) });
+  show(h("h1", {}, t("stamp")), h("div", { class: "card" }, h("label", { for: "f-file" }, t("choose_pdf", { max: megabytes(MAX_BYTES) })), input), area);
+}
+
+async function choose(file, area) {
+  area.replaceChildren();
+  if (!file) return;
+  if (file.size > MAX_BYTES) return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("too_large", { max: megabytes(MAX_BYTES) })));
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  if (String.fromCharCode(...bytes.slice(0, 5)) !== "%PDF-") return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("not_pdf")));
+  let pdf;
+  try { pdf = await pdfjs.getDocument({ data: bytes.slice(), isEvalSupported: false }).promise; }
+  catch { return area.replaceChildren(h("p", { class: "error", role: "alert" }, errorText("MALFORMED_PDF"))); }
+  const pageSelect = h("select", { id: "f-page" }, Array.from({ length: pdf.numPages }, (_, i) => h("option", { value: i + 1 }, `${t("page")} ${i + 1}`)));
+  const stage = h("div");
+  const key = newKey();
+  const progress = h("progress", { max: 1, value: 0, hidden: true });
+  const out = h("div", { "aria-live": "polite" });
+  let placement = null;
+  const render = async () => { placement = await renderPage(pdf, Number(pageSelect.value), stage); };
+  pageSelect.addEventListener("change", render);
+  const go = h("button", { type: "button", id: "stamp-here", onclick: async () => {
+    go.disabled = true;
+    out.replaceChildren();
+    try {
+      const { x, y } = placement.points();
+      const ticket = await api("POST", "/v1/documents", { body: { filename: file.name, size: file.size }, onRetry: retrying });
+      progress.hidden = false;
+      out.replaceChildren(t("uploading"));
+      await upload(ticket.upload_url, file, (p) => (progress.value = p));
+      const job = await api("POST", "/v1/stamps", { body: { document_id: ticket.document_id, page: Number(pageSelect.value), x, y }, key, onRetry: retrying });
+      location.hash = `#/stamps/${job.job_id}`;
+    } catch (e) {
+      out.replaceChildren(problem(e));
+      go.disabled = false;
+    }
+  } }, t("stamp_now"));
+  area.replaceChildren(h("div", { class: "card" }, h("label", { for: "f-page" }, t("page")), pageSelect, h("p", { class: "muted" }, t("place_hint")), stage, go, progress, out));
+  await render();
+}
+
+// Renders one page at the screen's width, with the stamp box on it at its
+// true size. The box's lower-left corner, in points from the displayed
+// page's lower-left corner, is what the API takes.
+async function renderPage(pdf, number, stage) {
+  const page = await pdf.getPage(number);
+  const natural = page.getViewport({ scale: 1 }); // rotation and crop box applied
+  const width = Math.min(stage.parentElement?.clientWidth || 600, 680) - 34;
+  const scale = width / natural.width;
+  const viewport = page.getViewport({ scale });
+  const canvas = h("canvas", { width: Math.floor(viewport.width), height: Math.floor(viewport.height), "aria-label": `${t("page")} ${number}` });
+  await page.render({ canvasContext: canvas.getContext("2d"), viewport }).promise;
+  const size = MARK_POINTS * scale;
+  const mark = h("div", { class: "mark", id: "mark", tabindex: 0, role: "button", "aria-label": t("place_hint") }, "e-Meterai");
+  mark.style.width = mark.style.height = `${size}px`;
+  const wrap = h("div", { class: "page-wrap", id: "page" }, canvas, mark);
+  stage.replaceChildren(wrap);
+  const bounds = () => canvas.getBoundingClientRect();
+  // Top-left of the box in CSS pixels of the canvas as shown; kept on the page.
+  let left = (viewport.width - size) / 2, top = viewport.height - size - 40 * scale;
+  const ratio = () => bounds().width / viewport.width; // shown px per rendered px
+  const place = (l, tp) => {
+    left = Math.max(0, Math.min(l, viewport.width - size));
+    top = Math.max(0, Math.min(tp, viewport.height - size));
+    const r = ratio();
+    Object.assign(mark.style, { left: `${left * r}px`, top: `${top * r}px`, width: `${size * r}px`, height: `${size * r}px` });
+  };
+  const at = (event) => { const b = bounds(), r = ratio(); return [(event.clientX - b.left) / r, (event.clientY - b.top) / r]; };
+  let dragging = false;
+  wrap.addEventListener("pointerdown", (e) => {
+    e.preventDefault();
+    dragging = true;
+    const [x, y] = at(e);
+    place(x - size / 2, y - size / 2);
+    try { wrap.setPointerCapture(e.pointerId); } catch { /* a synthetic pointer cannot be captured */ }
+  });
+  wrap.addEventListener("pointermove", (e) => { if (dragging) { const [x, y] = at(e); place(x - size / 2, y - size / 2); } });
+  wrap.addEventListener("pointerup", () => (dragging = false));
+  mark.addEventListener("keydown", (e) => {
+    const step = e.shiftKey ? 20 : 5;
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (moves[e.key]) { e.preventDefault(); place(left + moves[e.key][0], top + moves[e.key][1]); }
+  });
+  addEventListener("resize", () => place(left, top));
+  place(left, top);
+  return {
+    points: () => ({
+      x: Math.round((left / scale) * 100) / 100,
+      y: Math.round(((viewport.height - top - size) / scale) * 100) / 100,
+    }),
+  };
+}
+
+async function jobView(id) {
+  const status = h("p", { id: "job-status", role: "status" }, t("loading"));
+  const actions = h("div");
+  show(h("h1", {}, t("stamp")), h("div", { class: "card" }, status, actions));
+  for (let delay = 500; location.hash === `#/stamps/${id}`; delay = Math.min(delay * 1.5, 5000)) {
+    const job = await api("GET", `/v1/stamps/${id}`, { onRetry: retrying });
+    if (job.status === "done") {
+      status.replaceChildren(t("done", { serial: job.serial }));
+      actions.replaceChildren(h("a", { class: "button", id: "download", href: job.download_url }, t("download")));
+      return;
+    }
+    if (job.status === "failed") {
+      status.replaceChildren(h("span", { class: "error" }, t("failed", { why: errorText(job.error?.code) })));
+      return;
+    }
+    status.replaceChildren(job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+// ---- verification (public)
+
+function verifyView(serial = "") {
+  const result = h("div", { id: "verify-result", "aria-live": "polite" });
+  // A file's answer lists its stamps; a serial's answer is one stamp.
+  const showResult = (answer) => {
+    const stamps = answer.stamps ?? (answer.stamped === false ? [] : [answer]);
+    const good = (s) => s.status === "valid" && (s.integrity ?? "exact") === "exact" && (s.signature?.status ?? "valid") === "valid";
+    const changed = stamps.some((s) => s.integrity === "modified" || (s.signature && s.signature.later_changes !== "none"));
+    const ok = stamps.length > 0 && stamps.every(good);
+    result.replaceChildren(h("div", { class: "card" },
+      h("p", { class: ok ? "" : "error", id: "verdict" }, ok ? t("valid") : changed ? t("changed") : t("not_ours")),
+      stamps.map((s) => h("p", { class: "muted" }, `${t("serial")}: ${s.serial ?? serial}` + (s.record?.stamped_at ? ` · ${wib(s.record.stamped_at)}` : "")))));
+  };
+  const file = h("input", { id: "f-verify-file", type: "file", accept: "application/pdf,.pdf", onchange: async () => {
+    const chosen = file.files[0];
+    if (!chosen) return;
+    try {
+      const response = await fetch("/v1/verify", { method: "POST", headers: { "content-type": "application/pdf" }, body: chosen });
+      const answer = await response.json();
+      if (!response.ok) throw new ApiError(response.status, answer?.error?.code ?? "UNKNOWN");
+      showResult(answer);
+    } catch (e) { result.replaceChildren(problem(e)); }
+  } });
+  show(h("h1", {}, t("verify_title")),
+    h("div", { class: "card" }, h("label", { for: "f-verify-file" }, t("verify_file")), file),
+    form([field("serial", t("serial"), "text", { value: serial, maxlength: 22, autocapitalize: "characters" })], t("check"), async (data) => {
+      const s = String(data.get("serial")).trim().toUpperCase();
+      const record = await open("GET", `/v1/verify/${encodeURIComponent(s)}`, undefined, retrying);
+      result.replaceChildren(h("div", { class: "card" },
+        h("p", { id: "verdict", class: record.valid ? "" : "error" }, record.valid
+          ? t("serial_known", { when: wib(record.stamped_at), page: record.page })
+          : t("not_ours")),
+        h("p", { class: "muted" }, t("serial_hint"))));
+    }), result);
+}
+
+// ---- router
+
+const publicRoutes = { "#/masuk": signInView, "#/daftar": signUpView, "#/konfirmasi": confirmView };
+
+async function route() {
+  const hash = location.hash || "#/";
+  if (!signedIn() && !publicRoutes[hash] && !hash.startsWith("#/verifikasi")) await refresh().catch(() => false);
+  nav();
+  try {
+    if (hash.startsWith("#/verifikasi")) return verifyView(decodeURIComponent(hash.split("/")[2] ?? ""));
+    if (publicRoutes[hash]) return publicRoutes[hash]();
+    if (!signedIn()) { location.hash = "#/masuk"; return; }
+    const [, first, second] = hash.split("/");
+    if (first === "beli") return buyView();
+    if (first === "bubuhkan") return stampView();
+    if (first === "riwayat") return historyView();
+    if (first === "pesanan" && second) return await orderView(second);
+    if (first === "stamps" && second) return await jobView(second);
+    return await dashboardView();
+  } catch (e) {
+    if (e.code === "SESSION_ENDED") { say(t("session_ended")); location.hash = "#/masuk"; return; }
+    show(problem(e));
+  }
+}
+
+document.getElementById("lang").addEventListener("click", () => { setLanguage(language() === "id" ? "en" : "id"); route(); });
+addEventListener("hashchange", route);
+setLanguage(language());
+route();
