@@ -166,6 +166,9 @@ if [[ -n "${AUTHORIZER_CACHE_SECONDS:-}" ]]; then
 elif [[ "$target" == local ]]; then
   params+=("AuthorizerCacheSeconds=5")
 fi
+# Always passed: CloudFormation keeps a parameter's previous value when it is left out.
+# Empty: the portal is served at the API's own address.
+params+=("PortalUrl=${PORTAL_URL:-}")
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
 [[ -n "${SIGNING_KEY_SPEC:-}" ]] && params+=("SigningKeySpec=$SIGNING_KEY_SPEC")
 [[ -n "${SIGNING_CHAIN_TTL_SECONDS:-}" ]] && params+=("SigningChainTtlSeconds=$SIGNING_CHAIN_TTL_SECONDS")

@@ -173,6 +173,22 @@ def expiry_of(expiry):
     return start + unit * duration
 
 
+def finish_of(request):
+    """The merchant's finish URL (`callbacks.finish`), if it is an http(s) URL."""
+    finish = (request.get("callbacks") or {}).get("finish") if isinstance(request.get("callbacks"), dict) else None
+    return finish if isinstance(finish, str) and finish.startswith(("http://", "https://")) else None
+
+
+def back_link(tx):
+    """Snap sends the buyer to the finish URL with the order's outcome appended."""
+    if not tx.get("finish"):
+        return ""
+    query = urllib.parse.urlencode({
+        "order_id": tx["order_id"], "status_code": STATUS_CODES.get(tx["transaction_status"], "202"),
+        "transaction_status": tx["transaction_status"]})
+    return f'<p><a id="finish" href="{html.escape(tx["finish"])}?{html.escape(query)}">Kembali ke toko</a></p>'
+
+
 def pay(order_id, method="qris", transaction_status="settlement"):
     with lock:
         tx = transactions.get(order_id)
@@ -204,7 +220,7 @@ button{{font-size:1rem;padding:.75rem 1.25rem;margin:.5rem .5rem 0 0}}</style></
 </form></body></html>"""
 
 DONE = """<!doctype html><html lang="id"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1 id="result">{title}</h1><p>Pesanan {order_id}: {status}</p></body></html>"""
+<body><h1 id="result">{title}</h1><p>Pesanan {order_id}: {status}</p>{back}</body></html>"""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -338,6 +354,7 @@ class Handler(BaseHTTPRequestHandler):
                     "order_id": order_id, "gross_amount": f"{amount}.00", "currency": "IDR",
                     "transaction_status": None, "transaction_id": None, "payment_type": None,
                     "transaction_time": None, "token": token, "expires_at": expires_at,
+                    "finish": finish_of(json.loads(raw)),
                 }
             base = f"http://{self.headers.get('Host') or '127.0.0.1'}"
             return self.answer(201, {"token": token, "redirect_url": f"{base}/snap/v4/redirection/{token}"})
@@ -357,7 +374,7 @@ class Handler(BaseHTTPRequestHandler):
             status = "settlement" if parts[4] == "pay" else "cancel"
             tx = pay(order_id, method, status)
             title = "Pembayaran berhasil" if status == "settlement" else "Pembayaran dibatalkan"
-            return self.answer(200, DONE.format(title=title, order_id=html.escape(order_id), status=tx["transaction_status"]),
+            return self.answer(200, DONE.format(title=title, order_id=html.escape(order_id), status=tx["transaction_status"], back=back_link(tx)),
                                "text/html; charset=utf-8")
         return self.answer(404, {"status_code": "404", "status_message": "not found"})
 

@@ -1,9 +1,16 @@
 // The portal: a few screens on a hash router, plain DOM, no framework.
-import * as pdfjs from "{{pdf.mjs}}";
 import { t, errorText, language, setLanguage, rupiah, wib, megabytes } from "{{i18n.js}}";
 import { api, auth, open, refresh, signOut, signedIn, newKey, upload, ApiError } from "{{api.js}}";
 
-pdfjs.GlobalWorkerOptions.workerSrc = "{{pdf.worker.mjs}}";
+// pdf.js is fetched only when a document is chosen: the first screen stays light.
+let pdfjsModule = null;
+async function pdfjs() {
+  if (!pdfjsModule) {
+    pdfjsModule = await import("{{pdf.mjs}}");
+    pdfjsModule.GlobalWorkerOptions.workerSrc = "{{pdf.worker.mjs}}";
+  }
+  return pdfjsModule;
+}
 
 const UNIT_PRICE = 10_000;
 const MAX_BYTES = 10_000_000;
@@ -86,7 +93,26 @@ function signInView() {
           .catch((e) => { if (e.code === "ACCOUNT_NOT_CONFIRMED") { pendingUsername = data.get("username"); location.hash = "#/konfirmasi"; } throw e; });
         location.hash = "#/";
       }),
-    h("p", {}, t("no_account"), " ", h("a", { href: "#/daftar" }, t("signup"))));
+    h("p", {}, t("no_account"), " ", h("a", { href: "#/daftar" }, t("signup"))),
+    h("p", {}, h("a", { href: "#/lupa" }, t("forgot"))));
+}
+
+function forgotView() {
+  const reset = h("div");
+  show(h("h1", {}, t("forgot")),
+    form([field("username", t("username"), "text", { autocomplete: "username" })], t("send_code"), async (data) => {
+      const username = data.get("username");
+      const answer = await auth("forgot-password", { username }, retrying);
+      say(t("code_sent", { to: answer.code_sent_to?.destination || username }));
+      reset.replaceChildren(form([
+        field("code", t("code"), "text", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 }),
+        field("new-password", t("new_password"), "password", { autocomplete: "new-password", minlength: 8 }),
+        h("p", { class: "muted" }, t("password_hint"))], t("reset"), async (more) => {
+          await auth("reset-password", { username, code: more.get("code"), password: more.get("new-password") }, retrying);
+          say(t("password_reset"));
+          location.hash = "#/masuk";
+        }));
+    }), reset);
 }
 
 function signUpView() {
@@ -184,7 +210,7 @@ async function orderView(id) {
   const status = h("p", { id: "order-status", role: "status" }, t("order_pending"));
   const actions = h("div");
   show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions));
-  for (let delay = 1000; location.hash === `#/pesanan/${id}`; delay = Math.min(delay * 1.5, 10_000)) {
+  for (let delay = 1000; here() === `#/pesanan/${id}`; delay = Math.min(delay * 1.5, 10_000)) {
     const order = await api("GET", `/v1/orders/${id}`, { onRetry: retrying });
     if (order.status === "paid") {
       status.replaceChildren(t("order_paid", { n: order.quantity }));
@@ -198,8 +224,18 @@ async function orderView(id) {
 }
 
 async function historyView() {
-  const [orders, jobs] = await Promise.all([api("GET", "/v1/orders", { onRetry: retrying }), api("GET", "/v1/stamps", { onRetry: retrying })]);
-  show(h("h1", {}, t("history")), ordersTable(orders.orders, true), jobsTable(jobs.jobs));
+  const [orders, jobs, ledger] = await Promise.all([
+    api("GET", "/v1/orders", { onRetry: retrying }),
+    api("GET", "/v1/stamps", { onRetry: retrying }),
+    api("GET", "/v1/ledger", { onRetry: retrying }),
+  ]);
+  show(h("h1", {}, t("history")), ordersTable(orders.orders, true), jobsTable(jobs.jobs), ledgerTable(ledger.entries));
+}
+
+function ledgerTable(entries) {
+  return h("div", { class: "card" }, h("h2", {}, t("ledger")), entries.length
+    ? h("table", {}, entries.map((e) => h("tr", {}, h("td", {}, wib(e.created_at)), h("td", {}, t(`move_${e.kind}`)), h("td", {}, e.quantity))))
+    : h("p", { class: "muted" }, t("none")));
 }
 
 // ---- stamping
@@ -217,7 +253,7 @@ async function choose(file, area) {
   const bytes = new Uint8Array(await file.arrayBuffer());
   if (String.fromCharCode(...bytes.slice(0, 5)) !== "%PDF-") return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("not_pdf")));
   let pdf;
-  try { pdf = await pdfjs.getDocument({ data: bytes.slice(), isEvalSupported: false }).promise; }
+  try { pdf = await (await pdfjs()).getDocument({ data: bytes.slice(), isEvalSupported: false }).promise; }
   catch { return area.replaceChildren(h("p", { class: "error", role: "alert" }, errorText("MALFORMED_PDF"))); }
   const pageSelect = h("select", { id: "f-page" }, Array.from({ length: pdf.numPages }, (_, i) => h("option", { value: i + 1 }, `${t("page")} ${i + 1}`)));
   const stage = h("div");
@@ -303,7 +339,7 @@ async function jobView(id) {
   const status = h("p", { id: "job-status", role: "status" }, t("loading"));
   const actions = h("div");
   show(h("h1", {}, t("stamp")), h("div", { class: "card" }, status, actions));
-  for (let delay = 500; location.hash === `#/stamps/${id}`; delay = Math.min(delay * 1.5, 5000)) {
+  for (let delay = 500; here() === `#/stamps/${id}`; delay = Math.min(delay * 1.5, 5000)) {
     const job = await api("GET", `/v1/stamps/${id}`, { onRetry: retrying });
     if (job.status === "done") {
       status.replaceChildren(t("done", { serial: job.serial }));
@@ -343,9 +379,17 @@ function verifyView(serial = "") {
       showResult(answer);
     } catch (e) { result.replaceChildren(problem(e)); }
   } });
+  const check = verifyForm(result);
+  check.querySelector("#f-serial").value = serial;
   show(h("h1", {}, t("verify_title")),
     h("div", { class: "card" }, h("label", { for: "f-verify-file" }, t("verify_file")), file),
-    form([field("serial", t("serial"), "text", { value: serial, maxlength: 22, autocapitalize: "characters" })], t("check"), async (data) => {
+    check, result);
+  // From the QR code: the serial is in the address; check it at once.
+  if (serial) check.requestSubmit();
+}
+
+function verifyForm(result) {
+  return form([field("serial", t("serial"), "text", { maxlength: 22, autocapitalize: "characters" })], t("check"), async (data) => {
       const s = String(data.get("serial")).trim().toUpperCase();
       const record = await open("GET", `/v1/verify/${encodeURIComponent(s)}`, undefined, retrying);
       result.replaceChildren(h("div", { class: "card" },
@@ -353,15 +397,19 @@ function verifyView(serial = "") {
           ? t("serial_known", { when: wib(record.stamped_at), page: record.page })
           : t("not_ours")),
         h("p", { class: "muted" }, t("serial_hint"))));
-    }), result);
+    });
 }
 
 // ---- router
 
-const publicRoutes = { "#/masuk": signInView, "#/daftar": signUpView, "#/konfirmasi": confirmView };
+// The screen's path. The payment page appends "?order_id=…&transaction_status=…"
+// to the address it sends the buyer back to: the path is before it.
+const here = () => (location.hash || "#/").split("?")[0];
+
+const publicRoutes = { "#/masuk": signInView, "#/daftar": signUpView, "#/konfirmasi": confirmView, "#/lupa": forgotView };
 
 async function route() {
-  const hash = location.hash || "#/";
+  const hash = here();
   if (!signedIn() && !publicRoutes[hash] && !hash.startsWith("#/verifikasi")) await refresh().catch(() => false);
   nav();
   try {

@@ -30,6 +30,10 @@ export const messages = {
     not_pdf: "Berkas ini bukan PDF.", loading: "Memuat…", status_pending: "menunggu", status_paid: "dibayar",
     status_expired: "kedaluwarsa", status_cancelled: "dibatalkan", status_denied: "ditolak",
     job_queued: "antre", job_processing: "diproses", job_done: "selesai", job_failed: "gagal",
+    ledger: "Mutasi kuota", move_credit: "pembelian", move_reserve: "dipesan untuk dokumen", move_spend: "terpakai",
+    move_release: "dikembalikan (gagal)", move_refund: "dikembalikan (refund)", move_sell: "dijual", move_receive: "diterima",
+    send_code: "Kirim kode", new_password: "Kata sandi baru", reset: "Simpan kata sandi baru",
+    password_reset: "Kata sandi diganti. Silakan masuk.",
   },
   en: {
     lang_switch: "Bahasa Indonesia", signin: "Sign in", signup: "Sign up", signout: "Sign out", dashboard: "Home",
@@ -59,6 +63,10 @@ export const messages = {
     not_pdf: "This file is not a PDF.", loading: "Loading…", status_pending: "pending", status_paid: "paid",
     status_expired: "expired", status_cancelled: "cancelled", status_denied: "denied",
     job_queued: "queued", job_processing: "processing", job_done: "done", job_failed: "failed",
+    ledger: "Quota movements", move_credit: "purchase", move_reserve: "reserved for a document", move_spend: "used",
+    move_release: "returned (failed)", move_refund: "returned (refund)", move_sell: "sold", move_receive: "received",
+    send_code: "Send the code", new_password: "New password", reset: "Save the new password",
+    password_reset: "Password changed. Please sign in.",
   },
 };
 

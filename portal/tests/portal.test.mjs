@@ -105,8 +105,9 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await page.check("input[value=qris]");
   await page.click("button[value=pay]");
   await page.getByText("Pembayaran berhasil").waitFor();
-  const orderId = (await page.textContent("body")).match(/ord_[0-9A-Z]+/)[0];
-  await page.goto(`${API}/#/pesanan/${orderId}`);
+  // Back to the portal by the payment page's own link (Snap's finish URL).
+  await page.click("#finish");
+  await page.waitForURL(/#\/pesanan\/ord_/);
   await page.getByText("3 meterai masuk").waitFor({ timeout: 30_000 });
 
   // Bad files are told before anything is sent.
@@ -150,6 +151,7 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await page.goto(`${API}/#/riwayat`);
   await page.getByRole("button", { name: "Kembalikan meterai" }).click();
   await page.getByText("2 meterai dikembalikan").waitFor();
+  for (const move of ["pembelian", "terpakai", "dikembalikan (refund)"]) await page.getByRole("cell", { name: move, exact: true }).waitFor();
   await page.screenshot({ path: `${out}/phone-history.png`, fullPage: true });
   // Nothing is wider than the 360-pixel phone.
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "no sideways scrolling");
@@ -161,8 +163,9 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await desk.click("#lang");
   await desk.setInputFiles("#f-verify-file", stamped);
   await desk.getByText("The stamp is genuine").waitFor();
-  await desk.fill("#f-serial", serial);
-  await desk.click("form button[type=submit]");
+  // The QR code's address, followed by a browser: the portal checks the serial.
+  await desk.goto(`${API}/v1/verify/${serial}`);
+  await desk.waitForURL(new RegExp(`#/verifikasi/${serial}`));
   await desk.getByText("We issued this serial").waitFor();
   await desk.screenshot({ path: `${out}/desktop-verify.png`, fullPage: true });
   await visitor.close();

@@ -66,7 +66,16 @@ impl Stack {
     /// `{id}.execute-api.localhost`, which the system resolver may not know, so
     /// that host is pinned to the loopback port it is served on.
     pub fn http(&self) -> reqwest::Client {
-        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        self.http_with(reqwest::Client::builder())
+    }
+
+    /// [`Stack::http`] that does not follow redirects (to see them).
+    pub fn http_without_redirects(&self) -> reqwest::Client {
+        self.http_with(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()))
+    }
+
+    fn http_with(&self, builder: reqwest::ClientBuilder) -> reqwest::Client {
+        let mut builder = builder.timeout(Duration::from_secs(30));
         let url = reqwest::Url::parse(self.api_url()).expect("API URL parses");
         if let Some(host) = url.host_str().filter(|h| h.ends_with(".localhost")) {
             let port = url.port_or_known_default().unwrap_or(80);

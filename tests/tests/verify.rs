@@ -65,13 +65,18 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     )
     .await;
     assert_eq!(status, 200);
-    // As a browser (the QR code): a small page.
-    let (status, kind, page) = get(&stack, &format!("/v1/verify/{serial}"), "text/html,*/*").await;
-    assert_eq!(status, 200);
-    assert!(kind.starts_with("text/html"), "{kind}");
-    assert!(
-        page.contains(serial) && page.contains("Valid e-Meterai"),
-        "{page}"
+    // As a browser (the QR code): sent to the portal's verification page.
+    let browser = stack.http_without_redirects();
+    let answer = browser
+        .get(format!("{}/v1/verify/{serial}", stack.api_url()))
+        .header("accept", "text/html,*/*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(
+        answer.headers()["location"].to_str().unwrap(),
+        format!("/#/verifikasi/{serial}")
     );
 
     // A well-formed serial never issued: 404; a typo: 400 by its check character.

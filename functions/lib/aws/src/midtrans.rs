@@ -37,6 +37,7 @@ pub struct MidtransGateway {
     server_key: String,
     snap_url: String,
     api_url: String,
+    finish_url: Option<String>,
 }
 
 impl std::fmt::Debug for MidtransGateway {
@@ -62,7 +63,16 @@ impl MidtransGateway {
             server_key: server_key.to_string(),
             snap_url: snap_url.trim_end_matches('/').to_string(),
             api_url: api_url.trim_end_matches('/').to_string(),
+            finish_url: None,
         }
+    }
+
+    /// Where the payment page sends the buyer when they are done: the
+    /// portal's page of the order (`{portal}/#/pesanan/{order}`).
+    pub fn finishing_at(mut self, portal_url: &str) -> Self {
+        let portal = portal_url.trim_end_matches('/');
+        self.finish_url = (!portal.is_empty()).then(|| portal.to_string());
+        self
     }
 
     /// Midtrans authenticates us by HTTP Basic with the server key as the user.
@@ -100,7 +110,7 @@ impl MidtransGateway {
 #[async_trait]
 impl Gateway for MidtransGateway {
     async fn open_payment(&self, order: &Order) -> Result<PaymentLink> {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "transaction_details": {
                 "order_id": order.order_id,
                 "gross_amount": order.total,
@@ -121,6 +131,10 @@ impl Gateway for MidtransGateway {
                 "duration": (order.pay_by_ms - order.created_ms) / 60_000,
             },
         });
+        if let Some(portal) = &self.finish_url {
+            body["callbacks"] =
+                serde_json::json!({ "finish": format!("{portal}/#/pesanan/{}", order.order_id) });
+        }
         let url = format!("{}/snap/v1/transactions", self.snap_url);
         let (status, answer) = self.json(self.http.post(url).json(&body)).await?;
         let text = |name: &str| {

@@ -67,6 +67,7 @@ impl App {
                 &config.midtrans_api_url,
                 std::time::Duration::from_secs(8),
             )
+            .finishing_at(config.portal_url.as_deref().unwrap_or(""))
         });
         let stamp_settings = stamp_settings(&config);
         let outbox = config

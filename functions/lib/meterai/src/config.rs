@@ -74,7 +74,7 @@ pub struct Config {
     pub mail_queue_url: Option<String>,
     /// The mailer's sender address and the portal its links point to.
     pub mail_from: Option<String>,
-    pub portal_url: String,
+    pub portal_url: Option<String>,
     /// Where undeliverable events wait for an admin's replay (the deliverer).
     pub webhooks_dead_letter_queue_url: Option<String>,
     /// Deadline of one webhook delivery.
@@ -161,7 +161,7 @@ impl Config {
                 .cloned(),
             mail_queue_url: optional("MAIL_QUEUE_URL"),
             mail_from: optional("MAIL_FROM"),
-            portal_url: optional("PORTAL_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+            portal_url: optional("PORTAL_URL"),
             webhooks_dead_letter_queue_url: vars
                 .get("WEBHOOKS_DEAD_LETTER_QUEUE_URL")
                 .filter(|v| !v.is_empty())

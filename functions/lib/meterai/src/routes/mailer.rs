@@ -24,7 +24,7 @@ pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer 
             table: app.config.table_name.clone(),
             user_pool_id: app.config.user_pool_id.clone().unwrap_or_default(),
             from: app.config.mail_from.clone().unwrap_or_default(),
-            portal_url: app.config.portal_url.clone(),
+            portal_url: app.config.portal_url.clone().unwrap_or_default(),
         };
         let mut response = SqsBatchResponse::default();
         for message in event.records {

@@ -1,5 +1,5 @@
-//! Public verification, no login: `GET /v1/verify/{serial}` (JSON, or a small
-//! HTML page for a browser), `POST /v1/verify` with a PDF body or
+//! Public verification, no login: `GET /v1/verify/{serial}` (JSON; a browser
+//! is sent to the portal's verification page), `POST /v1/verify` with a PDF body or
 //! `{"upload_id"}`, and `POST /v1/verify/uploads` (a presigned upload for
 //! files over Lambda's 6 MB request limit). It never writes to the table.
 
@@ -9,7 +9,6 @@ use crate::request;
 use crate::{verification, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::verification as checks;
-use meterai_core::serial::SerialRecord;
 
 /// How long a verification answer may be cached (by browsers and a CDN):
 /// cheap repeats of a popular serial never reach the table.
@@ -33,6 +32,11 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         http::route_segments(&request).as_slice(),
     ) {
         (Method::GET, ["verify", raw]) => {
+            // A browser (the QR code) is sent to the portal's verification
+            // page, which says it in the reader's language.
+            if http::wants_html(&request) {
+                return Ok(portal_redirect(checks::parse_serial(raw).ok()));
+            }
             let record = match checks::parse_serial(raw) {
                 Ok(serial) => checks::lookup(app.registry(), &serial).await,
                 Err(e) => Err(e),
@@ -46,15 +50,6 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 .as_ref()
                 .map(|_| 200)
                 .unwrap_or_else(crate::errors::status_of);
-            if http::wants_html(&request) {
-                let page = html_page(record.as_ref());
-                return Ok(public_response(
-                    status,
-                    "text/html; charset=utf-8",
-                    page,
-                    CACHE_SECONDS,
-                ));
-            }
             let text = match &record {
                 Ok(r) => serde_json::to_string(r),
                 Err(e) => serde_json::to_string(&crate::errors::error_body(e, "")),
@@ -117,41 +112,20 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The small page a browser gets (from the QR code).
-pub fn html_page(record: std::result::Result<&SerialRecord, &Error>) -> String {
-    let body = match record {
-        Ok(r) => format!(
-            "<h1>&#10003; Valid e-Meterai</h1><dl><dt>Serial</dt><dd><code>{}</code></dd>\
-             <dt>Stamped</dt><dd>{}</dd><dt>Page</dt><dd>{}</dd><dt>Channel</dt><dd>{}</dd>\
-             <dt>SHA-256 of the stamped document</dt><dd><code>{}</code></dd></dl>\
-             <p>The document in your hands is this one only if its SHA-256 is the one above \
-             (POST the file to /v1/verify to check).</p>",
-            escape(&r.serial),
-            escape(&r.stamped_at),
-            r.page,
-            escape(&r.channel),
-            escape(&r.sha256)
-        ),
-        Err(e) => format!(
-            "<h1>&#10007; Not a valid e-Meterai</h1><p>{}</p><p><code>{}</code></p>",
-            escape(&e.message()),
-            e.code()
-        ),
+/// `303` to the portal's verification page for `serial` (the page asks
+/// this API for the record); a malformed serial opens the empty page.
+fn portal_redirect(serial: Option<meterai_core::Serial>) -> Response<Body> {
+    let location = match serial {
+        Some(serial) => format!("/#/verifikasi/{serial}"),
+        None => "/#/verifikasi".to_string(),
     };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>e-Meterai verification</title><style>body{{font-family:sans-serif;\
-         max-width:40rem;margin:2rem auto;padding:0 1rem}}dt{{font-weight:bold}}\
-         code{{word-break:break-all}}</style></head><body>{body}</body></html>"
-    )
+    Response::builder()
+        .status(303)
+        .header("location", location)
+        .header("cache-control", format!("public, max-age={CACHE_SECONDS}"))
+        .header("vary", "accept")
+        .body(Body::Empty)
+        .expect("static headers build")
 }
 
 #[cfg(test)]
@@ -160,7 +134,7 @@ mod tests {
     use meterai_core::Serial;
 
     #[test]
-    fn serials_are_checked_before_any_read_and_pages_escape_text() {
+    fn serials_are_checked_before_any_read_and_browsers_go_to_the_portal() {
         let serial = Serial::generate();
         assert_eq!(
             meterai_app::verification::parse_serial(serial.as_str()).unwrap(),
@@ -174,16 +148,12 @@ mod tests {
                 .code(),
             codes::INVALID_SERIAL
         );
-        let record = SerialRecord {
-            serial: serial.to_string(),
-            valid: true,
-            stamped_at: "2026-11-22T00:00:00Z".into(),
-            sha256: "ab".into(),
-            page: 1,
-            channel: "<script>".into(),
-        };
-        let page = html_page(Ok(&record));
-        assert!(page.contains(serial.as_str()));
-        assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
+        let to_portal = portal_redirect(Some(serial.clone()));
+        assert_eq!(to_portal.status(), 303);
+        assert_eq!(
+            to_portal.headers()["location"],
+            format!("/#/verifikasi/{serial}").as_str()
+        );
+        assert_eq!(portal_redirect(None).headers()["location"], "/#/verifikasi");
     }
 }
