@@ -40,8 +40,9 @@ fn main() {
         let (stem, ext) = name.rsplit_once('.').unwrap();
         let hashed = format!("{stem}.{:08x}.{ext}", hasher.finish() as u32);
         std::fs::write(out.join(&hashed), &body).unwrap();
+        std::fs::write(out.join(format!("{hashed}.gz")), gzip(&body)).unwrap();
         entries.push_str(&format!(
-            "    meterai::routes::portal::Asset {{ path: \"/assets/{hashed}\", content_type: \"{content_type}\", body: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{hashed}\")) }},\n"
+            "    meterai::routes::portal::Asset {{ path: \"/assets/{hashed}\", content_type: \"{content_type}\", body: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{hashed}\")), gzip: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{hashed}.gz\")) }},\n"
         ));
         names.push((name.to_string(), format!("/assets/{hashed}")));
     }
@@ -55,6 +56,13 @@ fn main() {
         ),
     )
     .unwrap();
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(body).unwrap();
+    encoder.finish().unwrap()
 }
 
 fn read(path: &Path) -> Vec<u8> {
