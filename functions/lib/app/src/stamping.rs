@@ -538,7 +538,11 @@ pub async fn get(
         }
         _ => None,
     };
-    Ok(job.view(download_url))
+    let mut view = job.view(download_url);
+    if job.status == JobStatus::Queued {
+        view.queue_position = Some(ports.queue.depth().await);
+    }
+    Ok(view)
 }
 
 /// The caller's jobs, newest first.

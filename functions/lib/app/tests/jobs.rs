@@ -148,6 +148,11 @@ async fn an_accepted_job_is_stamped_stored_and_only_then_spent() {
         w.store.serial(&serial).await.unwrap().state,
         SerialState::Reserved
     );
+    // While it waits, reading it tells how busy the queue is (itself included).
+    let waiting = stamping::get(&w.ports(), &w.settings, &user, &accepted.job_id)
+        .await
+        .unwrap();
+    assert_eq!(waiting.queue_position, Some(1));
 
     assert_eq!(w.work_next().await, Outcome::Done);
     let job = w.job(&accepted.job_id).await;
@@ -178,6 +183,7 @@ async fn an_accepted_job_is_stamped_stored_and_only_then_spent() {
         .await
         .unwrap();
     assert_eq!(view.status, JobStatus::Done);
+    assert_eq!(view.queue_position, None, "only a queued job has one");
     assert!(view.download_url.unwrap().contains(&job.job_id));
 }
 

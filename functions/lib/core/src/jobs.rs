@@ -132,6 +132,7 @@ impl Job {
             download_url,
             client_reference: self.client_reference.clone(),
             customer_id: self.customer_id.clone(),
+            queue_position: None,
         }
     }
 }
@@ -163,6 +164,11 @@ pub struct JobView {
     pub client_reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// While queued: about how many jobs wait or are being stamped now (the
+    /// queue's own estimate; the queue is not first-in-first-out, so this
+    /// is the wait to expect, not a place in a line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<i64>,
 }
 
 #[cfg(test)]
