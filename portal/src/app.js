@@ -210,15 +210,23 @@ async function orderView(id) {
   const status = h("p", { id: "order-status", role: "status" }, t("order_pending"));
   const actions = h("div");
   show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions));
-  for (let delay = 1000; here() === `#/pesanan/${id}`; delay = Math.min(delay * 1.5, 10_000)) {
-    const order = await api("GET", `/v1/orders/${id}`, { onRetry: retrying });
+  await follow(`#/pesanan/${id}`, `/v1/orders/${id}`, 1000, 10_000, (order) => {
     if (order.status === "paid") {
       status.replaceChildren(t("order_paid", { n: order.quantity }));
       actions.replaceChildren(h("a", { class: "button", href: "#/bubuhkan" }, t("stamp")));
-      return;
+      return true;
     }
-    if (order.status !== "pending") { status.replaceChildren(t("order_closed", { status: t(`status_${order.status}`) })); return; }
+    if (order.status !== "pending") { status.replaceChildren(t("order_closed", { status: t(`status_${order.status}`) })); return true; }
     if (order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
+    return false;
+  });
+}
+
+// Reads `path` while the screen `screen` is shown, waiting longer each time
+// (from `first` to `most` ms), until `seen` says the thing reached its end.
+async function follow(screen, path, first, most, seen) {
+  for (let delay = first; here() === screen; delay = Math.min(delay * 1.5, most)) {
+    if (seen(await api("GET", path, { onRetry: retrying }))) return;
     await new Promise((r) => setTimeout(r, delay));
   }
 }
@@ -339,20 +347,19 @@ async function jobView(id) {
   const status = h("p", { id: "job-status", role: "status" }, t("loading"));
   const actions = h("div");
   show(h("h1", {}, t("stamp")), h("div", { class: "card" }, status, actions));
-  for (let delay = 500; here() === `#/stamps/${id}`; delay = Math.min(delay * 1.5, 5000)) {
-    const job = await api("GET", `/v1/stamps/${id}`, { onRetry: retrying });
+  await follow(`#/stamps/${id}`, `/v1/stamps/${id}`, 500, 5000, (job) => {
     if (job.status === "done") {
       status.replaceChildren(t("done", { serial: job.serial }));
       actions.replaceChildren(h("a", { class: "button", id: "download", href: job.download_url }, t("download")));
-      return;
+      return true;
     }
     if (job.status === "failed") {
       status.replaceChildren(h("span", { class: "error" }, t("failed", { why: errorText(job.error?.code) })));
-      return;
+      return true;
     }
     status.replaceChildren(job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
-    await new Promise((r) => setTimeout(r, delay));
-  }
+    return false;
+  });
 }
 
 // ---- verification (public)

@@ -36,6 +36,15 @@ pub enum PaymentOutcome {
 }
 
 impl PaymentOutcome {
+    /// Whether the order is no longer waiting for money (credited now or
+    /// before, or closed).
+    pub fn settles(self) -> bool {
+        matches!(
+            self,
+            PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited | PaymentOutcome::Closed
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentOutcome::Credited => "credited",
@@ -149,17 +158,10 @@ pub async fn read_order(
     {
         return Ok(order);
     }
-    let result = check_loaded(ports, &order).await;
-    let body = serde_json::json!({ "order_id": order_id }).to_string();
-    let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
-    record.signature_valid = true;
-    ports.log.record(&record).await;
-    match result {
-        Ok(Receipt {
-            result:
-                PaymentOutcome::Credited | PaymentOutcome::AlreadyCredited | PaymentOutcome::Closed,
-            ..
-        }) => Ok(ports.orders.load(order_id).await?.unwrap_or(order)),
+    match checked_and_recorded(ports, &order, now).await {
+        Ok(receipt) if receipt.result.settles() => {
+            Ok(ports.orders.load(order_id).await?.unwrap_or(order))
+        }
         Ok(_) => Ok(order),
         Err(e) => {
             tracing::warn!(order_id, code = e.code(), error = %e, "check on read failed; the order is shown as read");
@@ -255,29 +257,31 @@ async fn settle(ports: &PaymentPorts<'_>, mark: &PendingMark) -> Result<Settled>
             return Ok(Settled::Before);
         }
     };
-    let result = check_loaded(ports, &order).await;
-    let settled = matches!(
-        &result,
-        Ok(Receipt {
-            result: PaymentOutcome::Credited
-                | PaymentOutcome::AlreadyCredited
-                | PaymentOutcome::Closed,
-            ..
-        })
-    );
-    if settled {
+    let result = checked_and_recorded(ports, &order, now).await;
+    if matches!(&result, Ok(receipt) if receipt.result.settles()) {
         ports.orders.forget_pending(mark).await?;
     } else {
         let delay = recheck_delay_ms(now - order.created_ms);
         ports.orders.requeue_pending(mark, now + delay).await?;
     }
-    let body = serde_json::json!({ "order_id": mark.order_id }).to_string();
-    let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
-    record.signature_valid = true;
-    ports.log.record(&record).await;
     Ok(Settled::Checked(
         result.map(|r| r.result).map_err(|e| e.code()),
     ))
+}
+
+/// [`check_loaded`], recorded like a notification (the gateway's own
+/// answer: nothing to verify a signature of).
+async fn checked_and_recorded(
+    ports: &PaymentPorts<'_>,
+    order: &meterai_core::orders::Order,
+    now: i64,
+) -> Result<Receipt> {
+    let result = check_loaded(ports, order).await;
+    let body = serde_json::json!({ "order_id": order.order_id }).to_string();
+    let mut record = record_of("midtrans-status", body.as_bytes(), &result, now);
+    record.signature_valid = true;
+    ports.log.record(&record).await;
+    result
 }
 
 async fn apply(

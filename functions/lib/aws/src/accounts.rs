@@ -95,7 +95,7 @@ fn sent_to(details: Option<&CodeDeliveryDetailsType>) -> CodeSentTo {
     }
 }
 
-fn session(result: Option<&AuthenticationResultType>, refresh: Option<String>) -> Result<Session> {
+fn session(result: Option<&AuthenticationResultType>) -> Result<Session> {
     let result = result.ok_or_else(|| {
         Error::unavailable(
             Dependency::IdentityProvider,
@@ -112,8 +112,30 @@ fn session(result: Option<&AuthenticationResultType>, refresh: Option<String>) -
     Ok(Session {
         access_token,
         expires_in_seconds: i64::from(result.expires_in()),
-        refresh_token: result.refresh_token().map(str::to_string).or(refresh),
+        refresh_token: result.refresh_token().map(str::to_string),
     })
+}
+
+impl CognitoAccounts {
+    /// One `InitiateAuth` of the portal client: a session, or why not.
+    async fn initiate(
+        &self,
+        flow: AuthFlowType,
+        parameters: &[(&str, &str)],
+        step: Step,
+    ) -> Result<Session> {
+        let mut request = self
+            .clients
+            .cognito
+            .initiate_auth()
+            .client_id(&self.client_id)
+            .auth_flow(flow);
+        for (name, value) in parameters {
+            request = request.auth_parameters(*name, *value);
+        }
+        let out = request.send().await.map_err(|e| pool_error(e, step))?;
+        session(out.authentication_result())
+    }
 }
 
 #[async_trait]
@@ -170,32 +192,21 @@ impl Accounts for CognitoAccounts {
     }
 
     async fn sign_in(&self, username: &Username, password: &str) -> Result<Session> {
-        let out = self
-            .clients
-            .cognito
-            .initiate_auth()
-            .client_id(&self.client_id)
-            .auth_flow(AuthFlowType::UserPasswordAuth)
-            .auth_parameters("USERNAME", username.as_str())
-            .auth_parameters("PASSWORD", password)
-            .send()
-            .await
-            .map_err(|e| pool_error(e, Step::SignIn))?;
-        session(out.authentication_result(), None)
+        self.initiate(
+            AuthFlowType::UserPasswordAuth,
+            &[("USERNAME", username.as_str()), ("PASSWORD", password)],
+            Step::SignIn,
+        )
+        .await
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<Session> {
-        let out = self
-            .clients
-            .cognito
-            .initiate_auth()
-            .client_id(&self.client_id)
-            .auth_flow(AuthFlowType::RefreshTokenAuth)
-            .auth_parameters("REFRESH_TOKEN", refresh_token)
-            .send()
-            .await
-            .map_err(|e| pool_error(e, Step::Refresh))?;
-        session(out.authentication_result(), None)
+        self.initiate(
+            AuthFlowType::RefreshTokenAuth,
+            &[("REFRESH_TOKEN", refresh_token)],
+            Step::Refresh,
+        )
+        .await
     }
 
     async fn sign_out(&self, refresh_token: &str) -> Result<()> {

@@ -39,46 +39,10 @@ pub fn midtrans_time(ms: i64) -> String {
 /// Epoch milliseconds of a UTC RFC 3339 time as [`rfc3339`] writes it
 /// (`2026-11-23T10:00:00Z`, with or without a fraction); `None` otherwise.
 pub fn parse_rfc3339_utc(text: &str) -> Option<i64> {
-    let digits = |from: usize, len: usize| -> Option<i64> {
-        let part = text.get(from..from + len)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let rest = &text[19..];
-    let fraction = rest.strip_suffix('Z')?;
-    let millis = match fraction.strip_prefix('.') {
-        None if fraction.is_empty() => 0,
-        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) => {
-            format!("{f:0<3}")[..3].parse().ok()?
-        }
-        _ => return None,
-    };
-    let month = time::Month::try_from(u8::try_from(digits(5, 2)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(
-        i32::try_from(digits(0, 4)?).ok()?,
-        month,
-        digits(8, 2)? as u8,
-    )
-    .ok()?;
-    let clock = time::Time::from_hms(
-        digits(11, 2)? as u8,
-        digits(14, 2)? as u8,
-        digits(17, 2)? as u8,
-    )
-    .ok()?;
-    let at = time::PrimitiveDateTime::new(date, clock).assume_utc();
-    Some(at.unix_timestamp() * 1000 + millis)
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .filter(|t| t.offset().is_utc() && text.ends_with('Z'))?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// `24 Nov 2026, 06.00 WIB`: a time as an Indonesian reader expects it.

@@ -199,9 +199,8 @@ impl Keys {
             None => Err(invalid("token names an unknown signing key")),
         }
     }
-}
 
-impl Keys {
+    /// The pool's key set, read now.
     async fn fetch(&self) -> Result<JwkSet> {
         let body =
             meterai_aws::identity::fetch_jwks(&self.http, &self.pool.jwks_url, self.fetch_timeout)

@@ -44,20 +44,25 @@ fn secured(
     builder: lambda_http::http::response::Builder,
     app: &App,
 ) -> lambda_http::http::response::Builder {
-    let connect = app.config.portal_connect_src.as_deref().unwrap_or("");
-    builder
-        .header(
-            "content-security-policy",
-            format!(
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-                 worker-src 'self' blob:; connect-src 'self' {connect}; frame-ancestors 'none'; \
-                 base-uri 'none'; form-action 'self'; object-src 'none'"
-            ),
+    // The deployment's settings do not change while the function is warm.
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        let connect = app.config.portal_connect_src.as_deref().unwrap_or("");
+        format!(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+             worker-src 'self' blob:; connect-src 'self' {connect}; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'; object-src 'none'"
         )
+    });
+    builder
+        .header("content-security-policy", policy.as_str())
         .header("x-content-type-options", "nosniff")
         .header("referrer-policy", "no-referrer")
         .header("x-frame-options", "DENY")
-        .header("permissions-policy", "camera=(), microphone=(), geolocation=()")
+        .header(
+            "permissions-policy",
+            "camera=(), microphone=(), geolocation=()",
+        )
 }
 
 /// The portal function's routes over `site`.
