@@ -91,6 +91,7 @@ function signInView() {
       t("signin"), async (data) => {
         await auth("sign-in", { username: data.get("username"), password: data.get("password") }, retrying)
           .catch((e) => { if (e.code === "ACCOUNT_NOT_CONFIRMED") { pendingUsername = data.get("username"); location.hash = "#/konfirmasi"; } throw e; });
+        say(""); // "confirmed, please sign in" is done with
         location.hash = "#/";
       }),
     h("p", {}, t("no_account"), " ", h("a", { href: "#/daftar" }, t("signup"))),
@@ -175,7 +176,7 @@ function ordersTable(orders, refundable = false) {
 function jobsTable(jobs) {
   if (!jobs.length) return h("div", { class: "card" }, h("h2", {}, t("jobs")), h("p", { class: "muted" }, t("none")));
   return h("div", { class: "card" }, h("h2", {}, t("jobs")), h("table", {}, jobs.map((j) =>
-    h("tr", {}, h("td", {}, h("a", { href: `#/stamps/${j.job_id}` }, j.serial)), h("td", {}, wib(j.created_at)), h("td", {}, t(`job_${j.status}`))))));
+    h("tr", {}, h("td", {}, h("a", { class: "serial", href: `#/stamps/${j.job_id}` }, j.serial)), h("td", {}, wib(j.created_at)), h("td", {}, t(`job_${j.status}`))))));
 }
 
 async function refundOrder(order, button) {

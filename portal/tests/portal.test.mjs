@@ -153,13 +153,20 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await page.getByText("2 meterai dikembalikan").waitFor();
   for (const move of ["pembelian", "terpakai", "dikembalikan (refund)"]) await page.getByRole("cell", { name: move, exact: true }).waitFor();
   await page.screenshot({ path: `${out}/phone-history.png`, fullPage: true });
-  // Nothing is wider than the 360-pixel phone.
+  // Nothing is wider than the 360-pixel phone, in either language.
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "no sideways scrolling");
+  await page.click("#lang");
+  await page.getByRole("heading", { name: "Quota movements" }).waitFor();
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "no sideways scrolling in English");
+  await page.screenshot({ path: `${out}/phone-history-en.png`, fullPage: true });
+  await page.click("#lang");
 
   // The public page, signed out, in English.
   const visitor = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const desk = await visitor.newPage();
   await desk.goto(`${API}/#/verifikasi`);
+  await desk.getByRole("heading", { name: "Periksa dokumen bermeterai" }).waitFor();
+  await desk.screenshot({ path: `${out}/desktop-verify-id.png`, fullPage: true });
   await desk.click("#lang");
   await desk.setInputFiles("#f-verify-file", stamped);
   await desk.getByText("The stamp is genuine").waitFor();
