@@ -72,12 +72,26 @@ export async function refresh() {
   return refreshing;
 }
 
+// The app's way to ask the user to sign in again when the session ends in
+// the middle of an action: resolves true once they have, false if they would
+// rather not. One question at a time, however many calls were waiting.
+let askToSignIn = null;
+let asking = null;
+export const onSessionEnded = (ask) => { askToSignIn = ask; };
+
+async function tokenOrSignIn() {
+  if (await refresh()) return;
+  asking ??= (askToSignIn?.() ?? Promise.resolve(false)).finally(() => { asking = null; });
+  if (!(await asking)) throw new ApiError(401, "SESSION_ENDED");
+}
+
 export async function signOut() {
   try { await send("POST", "/auth/sign-out", {}); } finally { accessToken = null; }
 }
 
 // A call to the API as the signed-in user. `key` makes a write idempotent:
-// the same key is sent on every retry of one user action.
+// the same key is sent on every retry of one user action, also after the
+// user signed in again because the session ended half-way.
 export async function api(method, path, { body, key, onRetry } = {}) {
   const call = () => {
     const headers = { authorization: `Bearer ${accessToken}` };
@@ -85,12 +99,12 @@ export async function api(method, path, { body, key, onRetry } = {}) {
     return send(method, path, body, headers);
   };
   return withRetry(async () => {
-    if (!accessToken && !(await refresh())) throw new ApiError(401, "SESSION_ENDED");
+    if (!accessToken) await tokenOrSignIn();
     try {
       return await call();
     } catch (e) {
       if (e.status !== 401) throw e;
-      if (!(await refresh())) throw new ApiError(401, "SESSION_ENDED");
+      await tokenOrSignIn();
       return call();
     }
   }, onRetry);

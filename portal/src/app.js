@@ -1,6 +1,6 @@
 // The portal: a few screens on a hash router, plain DOM, no framework.
 import { t, errorText, language, setLanguage, rupiah, wib, megabytes } from "{{i18n.js}}";
-import { api, auth, open, refresh, signOut, signedIn, newKey, upload, ApiError } from "{{api.js}}";
+import { api, auth, open, refresh, signOut, signedIn, newKey, upload, onSessionEnded, ApiError } from "{{api.js}}";
 
 // pdf.js is fetched only when a document is chosen: the first screen stays light.
 let pdfjsModule = null;
@@ -15,9 +15,11 @@ async function pdfjs() {
 const UNIT_PRICE = 10_000;
 const MAX_BYTES = 10_000_000;
 const MARK_POINTS = 100;
+const MAX_DOCUMENTS = 10;
 const view = document.getElementById("view");
 const notice = document.getElementById("notice");
 let pendingUsername = "";
+let signedInAs = ""; // who signed in on this page; asked again if the session ends
 
 // h("p", {class: "x"}, "text", child): an element; text is never parsed as HTML.
 function h(tag, attrs = {}, ...children) {
@@ -58,7 +60,7 @@ function form(fields, label, action, ...after) {
         await action(new FormData(el));
       } catch (e) {
         out.replaceChildren(problem(e));
-        if (e.code === "SESSION_ENDED") location.hash = "#/masuk";
+        if (e.code === "SESSION_ENDED") { sessionStorage.setItem("after-sign-in", here()); location.hash = "#/masuk"; }
       } finally {
         button.disabled = false;
       }
@@ -77,12 +79,41 @@ function nav() {
     ? [["#/", t("dashboard")], ["#/beli", t("buy")], ["#/bubuhkan", t("stamp")], ["#/riwayat", t("history")], ["#/verifikasi", t("verify")]]
     : [["#/masuk", t("signin")], ["#/daftar", t("signup")], ["#/verifikasi", t("verify")]];
   const items = links.map(([href, label]) => h("a", { href }, label));
-  if (signedIn()) items.push(h("button", { type: "button", class: "link", onclick: async () => { await signOut(); location.hash = "#/masuk"; } }, t("signout")));
+  if (signedIn()) items.push(h("button", { type: "button", class: "link", onclick: async () => { signedInAs = ""; await signOut(); location.hash = "#/masuk"; } }, t("signout")));
   document.getElementById("nav").replaceChildren(...items);
   document.getElementById("lang").textContent = t("lang_switch");
 }
 
 // ---- accounts
+
+// The session ended in the middle of something (the refresh token expired or
+// was revoked): sign in again over the screen, so what was typed, chosen or
+// placed stays, and the action goes on with its own idempotency key.
+onSessionEnded(() => new Promise((resolve) => {
+  if (!signedInAs) return resolve(false);
+  const out = h("div", { "aria-live": "polite" });
+  const dialog = h("dialog", { id: "signin-again", "aria-labelledby": "signin-again-title" });
+  const done = (ok) => { dialog.close(); dialog.remove(); resolve(ok); };
+  const again = h("form", { onsubmit: async (event) => {
+    event.preventDefault();
+    out.replaceChildren();
+    try {
+      await auth("sign-in", { username: signedInAs, password: new FormData(again).get("password") }, retrying);
+      done(true);
+    } catch (e) { out.replaceChildren(problem(e)); }
+  } },
+  h("h2", { id: "signin-again-title" }, t("session_ended")),
+  h("label", { for: "f-again-username" }, t("username")),
+  h("input", { id: "f-again-username", type: "text", value: signedInAs, readonly: true, autocomplete: "username" }),
+  h("label", { for: "f-again-password" }, t("password")),
+  h("input", { id: "f-again-password", name: "password", type: "password", required: true, autocomplete: "current-password", autofocus: true }),
+  h("button", { type: "submit" }, t("signin")), " ",
+  h("button", { type: "button", class: "secondary", onclick: () => { signedInAs = ""; done(false); } }, t("cancel")), out);
+  dialog.append(again);
+  dialog.addEventListener("cancel", (e) => { e.preventDefault(); signedInAs = ""; done(false); });
+  document.body.append(dialog);
+  dialog.showModal();
+}));
 
 function signInView() {
   show(h("h1", {}, t("signin_title")),
@@ -91,8 +122,10 @@ function signInView() {
       t("signin"), async (data) => {
         await auth("sign-in", { username: data.get("username"), password: data.get("password") }, retrying)
           .catch((e) => { if (e.code === "ACCOUNT_NOT_CONFIRMED") { pendingUsername = data.get("username"); location.hash = "#/konfirmasi"; } throw e; });
+        signedInAs = data.get("username");
         say(""); // "confirmed, please sign in" is done with
-        location.hash = "#/";
+        location.hash = sessionStorage.getItem("after-sign-in") || "#/";
+        sessionStorage.removeItem("after-sign-in");
       }),
     h("p", {}, t("no_account"), " ", h("a", { href: "#/daftar" }, t("signup"))),
     h("p", {}, h("a", { href: "#/lupa" }, t("forgot"))));
@@ -210,6 +243,11 @@ function buyView() {
 async function orderView(id) {
   const status = h("p", { id: "order-status", role: "status" }, t("order_pending"));
   const actions = h("div");
+  // Back from the payment page, which says how the payment went: while the
+  // notification is on its way the order is still pending here.
+  const back = new URLSearchParams(location.hash.split("?")[1] ?? "").get("transaction_status");
+  const paidThere = back === "settlement" || back === "capture";
+  if (paidThere) status.replaceChildren(t("order_crediting"));
   show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions));
   await follow(`#/pesanan/${id}`, `/v1/orders/${id}`, 1000, 10_000, (order) => {
     if (order.status === "paid") {
@@ -218,7 +256,7 @@ async function orderView(id) {
       return true;
     }
     if (order.status !== "pending") { status.replaceChildren(t("order_closed", { status: t(`status_${order.status}`) })); return true; }
-    if (order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
+    if (!paidThere && order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
     return false;
   });
 }
@@ -251,62 +289,98 @@ function ledgerTable(entries) {
 
 function stampView() {
   const area = h("div");
-  const input = h("input", { id: "f-file", type: "file", accept: "application/pdf,.pdf", onchange: () => choose(input.files[0], area) });
-  show(h("h1", {}, t("stamp")), h("div", { class: "card" }, h("label", { for: "f-file" }, t("choose_pdf", { max: megabytes(MAX_BYTES) })), input), area);
+  const input = h("input", { id: "f-file", type: "file", multiple: true, accept: "application/pdf,.pdf", onchange: () => choose([...input.files], area) });
+  show(h("h1", {}, t("stamp")), h("div", { class: "card" },
+    h("label", { for: "f-file" }, t("choose_pdf", { max: megabytes(MAX_BYTES) })), input,
+    h("p", { class: "muted" }, t("several", { n: MAX_DOCUMENTS }))), area);
 }
 
-async function choose(file, area) {
+// The chosen files, each checked, rendered and given its own placement and
+// idempotency key; one button stamps them all. A document already accepted
+// is not sent again when the button is pressed after a failure.
+async function choose(files, area) {
   area.replaceChildren();
-  if (!file) return;
-  if (file.size > MAX_BYTES) return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("too_large", { max: megabytes(MAX_BYTES) })));
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  if (String.fromCharCode(...bytes.slice(0, 5)) !== "%PDF-") return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("not_pdf")));
-  let pdf;
-  try { pdf = await (await pdfjs()).getDocument({ data: bytes.slice(), isEvalSupported: false }).promise; }
-  catch { return area.replaceChildren(h("p", { class: "error", role: "alert" }, errorText("MALFORMED_PDF"))); }
-  const pageSelect = h("select", { id: "f-page" }, Array.from({ length: pdf.numPages }, (_, i) => h("option", { value: i + 1 }, `${t("page")} ${i + 1}`)));
-  const stage = h("div");
-  const key = newKey();
+  if (!files.length) return;
+  if (files.length > MAX_DOCUMENTS) return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("too_many", { n: MAX_DOCUMENTS })));
+  const documents = [];
+  for (const [i, file] of files.entries()) {
+    const refused = await refusal(file);
+    if (refused) return area.replaceChildren(h("p", { class: "error", role: "alert" }, files.length > 1 ? `${file.name}: ${refused}` : refused));
+    documents.push({ file, n: i + 1, key: newKey(), job: null });
+  }
   const progress = h("progress", { max: 1, value: 0, hidden: true });
   const out = h("div", { "aria-live": "polite" });
-  let placement = null;
-  const render = async () => { placement = await renderPage(pdf, Number(pageSelect.value), stage); };
-  pageSelect.addEventListener("change", render);
   const go = h("button", { type: "button", id: "stamp-here", onclick: async () => {
     go.disabled = true;
     out.replaceChildren();
     try {
-      const { x, y } = placement.points();
-      const ticket = await api("POST", "/v1/documents", { body: { filename: file.name, size: file.size }, onRetry: retrying });
-      progress.hidden = false;
-      out.replaceChildren(t("uploading"));
-      await upload(ticket.upload_url, file, (p) => (progress.value = p));
-      const job = await api("POST", "/v1/stamps", { body: { document_id: ticket.document_id, page: Number(pageSelect.value), x, y }, key, onRetry: retrying });
-      location.hash = `#/stamps/${job.job_id}`;
-    } catch (e) {
-      out.replaceChildren(problem(e));
+      for (const d of documents) if (!d.job) await send(d, documents.length, progress, out);
+      location.hash = `#/stamps/${documents.map((d) => d.job).join(",")}`;
+    } catch {
       go.disabled = false;
     }
-  } }, t("stamp_now"));
-  area.replaceChildren(h("div", { class: "card" }, h("label", { for: "f-page" }, t("page")), pageSelect, h("p", { class: "muted" }, t("place_hint")), stage, go, progress, out));
+  } }, documents.length > 1 ? t("stamp_all", { n: documents.length }) : t("stamp_now"));
+  area.replaceChildren(...documents.map((d) => d.card = h("div", { class: "card" })), h("div", { class: "card" }, go, progress, out));
+  for (const d of documents) await layOut(d, documents.length > 1);
+}
+
+// Why a file cannot be stamped, told before anything is sent; null if it can.
+async function refusal(file) {
+  if (file.size > MAX_BYTES) return t("too_large", { max: megabytes(MAX_BYTES) });
+  const head = new Uint8Array(await file.slice(0, 5).arrayBuffer());
+  if (String.fromCharCode(...head) !== "%PDF-") return t("not_pdf");
+  return null;
+}
+
+async function layOut(d, several) {
+  let pdf;
+  try { pdf = await (await pdfjs()).getDocument({ data: new Uint8Array(await d.file.arrayBuffer()), isEvalSupported: false }).promise; }
+  catch { d.broken = true; return d.card.replaceChildren(h("p", { class: "error", role: "alert" }, `${d.file.name}: ${errorText("MALFORMED_PDF")}`)); }
+  d.pageSelect = h("select", { id: `f-page-${d.n}` }, Array.from({ length: pdf.numPages }, (_, i) => h("option", { value: i + 1 }, `${t("page")} ${i + 1}`)));
+  const stage = h("div");
+  d.out = h("div", { "aria-live": "polite" });
+  const render = async () => { d.placement = await renderPage(pdf, Number(d.pageSelect.value), stage, d.n); };
+  d.pageSelect.addEventListener("change", render);
+  d.card.replaceChildren(several ? h("h2", {}, d.file.name) : "", h("label", { for: `f-page-${d.n}` }, t("page")), d.pageSelect,
+    h("p", { class: "muted" }, t("place_hint")), stage, d.out);
   await render();
+}
+
+// One document: a ticket, the upload straight to storage, the stamp request.
+async function send(d, count, progress, out) {
+  if (d.broken) throw new ApiError(400, "MALFORMED_PDF");
+  d.out.replaceChildren();
+  try {
+    const { x, y } = d.placement.points();
+    const ticket = await api("POST", "/v1/documents", { body: { filename: d.file.name, size: d.file.size }, onRetry: retrying });
+    progress.hidden = false;
+    progress.value = 0;
+    out.replaceChildren(count > 1 ? t("uploading_n", { n: d.n, of: count }) : t("uploading"));
+    await upload(ticket.upload_url, d.file, (p) => (progress.value = p));
+    const job = await api("POST", "/v1/stamps", { body: { document_id: ticket.document_id, page: Number(d.pageSelect.value), x, y }, key: d.key, onRetry: retrying });
+    d.job = job.job_id;
+  } catch (e) {
+    d.out.replaceChildren(problem(e));
+    out.replaceChildren(problem(e));
+    throw e;
+  }
 }
 
 // Renders one page at the screen's width, with the stamp box on it at its
 // true size. The box's lower-left corner, in points from the displayed
 // page's lower-left corner, is what the API takes.
-async function renderPage(pdf, number, stage) {
+async function renderPage(pdf, number, stage, n) {
   const page = await pdf.getPage(number);
   const natural = page.getViewport({ scale: 1 }); // rotation and crop box applied
   const width = Math.min(stage.parentElement?.clientWidth || 600, 680) - 34;
   const scale = width / natural.width;
   const viewport = page.getViewport({ scale });
-  const canvas = h("canvas", { width: Math.floor(viewport.width), height: Math.floor(viewport.height), "aria-label": `${t("page")} ${number}` });
+  const canvas = h("canvas", { width: Math.floor(viewport.width), height: Math.floor(viewport.height), role: "img", "aria-label": `${t("page")} ${number}` });
   await page.render({ canvasContext: canvas.getContext("2d"), viewport }).promise;
   const size = MARK_POINTS * scale;
-  const mark = h("div", { class: "mark", id: "mark", tabindex: 0, role: "button", "aria-label": t("place_hint") }, "e-Meterai");
+  const mark = h("div", { class: "mark", id: `mark-${n}`, tabindex: 0, role: "button", "aria-label": `e-Meterai. ${t("place_hint")}` }, "e-Meterai");
   mark.style.width = mark.style.height = `${size}px`;
-  const wrap = h("div", { class: "page-wrap", id: "page" }, canvas, mark);
+  const wrap = h("div", { class: "page-wrap", id: `page-${n}` }, canvas, mark);
   stage.replaceChildren(wrap);
   const bounds = () => canvas.getBoundingClientRect();
   // Top-left of the box in CSS pixels of the canvas as shown; kept on the page.
@@ -344,23 +418,29 @@ async function renderPage(pdf, number, stage) {
   };
 }
 
-async function jobView(id) {
-  const status = h("p", { id: "job-status", role: "status" }, t("loading"));
-  const actions = h("div");
-  show(h("h1", {}, t("stamp")), h("div", { class: "card" }, status, actions));
-  await follow(`#/stamps/${id}`, `/v1/stamps/${id}`, 500, 5000, (job) => {
+// One job, or several stamped in one go ("job_a,job_b"), followed together.
+async function jobView(ids) {
+  const jobs = ids.split(",").slice(0, MAX_DOCUMENTS);
+  const several = jobs.length > 1;
+  const rows = jobs.map((id, i) => {
+    const n = several ? `-${i + 1}` : "";
+    return { id, status: h("p", { id: `job-status${n}`, role: "status" }, t("loading")), actions: h("div"), n };
+  });
+  show(h("h1", {}, t("stamp")), ...rows.map((r, i) => h("div", { class: "card" }, several ? h("h2", {}, `${t("document")} ${i + 1}`) : "", r.status, r.actions)));
+  const screen = `#/stamps/${ids}`;
+  await Promise.all(rows.map((r) => follow(screen, `/v1/stamps/${r.id}`, 500, 5000, (job) => {
     if (job.status === "done") {
-      status.replaceChildren(t("done", { serial: job.serial }));
-      actions.replaceChildren(h("a", { class: "button", id: "download", href: job.download_url }, t("download")));
+      r.status.replaceChildren(t("done", { serial: job.serial }));
+      r.actions.replaceChildren(h("a", { class: "button", id: `download${r.n}`, href: job.download_url }, t("download")));
       return true;
     }
     if (job.status === "failed") {
-      status.replaceChildren(h("span", { class: "error" }, t("failed", { why: errorText(job.error?.code) })));
+      r.status.replaceChildren(h("span", { class: "error" }, t("failed", { why: errorText(job.error?.code) })));
       return true;
     }
-    status.replaceChildren(job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
+    r.status.replaceChildren(job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
     return false;
-  });
+  })));
 }
 
 // ---- verification (public)
@@ -423,7 +503,7 @@ async function route() {
   try {
     if (hash.startsWith("#/verifikasi")) return verifyView(decodeURIComponent(hash.split("/")[2] ?? ""));
     if (publicRoutes[hash]) return publicRoutes[hash]();
-    if (!signedIn()) { location.hash = "#/masuk"; return; }
+    if (!signedIn()) { sessionStorage.setItem("after-sign-in", hash); location.hash = "#/masuk"; return; }
     const [, first, second] = hash.split("/");
     if (first === "beli") return buyView();
     if (first === "bubuhkan") return stampView();
@@ -432,7 +512,7 @@ async function route() {
     if (first === "stamps" && second) return await jobView(second);
     return await dashboardView();
   } catch (e) {
-    if (e.code === "SESSION_ENDED") { say(t("session_ended")); location.hash = "#/masuk"; return; }
+    if (e.code === "SESSION_ENDED") { say(t("session_ended")); sessionStorage.setItem("after-sign-in", hash); location.hash = "#/masuk"; return; }
     show(problem(e));
   }
 }

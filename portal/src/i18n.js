@@ -33,7 +33,10 @@ export const messages = {
     ledger: "Mutasi kuota", move_credit: "pembelian", move_reserve: "dipesan untuk dokumen", move_spend: "terpakai",
     move_release: "dikembalikan (gagal)", move_refund: "dikembalikan (refund)", move_sell: "dijual", move_receive: "diterima",
     send_code: "Kirim kode", new_password: "Kata sandi baru", reset: "Simpan kata sandi baru",
-    password_reset: "Kata sandi diganti. Silakan masuk.",
+    password_reset: "Kata sandi diganti. Silakan masuk.", cancel: "Batal",
+    several: "Boleh beberapa dokumen sekaligus (maks. {n}); satu meterai per dokumen.",
+    too_many: "Paling banyak {n} dokumen sekaligus.", stamp_all: "Bubuhkan meterai pada {n} dokumen",
+    uploading_n: "Mengunggah dokumen {n} dari {of}…", document: "Dokumen",
   },
   en: {
     lang_switch: "Bahasa Indonesia", signin: "Sign in", signup: "Sign up", signout: "Sign out", dashboard: "Home",
@@ -66,7 +69,10 @@ export const messages = {
     ledger: "Quota movements", move_credit: "purchase", move_reserve: "reserved for a document", move_spend: "used",
     move_release: "returned (failed)", move_refund: "returned (refund)", move_sell: "sold", move_receive: "received",
     send_code: "Send the code", new_password: "New password", reset: "Save the new password",
-    password_reset: "Password changed. Please sign in.",
+    password_reset: "Password changed. Please sign in.", cancel: "Cancel",
+    several: "You may choose several documents at once (up to {n}); one stamp each.",
+    too_many: "At most {n} documents at once.", stamp_all: "Stamp {n} documents",
+    uploading_n: "Uploading document {n} of {of}…", document: "Document",
   },
 };
 

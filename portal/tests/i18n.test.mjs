@@ -31,3 +31,10 @@ test("both languages say the same things", () => {
   assert.deepEqual(Object.keys(messages.en).sort(), Object.keys(messages.id).sort());
   assert.deepEqual(Object.keys(errors.en).sort(), Object.keys(errors.id).sort());
 });
+
+test("every message the screens ask for exists", () => {
+  const app = readFileSync(`${root}portal/src/app.js`, "utf8");
+  const keys = new Set([...app.matchAll(/\bt\("([a-z_]+)"/g)].map((m) => m[1]));
+  assert.ok(keys.size > 40, `found ${keys.size} keys`);
+  for (const key of keys) assert.ok(messages.id[key], key);
+});

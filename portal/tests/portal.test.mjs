@@ -3,12 +3,16 @@
 // the e-mailed code, signs in, buys 3 stamps and pays on the gateway's page,
 // uploads a 2-page PDF, places the stamp on page 2, downloads the stamped
 // file under their own name, refunds the 2 unused stamps and verifies the
-// file on the public page. Also: a wrong password, a non-PDF, an oversized
-// file, an API answering 503 for a while, an ended session.
+// file on the public page; the file is judged by the API tests' oracles
+// (qpdf, pdfsig, pyHanko) and every screen by axe-core's WCAG 2 A/AA rules.
+// Also: a wrong password, a non-PDF, an oversized file, an API answering 503
+// for a while, a session that ends in the middle of a purchase, several
+// documents at once, a rotated page with a crop box.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { readFileSync, mkdirSync, writeFileSync, statSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -21,13 +25,14 @@ const API = env.METERAI_API_URL;
 const out = `${root}.build/portal`;
 mkdirSync(out, { recursive: true });
 
-// A valid PDF of `pages` A4 pages, each saying its number.
-function pdf(pages) {
+// A valid PDF of `pages` A4 pages, each saying its number; `extra` is added
+// to every page's dictionary (a /Rotate, a /CropBox).
+function pdf(pages, extra = "") {
   const objects = ["<< /Type /Catalog /Pages 2 0 R >>", null];
   const kids = [];
   for (let i = 0; i < pages; i++) {
     const text = `BT /F1 24 Tf 72 760 Td (Halaman ${i + 1}) Tj ET`;
-    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 ${3 + pages * 2} 0 R >> >> /Contents ${objects.length + 2} 0 R >>`);
+    objects.push(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] ${extra} /Resources << /Font << /F1 ${3 + pages * 2} 0 R >> >> /Contents ${objects.length + 2} 0 R >>`);
     kids.push(`${objects.length} 0 R`);
     objects.push(`<< /Length ${text.length} >>\nstream\n${text}\nendstream`);
   }
@@ -50,6 +55,60 @@ async function codeFor(address) {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no code e-mailed to ${address}`);
+}
+
+// Where the mark is drawn on `page` of `stamped`, as a viewer shows it
+// (pdftoppm with the crop box and the page's rotation, 1 pixel = 1 point):
+// the box of the pixels that differ from the same page of `original`, in
+// points from the shown page's top-left corner.
+function markBox(stamped, original, page, name) {
+  const render = (file, prefix) => {
+    execFileSync("pdftoppm", ["-cropbox", "-r", "72", "-gray", "-singlefile", "-f", String(page), "-l", String(page), file, prefix]);
+    const pgm = readFileSync(`${prefix}.pgm`);
+    const [, w, hgt] = /^P5\s+(\d+)\s+(\d+)\s+255\s/.exec(pgm.toString("latin1", 0, 40));
+    const header = pgm.length - w * hgt;
+    return { w: +w, h: +hgt, px: pgm.subarray(header) };
+  };
+  writeFileSync(`${out}/${name}-original.pdf`, original);
+  const before = render(`${out}/${name}-original.pdf`, `${out}/${name}-original`);
+  const after = render(stamped, `${out}/${name}-stamped`);
+  assert.deepEqual([after.w, after.h], [before.w, before.h], "same page size");
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -1, -1];
+  for (let y = 0; y < after.h; y++) {
+    for (let x = 0; x < after.w; x++) {
+      if (Math.abs(after.px[y * after.w + x] - before.px[y * after.w + x]) > 48) {
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+    }
+  }
+  assert.ok(x1 >= 0, `${name}: a mark is drawn on page ${page}`);
+  return { width: after.w, height: after.h, cx: (x0 + x1 + 1) / 2, cy: (y0 + y1 + 1) / 2, w: x1 - x0 + 1, h: y1 - y0 + 1 };
+}
+
+// The screen has no WCAG 2 A or AA violation that axe-core can find.
+const axeSource = readFileSync(`${root}portal/node_modules/axe-core/axe.min.js`, "utf8");
+async function accessible(page, screen) {
+  if ((await page.evaluate(() => typeof window.axe)) === "undefined") await page.evaluate(axeSource);
+  const { violations } = await page.evaluate(() => window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }));
+  assert.deepEqual(violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [], `${screen}: accessibility`);
+}
+
+// Sends an intercepted request on to the API from here, for a test that
+// must see (or change) the real answer before the page does. Node does not
+// resolve the emulator's *.localhost API host as Chromium does: the request
+// goes to loopback with the page's Host header.
+function passOn(request) {
+  const url = new URL(request.url());
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest({ host: "127.0.0.1", port: url.port || 80, path: url.pathname + url.search, method: request.method(),
+      headers: { ...request.headers(), host: url.host } }, (answer) => {
+      const chunks = [];
+      answer.on("data", (c) => chunks.push(c));
+      answer.on("end", () => resolve({ status: answer.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    sent.on("error", reject);
+    sent.end(request.postDataBuffer() ?? undefined);
+  });
 }
 
 let browser;
@@ -90,16 +149,19 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
 
   await signIn(page, address, "Salah-sandi-1");
   await page.getByRole("alert").getByText("kata sandi salah").waitFor();
+  await accessible(page, "sign-in with an error");
   await signIn(page, address, password);
   await page.waitForSelector("#available");
   assert.equal(await page.textContent("#available"), "0");
   await page.screenshot({ path: `${out}/phone-dashboard.png`, fullPage: true });
+  await accessible(page, "dashboard");
 
   // Buy 3: the price in rupiah, then the gateway's page.
   await page.goto(`${API}/#/beli`);
   await page.fill("#f-quantity", "3");
   assert.match(await page.textContent("#total"), /Rp\s?30\.000/);
   await page.screenshot({ path: `${out}/phone-buy.png`, fullPage: true });
+  await accessible(page, "buy");
   await page.click("button[type=submit]");
   await page.waitForURL(/snap\/v4\/redirection/);
   await page.check("input[value=qris]");
@@ -119,14 +181,15 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
 
   // A 2-page letter; the stamp goes on page 2 near the bottom right.
   await page.setInputFiles("#f-file", { name: "surat-lamaran.pdf", mimeType: "application/pdf", buffer: pdf(2) });
-  await page.waitForSelector("#page canvas");
-  await page.selectOption("#f-page", "2");
-  await page.waitForSelector('#page canvas[aria-label$="2"]');
-  await page.locator("#page").evaluate((el) => el.scrollIntoView({ block: "end" }));
-  const box = await page.locator("#page canvas").boundingBox();
+  await page.waitForSelector("#page-1 canvas");
+  await page.selectOption("#f-page-1", "2");
+  await page.waitForSelector('#page-1 canvas[aria-label$="2"]');
+  await page.locator("#page-1").evaluate((el) => el.scrollIntoView({ block: "end" }));
+  const box = await page.locator("#page-1 canvas").boundingBox();
   // Tap where the box's centre should be: 3/4 across, 3/4 down.
   await page.touchscreen.tap(box.x + box.width * 0.75, box.y + box.height * 0.75);
   await page.screenshot({ path: `${out}/phone-place.png`, fullPage: true });
+  await accessible(page, "placing the stamp");
   await page.click("#stamp-here");
   await page.waitForURL(/#\/stamps\/job_/);
   await page.getByText("Selesai").waitFor({ timeout: 60_000 });
@@ -134,16 +197,24 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   assert.equal(download.suggestedFilename(), "surat-lamaran-meterai.pdf");
   const stamped = `${out}/surat-lamaran-meterai.pdf`;
   await download.saveAs(stamped);
-  execFileSync("qpdf", ["--check", stamped]);
-  // The mark (its serial's text) is on page 2, around where it was tapped:
-  // the centre of the 100-point box at 3/4 of the page in both directions.
-  const words = execFileSync("pdftotext", ["-f", "2", "-l", "2", "-bbox", stamped, "-"]).toString();
+  await accessible(page, "job done");
+  // Judged as the API tests judge stamped files: qpdf finds no damage,
+  // pyHanko and pdfsig one valid signature by the stage's signing chain.
+  assert.match(execFileSync("qpdf", ["--check", stamped]).toString(), /No syntax or stream encoding errors/);
+  const pyhanko = execFileSync(`${root}tests/.venv/bin/pyhanko`, ["sign", "validate", "--pretty-print", "--no-revocation-check",
+    "--trust-replace", "--trust", env.METERAI_SIGNING_TRUST, stamped]).toString();
+  assert.equal(pyhanko.match(/The signature is judged VALID/g)?.length, 1, pyhanko);
+  assert.ok(!pyhanko.includes("INVALID"), pyhanko);
+  let pdfsig;
+  try { pdfsig = execFileSync("pdfsig", [stamped]).toString(); } catch (e) { pdfsig = `${e.stdout}${e.stderr}`; }
+  assert.equal(pdfsig.match(/Signature Validation: Signature is Valid\./g)?.length, 1, pdfsig);
+  // The mark is drawn on page 2 where it was tapped (the centre of the box
+  // at 3/4 of the page in both directions), at its true size (100 points).
   const serial = (await page.textContent("#job-status")).match(/[0-9A-Z]{22}/)[0];
-  const word = [...words.matchAll(/<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<\/word>/g)]
-    .find((m) => m[5].includes(serial));
-  assert.ok(word, `the serial ${serial} is on page 2:\n${words}`);
-  const [cx, cy] = [(+word[1] + +word[3]) / 2, (+word[2] + +word[4]) / 2];
-  assert.ok(Math.abs(cx - 595 * 0.75) < 50 && Math.abs(cy - 842 * 0.75) < 50, `mark centre at ${cx},${cy}`);
+  assert.ok(execFileSync("pdftotext", ["-f", "2", "-l", "2", stamped, "-"]).toString().includes(serial), "the serial is on page 2");
+  const mark = markBox(stamped, pdf(2), 2, "letter");
+  assert.ok(Math.abs(mark.cx - 595 * 0.75) < 8 && Math.abs(mark.cy - 842 * 0.75) < 8, `mark centre at ${mark.cx},${mark.cy}`);
+  assert.ok(Math.abs(mark.w - 100) <= 6 && Math.abs(mark.h - 100) <= 6, `mark ${mark.w} x ${mark.h} points`);
   const firstPage = execFileSync("pdftotext", ["-f", "1", "-l", "1", stamped, "-"]).toString();
   assert.ok(!firstPage.includes(serial), "page 1 has no mark");
 
@@ -153,6 +224,7 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await page.getByText("2 meterai dikembalikan").waitFor();
   for (const move of ["pembelian", "terpakai", "dikembalikan (refund)"]) await page.getByRole("cell", { name: move, exact: true }).waitFor();
   await page.screenshot({ path: `${out}/phone-history.png`, fullPage: true });
+  await accessible(page, "history");
   // Nothing is wider than the 360-pixel phone, in either language.
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "no sideways scrolling");
   await page.click("#lang");
@@ -175,11 +247,12 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await desk.waitForURL(new RegExp(`#/verifikasi/${serial}`));
   await desk.getByText("We issued this serial").waitFor();
   await desk.screenshot({ path: `${out}/desktop-verify.png`, fullPage: true });
+  await accessible(desk, "verification");
   await visitor.close();
   await context.close();
 });
 
-test("a busy API is retried without losing the action, and an ended session asks to sign in", async () => {
+test("a busy API, a session ending mid-purchase, two documents at once (one rotated and cropped), an ended session", async () => {
   const context = await browser.newContext(phone);
   const page = await context.newPage();
   const address = `sibuk-${Date.now()}@example.test`;
@@ -200,9 +273,97 @@ test("a busy API is retried without losing the action, and an ended session asks
   assert.equal(refused, 3);
   await page.unroute("**/v1/quota");
 
-  // The session ended (the refresh token no longer works).
+  // The session ends while the order is being placed: the order reaches the
+  // API, but its answer is a 401 (as for an expired token) and the session
+  // cookie no longer refreshes. The user signs in again over the screen and
+  // the purchase goes on with the same idempotency key: one order.
+  await page.goto(`${API}/#/beli`);
+  await page.fill("#f-quantity", "2");
+  const keys = [];
+  await page.route("**/v1/orders", async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (keys.length > 1) return route.continue();
+    const placed = await passOn(route.request());
+    assert.equal(placed.status, 201, placed.body);
+    return route.fulfill({ status: 401, contentType: "application/json", body: '{"message":"Unauthorized"}' });
+  });
+  await page.route("**/auth/refresh", (route) => route.fulfill({ status: 401, contentType: "application/json", body: '{"error":{"code":"SESSION_ENDED","message":"ended"}}' }));
+  await page.click("button[type=submit]");
+  await page.getByRole("dialog").getByText("Sesi Anda berakhir").waitFor();
+  await page.screenshot({ path: `${out}/phone-signin-again.png`, fullPage: true });
+  await accessible(page, "signing in again");
+  assert.equal(await page.inputValue("#f-quantity"), "2", "what was typed is still there");
+  await page.unroute("**/auth/refresh");
+  await page.fill("#f-again-password", password);
+  await page.getByRole("dialog").getByRole("button", { name: "Masuk" }).click();
+  await page.waitForURL(/snap\/v4\/redirection/);
+  assert.equal(keys.length, 2);
+  assert.equal(keys[0], keys[1], "the retry is the same purchase");
+  await page.unroute("**/v1/orders");
+  await page.check("input[value=qris]");
+  await page.click("button[value=pay]");
+  await page.getByText("Pembayaran berhasil").waitFor();
+  // Back before the payment is credited, the order page says it is coming.
+  let held = 0;
+  await page.route("**/v1/orders/ord_*", async (route) => {
+    const answer = JSON.parse((await passOn(route.request())).body);
+    if (held++ === 0) answer.status = "pending";
+    return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(answer) });
+  });
+  await page.click("#finish");
+  await page.getByText("Pembayaran diterima").waitFor();
+  await page.getByText("2 meterai masuk").waitFor({ timeout: 30_000 });
+  await page.unroute("**/v1/orders/ord_*");
+  await page.goto(`${API}/#/riwayat`);
+  await page.getByRole("heading", { name: "Mutasi kuota" }).waitFor();
+  assert.equal(await page.locator("a[href^='#/pesanan/ord_']").count(), 1, "one order");
+
+  // Two documents in one go: a plain page, and a landscape-shown page (A4
+  // turned by /Rotate 90) whose crop box leaves 50 and 60 points off.
+  await page.goto(`${API}/#/bubuhkan`);
+  const originals = { 1: pdf(1), 2: pdf(1, "/Rotate 90 /CropBox [50 60 545 782]") };
+  await page.setInputFiles("#f-file", [
+    { name: "ijazah.pdf", mimeType: "application/pdf", buffer: originals[1] },
+    { name: "transkrip.pdf", mimeType: "application/pdf", buffer: originals[2] },
+  ]);
+  await page.waitForSelector("#page-1 canvas");
+  await page.waitForSelector("#page-2 canvas");
+  const taps = { 1: [0.25, 0.25], 2: [0.7, 0.5] };
+  for (const n of [1, 2]) {
+    await page.locator(`#page-${n}`).evaluate((el) => el.scrollIntoView({ block: "center" }));
+    const b = await page.locator(`#page-${n} canvas`).boundingBox();
+    if (n === 2) assert.ok(b.width > b.height, "the rotated page is shown landscape");
+    await page.touchscreen.tap(b.x + b.width * taps[n][0], b.y + b.height * taps[n][1]);
+  }
+  await page.screenshot({ path: `${out}/phone-several.png`, fullPage: true });
+  await page.click("#stamp-here");
+  await page.waitForURL(/#\/stamps\/job_\w+,job_\w+/);
+  for (const n of [1, 2]) await page.locator(`#job-status-${n}`).getByText("Selesai").waitFor({ timeout: 60_000 });
+  // Each mark is drawn where it was tapped on the page as shown, upright:
+  // the turned page is shown 722 x 495 points once cropped.
+  const shown = { 1: [595, 842], 2: [782 - 60, 545 - 50] };
+  for (const n of [1, 2]) {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(`#download-${n}`)]);
+    const file = `${out}/several-${n}.pdf`;
+    await download.saveAs(file);
+    const mark = markBox(file, originals[n], 1, `several-${n}`);
+    const [w, hgt] = shown[n];
+    assert.deepEqual([mark.width, mark.height], [w, hgt], `document ${n} is shown ${w} x ${hgt}`);
+    const [ex, ey] = [Math.min(Math.max(w * taps[n][0], 50), w - 50), Math.min(Math.max(hgt * taps[n][1], 50), hgt - 50)];
+    assert.ok(Math.abs(mark.cx - ex) < 8 && Math.abs(mark.cy - ey) < 8, `document ${n}: mark centre at ${mark.cx},${mark.cy}, tapped at ${ex},${ey}`);
+    assert.ok(Math.abs(mark.w - 100) <= 6 && Math.abs(mark.h - 100) <= 6, `document ${n}: mark ${mark.w} x ${mark.h} points`);
+  }
+
+  // The session ended while away: a reload asks to sign in, and signing in
+  // comes back to the screen the user was on.
+  await page.goto(`${API}/#/riwayat`);
   await page.route("**/auth/refresh", (route) => route.fulfill({ status: 401, contentType: "application/json", body: '{"error":{"code":"SESSION_ENDED","message":"ended"}}' }));
   await page.reload();
   await page.waitForURL(/#\/masuk/);
+  await page.unroute("**/auth/refresh");
+  await signIn(page, address, password);
+  await page.waitForURL(/#\/riwayat/);
+  await page.getByRole("heading", { name: "Mutasi kuota" }).waitFor();
   await context.close();
 });

@@ -194,6 +194,38 @@ impl Stack {
         }
     }
 
+    /// The confirmation code the user pool e-mailed to `address`, read from the
+    /// emulator's record of what SES sent.
+    pub async fn code_mailed_to(&self, address: &str) -> String {
+        let endpoint = self
+            .endpoint()
+            .expect("the SES record is the emulator's")
+            .to_string();
+        eventually(
+            &format!("a confirmation code for {address}"),
+            Duration::from_secs(20),
+            || {
+                let url = format!("{endpoint}/_ministack/ses/messages");
+                let address = address.to_string();
+                async move {
+                    let sent: serde_json::Value =
+                        reqwest::get(&url).await.ok()?.json().await.ok()?;
+                    let text = sent.to_string();
+                    let at = text.rfind(&address)?;
+                    // The message text around the address carries the code: the
+                    // first run of exactly six digits after "Kode verifikasi".
+                    let after = &text[at.saturating_sub(2_000)..];
+                    let start = after.find("Kode verifikasi")?;
+                    after[start..]
+                        .split(|c: char| !c.is_ascii_digit())
+                        .find(|run| run.len() == 6)
+                        .map(str::to_string)
+                }
+            },
+        )
+        .await
+    }
+
     /// The e-mails SES sent to `address`, oldest first: (subject, text). Read
     /// from the emulator's record of what SES sent.
     pub async fn mails_to(&self, address: &str) -> Vec<(String, String)> {

@@ -3,11 +3,9 @@
 //! every authenticated route: only the pool's access tokens for the portal's
 //! app client, and active reseller API keys, get through.
 
-use std::time::Duration;
-
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType, ExplicitAuthFlowsType};
 use base64::Engine;
-use e2e::{eventually, unique, Portal, Stack, TEST_PASSWORD};
+use e2e::{unique, Portal, Stack, TEST_PASSWORD};
 
 fn attribute(name: &str, value: &str) -> AttributeType {
     AttributeType::builder()
@@ -15,37 +13,6 @@ fn attribute(name: &str, value: &str) -> AttributeType {
         .value(value)
         .build()
         .unwrap()
-}
-
-/// The confirmation code the user pool e-mailed to `address`, read from the
-/// emulator's record of what SES sent.
-async fn code_mailed_to(stack: &Stack, address: &str) -> String {
-    let endpoint = stack
-        .endpoint()
-        .expect("the SES record is the emulator's")
-        .to_string();
-    eventually(
-        &format!("a confirmation code for {address}"),
-        Duration::from_secs(20),
-        || {
-            let url = format!("{endpoint}/_ministack/ses/messages");
-            let address = address.to_string();
-            async move {
-                let sent: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
-                let text = sent.to_string();
-                let at = text.rfind(&address)?;
-                // The message text around the address carries the code: the
-                // first run of exactly six digits after "Kode verifikasi".
-                let after = &text[at.saturating_sub(2_000)..];
-                let start = after.find("Kode verifikasi")?;
-                after[start..]
-                    .split(|c: char| !c.is_ascii_digit())
-                    .find(|run| run.len() == 6)
-                    .map(str::to_string)
-            }
-        },
-    )
-    .await
 }
 
 #[tokio::test]
@@ -78,7 +45,7 @@ async fn sign_up_confirm_sign_in_refresh_and_call_the_api() {
         .await;
     assert!(early.is_err(), "an unconfirmed user signed in");
 
-    let code = code_mailed_to(&stack, &address).await;
+    let code = stack.code_mailed_to(&address).await;
     cognito
         .confirm_sign_up()
         .client_id(client_id)
