@@ -19,7 +19,20 @@ const MAX_DOCUMENTS = 10;
 const view = document.getElementById("view");
 const notice = document.getElementById("notice");
 let pendingUsername = "";
-let signedInAs = ""; // who signed in on this page; asked again if the session ends
+// Who signed in in this tab (kept for the tab's life, so a reload or the
+// way back from the payment page still knows whom to ask if the session ends).
+const whoSignedIn = {
+  get: () => sessionStorage.getItem("signed-in-as") ?? "",
+  set: (name) => (name ? sessionStorage.setItem("signed-in-as", name) : sessionStorage.removeItem("signed-in-as")),
+};
+// Where to go once signed in: a screen that needed a session, never a public one.
+const afterSignIn = {
+  keep: (hash) => { if (!publicRoutes[hash]) sessionStorage.setItem("after-sign-in", hash); },
+  take: () => { const hash = sessionStorage.getItem("after-sign-in") || "#/"; sessionStorage.removeItem("after-sign-in"); return hash; },
+  forget: () => sessionStorage.removeItem("after-sign-in"),
+};
+// Things to undo when the screen changes (listeners on the window, pdf.js documents).
+let leaving = [];
 
 // h("p", {class: "x"}, "text", child): an element; text is never parsed as HTML.
 function h(tag, attrs = {}, ...children) {
@@ -34,6 +47,7 @@ function h(tag, attrs = {}, ...children) {
 }
 
 function show(...nodes) {
+  for (const undo of leaving.splice(0)) undo();
   view.replaceChildren(...nodes);
   view.focus();
 }
@@ -60,7 +74,7 @@ function form(fields, label, action, ...after) {
         await action(new FormData(el));
       } catch (e) {
         out.replaceChildren(problem(e));
-        if (e.code === "SESSION_ENDED") { sessionStorage.setItem("after-sign-in", here()); location.hash = "#/masuk"; }
+        if (e.code === "SESSION_ENDED") { afterSignIn.keep(here()); location.hash = "#/masuk"; }
       } finally {
         button.disabled = false;
       }
@@ -79,7 +93,7 @@ function nav() {
     ? [["#/", t("dashboard")], ["#/beli", t("buy")], ["#/bubuhkan", t("stamp")], ["#/riwayat", t("history")], ["#/verifikasi", t("verify")]]
     : [["#/masuk", t("signin")], ["#/daftar", t("signup")], ["#/verifikasi", t("verify")]];
   const items = links.map(([href, label]) => h("a", { href }, label));
-  if (signedIn()) items.push(h("button", { type: "button", class: "link", onclick: async () => { signedInAs = ""; await signOut(); location.hash = "#/masuk"; } }, t("signout")));
+  if (signedIn()) items.push(h("button", { type: "button", class: "link", onclick: async () => { whoSignedIn.set(""); afterSignIn.forget(); await signOut(); location.hash = "#/masuk"; } }, t("signout")));
   document.getElementById("nav").replaceChildren(...items);
   document.getElementById("lang").textContent = t("lang_switch");
 }
@@ -90,27 +104,42 @@ function nav() {
 // was revoked): sign in again over the screen, so what was typed, chosen or
 // placed stays, and the action goes on with its own idempotency key.
 onSessionEnded(() => new Promise((resolve) => {
-  if (!signedInAs) return resolve(false);
+  const name = whoSignedIn.get();
+  if (!name) return resolve(false);
   const out = h("div", { "aria-live": "polite" });
   const dialog = h("dialog", { id: "signin-again", "aria-labelledby": "signin-again-title" });
-  const done = (ok) => { dialog.close(); dialog.remove(); resolve(ok); };
+  let pending = false;
+  const done = (ok) => {
+    dialog.close();
+    dialog.remove();
+    view.focus(); // the control that opened it may still be disabled
+    resolve(ok);
+  };
+  const giveUp = () => { if (!pending) { whoSignedIn.set(""); done(false); } };
+  const submit = h("button", { type: "submit" }, t("signin"));
+  const cancel = h("button", { type: "button", class: "secondary", onclick: giveUp }, t("cancel"));
   const again = h("form", { onsubmit: async (event) => {
     event.preventDefault();
+    if (pending) return;
+    pending = submit.disabled = cancel.disabled = true;
     out.replaceChildren();
     try {
-      await auth("sign-in", { username: signedInAs, password: new FormData(again).get("password") }, retrying);
+      await auth("sign-in", { username: name, password: new FormData(again).get("password") }, retrying);
       done(true);
-    } catch (e) { out.replaceChildren(problem(e)); }
+    } catch (e) {
+      out.replaceChildren(problem(e));
+    } finally {
+      pending = submit.disabled = cancel.disabled = false;
+    }
   } },
   h("h2", { id: "signin-again-title" }, t("session_ended")),
   h("label", { for: "f-again-username" }, t("username")),
-  h("input", { id: "f-again-username", type: "text", value: signedInAs, readonly: true, autocomplete: "username" }),
+  h("input", { id: "f-again-username", type: "text", value: name, readonly: true, autocomplete: "username" }),
   h("label", { for: "f-again-password" }, t("password")),
   h("input", { id: "f-again-password", name: "password", type: "password", required: true, autocomplete: "current-password", autofocus: true }),
-  h("button", { type: "submit" }, t("signin")), " ",
-  h("button", { type: "button", class: "secondary", onclick: () => { signedInAs = ""; done(false); } }, t("cancel")), out);
+  submit, " ", cancel, out);
   dialog.append(again);
-  dialog.addEventListener("cancel", (e) => { e.preventDefault(); signedInAs = ""; done(false); });
+  dialog.addEventListener("cancel", (e) => { e.preventDefault(); giveUp(); });
   document.body.append(dialog);
   dialog.showModal();
 }));
@@ -122,10 +151,9 @@ function signInView() {
       t("signin"), async (data) => {
         await auth("sign-in", { username: data.get("username"), password: data.get("password") }, retrying)
           .catch((e) => { if (e.code === "ACCOUNT_NOT_CONFIRMED") { pendingUsername = data.get("username"); location.hash = "#/konfirmasi"; } throw e; });
-        signedInAs = data.get("username");
+        whoSignedIn.set(data.get("username"));
         say(""); // "confirmed, please sign in" is done with
-        location.hash = sessionStorage.getItem("after-sign-in") || "#/";
-        sessionStorage.removeItem("after-sign-in");
+        location.hash = afterSignIn.take();
       }),
     h("p", {}, t("no_account"), " ", h("a", { href: "#/daftar" }, t("signup"))),
     h("p", {}, h("a", { href: "#/lupa" }, t("forgot"))));
@@ -235,6 +263,7 @@ function buyView() {
       t("pay"), async (data) => {
         const order = await api("POST", "/v1/orders", { body: { quantity: Number(data.get("quantity")) }, key, onRetry: retrying });
         sessionStorage.setItem("last-order", order.order_id);
+        if (here() !== "#/beli") return; // the user went elsewhere while it was placed
         if (order.payment?.redirect_url) location.assign(order.payment.redirect_url);
         else location.hash = `#/pesanan/${order.order_id}`;
       }));
@@ -245,8 +274,10 @@ async function orderView(id) {
   const actions = h("div");
   // Back from the payment page, which says how the payment went: while the
   // notification is on its way the order is still pending here.
-  const back = new URLSearchParams(location.hash.split("?")[1] ?? "").get("transaction_status");
-  const paidThere = back === "settlement" || back === "capture";
+  // (A card capture under fraud review answers 201, not 200: not paid yet.)
+  const back = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const said = back.get("transaction_status");
+  const paidThere = said === "settlement" || (said === "capture" && back.get("status_code") === "200");
   if (paidThere) status.replaceChildren(t("order_crediting"));
   show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions));
   await follow(`#/pesanan/${id}`, `/v1/orders/${id}`, 1000, 10_000, (order) => {
@@ -256,7 +287,7 @@ async function orderView(id) {
       return true;
     }
     if (order.status !== "pending") { status.replaceChildren(t("order_closed", { status: t(`status_${order.status}`) })); return true; }
-    if (!paidThere && order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
+    if (order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
     return false;
   });
 }
@@ -296,9 +327,13 @@ function stampView() {
 }
 
 // The chosen files, each checked, rendered and given its own placement and
-// idempotency key; one button stamps them all. A document already accepted
-// is not sent again when the button is pressed after a failure.
+// idempotency key; one button stamps them all, once every one is shown. A
+// document already accepted is not sent again when the button is pressed
+// after a failure, nor uploaded again.
 async function choose(files, area) {
+  area.scope?.abort(); // the previous choice's pages and listeners
+  const scope = (area.scope = new AbortController());
+  leaving.push(() => scope.abort());
   area.replaceChildren();
   if (!files.length) return;
   if (files.length > MAX_DOCUMENTS) return area.replaceChildren(h("p", { class: "error", role: "alert" }, t("too_many", { n: MAX_DOCUMENTS })));
@@ -306,11 +341,11 @@ async function choose(files, area) {
   for (const [i, file] of files.entries()) {
     const refused = await refusal(file);
     if (refused) return area.replaceChildren(h("p", { class: "error", role: "alert" }, files.length > 1 ? `${file.name}: ${refused}` : refused));
-    documents.push({ file, n: i + 1, key: newKey(), job: null });
+    documents.push({ file, n: i + 1, key: newKey(), job: null, ticket: null, sent: null, judged: false, renders: 0 });
   }
   const progress = h("progress", { max: 1, value: 0, hidden: true });
   const out = h("div", { "aria-live": "polite" });
-  const go = h("button", { type: "button", id: "stamp-here", onclick: async () => {
+  const go = h("button", { type: "button", id: "stamp-here", disabled: true, onclick: async () => {
     go.disabled = true;
     out.replaceChildren();
     try {
@@ -320,8 +355,10 @@ async function choose(files, area) {
       go.disabled = false;
     }
   } }, documents.length > 1 ? t("stamp_all", { n: documents.length }) : t("stamp_now"));
-  area.replaceChildren(...documents.map((d) => d.card = h("div", { class: "card" })), h("div", { class: "card" }, go, progress, out));
-  for (const d of documents) await layOut(d, documents.length > 1);
+  area.replaceChildren(...documents.map((d) => (d.card = h("div", { class: "card" }))), h("div", { class: "card" }, go, progress, out));
+  for (const d of documents) await layOut(d, documents.length > 1, scope.signal);
+  // A file pdf.js cannot read is told on its card; the others wait for a new choice.
+  if (!scope.signal.aborted && documents.every((d) => d.placement)) go.disabled = false;
 }
 
 // Why a file cannot be stamped, told before anything is sent; null if it can.
@@ -332,34 +369,57 @@ async function refusal(file) {
   return null;
 }
 
-async function layOut(d, several) {
+async function layOut(d, several, signal) {
   let pdf;
   try { pdf = await (await pdfjs()).getDocument({ data: new Uint8Array(await d.file.arrayBuffer()), isEvalSupported: false }).promise; }
-  catch { d.broken = true; return d.card.replaceChildren(h("p", { class: "error", role: "alert" }, `${d.file.name}: ${errorText("MALFORMED_PDF")}`)); }
+  catch { return d.card.replaceChildren(h("p", { class: "error", role: "alert" }, `${d.file.name}: ${errorText("MALFORMED_PDF")}`)); }
+  signal.addEventListener("abort", () => pdf.destroy());
   d.pageSelect = h("select", { id: `f-page-${d.n}` }, Array.from({ length: pdf.numPages }, (_, i) => h("option", { value: i + 1 }, `${t("page")} ${i + 1}`)));
   const stage = h("div");
   d.out = h("div", { "aria-live": "polite" });
-  const render = async () => { d.placement = await renderPage(pdf, Number(d.pageSelect.value), stage, d.n); };
+  let shown = null; // the page on screen now: its listeners go when another is shown
+  const render = async () => {
+    const mine = ++d.renders;
+    const next = new AbortController();
+    const placed = await renderPage(pdf, Number(d.pageSelect.value), stage, d.n, AbortSignal.any([signal, next.signal]), () => mine === d.renders);
+    if (!placed) return next.abort(); // a later choice of page won
+    shown?.abort();
+    shown = next;
+    d.placement = placed;
+  };
   d.pageSelect.addEventListener("change", render);
   d.card.replaceChildren(several ? h("h2", {}, d.file.name) : "", h("label", { for: `f-page-${d.n}` }, t("page")), d.pageSelect,
     h("p", { class: "muted" }, t("place_hint")), stage, d.out);
   await render();
 }
 
-// One document: a ticket, the upload straight to storage, the stamp request.
+// A refusal that judged the request (not a busy, lost or unsigned-in one):
+// pressing again is a new request, with a new idempotency key.
+const judged = (e) => e.status >= 400 && e.status < 500 && ![401, 408, 429].includes(e.status) && e.code !== "IDEMPOTENCY_IN_PROGRESS";
+
+// One document: a ticket and the upload straight to storage (once), then
+// the stamp request. The same request after a lost answer carries the same
+// key; a changed one (another page or place) or one after a refusal, a new key.
 async function send(d, count, progress, out) {
-  if (d.broken) throw new ApiError(400, "MALFORMED_PDF");
   d.out.replaceChildren();
   try {
     const { x, y } = d.placement.points();
-    const ticket = await api("POST", "/v1/documents", { body: { filename: d.file.name, size: d.file.size }, onRetry: retrying });
-    progress.hidden = false;
-    progress.value = 0;
-    out.replaceChildren(count > 1 ? t("uploading_n", { n: d.n, of: count }) : t("uploading"));
-    await upload(ticket.upload_url, d.file, (p) => (progress.value = p));
-    const job = await api("POST", "/v1/stamps", { body: { document_id: ticket.document_id, page: Number(d.pageSelect.value), x, y }, key: d.key, onRetry: retrying });
+    if (!d.ticket?.uploaded) {
+      d.ticket = await api("POST", "/v1/documents", { body: { filename: d.file.name, size: d.file.size }, onRetry: retrying });
+      progress.hidden = false;
+      progress.value = 0;
+      out.replaceChildren(count > 1 ? t("uploading_n", { n: d.n, of: count }) : t("uploading"));
+      await upload(d.ticket.upload_url, d.file, (p) => (progress.value = p));
+      d.ticket.uploaded = true;
+    }
+    const body = { document_id: d.ticket.document_id, page: Number(d.pageSelect.value), x, y };
+    if (d.sent !== null && (d.judged || d.sent !== JSON.stringify(body))) d.key = newKey();
+    d.sent = JSON.stringify(body);
+    d.judged = false;
+    const job = await api("POST", "/v1/stamps", { body, key: d.key, onRetry: retrying });
     d.job = job.job_id;
   } catch (e) {
+    d.judged = e instanceof ApiError && judged(e);
     d.out.replaceChildren(problem(e));
     out.replaceChildren(problem(e));
     throw e;
@@ -369,7 +429,7 @@ async function send(d, count, progress, out) {
 // Renders one page at the screen's width, with the stamp box on it at its
 // true size. The box's lower-left corner, in points from the displayed
 // page's lower-left corner, is what the API takes.
-async function renderPage(pdf, number, stage, n) {
+async function renderPage(pdf, number, stage, n, signal, current) {
   const page = await pdf.getPage(number);
   const natural = page.getViewport({ scale: 1 }); // rotation and crop box applied
   const width = Math.min(stage.parentElement?.clientWidth || 600, 680) - 34;
@@ -377,6 +437,7 @@ async function renderPage(pdf, number, stage, n) {
   const viewport = page.getViewport({ scale });
   const canvas = h("canvas", { width: Math.floor(viewport.width), height: Math.floor(viewport.height), role: "img", "aria-label": `${t("page")} ${number}` });
   await page.render({ canvasContext: canvas.getContext("2d"), viewport }).promise;
+  if (!current()) return null;
   const size = MARK_POINTS * scale;
   const mark = h("div", { class: "mark", id: `mark-${n}`, tabindex: 0, role: "button", "aria-label": `e-Meterai. ${t("place_hint")}` }, "e-Meterai");
   mark.style.width = mark.style.height = `${size}px`;
@@ -408,7 +469,7 @@ async function renderPage(pdf, number, stage, n) {
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
     if (moves[e.key]) { e.preventDefault(); place(left + moves[e.key][0], top + moves[e.key][1]); }
   });
-  addEventListener("resize", () => place(left, top));
+  addEventListener("resize", () => place(left, top), { signal });
   place(left, top);
   return {
     points: () => ({
@@ -418,7 +479,8 @@ async function renderPage(pdf, number, stage, n) {
   };
 }
 
-// One job, or several stamped in one go ("job_a,job_b"), followed together.
+// One job, or several stamped in one go ("job_a,job_b"), followed together;
+// a job that cannot be read says so on its own row.
 async function jobView(ids) {
   const jobs = ids.split(",").slice(0, MAX_DOCUMENTS);
   const several = jobs.length > 1;
@@ -428,19 +490,28 @@ async function jobView(ids) {
   });
   show(h("h1", {}, t("stamp")), ...rows.map((r, i) => h("div", { class: "card" }, several ? h("h2", {}, `${t("document")} ${i + 1}`) : "", r.status, r.actions)));
   const screen = `#/stamps/${ids}`;
-  await Promise.all(rows.map((r) => follow(screen, `/v1/stamps/${r.id}`, 500, 5000, (job) => {
+  // Only a change is written, so a screen reader hears news, not every poll.
+  const tell = (r, text, error = false) => {
+    if (r.status.textContent === text) return;
+    r.status.replaceChildren(error ? h("span", { class: "error" }, text) : text);
+  };
+  await Promise.allSettled(rows.map((r) => follow(screen, `/v1/stamps/${r.id}`, 500, 5000, (job) => {
     if (job.status === "done") {
-      r.status.replaceChildren(t("done", { serial: job.serial }));
+      tell(r, t("done", { serial: job.serial }));
       r.actions.replaceChildren(h("a", { class: "button", id: `download${r.n}`, href: job.download_url }, t("download")));
       return true;
     }
     if (job.status === "failed") {
-      r.status.replaceChildren(h("span", { class: "error" }, t("failed", { why: errorText(job.error?.code) })));
+      tell(r, t("failed", { why: errorText(job.error?.code) }), true);
       return true;
     }
-    r.status.replaceChildren(job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
+    tell(r, job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
     return false;
+  }).catch((e) => {
+    if (e.code === "SESSION_ENDED") throw e;
+    tell(r, errorText(e instanceof ApiError ? e.code : "UNKNOWN"), true);
   })));
+  if (!signedIn()) throw new ApiError(401, "SESSION_ENDED");
 }
 
 // ---- verification (public)
@@ -503,7 +574,7 @@ async function route() {
   try {
     if (hash.startsWith("#/verifikasi")) return verifyView(decodeURIComponent(hash.split("/")[2] ?? ""));
     if (publicRoutes[hash]) return publicRoutes[hash]();
-    if (!signedIn()) { sessionStorage.setItem("after-sign-in", hash); location.hash = "#/masuk"; return; }
+    if (!signedIn()) { afterSignIn.keep(hash); location.hash = "#/masuk"; return; }
     const [, first, second] = hash.split("/");
     if (first === "beli") return buyView();
     if (first === "bubuhkan") return stampView();
@@ -512,7 +583,7 @@ async function route() {
     if (first === "stamps" && second) return await jobView(second);
     return await dashboardView();
   } catch (e) {
-    if (e.code === "SESSION_ENDED") { say(t("session_ended")); sessionStorage.setItem("after-sign-in", hash); location.hash = "#/masuk"; return; }
+    if (e.code === "SESSION_ENDED") { say(t("session_ended")); afterSignIn.keep(hash); location.hash = "#/masuk"; return; }
     show(problem(e));
   }
 }

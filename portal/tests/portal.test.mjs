@@ -252,7 +252,7 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await context.close();
 });
 
-test("a busy API, a session ending mid-purchase, two documents at once (one rotated and cropped), an ended session", async () => {
+test("a busy API, a session ending mid-purchase, three documents at once (one rotated and cropped, one refused until a stamp is bought), an ended session", async () => {
   const context = await browser.newContext(phone);
   const page = await context.newPage();
   const address = `sibuk-${Date.now()}@example.test`;
@@ -277,20 +277,25 @@ test("a busy API, a session ending mid-purchase, two documents at once (one rota
   // API, but its answer is a 401 (as for an expired token) and the session
   // cookie no longer refreshes. The user signs in again over the screen and
   // the purchase goes on with the same idempotency key: one order.
+  // (After a reload, as after the way back from the payment page: the
+  // page still knows whom to ask.)
   await page.goto(`${API}/#/beli`);
+  await page.reload();
   await page.fill("#f-quantity", "2");
   const keys = [];
+  let placed;
   await page.route("**/v1/orders", async (route) => {
     if (route.request().method() !== "POST") return route.continue();
     keys.push(route.request().headers()["idempotency-key"]);
     if (keys.length > 1) return route.continue();
-    const placed = await passOn(route.request());
-    assert.equal(placed.status, 201, placed.body);
+    placed = await passOn(route.request());
+    if (placed.status !== 201) return route.fulfill({ status: placed.status, contentType: "application/json", body: placed.body });
     return route.fulfill({ status: 401, contentType: "application/json", body: '{"message":"Unauthorized"}' });
   });
   await page.route("**/auth/refresh", (route) => route.fulfill({ status: 401, contentType: "application/json", body: '{"error":{"code":"SESSION_ENDED","message":"ended"}}' }));
   await page.click("button[type=submit]");
   await page.getByRole("dialog").getByText("Sesi Anda berakhir").waitFor();
+  assert.equal(placed.status, 201, `the order was placed: ${placed.body}`);
   await page.screenshot({ path: `${out}/phone-signin-again.png`, fullPage: true });
   await accessible(page, "signing in again");
   assert.equal(await page.inputValue("#f-quantity"), "2", "what was typed is still there");
@@ -322,10 +327,13 @@ test("a busy API, a session ending mid-purchase, two documents at once (one rota
   // Two documents in one go: a plain page, and a landscape-shown page (A4
   // turned by /Rotate 90) whose crop box leaves 50 and 60 points off.
   await page.goto(`${API}/#/bubuhkan`);
-  const originals = { 1: pdf(1), 2: pdf(1, "/Rotate 90 /CropBox [50 60 545 782]") };
+  // A third is one too many for the 2 stamps bought: it is refused alone,
+  // and once a stamp is bought in another tab, pressing again sends only it.
+  const originals = { 1: pdf(1), 2: pdf(1, "/Rotate 90 /CropBox [50 60 545 782]"), 3: pdf(3) };
   await page.setInputFiles("#f-file", [
     { name: "ijazah.pdf", mimeType: "application/pdf", buffer: originals[1] },
     { name: "transkrip.pdf", mimeType: "application/pdf", buffer: originals[2] },
+    { name: "ktp.pdf", mimeType: "application/pdf", buffer: originals[3] },
   ]);
   await page.waitForSelector("#page-1 canvas");
   await page.waitForSelector("#page-2 canvas");
@@ -336,10 +344,29 @@ test("a busy API, a session ending mid-purchase, two documents at once (one rota
     if (n === 2) assert.ok(b.width > b.height, "the rotated page is shown landscape");
     await page.touchscreen.tap(b.x + b.width * taps[n][0], b.y + b.height * taps[n][1]);
   }
+  await page.waitForSelector("#page-3 canvas");
   await page.screenshot({ path: `${out}/phone-several.png`, fullPage: true });
+  const stampRequests = [];
+  page.on("request", (r) => r.url().endsWith("/v1/stamps") && r.method() === "POST" && stampRequests.push([JSON.parse(r.postData()).document_id, r.headers()["idempotency-key"]]));
   await page.click("#stamp-here");
-  await page.waitForURL(/#\/stamps\/job_\w+,job_\w+/);
-  for (const n of [1, 2]) await page.locator(`#job-status-${n}`).getByText("Selesai").waitFor({ timeout: 60_000 });
+  await page.getByRole("alert").getByText("Kuota meterai Anda habis").first().waitFor();
+  assert.equal(stampRequests.length, 3);
+  const other = await context.newPage();
+  await other.goto(`${API}/#/beli`);
+  await other.fill("#f-quantity", "1");
+  await other.click("button[type=submit]");
+  await other.waitForURL(/snap\/v4\/redirection/);
+  await other.check("input[value=qris]");
+  await other.click("button[value=pay]");
+  await other.click("#finish");
+  await other.getByText("1 meterai masuk").waitFor({ timeout: 30_000 });
+  await other.close();
+  await page.click("#stamp-here");
+  await page.waitForURL(/#\/stamps\/job_\w+,job_\w+,job_\w+/);
+  assert.equal(stampRequests.length, 4, "only the refused document is sent again");
+  assert.equal(stampRequests[3][0], stampRequests[2][0], "the same upload");
+  assert.notEqual(stampRequests[3][1], stampRequests[2][1], "a new request after a refusal: a new key");
+  for (const n of [1, 2, 3]) await page.locator(`#job-status-${n}`).getByText("Selesai").waitFor({ timeout: 60_000 });
   // Each mark is drawn where it was tapped on the page as shown, upright:
   // the turned page is shown 722 x 495 points once cropped.
   const shown = { 1: [595, 842], 2: [782 - 60, 545 - 50] };

@@ -72,14 +72,16 @@ impl Username {
 /// The pool's password policy, checked before asking it (so the user hears
 /// what is wrong in their language, not the pool's English).
 pub fn check_password(password: &str) -> Result<()> {
-    let long_enough = password.chars().count() >= 8 && password.len() <= 256;
+    // The pool's bounds, in characters (not bytes: "é" is one).
+    let length = password.chars().count();
+    let long_enough = (8..=256).contains(&length);
     let has = |f: fn(char) -> bool| password.chars().any(f);
     if long_enough && has(|c| c.is_lowercase()) && has(|c| c.is_ascii_digit()) {
         Ok(())
     } else {
         Err(Error::invalid(
             codes::WEAK_PASSWORD,
-            "a password has at least 8 characters, with a small letter and a digit",
+            "a password has 8 to 256 characters, with a small letter and a digit",
         ))
     }
 }
@@ -149,6 +151,11 @@ mod tests {
                 codes::WEAK_PASSWORD
             );
         }
+        // Bounds in characters: 200 two-byte letters are a long password,
+        // 257 characters of any kind too many.
+        assert!(check_password(&format!("a1{}", "é".repeat(200))).is_ok());
+        assert!(check_password(&format!("a1{}", "😀".repeat(254))).is_ok());
+        assert!(check_password(&format!("a1{}", "b".repeat(255))).is_err());
         assert_eq!(check_code(" 123456 ").unwrap(), "123456");
         assert!(check_code("12345").is_err() && check_code("12a456").is_err());
     }

@@ -85,8 +85,7 @@ pub async fn handle(
                 .iter()
                 .find(|a| a.path == p)
                 .ok_or_else(|| Error::not_found(codes::NOT_FOUND, "no such file"))?;
-            let gzipped = http::header(&request, "accept-encoding")
-                .is_some_and(|accepted| accepted.split(',').any(|e| e.trim().starts_with("gzip")));
+            let gzipped = http::header(&request, "accept-encoding").is_some_and(accepts_gzip);
             let builder = secured(Response::builder(), app)
                 .status(200)
                 .header("content-type", asset.content_type)
@@ -120,6 +119,7 @@ async fn session_route(
     request: &Request,
     action: &str,
 ) -> Result<Response<Body>> {
+    from_the_portal(request)?;
     let pool = app.accounts()?;
     let body = if http::body(request).iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
@@ -211,6 +211,50 @@ async fn session_route(
     }
 }
 
+/// Whether an `Accept-Encoding` value takes gzip: named (any case) or `*`,
+/// with a weight above zero (`gzip;q=0` refuses it).
+fn accepts_gzip(accepted: &str) -> bool {
+    accepted.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let weight = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+            .next()
+            .unwrap_or(1.0);
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && weight > 0.0
+    })
+}
+
+/// Only the portal's own calls: JSON, from this origin. A form on another
+/// site can post here without asking (a `text/plain` body needs no CORS
+/// preflight), and the answer's cookie would sign the visitor in to the
+/// sender's account (login CSRF); SameSite does not stop a cookie being set.
+fn from_the_portal(request: &Request) -> Result<()> {
+    let json = http::header(request, "content-type")
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(Error::invalid(
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as application/json",
+        ));
+    }
+    let fetched_from_elsewhere = http::header(request, "sec-fetch-site")
+        .is_some_and(|site| site == "cross-site" || site == "same-site");
+    let other_origin = http::header(request, "origin").is_some_and(|origin| {
+        let host = http::header(request, "host").unwrap_or("");
+        origin.split_once("://").map(|(_, h)| h) != Some(host)
+    });
+    if fetched_from_elsewhere || other_origin {
+        return Err(Error::invalid(
+            codes::CROSS_SITE_REQUEST,
+            "sign-in is only taken from the portal's own pages",
+        ));
+    }
+    Ok(())
+}
+
 fn session_answer(session: &Session) -> Response<Body> {
     http::json_response(
         200,
@@ -262,6 +306,78 @@ mod tests {
             builder = builder.header("cookie", *v);
         }
         builder.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_those_who_take_it() {
+        for taken in [
+            "gzip",
+            "GZIP",
+            "br, gzip",
+            "gzip;q=0.5",
+            "*",
+            "deflate, *;q=0.1",
+        ] {
+            assert!(accepts_gzip(taken), "{taken}");
+        }
+        for refused in [
+            "gzip;q=0",
+            "gzip; q=0.0, identity",
+            "gzipfoo",
+            "br",
+            "",
+            "identity",
+        ] {
+            assert!(!accepts_gzip(refused), "{refused}");
+        }
+    }
+
+    fn auth_request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/auth/sign-in");
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn only_the_portals_own_json_calls_reach_the_pool() {
+        let host = ("host", "api.example");
+        let json = ("content-type", "application/json; charset=utf-8");
+        assert!(from_the_portal(&auth_request(&[host, json])).is_ok());
+        assert!(from_the_portal(&auth_request(&[
+            host,
+            json,
+            ("origin", "https://api.example"),
+            ("sec-fetch-site", "same-origin"),
+        ]))
+        .is_ok());
+        // A form on another site: text/plain, or JSON claimed from elsewhere.
+        for (headers, code) in [
+            (
+                vec![host, ("content-type", "text/plain")],
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            (vec![host], "UNSUPPORTED_MEDIA_TYPE"),
+            (
+                vec![host, json, ("origin", "https://evil.example")],
+                "CROSS_SITE_REQUEST",
+            ),
+            (vec![host, json, ("origin", "null")], "CROSS_SITE_REQUEST"),
+            (
+                vec![host, json, ("sec-fetch-site", "cross-site")],
+                "CROSS_SITE_REQUEST",
+            ),
+            (
+                vec![host, json, ("sec-fetch-site", "same-site")],
+                "CROSS_SITE_REQUEST",
+            ),
+        ] {
+            let refused = from_the_portal(&auth_request(&headers)).unwrap_err();
+            assert_eq!(refused.code(), code, "{headers:?}");
+        }
     }
 
     #[test]
