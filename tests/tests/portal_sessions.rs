@@ -115,6 +115,45 @@ async fn what_a_user_types_wrong_gets_a_stable_code_and_nothing_else_answers() {
             answer.body
         );
     }
+    // A form on another site posting to sign-in (login CSRF: its answer's
+    // cookie would sign the visitor in to the sender's account) is refused
+    // before the pool is asked: a form's text/plain body, or JSON sent from
+    // another origin.
+    let form_body =
+        format!("{{\"username\":\"{good}\",\"password\":\"{TEST_PASSWORD}\",\"x\":\"=\"}}");
+    let sign_in = format!("{}/auth/sign-in", stack.api_url());
+    for (content_type, origin, code) in [
+        ("text/plain", None, "UNSUPPORTED_MEDIA_TYPE"),
+        (
+            "application/x-www-form-urlencoded",
+            None,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "application/json",
+            Some("https://evil.example"),
+            "CROSS_SITE_REQUEST",
+        ),
+    ] {
+        let mut request = stack
+            .http()
+            .post(&sign_in)
+            .header("content-type", content_type)
+            .body(form_body.clone());
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let answer = request.send().await.unwrap();
+        assert!(answer.headers().get("set-cookie").is_none());
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{content_type} {origin:?}"
+        );
+    }
+
     // A refresh cookie that is not one of ours ends the session (and clears
     // the cookie) rather than failing.
     let forged = auth(
@@ -337,4 +376,45 @@ async fn the_page_and_its_assets_are_served_with_security_headers_and_nothing_el
             "{method} {path}: {body}"
         );
     }
+
+    // Characters a URI may not hold raw, as a careless client sends them
+    // (reqwest would encode them, so the request is written by hand): the
+    // route answers as if they were encoded, never a 502.
+    for (target, expected) in [
+        ("/?x=\"a\"", 200),
+        ("/assets/nothing.js?x=<b>", 404),
+        ("/v1/verify/ABC?x=\"", 400),
+    ] {
+        let status = raw_get(&stack, target).await;
+        assert_eq!(status, expected, "GET {target}");
+    }
+}
+
+/// A GET written straight onto the socket, with the target as given.
+async fn raw_get(stack: &Stack, target: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(stack.api_url()).unwrap();
+    let host = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    );
+    let mut socket =
+        tokio::net::TcpStream::connect(("127.0.0.1", url.port_or_known_default().unwrap()))
+            .await
+            .unwrap();
+    socket
+        .write_all(
+            format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"))
 }

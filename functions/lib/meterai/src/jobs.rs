@@ -6,6 +6,7 @@
 //! message cannot drag good ones into the dead-letter queue with it.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::Instrument;
@@ -36,11 +37,33 @@ pub fn retry_policy(config: &Config) -> RetryPolicy {
     }
 }
 
+/// Time for the calls around a message's main work (reads, a KMS signature,
+/// writes to S3 and the table), each a few hundred milliseconds at worst.
+pub const RECORDING_MARGIN: Duration = Duration::from_secs(5);
+
+/// When the invocation is cut off, and the longest one message may take. A
+/// message is started only if it can end before the deadline; the others
+/// are handed back at once (visible again now) for another invocation,
+/// instead of being cut off half-way or sitting out the visibility timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeLeft {
+    pub deadline: Instant,
+    pub per_message: Duration,
+}
+
+impl TimeLeft {
+    fn allows_one_more(&self) -> bool {
+        Instant::now() + self.per_message <= self.deadline
+    }
+}
+
 /// Works through a batch, one message at a time, each in its own span, and
-/// returns the failures to report plus when each should be retried.
+/// returns the failures to report plus when each should be retried (a
+/// message handed back unstarted: now).
 pub async fn process_batch<M, F, Fut>(
     event: SqsEvent,
     retry: RetryPolicy,
+    time: TimeLeft,
     mut work: F,
 ) -> (SqsBatchResponse, Vec<Failed>)
 where
@@ -54,6 +77,20 @@ where
         let message_id = message.message_id.clone().unwrap_or_default();
         let receives = receive_count(&message);
         let span = tracing::info_span!("message", message_id = %message_id, id = tracing::field::Empty, receive_count = receives);
+        if !time.allows_one_more() {
+            span.in_scope(|| {
+                tracing::info!("handed back unstarted: too little time left in this invocation")
+            });
+            let mut item = BatchItemFailure::default();
+            item.item_identifier = message_id.clone();
+            response.batch_item_failures.push(item);
+            failed.push(Failed {
+                message_id,
+                receipt_handle: message.receipt_handle.clone(),
+                retry_after: Duration::ZERO,
+            });
+            continue;
+        }
         let outcome = async {
             match M::parse(message.body.as_deref()) {
                 Err(poison) => Outcome::Poison(poison.to_string()),
@@ -151,6 +188,58 @@ mod tests {
         }
     }
 
+    fn plenty() -> TimeLeft {
+        TimeLeft {
+            deadline: Instant::now() + Duration::from_secs(60),
+            per_message: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_that_could_not_finish_in_time_is_handed_back_unstarted() {
+        let event = batch(vec![
+            message("m1", r#"{"job_id":"a"}"#, 1),
+            message("m2", r#"{"job_id":"b"}"#, 2),
+            message("m3", r#"{"job_id":"c"}"#, 1),
+        ]);
+        // Time for one message: the first takes it all.
+        let time = TimeLeft {
+            deadline: Instant::now() + Duration::from_millis(300),
+            per_message: Duration::from_millis(200),
+        };
+        let mut started = Vec::new();
+        let (response, failed) = process_batch(event, policy(5), time, |job: JobMessage, _| {
+            started.push(job.job_id);
+            async {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                Outcome::Done
+            }
+        })
+        .await;
+        assert_eq!(started, vec!["a"]);
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, vec!["m2", "m3"]);
+        // Visible again at once, not after a backoff or the visibility timeout.
+        assert!(failed.iter().all(|f| f.retry_after == Duration::ZERO));
+        assert_eq!(failed[0].receipt_handle.as_deref(), Some("rh-m2"));
+
+        // An invocation already out of time starts nothing.
+        let late = TimeLeft {
+            deadline: Instant::now(),
+            per_message: Duration::from_millis(1),
+        };
+        let event = batch(vec![message("m4", r#"{"job_id":"d"}"#, 1)]);
+        let (response, _) = process_batch(event, policy(5), late, |_: JobMessage, _| async {
+            panic!("started without time to finish")
+        })
+        .await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+    }
+
     #[tokio::test]
     async fn one_poison_message_fails_alone() {
         let event = batch(vec![
@@ -159,10 +248,15 @@ mod tests {
             message("m3", r#"{"job_id":"b"}"#, 1),
         ]);
         let mut seen = Vec::new();
-        let (response, failed) = process_batch(event, policy(5), |job: JobMessage, _message_id| {
-            seen.push(job.job_id);
-            async { Outcome::Done }
-        })
+        let (response, failed) = process_batch(
+            event,
+            policy(5),
+            plenty(),
+            |job: JobMessage, _message_id| {
+                seen.push(job.job_id);
+                async { Outcome::Done }
+            },
+        )
         .await;
         assert_eq!(seen, vec!["a", "b"]);
         let ids: Vec<_> = response
@@ -185,6 +279,7 @@ mod tests {
         let (response, _) = process_batch(
             event,
             policy(5),
+            plenty(),
             |job: JobMessage, _message_id| async move {
                 if job.job_id == "a" {
                     Outcome::Retry("ThrottlingException".into())

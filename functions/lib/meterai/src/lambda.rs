@@ -100,7 +100,7 @@ async fn cold_start(needs: Needs) -> Result<&'static App> {
 
 async fn serve_http_async(function: Http) -> std::result::Result<(), lambda_http::Error> {
     let (app, router) = (cold_start(function.needs).await?, function.route);
-    lambda_http::run(service_fn(move |request: Request| async move {
+    let adapter = lambda_http::Adapter::from(service_fn(move |request: Request| async move {
         let request_id = request
             .lambda_context_ref()
             .map(|c| c.request_id.clone())
@@ -116,15 +116,49 @@ async fn serve_http_async(function: Http) -> std::result::Result<(), lambda_http
         .instrument(span)
         .await;
         Ok::<_, lambda_http::Error>(response)
-    }))
+    }));
+    // API Gateway passes the path and query on as the client sent them; a
+    // raw `"`, `<` or space makes the request URI unbuildable, and
+    // lambda_http panics (a 502 naming Rust internals). Such characters are
+    // percent-encoded first, as a browser would have sent them.
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let mut adapter = adapter.clone();
+            async move {
+                let (mut payload, context) = (event.payload, event.context);
+                for field in ["rawPath", "rawQueryString"] {
+                    if let Some(serde_json::Value::String(raw)) = payload.get_mut(field) {
+                        if let std::borrow::Cow::Owned(safe) = crate::http::uri_safe(raw) {
+                            *raw = safe;
+                        }
+                    }
+                }
+                let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
+                use lambda_http::Service;
+                adapter
+                    .call(lambda_runtime::LambdaEvent::new(request, context))
+                    .await
+            }
+        },
+    ))
     .await
 }
 
 /// What a queue consumer answers for one batch.
 pub type BatchAnswer = Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>>;
 
-/// A queue consumer's handler of one batch.
-pub type BatchHandler = fn(&'static App, SqsEvent) -> BatchAnswer;
+/// A queue consumer's handler of one batch, and when its invocation is cut off.
+pub type BatchHandler = fn(&'static App, SqsEvent, std::time::Instant) -> BatchAnswer;
+
+/// The invocation's deadline (milliseconds since the epoch, from the
+/// runtime) as an instant on this machine's monotonic clock.
+fn deadline_of(context: &lambda_runtime::Context) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    std::time::Instant::now()
+        + std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms))
+}
 
 /// Runs a queue-consuming function: builds the [`App`] once (a
 /// missing setting stops the cold start), then hands each batch to `handler`
@@ -141,8 +175,9 @@ pub fn serve_queue(function: Queue) -> Result<(), lambda_runtime::Error> {
                     request_id = %event.context.request_id,
                     size = event.payload.records.len()
                 );
+                let deadline = deadline_of(&event.context);
                 Ok::<SqsBatchResponse, lambda_runtime::Error>(
-                    handler(app, event.payload).instrument(span).await,
+                    handler(app, event.payload, deadline).instrument(span).await,
                 )
             },
         ))

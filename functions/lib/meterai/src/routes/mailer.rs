@@ -18,7 +18,11 @@ pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
 };
 
 /// One batch of e-mails.
-pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
+pub fn handle(
+    app: &'static App,
+    event: SqsEvent,
+    _deadline: std::time::Instant,
+) -> crate::lambda::BatchAnswer {
     Box::pin(async move {
         let settings = meterai_aws::mail::MailSettings {
             table: app.config.table_name.clone(),

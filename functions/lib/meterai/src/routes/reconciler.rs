@@ -18,7 +18,11 @@ pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
 };
 
 /// One batch of dead letters.
-pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
+pub fn handle(
+    app: &'static App,
+    event: SqsEvent,
+    _deadline: std::time::Instant,
+) -> crate::lambda::BatchAnswer {
     Box::pin(async move { reconcile(&app.stamp_ports(), event).await })
 }
 

@@ -39,11 +39,19 @@ pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
 
 /// One batch (its future is boxed here, so the function's binary compiles
 /// none of this).
-pub fn handle(app: &'static App, event: SqsEvent) -> crate::lambda::BatchAnswer {
-    Box::pin(work(app, event))
+pub fn handle(
+    app: &'static App,
+    event: SqsEvent,
+    deadline: std::time::Instant,
+) -> crate::lambda::BatchAnswer {
+    Box::pin(work(app, event, deadline))
 }
 
-async fn work(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
+async fn work(
+    app: &'static App,
+    event: SqsEvent,
+    deadline: std::time::Instant,
+) -> SqsBatchResponse {
     let (events, client) = adapters(app);
     let ports = DeliveryPorts {
         events,
@@ -56,8 +64,14 @@ async fn work(app: &'static App, event: SqsEvent) -> SqsBatchResponse {
         jitter: true,
         ..jobs::retry_policy(&app.config)
     };
+    // A delivery: reading the event, the receiver's answer within its
+    // timeout, recording what came of it.
+    let time = jobs::TimeLeft {
+        deadline,
+        per_message: app.config.webhook_timeout + jobs::RECORDING_MARGIN,
+    };
     let (response, failed) =
-        jobs::process_batch(event, retry, |message: EventMessage, _| async move {
+        jobs::process_batch(event, retry, time, |message: EventMessage, _| async move {
             deliver(ports, &message.event_id).await
         })
         .await;
