@@ -46,12 +46,21 @@ function pdf(pages, extra = "") {
   return Buffer.from(body, "latin1");
 }
 
-async function codeFor(address) {
+// The verification codes the user pool e-mailed to `address`, oldest first,
+// from the emulator's record of what SES sent.
+async function codesFor(address) {
+  const sent = await (await fetch(`${env.METERAI_ENDPOINT_URL}/_ministack/ses/messages`)).json();
+  return Object.values(sent.messages ?? {}).flat()
+    .filter((m) => String(m.To).includes(address))
+    .map((m) => /Kode verifikasi meterai Anda: (\d{6})/.exec(m.BodyText ?? "")?.[1])
+    .filter(Boolean);
+}
+
+// The newest code once more than `seen` have been sent.
+async function codeFor(address, seen = 0) {
   for (let i = 0; i < 50; i++) {
-    const text = JSON.stringify(await (await fetch(`${env.METERAI_ENDPOINT_URL}/_ministack/ses/messages`)).json());
-    const at = text.lastIndexOf(address);
-    const match = at >= 0 && /Kode verifikasi meterai Anda: (\d{6})/.exec(text.slice(Math.max(0, at - 2000)));
-    if (match) return match[1];
+    const codes = await codesFor(address);
+    if (codes.length > seen) return codes.at(-1);
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no code e-mailed to ${address}`);
@@ -252,7 +261,7 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await context.close();
 });
 
-test("a busy API, a session ending mid-purchase, three documents at once (one rotated and cropped, one refused until a stamp is bought), an ended session", async () => {
+test("a busy API, a session ending mid-purchase, three documents at once (one rotated and cropped, one refused until a stamp is bought), an ended session, a forgotten password", async () => {
   const context = await browser.newContext(phone);
   const page = await context.newPage();
   const address = `sibuk-${Date.now()}@example.test`;
@@ -392,5 +401,24 @@ test("a busy API, a session ending mid-purchase, three documents at once (one ro
   await signIn(page, address, password);
   await page.waitForURL(/#\/riwayat/);
   await page.getByRole("heading", { name: "Mutasi kuota" }).waitFor();
+
+  // Signed out, the password forgotten: a code by e-mail, a new password,
+  // and only the new one signs in.
+  await page.getByRole("button", { name: "Keluar" }).click();
+  await page.waitForURL(/#\/masuk/);
+  await page.getByRole("link", { name: "Lupa kata sandi?" }).click();
+  const sentBefore = (await codesFor(address)).length;
+  await page.fill("#f-username", address);
+  await page.getByRole("button", { name: "Kirim kode" }).click();
+  await page.getByText("Kode dikirim").waitFor();
+  await page.fill("#f-code", await codeFor(address, sentBefore));
+  await page.fill("#f-new-password", "Sandi-baru-2027");
+  await page.getByRole("button", { name: "Simpan kata sandi baru" }).click();
+  await page.waitForURL(/#\/masuk/);
+  await accessible(page, "signing in after a reset");
+  await signIn(page, address, password);
+  await page.getByRole("alert").getByText("kata sandi salah").waitFor();
+  await signIn(page, address, "Sandi-baru-2027");
+  await page.waitForSelector("#available");
   await context.close();
 });
