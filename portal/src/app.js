@@ -279,17 +279,32 @@ async function orderView(id) {
   const said = back.get("transaction_status");
   const paidThere = said === "settlement" || (said === "capture" && back.get("status_code") === "200");
   if (paidThere) status.replaceChildren(t("order_crediting"));
-  show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions));
+  const receipt = h("div");
+  show(h("h1", {}, t("orders")), h("div", { class: "card" }, status, actions), receipt);
   await follow(`#/pesanan/${id}`, `/v1/orders/${id}`, 1000, 10_000, (order) => {
     if (order.status === "paid") {
       status.replaceChildren(t("order_paid", { n: order.quantity }));
-      actions.replaceChildren(h("a", { class: "button", href: "#/bubuhkan" }, t("stamp")));
+      actions.replaceChildren(h("a", { class: "button", href: "#/bubuhkan" }, t("stamp")), " ",
+        h("button", { type: "button", class: "secondary", onclick: () => print() }, t("print_receipt")));
+      receipt.replaceChildren(receiptCard(order));
       return true;
     }
     if (order.status !== "pending") { status.replaceChildren(t("order_closed", { status: t(`status_${order.status}`) })); return true; }
     if (order.payment?.redirect_url && !actions.firstChild) actions.replaceChildren(h("a", { class: "button", href: order.payment.redirect_url }, t("open_payment")));
     return false;
   });
+}
+
+// A paid order's receipt: what was bought, for how much, when it was paid.
+function receiptCard(order) {
+  const row = (label, value, id) => h("tr", {}, h("th", { scope: "row" }, label), h("td", id ? { id } : {}, value));
+  return h("div", { class: "card receipt", id: "receipt" }, h("h2", {}, t("receipt")), h("table", {},
+    row(t("order_number"), order.order_id),
+    order.payment_reference !== order.order_id ? row(t("payment_reference"), order.payment_reference) : null,
+    row(t("quantity"), `${order.quantity} × ${rupiah(order.unit_price)}`),
+    row(t("total_paid"), rupiah(order.total), "receipt-total"),
+    row(t("paid_at"), order.paid_at ? wib(order.paid_at) : "–"),
+    order.refunded_quantity ? row(t("refunded_quantity"), `${order.refunded_quantity} (${rupiah(order.refunded_quantity * order.unit_price)})`) : null));
 }
 
 // Reads `path` while the screen `screen` is shown, waiting longer each time

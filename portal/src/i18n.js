@@ -37,6 +37,8 @@ export const messages = {
     several: "Boleh beberapa dokumen sekaligus (maks. {n}); satu meterai per dokumen.",
     too_many: "Paling banyak {n} dokumen sekaligus.", stamp_all: "Bubuhkan meterai pada {n} dokumen",
     uploading_n: "Mengunggah dokumen {n} dari {of}…", document: "Dokumen",
+    receipt: "Bukti pembayaran", order_number: "Nomor pesanan", payment_reference: "Referensi pembayaran",
+    total_paid: "Total dibayar", paid_at: "Dibayar pada", refunded_quantity: "Dikembalikan", print_receipt: "Cetak bukti",
   },
   en: {
     lang_switch: "Bahasa Indonesia", signin: "Sign in", signup: "Sign up", signout: "Sign out", dashboard: "Home",
@@ -73,6 +75,8 @@ export const messages = {
     several: "You may choose several documents at once (up to {n}); one stamp each.",
     too_many: "At most {n} documents at once.", stamp_all: "Stamp {n} documents",
     uploading_n: "Uploading document {n} of {of}…", document: "Document",
+    receipt: "Receipt", order_number: "Order number", payment_reference: "Payment reference",
+    total_paid: "Total paid", paid_at: "Paid on", refunded_quantity: "Refunded", print_receipt: "Print receipt",
   },
 };
 

@@ -180,6 +180,12 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await page.click("#finish");
   await page.waitForURL(/#\/pesanan\/ord_/);
   await page.getByText("3 meterai masuk").waitFor({ timeout: 30_000 });
+  // Its receipt: the total in rupiah and when it was paid, in WIB.
+  assert.match(await page.textContent("#receipt-total"), /Rp\s?30\.000/);
+  assert.match(await page.textContent("#receipt"), /Dibayar pada.*\d{2}\.\d{2} WIB/s);
+  await page.screenshot({ path: `${out}/phone-receipt.png`, fullPage: true });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "the receipt fits the phone");
+  await accessible(page, "receipt");
 
   // Bad files are told before anything is sent.
   await page.goto(`${API}/#/bubuhkan`);
