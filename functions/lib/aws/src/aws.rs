@@ -20,7 +20,10 @@ impl AwsClients {
     /// (emulators serve S3 on one host: `s3_force_path_style` puts buckets
     /// in the path there).
     pub async fn load(s3_force_path_style: bool) -> Self {
-        let shared = aws_config::load_from_env().await;
+        let shared = aws_config::from_env()
+            .timeout_config(call_budget())
+            .load()
+            .await;
         Self::from_sdk_config(&shared, s3_force_path_style)
     }
 
@@ -40,6 +43,19 @@ impl AwsClients {
             ses: aws_sdk_sesv2::Client::new(shared),
         }
     }
+}
+
+/// How long any one AWS call may take. Without it a call that hangs holds
+/// the request until the function's own timeout, and the caller gets API
+/// Gateway's 502/504 instead of our 503 with a code. The SDK's standard
+/// retries (3 attempts) run inside the operation's bound; every call a
+/// function makes is a few milliseconds to a few hundred when well.
+pub fn call_budget() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(4))
+        .operation_timeout(std::time::Duration::from_secs(8))
+        .build()
 }
 
 /// A secret's text (Secrets Manager), read once per cold start. Its value
