@@ -307,12 +307,15 @@ function receiptCard(order) {
     order.refunded_quantity ? row(t("refunded_quantity"), `${order.refunded_quantity} (${rupiah(order.refunded_quantity * order.unit_price)})`) : null));
 }
 
-// Reads `path` while the screen `screen` is shown, waiting longer each time
-// (from `first` to `most` ms), until `seen` says the thing reached its end.
+// Reads `path` while the screen `screen` is shown, until `seen` says the
+// thing reached its end: when the API says to read again (a job's
+// `poll_after_seconds`, from the queue and its drain), else waiting longer
+// each time (from `first` to `most` ms).
 async function follow(screen, path, first, most, seen) {
   for (let delay = first; here() === screen; delay = Math.min(delay * 1.5, most)) {
-    if (seen(await api("GET", path, { onRetry: retrying }))) return;
-    await new Promise((r) => setTimeout(r, delay));
+    const now = await api("GET", path, { onRetry: retrying });
+    if (seen(now)) return;
+    await new Promise((r) => setTimeout(r, now?.poll_after_seconds ? now.poll_after_seconds * 1000 : delay));
   }
 }
 

@@ -211,7 +211,50 @@ async fn a_hundred_jobs_for_sixty_stamps() {
         .filter(|r| r["status"] == 402 && r["error"]["code"] == "INSUFFICIENT_QUOTA")
         .count();
     assert_eq!((accepted.len(), refused), (60, 40));
+    // A read of a job still waiting says when to read again, and an
+    // unchanged one sent back with its tag costs no body; a final job's read
+    // has neither. (Which state each read meets depends on the worker's
+    // pace; the rules themselves are tested in memory.)
+    let read = |id: &str, tag: Option<String>| {
+        let mut request = stack
+            .http()
+            .get(format!("{}/v1/stamps/{id}", stack.api_url()))
+            .bearer_auth(&user.token);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    for id in accepted.iter().rev().take(10) {
+        let first = read(id, None).await;
+        let headers = first.headers().clone();
+        let body: serde_json::Value = first.json().await.unwrap();
+        if matches!(body["status"].as_str(), Some("done" | "failed")) {
+            assert!(headers.get("etag").is_none() && headers.get("retry-after").is_none());
+            assert!(body.get("poll_after_seconds").is_none(), "{body}");
+            continue;
+        }
+        let after = headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        assert!((1..=30).contains(&after), "{after}");
+        assert_eq!(body["poll_after_seconds"].as_u64(), Some(after), "{body}");
+        let tag = headers["etag"].to_str().unwrap().to_string();
+        let again = read(id, Some(tag.clone())).await;
+        match again.status().as_u16() {
+            304 => assert!(again.bytes().await.unwrap().is_empty()),
+            200 => assert_ne!(
+                again.headers().get("etag").map(|t| t.to_str().unwrap()),
+                Some(tag.as_str())
+            ),
+            other => panic!("{other}"),
+        }
+    }
     let jobs = join_all(accepted.iter().map(|id| user.wait_job(id))).await;
+    let last = read(accepted[59], None).await;
+    assert!(last.headers().get("etag").is_none() && last.headers().get("retry-after").is_none());
     let done = jobs.iter().filter(|j| j["status"] == "done").count();
     let serials: std::collections::HashSet<&str> =
         jobs.iter().map(|j| j["serial"].as_str().unwrap()).collect();

@@ -198,6 +198,12 @@ pub trait Jobs: Send + Sync {
     /// available and its serial is voided. False if the job was final.
     async fn fail(&self, job: &Job, code: &str, message: &str, now_ms: i64) -> Result<bool>;
     async fn record_dead_letter(&self, record: &DeadLetter) -> Result<()>;
+    /// Counts one job ended (done or failed) in the minute of `now_ms`: the
+    /// queue's measured drain rate.
+    async fn count_finished(&self, now_ms: i64) -> Result<()>;
+    /// Jobs ended per minute lately: the last whole minute's count, or the
+    /// current minute's pace if faster (a ramp shows there first).
+    async fn drain_per_minute(&self, now_ms: i64) -> Result<u64>;
 }
 
 /// The durable queue of job messages.

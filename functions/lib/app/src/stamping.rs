@@ -421,6 +421,7 @@ async fn work_on<S: Signer>(
             .await?
         {
             tracing::info!(job_id, serial = %job.serial, sha256 = %stamped.sha256, "job done; stamp spent");
+            count_finished(ports).await;
             Outcome::Done
         } else {
             Outcome::Duplicate
@@ -442,8 +443,17 @@ async fn give_up(ports: &StampPorts<'_>, job: &Job, code: &str, message: &str) -
         .await?
     {
         tracing::warn!(job_id = %job.job_id, code, "job failed; its stamp is returned");
+        count_finished(ports).await;
     }
     Ok(Outcome::Done)
+}
+
+/// One more job ended this minute (the drain rate clients are told to wait
+/// by). Best effort: a lost count only makes the next minute's advice rougher.
+async fn count_finished(ports: &StampPorts<'_>) {
+    if let Err(e) = ports.jobs.count_finished(ports.clock.now_ms()).await {
+        tracing::warn!(error = %e, "the drain count was not updated");
+    }
 }
 
 /// A dead-lettered job: fail it and return its stamp (false if it was final
@@ -540,7 +550,18 @@ pub async fn get(
     };
     let mut view = job.view(download_url);
     if job.status == JobStatus::Queued {
-        view.queue_position = Some(ports.queue.depth().await);
+        let (depth, drain) = tokio::join!(
+            ports.queue.depth(),
+            ports.jobs.drain_per_minute(ports.clock.now_ms())
+        );
+        view.queue_position = Some(depth);
+        let drain = drain
+            .inspect_err(|e| tracing::warn!(error = %e, "the drain count could not be read"))
+            .ok();
+        view.poll_after_seconds =
+            meterai_core::jobs::poll_after_seconds(job.status, Some(depth), drain);
+    } else {
+        view.poll_after_seconds = meterai_core::jobs::poll_after_seconds(job.status, None, None);
     }
     Ok(view)
 }

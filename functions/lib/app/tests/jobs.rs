@@ -188,6 +188,61 @@ async fn an_accepted_job_is_stamped_stored_and_only_then_spent() {
 }
 
 #[tokio::test]
+async fn a_waiting_job_says_when_to_ask_again_from_the_queue_and_the_measured_drain() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 25).await;
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let mut jobs = Vec::new();
+    for _ in 0..25 {
+        let request = w.upload(&user, original.clone());
+        jobs.push(
+            w.accept(&Actor::portal(&user), &request)
+                .await
+                .unwrap()
+                .job_id,
+        );
+    }
+    let read = |id: &str| {
+        let (w, user, id) = (&w, &user, id.to_string());
+        async move {
+            stamping::get(&w.ports(), &w.settings, user, &id)
+                .await
+                .unwrap()
+        }
+    };
+    // Nothing has drained yet: a tenth of a second per job ahead.
+    let first = read(&jobs[24]).await;
+    assert_eq!(
+        (first.queue_position, first.poll_after_seconds),
+        (Some(25), Some(2))
+    );
+
+    // 20 end within one minute; the next minute, 5 wait at 20 a minute:
+    // a 15 s wait, read again in 8 s.
+    let minute = NOW - NOW.rem_euclid(60_000) + 60_000;
+    w.clock.set(minute + 1_000);
+    for _ in 0..20 {
+        assert_eq!(w.work_next().await, Outcome::Done);
+    }
+    w.clock.set(minute + 61_000);
+    let waiting = read(&jobs[24]).await;
+    assert_eq!(
+        (waiting.queue_position, waiting.poll_after_seconds),
+        (Some(5), Some(8))
+    );
+    // A finished job has nothing more to wait for.
+    let done = read(&jobs[0]).await;
+    assert_eq!(
+        (done.status, done.poll_after_seconds),
+        (JobStatus::Done, None)
+    );
+    // A minute later with nothing ended (a stalled queue): back to the rough rule.
+    w.clock.set(minute + 121_000);
+    assert_eq!(read(&jobs[24]).await.poll_after_seconds, Some(1));
+}
+
+#[tokio::test]
 async fn without_quota_nothing_is_written_or_queued() {
     let w = World::new();
     let user = portal("user-1");

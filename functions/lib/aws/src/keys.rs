@@ -20,6 +20,7 @@
 //! | outbound event | `EVENT#{event}` | `EVENT` | |
 //! | e-mail sent | `MAIL#{event id}` | `MAIL` | |
 //! | order awaiting payment | `PENDING#{shard}` | `{since:013}#{order}` | |
+//! | jobs ended in a minute | `DRAIN#{minute}` | `DRAIN` | |
 //!
 //! Orders awaiting payment are spread over [`PENDING_SHARDS`] partitions
 //! (by the order id's last character) so that a deadline's burst of orders
@@ -145,6 +146,13 @@ pub fn event(event_id: &str) -> Key {
 /// The record that one e-mail was sent (the mailer sends it once).
 pub fn mail_sent(mail_id: &str) -> Key {
     Key::new(format!("MAIL#{mail_id}"), "MAIL")
+}
+
+/// The count of jobs that ended in one minute (minutes since the epoch): the
+/// queue's measured drain. One item per minute, added to, never contended in
+/// a transaction.
+pub fn drain(minute: i64) -> Key {
+    Key::new(format!("DRAIN#{minute}"), "DRAIN")
 }
 
 /// Partitions of the orders awaiting payment.

@@ -552,6 +552,48 @@ impl Jobs for DynamoJobs {
             .map_err(|e| Error::table(DisplayErrorContext(e)))?;
         Ok(())
     }
+
+    async fn count_finished(&self, now_ms: i64) -> Result<()> {
+        let minute = now_ms.div_euclid(60_000);
+        self.clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::drain(minute).map()))
+            .update_expression("ADD finished :one SET expires_at = :expires")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", n((minute + 61) * 60))
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn drain_per_minute(&self, now_ms: i64) -> Result<u64> {
+        let minute = now_ms.div_euclid(60_000);
+        let count = |minute: i64| async move {
+            let out = self
+                .clients
+                .dynamodb
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::drain(minute).map()))
+                .send()
+                .await
+                .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+            Ok::<u64, Error>(
+                out.item()
+                    .and_then(|item| get_n(item, "finished"))
+                    .map_or(0, |count| count.max(0) as u64),
+            )
+        };
+        let (previous, current) = tokio::join!(count(minute - 1), count(minute));
+        Ok(meterai_core::jobs::drain_per_minute(
+            previous?,
+            current?,
+            now_ms.rem_euclid(60_000),
+        ))
+    }
 }
 
 #[cfg(test)]

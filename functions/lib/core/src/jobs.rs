@@ -133,6 +133,47 @@ impl Job {
             client_reference: self.client_reference.clone(),
             customer_id: self.customer_id.clone(),
             queue_position: None,
+            poll_after_seconds: None,
+        }
+    }
+}
+
+/// Jobs ended per minute lately, from the counts of the last whole minute
+/// and of the current one (`into_minute_ms` into it): the current pace when
+/// it is faster (a deadline's ramp shows there first), judged on at least 10
+/// seconds of it.
+pub fn drain_per_minute(last_minute: u64, this_minute: u64, into_minute_ms: i64) -> u64 {
+    let seconds = (into_minute_ms / 1000).clamp(10, 60) as u64;
+    last_minute.max(this_minute * 60 / seconds)
+}
+
+/// How long a job being stamped usually takes to finish from here.
+pub const PROCESSING_POLL_SECONDS: u32 = 2;
+/// The longest a client is told to wait between two reads of a job: also
+/// how late, at worst, a client following the advice sees its job end.
+pub const MAX_POLL_SECONDS: u32 = 15;
+
+/// When a client following a job should read it again, in seconds (`None`
+/// once it is final). A queued job's wait is its queue position over the
+/// measured drain (`drain_per_minute`, jobs ended per minute); it is read
+/// again at half that wait, so its change is seen soon after it happens,
+/// between 1 and [`MAX_POLL_SECONDS`]. With no measured drain (idle, or stalled),
+/// a tenth of a second per job ahead.
+pub fn poll_after_seconds(
+    status: JobStatus,
+    queue_position: Option<i64>,
+    drain_per_minute: Option<u64>,
+) -> Option<u32> {
+    match status {
+        JobStatus::Done | JobStatus::Failed => None,
+        JobStatus::Processing => Some(PROCESSING_POLL_SECONDS),
+        JobStatus::Queued => {
+            let ahead = queue_position.unwrap_or(0).max(0) as f64;
+            let wait = match drain_per_minute {
+                Some(finished) if finished > 0 => ahead / (finished as f64 / 60.0),
+                _ => ahead / 10.0,
+            };
+            Some(((wait / 2.0).ceil() as u32).clamp(1, MAX_POLL_SECONDS))
         }
     }
 }
@@ -169,11 +210,44 @@ pub struct JobView {
     /// is the wait to expect, not a place in a line).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<i64>,
+    /// Until the job is final: when to read it again, in seconds (also sent
+    /// as `Retry-After`), from its place in the queue and the measured drain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_after_seconds: Option<u32>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_told_when_to_ask_again_from_the_queue_and_its_drain() {
+        use JobStatus::*;
+        assert_eq!(poll_after_seconds(Done, None, Some(600)), None);
+        assert_eq!(poll_after_seconds(Failed, None, None), None);
+        assert_eq!(poll_after_seconds(Processing, None, None), Some(2));
+        // 600 jobs a minute drain 10 a second: 100 ahead is a 10 s wait,
+        // read again in 5 s; 4 ahead, in 1 s.
+        assert_eq!(poll_after_seconds(Queued, Some(100), Some(600)), Some(5));
+        assert_eq!(poll_after_seconds(Queued, Some(4), Some(600)), Some(1));
+        // A slow drain is waited out, up to the cap.
+        assert_eq!(poll_after_seconds(Queued, Some(100), Some(60)), Some(15));
+        assert_eq!(poll_after_seconds(Queued, Some(20), Some(60)), Some(10));
+        // Nothing measured: a tenth of a second per job ahead.
+        assert_eq!(poll_after_seconds(Queued, Some(100), Some(0)), Some(5));
+        assert_eq!(poll_after_seconds(Queued, None, None), Some(1));
+        assert_eq!(poll_after_seconds(Queued, Some(-3), None), Some(1));
+    }
+
+    #[test]
+    fn the_drain_is_the_faster_of_the_last_minute_and_the_current_pace() {
+        assert_eq!(drain_per_minute(120, 0, 5_000), 120);
+        // 50 in the first 15 s of this minute: 200 a minute.
+        assert_eq!(drain_per_minute(120, 50, 15_000), 200);
+        // Judged on at least 10 s: 5 in the first 2 s is 30 a minute.
+        assert_eq!(drain_per_minute(0, 5, 2_000), 30);
+        assert_eq!(drain_per_minute(0, 0, 30_000), 0);
+    }
 
     #[test]
     fn final_states_never_move() {

@@ -56,6 +56,8 @@ struct State {
     /// `complete` calls still to fail before changing anything (a worker
     /// that dies between storing the file and recording it).
     crash_completes: usize,
+    /// Jobs ended per minute (minute number since the epoch -> count).
+    finished_per_minute: HashMap<i64, u64>,
     /// When each order was last checked on a read (`claim_read_check`).
     read_checks: HashMap<String, i64>,
     /// `attach_payment` calls still to fail (a table that hiccups).
@@ -806,6 +808,28 @@ impl Jobs for MemoryJobs {
             .dead_letters
             .insert(record.message_id.clone(), record.clone());
         Ok(())
+    }
+
+    async fn count_finished(&self, now_ms: i64) -> Result<()> {
+        *self
+            .store
+            .lock()
+            .await
+            .finished_per_minute
+            .entry(now_ms.div_euclid(60_000))
+            .or_default() += 1;
+        Ok(())
+    }
+
+    async fn drain_per_minute(&self, now_ms: i64) -> Result<u64> {
+        let state = self.store.lock().await;
+        let minute = now_ms.div_euclid(60_000);
+        let count = |m: i64| state.finished_per_minute.get(&m).copied().unwrap_or(0);
+        Ok(meterai_core::jobs::drain_per_minute(
+            count(minute - 1),
+            count(minute),
+            now_ms.rem_euclid(60_000),
+        ))
     }
 }
 

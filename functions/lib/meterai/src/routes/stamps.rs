@@ -11,6 +11,34 @@ use crate::{App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
 use meterai_app::stamping;
 
+/// A job's read. Until it is final it says when to read again
+/// (`Retry-After`, seconds) and carries an `ETag`: a client that sends the tag
+/// back (`If-None-Match`) gets a bodiless 304 while nothing changed. A final
+/// job has neither (its download link is fresh on every read).
+fn job_answer(request: &Request, view: &meterai_core::jobs::JobView) -> Response<Body> {
+    use sha2::{Digest, Sha256};
+    let Some(after) = view.poll_after_seconds else {
+        return json_response(200, view);
+    };
+    let body = serde_json::to_vec(view).unwrap_or_default();
+    let tag = format!("W/\"{}\"", &hex::encode(Sha256::digest(&body))[..24]);
+    let unchanged = header(request, "if-none-match")
+        .is_some_and(|sent| sent.split(',').any(|t| t.trim() == tag));
+    let mut answer = if unchanged {
+        Response::builder()
+            .status(304)
+            .header("cache-control", "no-store")
+            .body(Body::Empty)
+            .expect("static headers build")
+    } else {
+        json_response(200, view)
+    };
+    let headers = answer.headers_mut();
+    headers.insert("etag", tag.parse().expect("hex is a header value"));
+    headers.insert("retry-after", after.into());
+    answer
+}
+
 /// Most stamp requests in one batch call.
 const BATCH_LIMIT: usize = 100;
 
@@ -131,10 +159,63 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 &serde_json::json!({ "jobs": page.items, "next_cursor": page.next_cursor }),
             ))
         }
-        (Method::GET, ["stamps", job_id]) => Ok(json_response(
-            200,
+        (Method::GET, ["stamps", job_id]) => Ok(job_answer(
+            &request,
             &stamping::get(ports, settings, &account, job_id).await?,
         )),
         _ => Err(http::no_route(&request)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meterai_core::jobs::JobView;
+
+    fn view(status: &str, poll_after: Option<u32>, position: i64) -> JobView {
+        let mut view: JobView = serde_json::from_value(serde_json::json!({
+            "job_id": "job_01M91GTCDQX3RHEYFHG6HV6EJ2", "status": status,
+            "serial": "4H5NEVGNS9GMBN004E8R7K", "page": 1,
+            "created_at": "2026-12-04T21:00:00.000Z", "queue_position": position,
+        }))
+        .unwrap();
+        view.poll_after_seconds = poll_after;
+        view
+    }
+
+    fn read(if_none_match: Option<&str>) -> Request {
+        let mut builder = lambda_http::http::Request::builder().uri("/v1/stamps/job_x");
+        if let Some(tag) = if_none_match {
+            builder = builder.header("if-none-match", tag);
+        }
+        builder.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn a_waiting_job_says_when_to_ask_again_and_an_unchanged_one_costs_no_body() {
+        let waiting = view("queued", Some(4), 12);
+        let first = job_answer(&read(None), &waiting);
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["retry-after"], "4");
+        let tag = first.headers()["etag"].to_str().unwrap().to_string();
+        assert!(tag.starts_with("W/\""), "{tag}");
+
+        let again = job_answer(&read(Some(&tag)), &waiting);
+        assert_eq!(again.status(), 304);
+        assert!(matches!(again.body(), Body::Empty));
+        assert_eq!(again.headers()["etag"], tag.as_str());
+        assert_eq!(again.headers()["retry-after"], "4");
+
+        // Another place in the queue is news: the whole answer, a new tag.
+        let moved = job_answer(&read(Some(&tag)), &view("queued", Some(2), 3));
+        assert_eq!(moved.status(), 200);
+        assert_ne!(moved.headers()["etag"], tag.as_str());
+
+        // A final job: neither (its download link is fresh on each read).
+        let done = job_answer(&read(Some(&tag)), &view("done", None, 0));
+        assert_eq!(done.status(), 200);
+        assert!(
+            done.headers().get("etag").is_none() && done.headers().get("retry-after").is_none()
+        );
     }
 }
