@@ -81,14 +81,13 @@ where
             span.in_scope(|| {
                 tracing::info!("handed back unstarted: too little time left in this invocation")
             });
-            let mut item = BatchItemFailure::default();
-            item.item_identifier = message_id.clone();
-            response.batch_item_failures.push(item);
-            failed.push(Failed {
+            report(
+                &mut response,
+                &mut failed,
                 message_id,
-                receipt_handle: message.receipt_handle.clone(),
-                retry_after: Duration::ZERO,
-            });
+                &message,
+                Duration::ZERO,
+            );
             continue;
         }
         let outcome = async {
@@ -114,17 +113,30 @@ where
             }
         }
         if outcome.is_failure() {
-            let mut item = BatchItemFailure::default();
-            item.item_identifier = message_id.clone();
-            response.batch_item_failures.push(item);
-            failed.push(Failed {
-                message_id,
-                receipt_handle: message.receipt_handle.clone(),
-                retry_after: retry.delay(receives),
-            });
+            let delay = retry.delay(receives);
+            report(&mut response, &mut failed, message_id, &message, delay);
         }
     }
     (response, failed)
+}
+
+/// A message given back to the queue: reported as a batch failure, and to
+/// be made visible again after `retry_after`.
+fn report(
+    response: &mut SqsBatchResponse,
+    failed: &mut Vec<Failed>,
+    message_id: String,
+    message: &SqsMessage,
+    retry_after: Duration,
+) {
+    let mut item = BatchItemFailure::default();
+    item.item_identifier = message_id.clone();
+    response.batch_item_failures.push(item);
+    failed.push(Failed {
+        message_id,
+        receipt_handle: message.receipt_handle.clone(),
+        retry_after,
+    });
 }
 
 #[cfg(test)]
