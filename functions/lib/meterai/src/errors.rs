@@ -5,7 +5,7 @@
 use meterai_core::ErrorKind;
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{codes, Error};
 
 /// The HTTP status of every kind of domain error.
 pub fn status_of(error: &Error) -> u16 {
@@ -19,6 +19,19 @@ pub fn status_of(error: &Error) -> u16 {
         ErrorKind::Rejected => 422,
         ErrorKind::Misconfigured => 500,
         ErrorKind::Unavailable => 503,
+    }
+}
+
+/// Seconds a client should wait before sending the same request again, for
+/// the answers that are worth retrying unchanged (`Retry-After`): a
+/// dependency that did not answer within its time budget, or the same
+/// idempotency key still being worked on, or a write that lost a race.
+/// Nothing for an answer that would come out the same.
+pub fn retry_after_of(error: &Error) -> Option<u32> {
+    match (error.kind(), error.code()) {
+        (ErrorKind::Unavailable, _) => Some(2),
+        (_, codes::IDEMPOTENCY_IN_PROGRESS | codes::CONTENTION) => Some(1),
+        _ => None,
     }
 }
 
@@ -55,7 +68,20 @@ pub fn error_body(error: &Error, request_id: &str) -> ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::codes;
+
+    #[test]
+    fn only_answers_worth_sending_again_say_when() {
+        let busy = Error::table("the table did not answer in time");
+        assert_eq!(retry_after_of(&busy), Some(2));
+        let running = Error::conflict(codes::IDEMPOTENCY_IN_PROGRESS, "still running");
+        assert_eq!(retry_after_of(&running), Some(1));
+        let lost = Error::conflict(codes::CONTENTION, "lost a race");
+        assert_eq!(retry_after_of(&lost), Some(1));
+        let spent = Error::quota_exhausted(codes::INSUFFICIENT_QUOTA, "no stamps left");
+        assert_eq!(retry_after_of(&spent), None);
+        let invalid = Error::invalid(codes::INVALID_QUANTITY, "bad");
+        assert_eq!(retry_after_of(&invalid), None);
+    }
 
     #[test]
     fn every_kind_has_its_status() {

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
 use crate::error::{codes, Error};
-use crate::errors::{error_body, status_of};
+use crate::errors::{error_body, retry_after_of, status_of};
 use crate::idempotency::StoredResponse;
 
 /// A JSON response with the given status.
@@ -70,7 +70,11 @@ pub fn error_response(error: &Error, request_id: &str) -> Response<Body> {
     } else {
         tracing::info!(code = error.code(), error = %error, "request rejected");
     }
-    json_response(status, &error_body(error, request_id))
+    let mut response = json_response(status, &error_body(error, request_id));
+    if let Some(seconds) = retry_after_of(error) {
+        response.headers_mut().insert("retry-after", seconds.into());
+    }
+    response
 }
 
 /// A request header, if present and valid UTF-8.
@@ -155,6 +159,23 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn a_busy_answer_says_when_to_try_again_and_a_final_one_does_not() {
+        let busy = error_response(&Error::table("timed out"), "req-1");
+        assert_eq!(busy.status(), 503);
+        assert_eq!(busy.headers()["retry-after"], "2");
+        let running = error_response(
+            &Error::conflict(codes::IDEMPOTENCY_IN_PROGRESS, "running"),
+            "req-2",
+        );
+        assert_eq!(running.headers()["retry-after"], "1");
+        let refused = error_response(
+            &Error::invalid(codes::INVALID_QUANTITY, "not a number"),
+            "req-3",
+        );
+        assert!(refused.headers().get("retry-after").is_none());
+    }
 
     #[test]
     fn errors_become_json_with_their_status() {
