@@ -1,16 +1,19 @@
 // The API, same-origin. The access token lives only in this module's memory;
 // the refresh token is in an HttpOnly cookie that only /auth/ sees. Busy
-// answers (429, 503) and lost connections are retried with backoff, with the
-// same Idempotency-Key, so nothing is done twice.
+// answers (429, 503) and lost connections are retried (a waiting room: after
+// the server's Retry-After, else a jittered backoff, for up to 10 minutes),
+// with the same Idempotency-Key, so nothing is done twice.
 
 let accessToken = null;
 let refreshing = null;
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message || code);
     this.status = status;
     this.code = code;
+    // Seconds the server asked us to wait (Retry-After), if it said.
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -36,23 +39,32 @@ async function send(method, path, body, headers) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
-    throw new ApiError(response.status, data?.error?.code ?? data?.code ?? "UNKNOWN", data?.error?.message ?? data?.message);
+    const after = Number.parseInt(response.headers.get("retry-after") ?? "", 10);
+    throw new ApiError(response.status, data?.error?.code ?? data?.code ?? "UNKNOWN", data?.error?.message ?? data?.message,
+      Number.isFinite(after) && after >= 0 ? Math.min(after, 120) : null);
   }
   return data;
 }
 
 const busy = (e) => e.status === 0 || e.status === 429 || e.status === 503 || e.status === 502 || e.status === 504;
 
-// Retries busy answers: 1, 2, 4, 8, 8 s, telling the user each time.
+// The waiting room: a busy answer is retried after the server's Retry-After,
+// or (the platform's throttle says nothing) after a jittered backoff of 1, 2,
+// 4 ... 30 s, for up to 10 minutes; `onRetry` hears each wait so the page can
+// say so. The same request each time, so a write keeps its Idempotency-Key.
+const WAIT_LIMIT_MS = 10 * 60 * 1000;
 async function withRetry(attempt, onRetry) {
-  for (let delay = 1, tries = 0; ; tries++) {
+  const since = Date.now();
+  for (let backoff = 1, tries = 1; ; tries++) {
     try {
       return await attempt();
     } catch (e) {
-      if (!(e instanceof ApiError) || !busy(e) || tries >= 5) throw e;
-      onRetry?.(delay);
+      if (!(e instanceof ApiError) || !busy(e)) throw e;
+      const delay = e.retryAfter ?? Math.max(1, Math.round(backoff * (0.5 + Math.random())));
+      if (Date.now() - since + delay * 1000 > WAIT_LIMIT_MS) throw e;
+      onRetry?.({ delay, tries });
       await new Promise((r) => setTimeout(r, delay * 1000));
-      delay = Math.min(delay * 2, 8);
+      backoff = Math.min(backoff * 2, 30);
     }
   }
 }

@@ -52,12 +52,15 @@ function show(...nodes) {
   view.focus();
 }
 
-function say(text) {
+function say(text, ms = 6000) {
   notice.textContent = text;
-  if (text) setTimeout(() => notice.textContent === text && (notice.textContent = ""), 6000);
+  if (text) setTimeout(() => notice.textContent === text && (notice.textContent = ""), ms);
 }
 
-const retrying = (s) => say(t("retrying", { s }));
+// A busy API: the first wait is a short notice, later ones the waiting room's
+// (how many tries, when the next is), shown until that next try.
+const retrying = ({ delay, tries }) =>
+  say(t(tries > 1 ? "waiting" : "retrying", { s: delay, n: tries }), delay * 1000 + 1000);
 const problem = (e) => h("p", { class: "error", role: "alert" }, errorText(e instanceof ApiError ? e.code : "UNKNOWN"));
 
 // Runs a form's action with its button disabled; errors are shown in the form.

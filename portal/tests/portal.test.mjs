@@ -288,6 +288,27 @@ test("a busy API, a session ending mid-purchase, three documents at once (one ro
   assert.equal(refused, 3);
   await page.unroute("**/v1/quota");
 
+  // The platform sheds (429): first with Retry-After 3, then twice with no
+  // header (as the gateway's own throttle answers). The page waits what it
+  // was told, then backs off by itself, says it is in the waiting room, and
+  // gets through without the user doing anything.
+  const tries = [];
+  await page.route("**/v1/quota", (route) => {
+    tries.push(Date.now());
+    if (tries.length === 1) {
+      return route.fulfill({ status: 429, contentType: "application/json", headers: { "retry-after": "3" }, body: '{"message":"Too Many Requests"}' });
+    }
+    if (tries.length <= 3) return route.fulfill({ status: 429, contentType: "application/json", body: '{"message":"Too Many Requests"}' });
+    return route.continue();
+  });
+  await page.goto(`${API}/#/riwayat`);
+  await page.goto(`${API}/#/`);
+  await page.getByText("percobaan ke-2").waitFor({ timeout: 10_000 });
+  await page.waitForSelector("#available", { timeout: 30_000 });
+  assert.equal(tries.length, 4);
+  assert.ok(tries[1] - tries[0] >= 2900, `Retry-After 3 was obeyed (${tries[1] - tries[0]} ms)`);
+  await page.unroute("**/v1/quota");
+
   // The session ends while the order is being placed: the order reaches the
   // API, but its answer is a 401 (as for an expired token) and the session
   // cookie no longer refreshes. The user signs in again over the screen and
