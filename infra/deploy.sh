@@ -169,6 +169,15 @@ fi
 # Always passed: CloudFormation keeps a parameter's previous value when it is left out.
 # Empty: the portal is served at the API's own address.
 params+=("PortalUrl=${PORTAL_URL:-}")
+# Declared capacity (infra/CAPACITY.md): ORDERS_CONCURRENCY, PAYMENTS_CONCURRENCY,
+# STAMPS_CONCURRENCY, STAMP_STATUS_CONCURRENCY, VERIFY_CONCURRENCY (-1 = unreserved).
+# Always passed, the template's default when unset, so a changed default reaches an
+# existing stack.
+for name in Orders Payments Stamps StampStatus Verify; do
+  var=$(echo "${name}Concurrency" | sed -E 's/([a-z])([A-Z])/\1_\2/g' | tr '[:lower:]' '[:upper:]')
+  default=$(awk -v p="  ${name}Concurrency:" '$0 == p {f = 1} f && /Default:/ {print $2; exit}' infra/template.yaml)
+  params+=("${name}Concurrency=${!var:-$default}")
+done
 [[ -n "${MAX_RECEIVE_COUNT:-}" ]] && params+=("MaxReceiveCount=$MAX_RECEIVE_COUNT")
 [[ -n "${SIGNING_KEY_SPEC:-}" ]] && params+=("SigningKeySpec=$SIGNING_KEY_SPEC")
 [[ -n "${SIGNING_CHAIN_TTL_SECONDS:-}" ]] && params+=("SigningChainTtlSeconds=$SIGNING_CHAIN_TTL_SECONDS")
@@ -183,6 +192,24 @@ awscli cloudformation deploy \
   --capabilities CAPABILITY_IAM \
   --no-fail-on-empty-changeset \
   --parameter-overrides "${params[@]}"
+
+# ---- declared capacity on the emulator: MiniStack's CloudFormation does not apply a
+# function's ReservedConcurrentExecutions, so the stack's own parameter values are
+# set through the Lambda API (on AWS the template applies them).
+if [[ "$target" == local ]]; then
+  declare -A reserved_by=([Orders]=orders [Payments]=payments [Stamps]=stamps [StampStatus]=stamp-status [Verify]=verify)
+  while read -r name value; do
+    fn=${reserved_by[${name%Concurrency}]:-}
+    [[ -n "$fn" ]] || continue
+    if [[ "$value" == -1 ]]; then
+      awscli lambda delete-function-concurrency --function-name "$stack-$fn" >/dev/null
+    else
+      awscli lambda put-function-concurrency --function-name "$stack-$fn" \
+        --reserved-concurrent-executions "$value" >/dev/null
+    fi
+  done < <(awscli cloudformation describe-stacks --stack-name "$stack" \
+    --query 'Stacks[0].Parameters[?ends_with(ParameterKey, `Concurrency`)].[ParameterKey,ParameterValue]' --output text)
+fi
 
 # ---- outputs, as shell variables for the tests and scripts.
 out="$build/$stack.env"

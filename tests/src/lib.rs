@@ -349,6 +349,10 @@ pub struct Portal {
     pub token: String,
     /// The user's e-mail address (empty for another credential).
     pub email: String,
+    /// Whether a throttle answer (429 or 503) is sent again after a pause, as
+    /// the portal does (on by default; the load generator counts sheds
+    /// itself).
+    pub patient: bool,
     base: String,
     http: reqwest::Client,
 }
@@ -359,12 +363,31 @@ pub struct Answer {
     pub status: u16,
     pub body: serde_json::Value,
     pub replayed: bool,
+    /// The `Retry-After` header in seconds, when the answer carries one.
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
     /// The stable error code of an error answer.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// What an answer that did not come from our code says it is: the
+    /// platform's error type (a Lambda error or throttle, an API Gateway
+    /// message), for load reports. Empty for our own answers.
+    pub fn platform_error(&self) -> &str {
+        if !self.code().is_empty() {
+            return "";
+        }
+        ["errorType", "Type", "__type", "message", "Message"]
+            .iter()
+            .find_map(|k| self.body[*k].as_str())
+            .unwrap_or(if self.status >= 400 {
+                "(no JSON body)"
+            } else {
+                ""
+            })
     }
 }
 
@@ -378,6 +401,7 @@ impl Portal {
             account,
             token,
             email: username,
+            patient: true,
             base: stack.api_url().to_string(),
             http: stack.http(),
         }
@@ -407,7 +431,14 @@ impl Portal {
                 .header("content-type", "application/json")
                 .body(body);
         }
-        answer(request.send().await.expect("API answers")).await
+        let patient = self.patient;
+        patiently(patient, || async {
+            let request = request
+                .try_clone()
+                .expect("a request with a body in memory");
+            answer(request.send().await.expect("API answers")).await
+        })
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -456,17 +487,55 @@ impl Portal {
 async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let replayed = response.headers().get("idempotent-replayed").is_some();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
     let bytes = response.bytes().await.expect("body arrives");
     let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     Answer {
         status,
         body,
         replayed,
+        retry_after,
     }
 }
 
-/// Sends a payment notification to the deployed callback.
+/// Sends `attempt` again while it answers a shed (429 or 503 with a
+/// `Retry-After`, or the platform's throttle, which has none), up to 30 s, as
+/// a well-behaved client does; the first answer when `patient` is false.
+/// Tests run many requests at once against functions whose concurrency is
+/// reserved, so a throttle there is the platform working, not the test's subject.
+pub async fn patiently<F, Fut>(patient: bool, attempt: F) -> Answer
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Answer>,
+{
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let got = attempt().await;
+        let shed = got.status == 429 || (got.status == 503 && got.retry_after.is_some());
+        if !patient || !shed || std::time::Instant::now() >= give_up {
+            return got;
+        }
+        let wait = got
+            .retry_after
+            .map_or(pause, |s| Duration::from_secs(s.min(5)));
+        tokio::time::sleep(wait).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Sends a payment notification to the deployed callback (again after a
+/// throttle, as the gateway does).
 pub async fn notify(stack: &Stack, notification: &serde_json::Value) -> Answer {
+    patiently(true, || notify_once(stack, notification)).await
+}
+
+/// Sends a payment notification once, whatever the answer.
+pub async fn notify_once(stack: &Stack, notification: &serde_json::Value) -> Answer {
     let response = stack
         .http()
         .post(format!("{}/v1/payments/notifications", stack.api_url()))
@@ -622,6 +691,7 @@ impl Portal {
             account: account.to_string(),
             token: credential.to_string(),
             email: String::new(),
+            patient: true,
             base: stack.api_url().to_string(),
             http: stack.http(),
         }
