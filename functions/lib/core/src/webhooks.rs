@@ -100,7 +100,9 @@ pub fn verify(secret: &Secret, headers: &Headers<'_>, body: &[u8], now: i64) -> 
             "webhook-timestamp must be Unix seconds",
         )
     })?;
-    if (now - timestamp).abs() > TOLERANCE_SECONDS {
+    // abs_diff: a sender's number minus ours cannot overflow (a timestamp
+    // near i64::MIN would wrap into the window with plain subtraction).
+    if now.abs_diff(timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(Error::unauthenticated(
             codes::WEBHOOK_TIMESTAMP_OUT_OF_RANGE,
             "webhook-timestamp is more than 5 minutes from now",
@@ -199,6 +201,22 @@ mod tests {
             code(headers(SPEC_ID, &ts, &other), SPEC_BODY, SPEC_TS),
             codes::WEBHOOK_SIGNATURE_INVALID
         );
+        // A timestamp whose distance from now does not fit an i64 (the
+        // subtraction would wrap into the window): refused, not applied.
+        for far in [
+            i64::MIN,
+            i64::MIN + 1,
+            SPEC_TS.wrapping_sub(i64::MAX),
+            i64::MAX,
+        ] {
+            let far_ts = far.to_string();
+            let signed = secret.sign(SPEC_ID, far, SPEC_BODY);
+            assert_eq!(
+                code(headers(SPEC_ID, &far_ts, &signed), SPEC_BODY, SPEC_TS),
+                codes::WEBHOOK_TIMESTAMP_OUT_OF_RANGE,
+                "{far}"
+            );
+        }
         // Replayed later than the tolerance, or from the future.
         assert_eq!(
             code(
