@@ -284,9 +284,11 @@ impl App {
         self.outbox.as_ref()
     }
 
-    /// Whether this deployment is the local stage (loopback webhooks allowed).
-    pub fn is_local_stage(&self) -> bool {
-        self.config.stage == "local"
+    /// Whether this deployment runs on the emulator (loopback webhooks and
+    /// plain-HTTP cookies allowed): decided by the emulator's endpoint being
+    /// set, which the template does only there, never by the stage's name.
+    pub fn on_emulator(&self) -> bool {
+        self.config.on_emulator()
     }
 }
 

@@ -88,6 +88,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether the function runs on the emulator: the template sets
+    /// `AWS_ENDPOINT_URL` only there. What only the emulator may allow
+    /// (loopback webhooks, cookies without `Secure`, the chaos switch) is
+    /// decided by this, never by the stage's name, which defaults to `local`.
+    pub fn on_emulator(&self) -> bool {
+        self.aws_endpoint_url
+            .as_deref()
+            .is_some_and(|u| !u.is_empty())
+    }
+
     /// Reads the process environment. Call once per cold start.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(&std::env::vars().collect())
@@ -152,9 +162,11 @@ impl Config {
             verify_base_url: vars.get("VERIFY_BASE_URL").cloned().unwrap_or_default(),
             url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 900)?),
             stamp_timeout: Duration::from_secs(number("STAMP_TIMEOUT_SECONDS", 20)?),
+            // Never on AWS, whatever the variable says.
             chaos_crash_after_store: vars
                 .get("CHAOS_CRASH_AFTER_STORE")
-                .is_some_and(|v| v == "true"),
+                .is_some_and(|v| v == "true")
+                && vars.get("AWS_ENDPOINT_URL").is_some_and(|u| !u.is_empty()),
             webhooks_queue_url: vars
                 .get("WEBHOOKS_QUEUE_URL")
                 .filter(|v| !v.is_empty())
@@ -319,6 +331,32 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("JOBS_QUEUE_URL"), "{err}");
+    }
+
+    #[test]
+    fn only_the_emulators_endpoint_makes_a_deployment_local() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("JOBS_QUEUE_URL", "q"),
+            ("BUCKET_NAME", "b"),
+            ("CHAOS_CRASH_AFTER_STORE", "true"),
+        ];
+        // A stage named (or defaulting to) "local" on AWS is not the emulator.
+        for stage in ["local", "prod"] {
+            let mut on_aws = base.to_vec();
+            on_aws.push(("STAGE", stage));
+            let config = Config::from_vars(&vars(&on_aws)).unwrap();
+            assert!(!config.on_emulator(), "{stage}");
+            assert!(!config.chaos_crash_after_store, "{stage}");
+        }
+        let mut empty = base.to_vec();
+        empty.push(("AWS_ENDPOINT_URL", ""));
+        assert!(!Config::from_vars(&vars(&empty)).unwrap().on_emulator());
+        let mut emulator = base.to_vec();
+        emulator.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"));
+        let config = Config::from_vars(&vars(&emulator)).unwrap();
+        assert!(config.on_emulator());
+        assert!(config.chaos_crash_after_store);
     }
 
     #[test]

@@ -100,9 +100,9 @@ async fn main() {
     let shared = aws_config::load_from_env().await;
     let clients = AwsClients::from_sdk_config(&shared, true);
     let table = setting("METERAI_TABLE_NAME");
-    let local = std::env::var("METERAI_STAGE")
-        .map(|s| s == "local")
-        .unwrap_or(false);
+    // Loopback webhook URLs only for a stack on the emulator (its endpoint
+    // is in the env file), never for a stage that is merely named local.
+    let local = std::env::var("METERAI_ENDPOINT_URL").is_ok_and(|u| !u.is_empty());
     let words: Vec<&str> = args
         .iter()
         .take_while(|a| !a.starts_with("--"))

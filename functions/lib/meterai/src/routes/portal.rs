@@ -132,7 +132,7 @@ async fn session_route(
             "username, password and code are strings",
         )
     })?;
-    let secure = app.config.stage != "local";
+    let secure = !app.on_emulator();
     match action {
         "sign-up" => {
             let sent = accounts::sign_up(pool, &given.username, &given.password).await?;

@@ -22,7 +22,7 @@ fn adapters(app: &App) -> &'static (DynamoEvents, HttpWebhookClient) {
                 table: app.table().to_string(),
                 dead_letter_queue_url: app.config.webhooks_dead_letter_queue_url.clone(),
             },
-            HttpWebhookClient::new(app.config.webhook_timeout, app.is_local_stage()),
+            HttpWebhookClient::new(app.config.webhook_timeout, app.on_emulator()),
         )
     })
 }
@@ -57,7 +57,7 @@ async fn work(
         events,
         client,
         clock: &SystemClock,
-        allow_loopback: app.is_local_stage(),
+        allow_loopback: app.on_emulator(),
     };
     let ports = &ports;
     let retry = jobs::RetryPolicy {
