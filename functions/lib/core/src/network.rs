@@ -26,16 +26,35 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            // An IPv4 address carried inside an IPv6 one is judged as IPv4:
+            // mapped (::ffff:a.b.c.d) and compatible (::a.b.c.d), NAT64
+            // (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::).
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(hi) << 16) | u32::from(lo),
+                ))
+            };
+            if let Some(v4) = v6.to_ipv4() {
+                return !v6.is_loopback() && is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public(embedded(s[1], s[2]));
+            }
+            let first = s[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link-local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (first == 0x64 && s[1] == 0xff9b) // local-use NAT64 (64:ff9b:1::/48)
+                || (first == 0x100 && s[1..4] == [0, 0, 0]) // discard-only
+                || (first == 0x2001 && s[1] < 0x0200) // Teredo, benchmarking, ORCHID and other IETF special use
+                || (first == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
 }
@@ -61,20 +80,27 @@ pub fn check_webhook_url(raw: &str, allow_loopback: bool) -> Result<url::Url> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("the webhook URL may not carry credentials"));
     }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if allow_loopback && is_loopback_host(host) => Ok(url),
-        _ => Err(bad("the webhook URL must be https://")),
+    let url = match url.scheme() {
+        "https" => url,
+        "http" if allow_loopback && is_loopback_host(host) => url,
+        _ => return Err(bad("the webhook URL must be https://")),
+    };
+    // A literal address (in any of the forms the URL standard reads: dotted,
+    // a single number, hexadecimal, IPv6 with IPv4 inside) is judged now; a
+    // name is judged again where it resolves, at every delivery.
+    if literal_ip(&url).is_some_and(|ip| !allowed_target(ip, allow_loopback)) {
+        return Err(bad("the webhook URL's address is not a public one"));
     }
+    Ok(url)
 }
 
 /// The address of a URL whose host is a literal IP (which no resolver sees).
 pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
-    url.host_str().and_then(|h| {
-        h.trim_matches(|c| c == '[' || c == ']')
-            .parse::<IpAddr>()
-            .ok()
-    })
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
 }
 
 /// Where a delivery may be sent: a well-formed endpoint URL whose host, if
@@ -119,6 +145,18 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::808:808",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -127,6 +165,9 @@ mod tests {
             "203.0.114.1",
             "2606:4700::1111",
             "::ffff:1.1.1.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:4860:4860::8888",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
@@ -142,6 +183,39 @@ mod tests {
         assert!(check_delivery_target("https://shop.example/hook", false).is_ok());
         assert!(check_delivery_target("http://127.0.0.1:9/hook", true).is_ok());
         assert!(check_delivery_target("https://10.0.0.1/hook", true).is_err());
+    }
+
+    #[test]
+    fn non_public_literal_addresses_are_refused_when_the_url_is_set() {
+        for hidden in [
+            "https://10.0.0.1/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://2852039166/",
+            "https://[fd00::1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:a9fe:a9fe::]/",
+        ] {
+            for local in [false, true] {
+                let refused = check_webhook_url(hidden, local).map(|u| u.to_string());
+                assert_eq!(
+                    refused.map_err(|e| e.code()),
+                    Err(codes::INVALID_WEBHOOK_URL),
+                    "{hidden} (local: {local})"
+                );
+            }
+        }
+        assert!(check_webhook_url("https://8.8.8.8/hook", false).is_ok());
+        assert!(check_webhook_url("https://[2606:4700::1111]/hook", false).is_ok());
+        // Loopback only on the emulator.
+        assert!(check_webhook_url("http://127.0.0.1:9/hook", true).is_ok());
+        assert!(check_webhook_url("https://127.0.0.1/hook", false).is_err());
+        for loopback in [
+            "https://[::1]/hook",
+            "https://0x7f.1/",
+            "https://0177.0.0.1/",
+        ] {
+            assert!(check_webhook_url(loopback, false).is_err(), "{loopback}");
+        }
     }
 
     #[test]
@@ -163,7 +237,7 @@ mod tests {
         assert!(check_webhook_url("http://127.0.0.1:8080/hook", true).is_ok());
         assert!(check_webhook_url("http://[::1]:8080/hook", true).is_ok());
         assert!(check_webhook_url("http://10.0.0.5/hook", true).is_err());
-        let url = check_webhook_url("https://[::1]/hook", false).unwrap();
-        assert_eq!(literal_ip(&url), Some("::1".parse().unwrap()));
+        let url = check_webhook_url("https://[2606:4700::1111]/hook", false).unwrap();
+        assert_eq!(literal_ip(&url), Some("2606:4700::1111".parse().unwrap()));
     }
 }
