@@ -3,6 +3,8 @@
 //! document from one with later updates or changes), and each stamp's PAdES
 //! signature judged against our certificate.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -12,44 +14,59 @@ use crate::stamp::{Limits, Serial};
 
 const MARKER: &[u8] = b"e-meterai-";
 
-/// Serial-shaped strings after our marker, in order of appearance, unique.
-/// Returns well-formed serials and the malformed candidates separately.
+/// At most this many serials (and as many malformed candidates) are taken
+/// from one file: a real document carries a handful of stamps, and a file
+/// made of nothing but markers must cost no more than reading it.
+pub const MAX_SERIALS: usize = 64;
+
+/// At most this many revisions (prefixes ending at `%%EOF`) are hashed; a
+/// stamped document is judged against the first ones, and the whole file's
+/// hash is always taken.
+pub const MAX_REVISIONS: usize = 1024;
+
+/// Serial-shaped strings after our marker, in order of appearance, unique,
+/// at most [`MAX_SERIALS`] of each kind. Returns well-formed serials and the
+/// malformed candidates separately. One pass over the bytes.
 pub fn find_serials(bytes: &[u8]) -> (Vec<Serial>, Vec<String>) {
     let mut serials: Vec<Serial> = Vec::new();
     let mut malformed: Vec<String> = Vec::new();
-    let mut at = 0;
-    while let Some(found) = find(&bytes[at..], MARKER) {
-        let start = at + found + MARKER.len();
-        let candidate: String = bytes[start..]
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    for found in memchr::memmem::find_iter(bytes, MARKER) {
+        if serials.len() >= MAX_SERIALS && malformed.len() >= MAX_SERIALS {
+            break;
+        }
+        let start = found + MARKER.len();
+        let length = bytes[start..]
             .iter()
             .take(meterai_core::serial::SERIAL_LEN)
             .take_while(|b| b.is_ascii_alphanumeric())
-            .map(|b| *b as char)
-            .collect();
-        match Serial::parse(&candidate) {
-            Some(serial) if !serials.contains(&serial) => serials.push(serial),
-            Some(_) => {}
-            None if !malformed.contains(&candidate) => malformed.push(candidate),
-            None => {}
+            .count();
+        let raw = &bytes[start..start + length];
+        if !seen.insert(raw) {
+            continue;
         }
-        at = start;
+        let candidate: String = raw.iter().map(|b| *b as char).collect();
+        match Serial::parse(&candidate) {
+            Some(serial) if serials.len() < MAX_SERIALS => serials.push(serial),
+            None if malformed.len() < MAX_SERIALS => malformed.push(candidate),
+            _ => {}
+        }
     }
     (serials, malformed)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 /// SHA-256 of the whole file and of every prefix that ends at a `%%EOF`
-/// marker (with or without its end-of-line), in one pass over the bytes.
+/// marker (with or without its end-of-line; the first [`MAX_REVISIONS`]),
+/// in one pass over the bytes.
 pub fn revision_hashes(bytes: &[u8]) -> Vec<(usize, String)> {
     let mut hashes = Vec::new();
     let mut hasher = Sha256::new();
     let mut done = 0;
-    let mut at = 0;
-    while let Some(found) = find(&bytes[at..], b"%%EOF") {
-        let end = at + found + 5;
+    for found in memchr::memmem::find_iter(bytes, b"%%EOF") {
+        if hashes.len() >= MAX_REVISIONS {
+            break;
+        }
+        let end = found + 5;
         hasher.update(&bytes[done..end]);
         done = end;
         let mut ends = vec![end];
@@ -63,7 +80,6 @@ pub fn revision_hashes(bytes: &[u8]) -> Vec<(usize, String)> {
             h.update(&bytes[end..e]);
             hashes.push((e, hex::encode(h.finalize())));
         }
-        at = end;
     }
     hasher.update(&bytes[done..]);
     hashes.push((bytes.len(), hex::encode(hasher.finalize())));
@@ -214,6 +230,35 @@ mod tests {
         )
         .unwrap()
         .bytes
+    }
+
+    #[test]
+    fn a_file_of_nothing_but_markers_yields_a_bounded_answer() {
+        // 100,000 distinct malformed candidates and 500 distinct serials
+        // after them, then 100,000 revision markers: what is kept is capped.
+        let mut hostile = b"%PDF-1.7\n".to_vec();
+        for i in 0..100_000 {
+            hostile.extend_from_slice(format!("e-meterai-{i:x}\n").as_bytes());
+        }
+        let serials: Vec<Serial> = (0..500).map(|_| Serial::generate()).collect();
+        for serial in &serials {
+            hostile.extend_from_slice(format!("(e-meterai-{serial})\n").as_bytes());
+        }
+        hostile.extend_from_slice(&b"%%EOF\n".repeat(100_000));
+        let (found, malformed) = find_serials(&hostile);
+        assert_eq!(malformed.len(), MAX_SERIALS);
+        assert_eq!(malformed[0], "0", "in order of appearance");
+        // The malformed cap does not hide the real serials after them.
+        assert_eq!(found.len(), MAX_SERIALS);
+        assert_eq!(found[..], serials[..MAX_SERIALS]);
+        let hashes = revision_hashes(&hostile);
+        assert!(hashes.len() <= 2 * MAX_REVISIONS + 1, "{}", hashes.len());
+        // The whole file's hash is always the last.
+        assert_eq!(hashes.last().unwrap().0, hostile.len());
+        assert_eq!(
+            hashes.last().unwrap().1,
+            hex::encode(Sha256::digest(&hostile))
+        );
     }
 
     #[test]
