@@ -27,8 +27,9 @@ pub fn is_public(ip: IpAddr) -> bool {
         }
         IpAddr::V6(v6) => {
             // An IPv4 address carried inside an IPv6 one is judged as IPv4:
-            // mapped (::ffff:a.b.c.d) and compatible (::a.b.c.d), NAT64
-            // (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::).
+            // mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), translated
+            // (::ffff:0:a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4
+            // (2002:aabb:ccdd::).
             let s = v6.segments();
             let embedded = |hi: u16, lo: u16| {
                 IpAddr::V4(std::net::Ipv4Addr::from(
@@ -38,7 +39,8 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4() {
                 return !v6.is_loopback() && is_public(IpAddr::V4(v4));
             }
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+                // NAT64, and IPv4-translated (::ffff:0:a.b.c.d).
                 return is_public(embedded(s[6], s[7]));
             }
             if s[0] == 0x2002 {
@@ -53,7 +55,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (first == 0x64 && s[1] == 0xff9b) // local-use NAT64 (64:ff9b:1::/48)
                 || (first == 0x100 && s[1..4] == [0, 0, 0]) // discard-only
-                || (first == 0x2001 && s[1] < 0x0200) // Teredo, benchmarking, ORCHID and other IETF special use
+                || (first == 0x2001 && s[1] == 0) // Teredo (an IPv4 inside, obfuscated)
+                || (first == 0x2001 && s[1] == 2 && s[2] == 0) // benchmarking
+                || (first == 0x2001 && (s[1] & 0xfff0) == 0x0010) // ORCHID (deprecated)
                 || (first == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
@@ -157,6 +161,9 @@ mod tests {
             "2001:db8::1",
             "fec0::1",
             "100::1",
+            "::ffff:0:a9fe:a9fe",
+            "2001:2::1",
+            "2001:10::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -168,6 +175,11 @@ mod tests {
             "64:ff9b::808:808",
             "2002:808:808::1",
             "2001:4860:4860::8888",
+            "::ffff:0:808:808",
+            "2001:1::1",
+            "2001:3::1",
+            "2001:20::1",
+            "2001:4:112::1",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }

@@ -100,8 +100,9 @@ pub fn verify(secret: &Secret, headers: &Headers<'_>, body: &[u8], now: i64) -> 
             "webhook-timestamp must be Unix seconds",
         )
     })?;
-    // abs_diff: a sender's number minus ours cannot overflow (a timestamp
-    // near i64::MIN would wrap into the window with plain subtraction).
+    // abs_diff: the distance between a sender's number and ours cannot
+    // overflow (with plain subtraction, timestamp = now + i64::MIN wrapped
+    // into the window).
     if now.abs_diff(timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(Error::unauthenticated(
             codes::WEBHOOK_TIMESTAMP_OUT_OF_RANGE,
@@ -203,7 +204,11 @@ mod tests {
         );
         // A timestamp whose distance from now does not fit an i64 (the
         // subtraction would wrap into the window): refused, not applied.
+        // now - (now + i64::MIN) is 2^63, which wraps to i64::MIN, whose
+        // wrapping abs() is itself: the one value the old check let through
+        // in a release build (where these tests run).
         for far in [
+            SPEC_TS.wrapping_add(i64::MIN),
             i64::MIN,
             i64::MIN + 1,
             SPEC_TS.wrapping_sub(i64::MAX),

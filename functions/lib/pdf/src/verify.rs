@@ -30,9 +30,14 @@ pub const MAX_REVISIONS: usize = 1024;
 pub fn find_serials(bytes: &[u8]) -> (Vec<Serial>, Vec<String>) {
     let mut serials: Vec<Serial> = Vec::new();
     let mut malformed: Vec<String> = Vec::new();
-    let mut seen: HashSet<&[u8]> = HashSet::new();
+    // Seen so far, while there is room: serials as parsed (one serial
+    // written two ways is one), malformed candidates as written.
+    let mut seen_serials: HashSet<Serial> = HashSet::new();
+    let mut seen_malformed: HashSet<&[u8]> = HashSet::new();
     for found in memchr::memmem::find_iter(bytes, MARKER) {
-        if serials.len() >= MAX_SERIALS && malformed.len() >= MAX_SERIALS {
+        let (serials_full, malformed_full) =
+            (serials.len() >= MAX_SERIALS, malformed.len() >= MAX_SERIALS);
+        if serials_full && malformed_full {
             break;
         }
         let start = found + MARKER.len();
@@ -42,13 +47,12 @@ pub fn find_serials(bytes: &[u8]) -> (Vec<Serial>, Vec<String>) {
             .take_while(|b| b.is_ascii_alphanumeric())
             .count();
         let raw = &bytes[start..start + length];
-        if !seen.insert(raw) {
-            continue;
-        }
         let candidate: String = raw.iter().map(|b| *b as char).collect();
         match Serial::parse(&candidate) {
-            Some(serial) if serials.len() < MAX_SERIALS => serials.push(serial),
-            None if malformed.len() < MAX_SERIALS => malformed.push(candidate),
+            Some(serial) if !serials_full && seen_serials.insert(serial.clone()) => {
+                serials.push(serial);
+            }
+            None if !malformed_full && seen_malformed.insert(raw) => malformed.push(candidate),
             _ => {}
         }
     }
@@ -62,8 +66,8 @@ pub fn revision_hashes(bytes: &[u8]) -> Vec<(usize, String)> {
     let mut hashes = Vec::new();
     let mut hasher = Sha256::new();
     let mut done = 0;
-    for found in memchr::memmem::find_iter(bytes, b"%%EOF") {
-        if hashes.len() >= MAX_REVISIONS {
+    for (revision, found) in memchr::memmem::find_iter(bytes, b"%%EOF").enumerate() {
+        if revision >= MAX_REVISIONS {
             break;
         }
         let end = found + 5;
@@ -247,12 +251,21 @@ mod tests {
         hostile.extend_from_slice(&b"%%EOF\n".repeat(100_000));
         let (found, malformed) = find_serials(&hostile);
         assert_eq!(malformed.len(), MAX_SERIALS);
+        // One serial written in lower case is the same serial.
+        let twice = format!(
+            "(e-meterai-{}) (e-meterai-{})",
+            serials[0],
+            serials[0].as_str().to_ascii_lowercase()
+        );
+        assert_eq!(find_serials(twice.as_bytes()).0, vec![serials[0].clone()]);
         assert_eq!(malformed[0], "0", "in order of appearance");
         // The malformed cap does not hide the real serials after them.
         assert_eq!(found.len(), MAX_SERIALS);
         assert_eq!(found[..], serials[..MAX_SERIALS]);
         let hashes = revision_hashes(&hostile);
-        assert!(hashes.len() <= 2 * MAX_REVISIONS + 1, "{}", hashes.len());
+        // The first MAX_REVISIONS revisions, each with and without its
+        // end-of-line, and the whole file.
+        assert_eq!(hashes.len(), 2 * MAX_REVISIONS + 1);
         // The whole file's hash is always the last.
         assert_eq!(hashes.last().unwrap().0, hostile.len());
         assert_eq!(
