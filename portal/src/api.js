@@ -46,7 +46,9 @@ async function send(method, path, body, headers) {
   return data;
 }
 
-const busy = (e) => e.status === 0 || e.status === 429 || e.status === 503 || e.status === 502 || e.status === 504;
+// Worth the same request again: a lost connection, a shed or failed
+// gateway answer, or our "the same key is still being worked on".
+const busy = (e) => [0, 429, 502, 503, 504].includes(e.status) || (e.status === 409 && e.code === "IDEMPOTENCY_IN_PROGRESS");
 
 // The waiting room: a busy answer is retried after the server's Retry-After,
 // or (the platform's throttle says nothing) after a jittered backoff of 1, 2,
@@ -60,11 +62,14 @@ async function withRetry(attempt, onRetry) {
       return await attempt();
     } catch (e) {
       if (!(e instanceof ApiError) || !busy(e)) throw e;
-      const delay = e.retryAfter ?? Math.max(1, Math.round(backoff * (0.5 + Math.random())));
+      // The server's word when it gave one; else our own backoff, which only
+      // grows on the waits it chose.
+      const told = e.retryAfter !== null;
+      const delay = told ? e.retryAfter : Math.max(1, Math.round(backoff * (0.5 + Math.random())));
       if (Date.now() - since + delay * 1000 > WAIT_LIMIT_MS) throw e;
-      onRetry?.({ delay, tries });
+      onRetry?.({ delay, next: tries + 1 });
       await new Promise((r) => setTimeout(r, delay * 1000));
-      backoff = Math.min(backoff * 2, 30);
+      if (!told) backoff = Math.min(backoff * 2, 30);
     }
   }
 }

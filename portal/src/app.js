@@ -58,9 +58,9 @@ function say(text, ms = 6000) {
 }
 
 // A busy API: the first wait is a short notice, later ones the waiting room's
-// (how many tries, when the next is), shown until that next try.
-const retrying = ({ delay, tries }) =>
-  say(t(tries > 1 ? "waiting" : "retrying", { s: delay, n: tries }), delay * 1000 + 1000);
+// (which attempt comes next, and when), shown until that attempt.
+const retrying = ({ delay, next }) =>
+  say(t(next > 2 ? "waiting" : "retrying", { s: delay, n: next }), delay * 1000 + 1000);
 const problem = (e) => h("p", { class: "error", role: "alert" }, errorText(e instanceof ApiError ? e.code : "UNKNOWN"));
 
 // Runs a form's action with its button disabled; errors are shown in the form.

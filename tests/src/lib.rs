@@ -264,16 +264,20 @@ impl Stack {
 
     /// `POST /v1/verify` with a PDF body: status and report.
     pub async fn verify_file(&self, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-        let response = self
-            .http()
-            .post(format!("{}/v1/verify", self.api_url()))
-            .header("content-type", "application/pdf")
-            .body(bytes)
-            .send()
-            .await
-            .expect("API answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or_default())
+        // Verification has a small pool on the emulator: a throttle is waited out.
+        let answer = patiently(true, || async {
+            let response = self
+                .http()
+                .post(format!("{}/v1/verify", self.api_url()))
+                .header("content-type", "application/pdf")
+                .body(bytes.clone())
+                .send()
+                .await
+                .expect("API answers");
+            answer(response).await
+        })
+        .await;
+        (answer.status, answer.body)
     }
 
     /// The signing certificate chain the stack's functions use (PEM).

@@ -22,11 +22,12 @@ pub fn status_of(error: &Error) -> u16 {
     }
 }
 
-/// Seconds a client should wait before sending the same request again, for
-/// the answers that are worth retrying unchanged (`Retry-After`): a
-/// dependency that did not answer within its time budget, or the same
-/// idempotency key still being worked on, or a write that lost a race.
-/// Nothing for an answer that would come out the same.
+/// Seconds a client should wait before sending the same request again
+/// (`Retry-After`): for a 503 (a dependency failed or did not answer within
+/// its time budget: nearly always a passing state, and a retry with the same
+/// idempotency key is safe), for the same idempotency key still being worked
+/// on, and for a write that lost a race. Nothing for an answer a client's
+/// own request decides, which would come out the same.
 pub fn retry_after_of(error: &Error) -> Option<u32> {
     match (error.kind(), error.code()) {
         (ErrorKind::Unavailable, _) => Some(2),
