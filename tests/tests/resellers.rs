@@ -479,3 +479,71 @@ async fn a_gone_endpoint_is_disabled_and_its_events_replay_after_repair() {
         "the replayed events keep their webhook-ids: {gone_ids:?} vs {fixed_ids:?}"
     );
 }
+
+/// Every customer route answers anyone but a reseller with a 4xx and a JSON
+/// body, never a 5xx: a portal user, a made-up API key, a garbage bearer
+/// token and no credential at all.
+#[tokio::test]
+async fn the_customer_routes_refuse_every_other_caller_with_a_4xx() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    let forged_key = Portal::with_credential(&stack, "none", "mk_forged_0000000000000000");
+    let garbage = Portal::with_credential(&stack, "none", "not.a.token");
+    let routes = [
+        (
+            reqwest::Method::POST,
+            "/v1/customers",
+            Some(br#"{"reference":"x"}"#.to_vec()),
+        ),
+        (reqwest::Method::GET, "/v1/customers", None),
+        (
+            reqwest::Method::GET,
+            "/v1/customers/cus_01J00000000000000000000000",
+            None,
+        ),
+    ];
+    for (method, path, body) in &routes {
+        for (who, caller) in [
+            ("portal user", &user),
+            ("forged key", &forged_key),
+            ("garbage token", &garbage),
+        ] {
+            let answer = caller
+                .send(
+                    method.clone(),
+                    path,
+                    body.clone(),
+                    &[("idempotency-key", "k-1")],
+                )
+                .await;
+            assert!(
+                (400..500).contains(&answer.status) && answer.body.is_object(),
+                "{who} {method} {path}: {} {}",
+                answer.status,
+                answer.body
+            );
+        }
+        let mut anonymous = stack
+            .http()
+            .request(method.clone(), format!("{}{path}", stack.api_url()));
+        if let Some(body) = body {
+            anonymous = anonymous
+                .header("content-type", "application/json")
+                .body(body.clone());
+        }
+        let response = anonymous.send().await.expect("API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            (400..500).contains(&status)
+                && serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+            "no credential {method} {path}: {status} {text}"
+        );
+    }
+    // The portal user is told the routes are not theirs, with a stable code.
+    let answer = user.get("/v1/customers").await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (404, "FORBIDDEN_FOR_CALLER")
+    );
+}
