@@ -235,8 +235,10 @@ pub trait Documents: Send + Sync {
     fn stamped_key(&self, account: &AccountId, job_id: &str, sha256: &str) -> String;
     /// The size and first bytes of an object; None if there is none.
     async fn head(&self, key: &str) -> Result<Option<UploadHead>>;
-    /// The whole object; None if there is none.
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The whole object; None if there is none. An object larger than
+    /// `max_bytes` is refused (413 `DOCUMENT_TOO_LARGE`) before its body is
+    /// read: an upload can be replaced after it was accepted.
+    async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>>;
     /// Stores a PDF; it downloads as `download_name` when one is given.
     async fn store(&self, key: &str, pdf: Vec<u8>, download_name: Option<&str>) -> Result<()>;
     /// Remembers the name the user gave the upload at `upload_key`.

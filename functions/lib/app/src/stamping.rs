@@ -334,14 +334,24 @@ async fn work_on<S: Signer>(
     if !ports.jobs.start(job_id, ports.clock.now_ms()).await? {
         return Ok(Outcome::Duplicate);
     }
-    let Some(original) = ports.documents.read(&job.source_key).await? else {
-        return give_up(
-            ports,
-            &job,
-            "DOCUMENT_GONE",
-            "the uploaded document no longer exists",
-        )
-        .await;
+    let max_bytes = settings.limits.max_bytes as u64;
+    let original = match ports.documents.read(&job.source_key, max_bytes).await {
+        Ok(Some(original)) => original,
+        Ok(None) => {
+            return give_up(
+                ports,
+                &job,
+                "DOCUMENT_GONE",
+                "the uploaded document no longer exists",
+            )
+            .await
+        }
+        // Replaced after it was accepted by something over the limit: the
+        // job fails (its stamp returns) without the body ever being read.
+        Err(e) if e.code() == codes::DOCUMENT_TOO_LARGE => {
+            return give_up(ports, &job, e.code(), &e.to_string()).await
+        }
+        Err(e) => return Err(e),
     };
     let verify_url = format!(
         "{}/v1/verify/{}",

@@ -6,6 +6,7 @@
 mod common;
 
 use futures::future::join_all;
+use meterai_app::ports::Documents;
 use meterai_app::stamping::{
     self, Actor, DeadMessage, StampPorts, StampRequest, StampSettings, CHAOS_CRASH_AFTER_STORE,
 };
@@ -472,6 +473,29 @@ async fn a_file_that_cannot_be_stamped_fails_its_job_and_returns_the_stamp() {
         Some("DOCUMENT_GONE")
     );
     assert_eq!(w.store.balance(&user).await, balance(3, 3, 0, 0));
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn an_upload_swapped_after_accept_for_one_over_the_limit_is_never_read() {
+    let mut w = World::new();
+    w.settings.limits.max_bytes = 50_000;
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let upload = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let accepted = w.accept(&Actor::portal(&user), &upload).await.unwrap();
+    // The presigned PUT is used again after the accept, with a larger file.
+    let key = w.job(&accepted.job_id).await.source_key;
+    let mut larger = sample_pdf(1, [0, 0, 595, 842], None);
+    larger.resize(50_001, b' ');
+    w.documents.store(&key, larger, None).await.unwrap();
+
+    assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
+    let job = w.job(&accepted.job_id).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert_eq!(job.error_code.as_deref(), Some("DOCUMENT_TOO_LARGE"));
+    assert_eq!(w.documents.bytes_read(), 0, "the body was read");
+    assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
     w.assert_audit(&user).await;
 }
 

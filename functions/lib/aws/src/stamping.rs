@@ -22,6 +22,9 @@ use meterai_core::{AccountId, JobStatus, Serial};
 
 pub use meterai_app::stamping::{check_pdf_size, StampSettings, CHAOS_CRASH_AFTER_STORE};
 
+/// An upload's remembered name is ours, a few hundred bytes at most.
+const NAME_MAX_BYTES: u64 = 4096;
+
 /// A presigned PDF `PUT` to `key`: its URL and when it expires.
 pub(crate) async fn presign_pdf_put(
     clients: &AwsClients,
@@ -121,7 +124,7 @@ impl Documents for S3Documents {
         Ok(Some(UploadHead { size, head }))
     }
 
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>> {
         match self
             .clients
             .s3
@@ -131,6 +134,17 @@ impl Documents for S3Documents {
             .send()
             .await
         {
+            // The size is in the answer's headers: an object over the limit
+            // is refused before a byte of its body is read.
+            Ok(object)
+                if object.content_length().is_some_and(|length| {
+                    u64::try_from(length).unwrap_or(u64::MAX) > max_bytes
+                }) =>
+            {
+                let size = object.content_length().unwrap_or_default();
+                check_pdf_size(u64::try_from(size).unwrap_or(u64::MAX), max_bytes as usize)
+                    .map(|()| None)
+            }
             Ok(object) => Ok(Some(
                 object
                     .body
@@ -177,7 +191,7 @@ impl Documents for S3Documents {
 
     async fn name_of(&self, upload_key: &str) -> Result<Option<String>> {
         Ok(self
-            .read(&format!("{upload_key}.name"))
+            .read(&format!("{upload_key}.name"), NAME_MAX_BYTES)
             .await?
             .and_then(|bytes| String::from_utf8(bytes).ok()))
     }

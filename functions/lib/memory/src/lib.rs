@@ -885,12 +885,19 @@ pub struct MemoryDocuments {
     inner: Arc<Mutex<HashMap<String, Object>>>,
     /// Upload names, and the download names stamped files were stored with.
     names: Arc<Mutex<HashMap<String, String>>>,
+    /// Bytes of object bodies handed out by `read`, as S3 would bill them.
+    bytes_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An object's bytes and how many times they were written.
 type Object = (Vec<u8>, usize);
 
 impl MemoryDocuments {
+    /// How many bytes of object bodies `read` has handed out.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The name `key` downloads as, if it was stored with one.
     pub fn download_name(&self, key: &str) -> Option<String> {
         self.names
@@ -958,9 +965,18 @@ impl Documents for MemoryDocuments {
             }))
     }
 
-    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>> {
         tokio::task::yield_now().await;
-        Ok(self.get(key))
+        match self.get(key) {
+            Some(bytes) => {
+                // S3 says the size in its headers: refused before the body.
+                meterai_app::stamping::check_pdf_size(bytes.len() as u64, max_bytes as usize)?;
+                self.bytes_read
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Ok(Some(bytes))
+            }
+            None => Ok(None),
+        }
     }
 
     async fn store(&self, key: &str, pdf: Vec<u8>, download_name: Option<&str>) -> Result<()> {

@@ -342,8 +342,41 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
     );
     let replay = Replay::with([s3_error(404, "NoSuchKey")]);
     assert_eq!(
-        documents(&replay).read("uploads/u/doc.pdf").await.unwrap(),
+        documents(&replay)
+            .read("uploads/u/doc.pdf", 1_000)
+            .await
+            .unwrap(),
         None
+    );
+    // An object over the limit (an upload replaced after its accept) is
+    // refused from its Content-Length, before its body is read.
+    let replay = Replay::with([Canned {
+        status: 200,
+        content_type: "application/pdf",
+        headers: vec![("content-length", "5368709120")],
+        body: "%PDF-".into(),
+    }]);
+    let err = documents(&replay)
+        .read("uploads/u/doc.pdf", 10 * 1024 * 1024)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), status_of(&err)),
+        (codes::DOCUMENT_TOO_LARGE, 413)
+    );
+    let replay = Replay::with([Canned {
+        status: 200,
+        content_type: "application/pdf",
+        headers: vec![],
+        body: "%PDF-".into(),
+    }]);
+    assert_eq!(
+        documents(&replay)
+            .read("uploads/u/doc.pdf", 1_000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"%PDF-"[..])
     );
     // An empty upload has no first byte: S3 answers 416.
     let replay = Replay::with([s3_error(416, "InvalidRange")]);
