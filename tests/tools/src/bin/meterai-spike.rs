@@ -555,8 +555,7 @@ async fn drain(dynamodb: &aws_sdk_dynamodb::Client, table: &str, jobs: &mut [Job
             let item = dynamodb
                 .get_item()
                 .table_name(table)
-                .key("pk", meterai::store::s(format!("JOB#{}", jobs[i].job_id)))
-                .key("sk", meterai::store::s("JOB"))
+                .set_key(Some(meterai::keys::job(&jobs[i].job_id).map()))
                 .consistent_read(true)
                 .send()
                 .await
