@@ -427,3 +427,72 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     assert_eq!(record["status"].as_s().unwrap(), "void");
     assert_audit(&stack, &user).await;
 }
+
+/// The upload URL is good for the declared size only, and the worker reads
+/// the version of the upload that was accepted or nothing: the deployed
+/// bucket's own ETags and `If-Match`, through the worker's S3 adapter.
+#[tokio::test]
+async fn an_upload_is_bound_to_its_size_and_the_accepted_version() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    let pdf = sample_pdf(1, [0, 0, 595, 842], None);
+    let ticket = user
+        .post(
+            "/v1/documents",
+            &json!({"filename": "surat.pdf", "size": pdf.len()}),
+            None,
+        )
+        .await;
+    assert_eq!(ticket.status, 201, "{:?}", ticket.body);
+    let url = ticket.body["upload_url"].as_str().unwrap();
+    // SigV4 signs the length: S3 refuses a body of any other size.
+    let signed = reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-SignedHeaders")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    assert!(signed.split(';').any(|h| h == "content-length"), "{signed}");
+    let put = |bytes: Vec<u8>| {
+        stack
+            .http()
+            .put(url)
+            .header("content-type", "application/pdf")
+            .body(bytes)
+            .send()
+    };
+    assert!(put(pdf.clone()).await.unwrap().status().is_success());
+
+    let documents = meterai::stamping::S3Documents {
+        clients: stack.clients().await,
+        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
+    };
+    use meterai_app::ports::Documents;
+    let key = documents.upload_key(
+        &user.account_id(),
+        ticket.body["document_id"].as_str().unwrap(),
+    );
+    let accepted = documents.head(&key).await.unwrap().unwrap();
+    let version = accepted.version.clone().expect("S3 names the version");
+    let max = 10 * 1024 * 1024;
+    let read = documents.read(&key, max, Some(&version)).await.unwrap();
+    assert_eq!(read.as_deref(), Some(pdf.as_slice()));
+
+    // The same URL used again with other bytes of the same size.
+    let mut other = pdf.clone();
+    let at = other.len() - 20;
+    other[at] ^= 1;
+    assert!(put(other.clone()).await.unwrap().status().is_success());
+    let err = documents.read(&key, max, Some(&version)).await.unwrap_err();
+    assert_eq!(err.code(), meterai_core::error::codes::DOCUMENT_CHANGED);
+    let now = documents
+        .head(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .version
+        .unwrap();
+    assert_ne!(now, version);
+    let read = documents.read(&key, max, Some(&now)).await.unwrap();
+    assert_eq!(read.as_deref(), Some(other.as_slice()));
+}

@@ -220,6 +220,8 @@ pub struct UploadHead {
     pub size: u64,
     /// Up to the first five bytes (empty for an empty object).
     pub head: Vec<u8>,
+    /// What names these exact bytes (S3's ETag); a replaced object has another.
+    pub version: Option<String>,
 }
 
 /// Where documents are uploaded and stamped ones kept. The store decides its
@@ -235,18 +237,24 @@ pub trait Documents: Send + Sync {
     fn stamped_key(&self, account: &AccountId, job_id: &str, sha256: &str) -> String;
     /// The size and first bytes of an object; None if there is none.
     async fn head(&self, key: &str) -> Result<Option<UploadHead>>;
-    /// The whole object; None if there is none. An object larger than
-    /// `max_bytes` is refused (413 `DOCUMENT_TOO_LARGE`) before its body is
-    /// read: an upload can be replaced after it was accepted.
-    async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>>;
+    /// The whole object; None if there is none. An upload can be replaced
+    /// after it was accepted: one larger than `max_bytes` is refused (413
+    /// `DOCUMENT_TOO_LARGE`) and one that is not `version` (when given) is
+    /// refused (`DOCUMENT_CHANGED`), both before its body is read.
+    async fn read(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        version: Option<&str>,
+    ) -> Result<Option<Vec<u8>>>;
     /// Stores a PDF; it downloads as `download_name` when one is given.
     async fn store(&self, key: &str, pdf: Vec<u8>, download_name: Option<&str>) -> Result<()>;
     /// Remembers the name the user gave the upload at `upload_key`.
     async fn remember_name(&self, upload_key: &str, filename: &str) -> Result<()>;
     /// The name the user gave the upload at `upload_key`, if remembered.
     async fn name_of(&self, upload_key: &str) -> Result<Option<String>>;
-    /// A URL to `PUT` a PDF at `key`, for `ttl`.
-    async fn upload_url(&self, key: &str, ttl: std::time::Duration) -> Result<String>;
+    /// A URL to `PUT` a PDF of exactly `size` bytes at `key`, for `ttl`.
+    async fn upload_url(&self, key: &str, ttl: std::time::Duration, size: u64) -> Result<String>;
     /// A URL to `GET` `key`, for `ttl`.
     async fn download_url(&self, key: &str, ttl: std::time::Duration) -> Result<String>;
 }

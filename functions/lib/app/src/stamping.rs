@@ -82,18 +82,31 @@ pub struct UploadTicket {
     pub max_bytes: usize,
 }
 
-/// A new document id under the caller's prefix and a URL to upload it to
-/// (the request's name and size were checked at the edge).
+/// The upload is no longer the version that was accepted.
+pub fn document_changed() -> Error {
+    Error::conflict(
+        codes::DOCUMENT_CHANGED,
+        "the uploaded document was replaced after the stamp was requested",
+    )
+}
+
+/// A new document id under the caller's prefix and a URL to upload it to,
+/// valid for a file of exactly `size` bytes (the request's name and size
+/// were checked at the edge).
 pub async fn new_upload(
     ports: &StampPorts<'_>,
     settings: &StampSettings,
     account: &AccountId,
     filename: &str,
+    size: u64,
 ) -> Result<UploadTicket> {
     let document_id = format!("doc_{}", meterai_core::ids::nonce());
     let key = ports.documents.upload_key(account, &document_id);
     ports.documents.remember_name(&key, filename).await?;
-    let upload_url = ports.documents.upload_url(&key, settings.url_ttl).await?;
+    let upload_url = ports
+        .documents
+        .upload_url(&key, settings.url_ttl, size)
+        .await?;
     let expires_at =
         meterai_core::time::rfc3339(ports.clock.now_ms() + settings.url_ttl.as_millis() as i64);
     Ok(UploadTicket {
@@ -187,7 +200,8 @@ pub async fn accept(
     let key = ports
         .documents
         .upload_key(&actor.owner, &request.document_id);
-    check_upload(ports.documents, settings, &key, &request.document_id).await?;
+    let source_version =
+        check_upload(ports.documents, settings, &key, &request.document_id).await?;
     let job = Job {
         job_id: format!("job_{}", meterai_core::ids::nonce()),
         account: actor.payer.clone(),
@@ -199,6 +213,7 @@ pub async fn accept(
         status: JobStatus::Queued,
         serial: Serial::generate(),
         source_key: key,
+        source_version,
         placement: request.placement,
         reason: request.reason.clone(),
         client_reference: request.client_reference.clone(),
@@ -250,13 +265,14 @@ pub async fn accept(
     })
 }
 
-/// An upload exists, fits the limit and starts like a PDF.
+/// An upload exists, fits the limit and starts like a PDF: its version, the
+/// one the job will stamp.
 async fn check_upload(
     documents: &dyn Documents,
     settings: &StampSettings,
     key: &str,
     document_id: &str,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let head = documents.head(key).await?.ok_or_else(|| {
         Error::not_found(
             codes::DOCUMENT_NOT_FOUND,
@@ -265,7 +281,8 @@ async fn check_upload(
     })?;
     check_pdf_size(head.size, settings.limits.max_bytes)?;
     stamp::pdf::sniff(&head.head[..head.head.len().min(5)])
-        .map_err(|_| Error::rejected(codes::NOT_A_PDF, "the uploaded document is not a PDF"))
+        .map_err(|_| Error::rejected(codes::NOT_A_PDF, "the uploaded document is not a PDF"))?;
+    Ok(head.version)
 }
 
 /// Works on one job message (the worker's whole job). A job that ends here,
@@ -335,7 +352,12 @@ async fn work_on<S: Signer>(
         return Ok(Outcome::Duplicate);
     }
     let max_bytes = settings.limits.max_bytes as u64;
-    let original = match ports.documents.read(&job.source_key, max_bytes).await {
+    let version = job.source_version.as_deref();
+    let original = match ports
+        .documents
+        .read(&job.source_key, max_bytes, version)
+        .await
+    {
         Ok(Some(original)) => original,
         Ok(None) => {
             return give_up(
@@ -346,9 +368,10 @@ async fn work_on<S: Signer>(
             )
             .await
         }
-        // Replaced after it was accepted by something over the limit: the
-        // job fails (its stamp returns) without the body ever being read.
-        Err(e) if e.code() == codes::DOCUMENT_TOO_LARGE => {
+        // Replaced after it was accepted (by something else, or over the
+        // limit): the job fails (its stamp returns) without the body ever
+        // being read.
+        Err(e) if [codes::DOCUMENT_TOO_LARGE, codes::DOCUMENT_CHANGED].contains(&e.code()) => {
             return give_up(ports, &job, e.code(), &e.to_string()).await
         }
         Err(e) => return Err(e),

@@ -477,6 +477,36 @@ async fn a_file_that_cannot_be_stamped_fails_its_job_and_returns_the_stamp() {
 }
 
 #[tokio::test]
+async fn the_worker_stamps_the_upload_that_was_accepted_or_none() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 2).await;
+    // Replaced by another PDF of the same size after the accept: the
+    // applicant's stamp must not land on a document nobody checked.
+    let upload = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let accepted = w.accept(&Actor::portal(&user), &upload).await.unwrap();
+    let key = w.job(&accepted.job_id).await.source_key;
+    let mut other = w.documents.get(&key).unwrap();
+    let at = other.len() - 20;
+    other[at] ^= 1;
+    w.documents.store(&key, other, None).await.unwrap();
+    assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
+    let job = w.job(&accepted.job_id).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert_eq!(job.error_code.as_deref(), Some("DOCUMENT_CHANGED"));
+    assert_eq!(w.documents.bytes_read(), 0, "the body was read");
+    assert_eq!(w.store.balance(&user).await, balance(2, 2, 0, 0));
+    // The same bytes put again are the same version: stamped.
+    let upload = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let accepted = w.accept(&Actor::portal(&user), &upload).await.unwrap();
+    let key = w.job(&accepted.job_id).await.source_key;
+    w.documents.put(&key, sample_pdf(1, [0, 0, 595, 842], None));
+    assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
+    assert_eq!(w.job(&accepted.job_id).await.status, JobStatus::Done);
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
 async fn an_upload_swapped_after_accept_for_one_over_the_limit_is_never_read() {
     let mut w = World::new();
     w.settings.limits.max_bytes = 50_000;
@@ -493,7 +523,8 @@ async fn an_upload_swapped_after_accept_for_one_over_the_limit_is_never_read() {
     assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
     let job = w.job(&accepted.job_id).await;
     assert_eq!(job.status, JobStatus::Failed, "{job:?}");
-    assert_eq!(job.error_code.as_deref(), Some("DOCUMENT_TOO_LARGE"));
+    // Another version as well: S3 checks `If-Match` before anything else.
+    assert_eq!(job.error_code.as_deref(), Some("DOCUMENT_CHANGED"));
     assert_eq!(w.documents.bytes_read(), 0, "the body was read");
     assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
     w.assert_audit(&user).await;
@@ -652,11 +683,17 @@ async fn the_stamped_file_downloads_under_the_users_name_and_the_user_is_told() 
     let w = World::new();
     let user = portal("user-named");
     w.credit(&user, 1).await;
-    let ticket = stamping::new_upload(&w.ports(), &w.settings, &user, "surat-lamaran.pdf")
+    let pdf = sample_pdf(1, [0, 0, 595, 842], None);
+    let size = pdf.len() as u64;
+    let ticket = stamping::new_upload(&w.ports(), &w.settings, &user, "surat-lamaran.pdf", size)
         .await
         .unwrap();
+    // The URL is good for that many bytes only.
+    assert!(ticket
+        .upload_url
+        .ends_with(&format!("content-length={size}")));
     let key = meterai_app::ports::Documents::upload_key(&w.documents, &user, &ticket.document_id);
-    w.documents.put(&key, sample_pdf(1, [0, 0, 595, 842], None));
+    w.documents.put(&key, pdf);
     let mut request = w.upload(&user, Vec::new());
     request.document_id = ticket.document_id.clone();
     let accepted = w.accept(&Actor::portal(&user), &request).await.unwrap();

@@ -25,12 +25,14 @@ pub use meterai_app::stamping::{check_pdf_size, StampSettings, CHAOS_CRASH_AFTER
 /// An upload's remembered name is ours, a few hundred bytes at most.
 const NAME_MAX_BYTES: u64 = 4096;
 
-/// A presigned PDF `PUT` to `key`: its URL and when it expires.
+/// A presigned PDF `PUT` to `key` of exactly `size` bytes: its URL and when
+/// it expires. The length is a signed header, so S3 refuses any other body.
 pub(crate) async fn presign_pdf_put(
     clients: &AwsClients,
     bucket: &str,
     key: &str,
     ttl: Duration,
+    size: u64,
 ) -> Result<(String, String)> {
     let presign =
         PresigningConfig::expires_in(ttl).map_err(|e| Error::Misconfigured(e.to_string()))?;
@@ -40,6 +42,7 @@ pub(crate) async fn presign_pdf_put(
         .bucket(bucket)
         .key(key)
         .content_type("application/pdf")
+        .content_length(i64::try_from(size).unwrap_or(i64::MAX))
         .presigned(presign)
         .await
         .map_err(|e| Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)))?;
@@ -101,6 +104,7 @@ impl Documents for S3Documents {
                     return Ok(Some(UploadHead {
                         size: 0,
                         head: Vec::new(),
+                        version: None,
                     }));
                 }
                 return Err(Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e)));
@@ -113,6 +117,7 @@ impl Documents for S3Documents {
             .and_then(|total| total.parse::<u64>().ok())
             .or_else(|| object.content_length().and_then(|l| u64::try_from(l).ok()))
             .unwrap_or(0);
+        let version = object.e_tag().map(str::to_string);
         let mut head = object
             .body
             .collect()
@@ -121,16 +126,26 @@ impl Documents for S3Documents {
             .into_bytes()
             .to_vec();
         head.truncate(5);
-        Ok(Some(UploadHead { size, head }))
+        Ok(Some(UploadHead {
+            size,
+            head,
+            version,
+        }))
     }
 
-    async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>> {
+    async fn read(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        version: Option<&str>,
+    ) -> Result<Option<Vec<u8>>> {
         match self
             .clients
             .s3
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_if_match(version.map(str::to_string))
             .send()
             .await
         {
@@ -155,6 +170,10 @@ impl Documents for S3Documents {
                     .to_vec(),
             )),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            // `If-Match` failed: the upload was replaced after the accept.
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(412) => {
+                Err(meterai_app::stamping::document_changed())
+            }
             Err(e) => Err(Error::bucket(aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
@@ -191,13 +210,13 @@ impl Documents for S3Documents {
 
     async fn name_of(&self, upload_key: &str) -> Result<Option<String>> {
         Ok(self
-            .read(&format!("{upload_key}.name"), NAME_MAX_BYTES)
+            .read(&format!("{upload_key}.name"), NAME_MAX_BYTES, None)
             .await?
             .and_then(|bytes| String::from_utf8(bytes).ok()))
     }
 
-    async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String> {
-        Ok(presign_pdf_put(&self.clients, &self.bucket, key, ttl)
+    async fn upload_url(&self, key: &str, ttl: Duration, size: u64) -> Result<String> {
+        Ok(presign_pdf_put(&self.clients, &self.bucket, key, ttl, size)
             .await?
             .0)
     }
@@ -307,6 +326,7 @@ fn job_item(job: &Job) -> Item {
     for (name, value) in [
         ("reason", &job.reason),
         ("client_reference", &job.client_reference),
+        ("source_version", &job.source_version),
         ("reseller_id", &job.reseller_id),
         ("customer_id", &job.customer_id),
     ] {
@@ -337,6 +357,7 @@ fn job_from_item(item: &Item) -> Option<Job> {
         status: JobStatus::parse(get_s(item, "status")?)?,
         serial: Serial::parse(get_s(item, "serial")?)?,
         source_key: get_s(item, "source_key")?.to_string(),
+        source_version: opt("source_version"),
         placement: Placement {
             page: u32::try_from(get_n(item, "page")?).ok()?,
             x: f("x")?,
@@ -626,6 +647,7 @@ mod tests {
             status: JobStatus::Queued,
             serial: Serial::generate(),
             source_key: "uploads/reseller:r1/doc_01.pdf".into(),
+            source_version: Some("\"5d41402abc4b2a76\"".into()),
             placement: Placement {
                 page: 2,
                 x: 400.0,

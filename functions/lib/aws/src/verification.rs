@@ -66,17 +66,19 @@ pub struct VerifyUpload {
 }
 
 /// Presigns an anonymous upload of a file to verify, for files larger than a
-/// request body may be (Lambda takes at most 6 MB in a request). Its size
-/// was checked at the edge.
+/// request body may be (Lambda takes at most 6 MB in a request), of exactly
+/// `size` bytes (checked at the edge).
 pub async fn new_upload(
     clients: &AwsClients,
     bucket: &str,
     max_bytes: usize,
     ttl: std::time::Duration,
+    size: u64,
 ) -> Result<VerifyUpload> {
     let upload_id = format!("vup_{}", meterai_core::ids::nonce());
+    let key = verify_key(&upload_id);
     let (upload_url, expires_at) =
-        crate::stamping::presign_pdf_put(clients, bucket, &verify_key(&upload_id), ttl).await?;
+        crate::stamping::presign_pdf_put(clients, bucket, &key, ttl, size).await?;
     Ok(VerifyUpload {
         upload_id,
         upload_url,

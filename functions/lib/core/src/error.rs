@@ -38,6 +38,8 @@ pub mod codes {
     pub const CONTENTION: &str = "CONTENTION";
     pub const DOCUMENT_NOT_FOUND: &str = "DOCUMENT_NOT_FOUND";
     pub const DOCUMENT_TOO_LARGE: &str = "DOCUMENT_TOO_LARGE";
+    /// The upload was replaced after the job was accepted.
+    pub const DOCUMENT_CHANGED: &str = "DOCUMENT_CHANGED";
     pub const NOT_A_PDF: &str = "NOT_A_PDF";
     pub const INVALID_PLACEMENT: &str = "INVALID_PLACEMENT";
     pub const INVALID_FILENAME: &str = "INVALID_FILENAME";

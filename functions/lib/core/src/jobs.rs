@@ -97,6 +97,9 @@ pub struct Job {
     pub serial: Serial,
     /// Where the uploaded document is (the document store's key).
     pub source_key: String,
+    /// The version (S3 ETag) of the upload that was accepted: the worker
+    /// stamps exactly that one, never a file put there afterwards.
+    pub source_version: Option<String>,
     pub placement: Placement,
     pub reason: Option<String>,
     pub client_reference: Option<String>,

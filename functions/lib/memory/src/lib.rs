@@ -892,6 +892,11 @@ pub struct MemoryDocuments {
 /// An object's bytes and how many times they were written.
 type Object = (Vec<u8>, usize);
 
+/// An object's version as S3 would name it: a digest of its bytes.
+fn version_of(bytes: &[u8]) -> String {
+    meterai_core::ids::sha256_hex(bytes)[..32].to_string()
+}
+
 impl MemoryDocuments {
     /// How many bytes of object bodies `read` has handed out.
     pub fn bytes_read(&self) -> u64 {
@@ -962,14 +967,24 @@ impl Documents for MemoryDocuments {
             .map(|(b, _)| UploadHead {
                 size: b.len() as u64,
                 head: b[..b.len().min(5)].to_vec(),
+                version: Some(version_of(b)),
             }))
     }
 
-    async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>> {
+    async fn read(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        version: Option<&str>,
+    ) -> Result<Option<Vec<u8>>> {
         tokio::task::yield_now().await;
         match self.get(key) {
             Some(bytes) => {
-                // S3 says the size in its headers: refused before the body.
+                // S3 checks `If-Match` and says the size in its headers:
+                // both refuse before the body.
+                if version.is_some_and(|v| v != version_of(&bytes)) {
+                    return Err(meterai_app::stamping::document_changed());
+                }
                 meterai_app::stamping::check_pdf_size(bytes.len() as u64, max_bytes as usize)?;
                 self.bytes_read
                     .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -1010,8 +1025,8 @@ impl Documents for MemoryDocuments {
             .cloned())
     }
 
-    async fn upload_url(&self, key: &str, _ttl: std::time::Duration) -> Result<String> {
-        Ok(format!("memory://put/{key}"))
+    async fn upload_url(&self, key: &str, _ttl: std::time::Duration, size: u64) -> Result<String> {
+        Ok(format!("memory://put/{key}?content-length={size}"))
     }
 
     async fn download_url(&self, key: &str, _ttl: std::time::Duration) -> Result<String> {

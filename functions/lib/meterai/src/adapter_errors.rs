@@ -159,6 +159,7 @@ fn job() -> Job {
         status: JobStatus::Processing,
         serial: Serial::generate(),
         source_key: "uploads/user-1/doc_01.pdf".into(),
+        source_version: None,
         placement: Placement {
             page: 1,
             x: 10.0,
@@ -343,7 +344,7 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
     let replay = Replay::with([s3_error(404, "NoSuchKey")]);
     assert_eq!(
         documents(&replay)
-            .read("uploads/u/doc.pdf", 1_000)
+            .read("uploads/u/doc.pdf", 1_000, None)
             .await
             .unwrap(),
         None
@@ -357,7 +358,7 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
         body: "%PDF-".into(),
     }]);
     let err = documents(&replay)
-        .read("uploads/u/doc.pdf", 10 * 1024 * 1024)
+        .read("uploads/u/doc.pdf", 10 * 1024 * 1024, None)
         .await
         .unwrap_err();
     assert_eq!(
@@ -372,12 +373,19 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
     }]);
     assert_eq!(
         documents(&replay)
-            .read("uploads/u/doc.pdf", 1_000)
+            .read("uploads/u/doc.pdf", 1_000, None)
             .await
             .unwrap()
             .as_deref(),
         Some(&b"%PDF-"[..])
     );
+    // An upload replaced after its accept fails the job's `If-Match`.
+    let replay = Replay::with([s3_error(412, "PreconditionFailed")]);
+    let err = documents(&replay)
+        .read("uploads/u/doc.pdf", 1_000, Some("\"5d41402abc4b2a76\""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::DOCUMENT_CHANGED);
     // An empty upload has no first byte: S3 answers 416.
     let replay = Replay::with([s3_error(416, "InvalidRange")]);
     let head = documents(&replay)
@@ -390,7 +398,10 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
     let replay = Replay::with([Canned {
         status: 206,
         content_type: "application/pdf",
-        headers: vec![("content-range", "bytes 0-4/123456")],
+        headers: vec![
+            ("content-range", "bytes 0-4/123456"),
+            ("etag", "\"5d41402abc4b2a76\""),
+        ],
         body: "%PDF-".into(),
     }]);
     let head = documents(&replay)
@@ -399,6 +410,7 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
         .unwrap()
         .unwrap();
     assert_eq!((head.size, head.head.as_slice()), (123_456, &b"%PDF-"[..]));
+    assert_eq!(head.version.as_deref(), Some("\"5d41402abc4b2a76\""));
 
     let replay = Replay::with([s3_error(503, "SlowDown")]);
     let err = documents(&replay)

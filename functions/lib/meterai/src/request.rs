@@ -86,7 +86,7 @@ pub fn refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
 /// Validates the body of `POST /v1/documents`: `{"filename": ..., "size": n}`
 /// (1 to 255 characters, no control characters; the file's size in bytes,
 /// within the limit).
-pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<&str> {
+pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<(&str, u64)> {
     let filename = body.get("filename").and_then(|f| f.as_str()).unwrap_or("");
     if filename.is_empty() || filename.len() > 255 || filename.chars().any(char::is_control) {
         return Err(Error::invalid(
@@ -94,8 +94,7 @@ pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<&str> {
             "filename must be 1 to 255 characters",
         ));
     }
-    upload_size(body, max_bytes)?;
-    Ok(filename)
+    Ok((filename, upload_size(body, max_bytes)?))
 }
 
 /// Reads `size` (bytes, > 0) of an upload request and checks it against the limit.

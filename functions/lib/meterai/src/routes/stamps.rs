@@ -65,8 +65,8 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     ) {
         (Method::POST, ["documents"]) => {
             let body = request::json_body(http::body(&request))?;
-            let filename = request::upload(&body, settings.limits.max_bytes)?;
-            let ticket = stamping::new_upload(ports, settings, &account, filename).await?;
+            let (filename, size) = request::upload(&body, settings.limits.max_bytes)?;
+            let ticket = stamping::new_upload(ports, settings, &account, filename, size).await?;
             Ok(json_response(201, &ticket))
         }
         (Method::POST, ["stamps"]) => {

@@ -65,12 +65,13 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         (Method::POST, ["verify", "uploads"]) => {
             let body = request::json_body(http::body(&request))?;
             request::json_object(&body, &["size"])?;
-            request::upload_size(&body, app.config.max_document_bytes)?;
+            let size = request::upload_size(&body, app.config.max_document_bytes)?;
             let ticket = verification::new_upload(
                 &app.clients,
                 &app.config.bucket_name,
                 app.config.max_document_bytes,
                 app.config.url_ttl,
+                size,
             )
             .await?;
             Ok(json_response(201, &ticket))
