@@ -372,14 +372,11 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
         &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
     )
     .unwrap();
-    let err = meterai_app::stamping::accept(
-        &ports,
-        &settings,
-        &meterai_app::stamping::Actor::portal(&user.account_id()),
-        &request,
-    )
-    .await
-    .unwrap_err();
+    let actor = meterai_app::stamping::Actor::portal(&user.account_id());
+    let seed = unique("seed");
+    let err = meterai_app::stamping::accept(&ports, &settings, &actor, &request, &seed)
+        .await
+        .unwrap_err();
     assert_eq!(meterai::errors::status_of(&err), 503, "{err:?}");
     // What a client would be told of this real SQS failure: the code and a
     // request id; the queue's URL (which names the account) and the SDK's
@@ -425,6 +422,152 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
         .item
         .unwrap();
     assert_eq!(record["status"].as_s().unwrap(), "void");
+    assert_audit(&stack, &user).await;
+
+    // The client's retry (same key, same request) once the queue is back
+    // makes a fresh job, which is stamped: one stamp spent in all.
+    let queue = meterai::stamping::SqsJobQueue {
+        clients: clients.clone(),
+        queue_url: queue_url.to_string(),
+    };
+    let ports = meterai_app::stamping::StampPorts {
+        queue: &queue,
+        ..ports
+    };
+    let retried = meterai_app::stamping::accept(&ports, &settings, &actor, &request, &seed)
+        .await
+        .unwrap();
+    assert_ne!(retried.job_id, job["job_id"].as_str().unwrap());
+    let done = user.wait_job(&retried.job_id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        user.quota().await,
+        json!({"purchased": 1, "available": 0, "reserved": 0, "spent": 1, "refunded": 0, "sold": 0})
+    );
+    assert_audit(&stack, &user).await;
+}
+
+/// A job whose message never reached the queue: the accept died between
+/// its transaction and the send. The client's retry finds that job and
+/// queues it (no second stamp is reserved); a job nobody asks about again is
+/// sent by the schedule once it has been quiet too long. Real table, queue,
+/// worker and scheduled function.
+#[tokio::test]
+async fn a_job_whose_message_was_lost_is_found_again_and_never_reserves_twice() {
+    let stack = Stack::load();
+    let user = Portal::new(&stack).await;
+    user.buy(&stack, 2).await;
+    let clients = stack.clients().await;
+    let jobs = meterai::stamping::DynamoJobs {
+        clients: clients.clone(),
+        table: stack.get("METERAI_TABLE_NAME").to_string(),
+    };
+    let queue = meterai::stamping::SqsJobQueue {
+        clients: clients.clone(),
+        queue_url: stack.get("METERAI_JOBS_QUEUE_URL").to_string(),
+    };
+    let documents = meterai::stamping::S3Documents {
+        clients: clients.clone(),
+        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
+    };
+    let outbox = meterai::events::DynamoOutbox {
+        clients: clients.clone(),
+        outbox: None,
+        mail_queue_url: None,
+    };
+    let ports = meterai_app::stamping::StampPorts {
+        jobs: &jobs,
+        queue: &queue,
+        documents: &documents,
+        outbox: &outbox,
+        clock: &meterai_app::ports::SystemClock,
+    };
+    let actor = meterai_app::stamping::Actor::portal(&user.account_id());
+    // What the dead accept had written: the job, its stamp reserved.
+    let lost = |document: String, seed: &str, created_ms: i64| meterai_core::jobs::Job {
+        job_id: meterai_core::jobs::job_id_for(seed, 0),
+        account: user.account_id(),
+        owner: user.account_id(),
+        channel: "portal".into(),
+        reseller_id: None,
+        customer_id: None,
+        source_key: format!("uploads/{}/{document}.pdf", user.account_id()),
+        document_id: document,
+        status: meterai_core::JobStatus::Queued,
+        serial: meterai_core::Serial::generate(),
+        source_version: None,
+        placement: meterai_core::jobs::Placement {
+            page: 1,
+            x: 10.0,
+            y: 10.0,
+            width: 100.0,
+            height: 100.0,
+        },
+        reason: None,
+        client_reference: None,
+        created_ms,
+        finished_ms: None,
+        error_code: None,
+        error_message: None,
+        stamped_key: None,
+        sha256: None,
+        attempts: 0,
+    };
+    use meterai_app::ports::Jobs;
+    let now = meterai_core::time::now_ms();
+
+    // 1. The client retries with the same key and request.
+    let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
+    let seed = unique("seed");
+    let first = lost(document.clone(), &seed, now);
+    jobs.accept(&first).await.unwrap().unwrap();
+    let request = meterai::request::stamp_request(
+        &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
+    )
+    .unwrap();
+    let settings = meterai::stamping::StampSettings {
+        limits: meterai_pdf::stamp::Limits::default(),
+        verify_base_url: "http://127.0.0.1/v1/verify".into(),
+        url_ttl: std::time::Duration::from_secs(300),
+        stamp_timeout: std::time::Duration::from_secs(20),
+        chaos_crash_after_store: false,
+    };
+    let retried = meterai_app::stamping::accept(&ports, &settings, &actor, &request, &seed)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.job_id, first.job_id,
+        "the retry found the first job"
+    );
+    assert_eq!(retried.serial, first.serial.to_string());
+    let done = user.wait_job(&first.job_id).await;
+    assert_eq!(done["status"], "done", "{done}");
+
+    // 2. Nobody asks again: the schedule (every minute) sends it once it
+    // has been quiet for longer than a job normally waits.
+    let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
+    let quiet = lost(
+        document,
+        &unique("seed"),
+        now - meterai_core::jobs::RESEND_AFTER_MS - 60_000,
+    );
+    jobs.accept(&quiet).await.unwrap().unwrap();
+    assert_eq!(unfinished(&stack, &quiet).await, 1, "listed with its job");
+    let done = user.wait_job(&quiet.job_id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        user.quota().await,
+        json!({"purchased": 2, "available": 0, "reserved": 0, "spent": 2, "refunded": 0, "sold": 0})
+    );
+    // Ended in the step that spent their stamps: no longer listed unfinished.
+    for job in [&first, &quiet] {
+        assert_eq!(
+            unfinished(&stack, job).await,
+            0,
+            "{} is still listed",
+            job.job_id
+        );
+    }
     assert_audit(&stack, &user).await;
 }
 
@@ -495,4 +638,21 @@ async fn an_upload_is_bound_to_its_size_and_the_accepted_version() {
     assert_ne!(now, version);
     let read = documents.read(&key, max, Some(&now)).await.unwrap();
     assert_eq!(read.as_deref(), Some(other.as_slice()));
+}
+
+/// How many unfinished markers the table holds for `job` (0 or 1).
+async fn unfinished(stack: &Stack, job: &meterai_core::jobs::Job) -> i32 {
+    let marker = meterai::keys::unfinished_job(&job.job_id, job.created_ms);
+    stack
+        .dynamodb()
+        .await
+        .query()
+        .table_name(stack.get("METERAI_TABLE_NAME"))
+        .key_condition_expression("pk = :pk AND sk = :sk")
+        .expression_attribute_values(":pk", meterai::store::s(&marker.pk))
+        .expression_attribute_values(":sk", meterai::store::s(&marker.sk))
+        .send()
+        .await
+        .unwrap()
+        .count()
 }

@@ -153,7 +153,8 @@ pub trait Outbox: Send + Sync {
 pub enum AcceptRejected {
     /// The payer has no stamp available.
     Insufficient,
-    /// The fresh job id or serial exists already (astronomically unlikely).
+    /// The job id (the request's: a retry) or the fresh serial (astronomically
+    /// unlikely) exists already.
     Collision,
 }
 
@@ -174,8 +175,14 @@ pub struct DeadLetter {
 pub trait Jobs: Send + Sync {
     /// One step, all or nothing: one stamp moves from the payer's
     /// (`job.account`) available to reserved, the job is written `queued`
-    /// and its serial is claimed for it (both only if new).
+    /// and its serial is claimed for it (both only if new). The job is
+    /// listed as unfinished until `complete` or `fail` (same steps) ends it.
     async fn accept(&self, job: &Job) -> Result<std::result::Result<(), AcceptRejected>>;
+    /// Ids of unfinished jobs accepted before `quiet_since_ms` whose message
+    /// was not sent again since then either (at most `limit`, oldest first).
+    async fn unfinished(&self, quiet_since_ms: i64, limit: usize) -> Result<Vec<String>>;
+    /// Notes that `job`'s message was sent again at `now_ms`.
+    async fn mark_resent(&self, job: &Job, now_ms: i64) -> Result<()>;
     async fn load(&self, job_id: &str) -> Result<Option<Job>>;
     /// The owner's jobs, newest first; `cursor` is the previous page's.
     async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>>;

@@ -190,66 +190,104 @@ pub struct Accepted {
     pub queue_position: i64,
 }
 
+/// How many fresh jobs one request may make after attempts that never
+/// reached the queue (each returned its stamp).
+const MAX_GENERATIONS: u32 = 4;
+
 /// Checks the document, reserves a stamp, writes the job and queues it.
+/// `seed` identifies the request (see [`meterai_core::jobs::job_id_for`]): a
+/// repeat finds the first attempt's job, queues it again if it is still
+/// waiting (its message may be the one that was lost) and answers with it;
+/// it never reserves a second stamp.
 pub async fn accept(
     ports: &StampPorts<'_>,
     settings: &StampSettings,
     actor: &Actor,
     request: &StampRequest,
+    seed: &str,
 ) -> Result<Accepted> {
     let key = ports
         .documents
         .upload_key(&actor.owner, &request.document_id);
     let source_version =
         check_upload(ports.documents, settings, &key, &request.document_id).await?;
-    let job = Job {
-        job_id: format!("job_{}", meterai_core::ids::nonce()),
-        account: actor.payer.clone(),
-        owner: actor.owner.clone(),
-        channel: actor.channel.clone(),
-        reseller_id: actor.reseller_id.clone(),
-        customer_id: request.customer_id.clone(),
-        document_id: request.document_id.clone(),
-        status: JobStatus::Queued,
-        serial: Serial::generate(),
-        source_key: key,
-        source_version,
-        placement: request.placement,
-        reason: request.reason.clone(),
-        client_reference: request.client_reference.clone(),
-        created_ms: ports.clock.now_ms(),
-        finished_ms: None,
-        error_code: None,
-        error_message: None,
-        stamped_key: None,
-        sha256: None,
-        attempts: 0,
-    };
-    // The queue's depth is read while the reservation is written: it is an
-    // estimate either way, and this keeps it off the request's critical path.
-    let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
-    match reserved? {
-        Ok(()) => {}
-        Err(AcceptRejected::Insufficient) => {
-            return Err(Error::quota_exhausted(
-                codes::INSUFFICIENT_QUOTA,
-                "no stamp is available; buy quota first",
-            ))
-        }
-        Err(AcceptRejected::Collision) => {
-            return Err(Error::conflict(
-                codes::CONTENTION,
-                "could not reserve: the new job's id was taken; retry",
-            ))
+    for generation in 0..MAX_GENERATIONS {
+        let job = Job {
+            job_id: meterai_core::jobs::job_id_for(seed, generation),
+            account: actor.payer.clone(),
+            owner: actor.owner.clone(),
+            channel: actor.channel.clone(),
+            reseller_id: actor.reseller_id.clone(),
+            customer_id: request.customer_id.clone(),
+            document_id: request.document_id.clone(),
+            status: JobStatus::Queued,
+            serial: Serial::generate(),
+            source_key: key.clone(),
+            source_version: source_version.clone(),
+            placement: request.placement,
+            reason: request.reason.clone(),
+            client_reference: request.client_reference.clone(),
+            created_ms: ports.clock.now_ms(),
+            finished_ms: None,
+            error_code: None,
+            error_message: None,
+            stamped_key: None,
+            sha256: None,
+            attempts: 0,
+        };
+        // The queue's depth is read while the reservation is written: it is
+        // an estimate either way, and this keeps it off the critical path.
+        let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
+        let rejected = match reserved? {
+            Ok(()) => return queue_new(ports, job, queue_position).await,
+            Err(rejected) => rejected,
+        };
+        // Refused: the request's job may exist already (a retry), whatever
+        // the payer's balance says now.
+        match ports.jobs.load(&job.job_id).await? {
+            Some(first) if first.owner != job.owner || first.document_id != job.document_id => {
+                return Err(contention())
+            }
+            Some(first)
+                if first.status == JobStatus::Failed
+                    && first.error_code.as_deref() == Some(QUEUE_UNAVAILABLE) =>
+            {
+                continue
+            }
+            Some(first) => return resume(ports, first, queue_position).await,
+            None if rejected == AcceptRejected::Insufficient => {
+                return Err(Error::quota_exhausted(
+                    codes::INSUFFICIENT_QUOTA,
+                    "no stamp is available; buy quota first",
+                ))
+            }
+            None => return Err(contention()),
         }
     }
+    Err(contention())
+}
+
+/// Why a job that could not be queued failed.
+const QUEUE_UNAVAILABLE: &str = "QUEUE_UNAVAILABLE";
+
+fn contention() -> Error {
+    Error::conflict(
+        codes::CONTENTION,
+        "could not reserve: the new job's id was taken; retry",
+    )
+}
+
+/// Queues a job just accepted; one the queue refuses fails at once and
+/// returns its stamp (the client is told to retry, and its retry makes a
+/// fresh job).
+async fn queue_new(ports: &StampPorts<'_>, job: Job, queue_position: i64) -> Result<Accepted> {
     if let Err(e) = ports.queue.send(&job.job_id).await {
         tracing::error!(job_id = %job.job_id, error = %e, "could not queue the job; returning its stamp");
         ports
             .jobs
             .fail(
                 &job,
-                "QUEUE_UNAVAILABLE",
+                QUEUE_UNAVAILABLE,
                 "the job could not be queued",
                 ports.clock.now_ms(),
             )
@@ -263,6 +301,75 @@ pub async fn accept(
         status: JobStatus::Queued,
         queue_position,
     })
+}
+
+/// A repeated request finds its first attempt's job. Still queued, its
+/// message is sent again (the worker takes a job once); a queue that
+/// refuses now leaves the job queued for the schedule to send again.
+async fn resume(ports: &StampPorts<'_>, first: Job, queue_position: i64) -> Result<Accepted> {
+    if first.status == JobStatus::Queued {
+        ports.queue.send(&first.job_id).await?;
+    }
+    tracing::info!(job_id = %first.job_id, status = %first.status, "stamp request repeated; its job answers");
+    Ok(Accepted {
+        job_id: first.job_id,
+        serial: first.serial.to_string(),
+        status: first.status,
+        queue_position: if first.status == JobStatus::Queued {
+            queue_position
+        } else {
+            0
+        },
+    })
+}
+
+/// What one run of [`resend_unfinished`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Resent {
+    /// Unfinished jobs quiet for too long whose message was sent again.
+    pub resent: usize,
+    /// Jobs that could not be sent again this run (the next run tries).
+    pub failed: usize,
+}
+
+/// Sends again the message of every job that stayed unfinished without
+/// news for [`meterai_core::jobs::RESEND_AFTER_MS`]: a message lost between
+/// an accept and the queue would otherwise hold its stamp reserved for ever.
+/// A job sent again that still cannot be worked ends in the dead-letter
+/// queue like any other, which fails it and returns its stamp.
+pub async fn resend_unfinished(ports: &StampPorts<'_>, limit: usize) -> Result<Resent> {
+    let now = ports.clock.now_ms();
+    let quiet_since = now - meterai_core::jobs::RESEND_AFTER_MS;
+    let mut report = Resent::default();
+    for job_id in ports.jobs.unfinished(quiet_since, limit).await? {
+        let sent = async {
+            let Some(job) = ports.jobs.load(&job_id).await? else {
+                return Ok(false);
+            };
+            if job.is_final() {
+                return Ok(false);
+            }
+            ports.queue.send(&job.job_id).await?;
+            ports.jobs.mark_resent(&job, now).await?;
+            Ok::<_, Error>(true)
+        }
+        .await;
+        match sent {
+            Ok(true) => {
+                tracing::warn!(
+                    job_id,
+                    "unfinished job quiet for too long; its message is sent again"
+                );
+                report.resent += 1;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(job_id, error = %e, "could not send an unfinished job again");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// An upload exists, fits the limit and starts like a PDF: its version, the

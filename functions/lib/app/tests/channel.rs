@@ -198,7 +198,7 @@ async fn sales_and_stamps_racing_on_one_pool_never_overdraw_it() {
     let stamps = join_all(
         requests
             .iter()
-            .map(|r| stamping::accept(&ports, &settings, &actor, r)),
+            .map(|r| stamping::accept(&ports, &settings, &actor, r, &r.document_id)),
     );
     let sold_sales: Vec<Sale> = (0..5)
         .map(|i| sale(&format!("S-{i}"), &customer, 1))

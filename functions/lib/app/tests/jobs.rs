@@ -85,12 +85,24 @@ impl World {
         }
     }
 
+    /// A request made once (a fresh idempotency key).
     async fn accept(
         &self,
         actor: &Actor,
         request: &StampRequest,
     ) -> meterai_core::Result<stamping::Accepted> {
-        stamping::accept(&self.ports(), &self.settings, actor, request).await
+        self.accept_as(actor, request, &meterai_core::ids::nonce())
+            .await
+    }
+
+    /// A request identified by `seed` (made again with the same seed).
+    async fn accept_as(
+        &self,
+        actor: &Actor,
+        request: &StampRequest,
+        seed: &str,
+    ) -> meterai_core::Result<stamping::Accepted> {
+        stamping::accept(&self.ports(), &self.settings, actor, request, seed).await
     }
 
     /// The worker takes the next message and works on it.
@@ -711,4 +723,128 @@ async fn the_stamped_file_downloads_under_the_users_name_and_the_user_is_told() 
         mails[0].kind,
         meterai_core::events::EventType::StampCompleted
     );
+}
+
+#[tokio::test]
+async fn a_repeated_request_finds_its_job_and_never_reserves_twice() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 2).await;
+    let actor = Actor::portal(&user);
+    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let first = w.accept_as(&actor, &request, "key-1").await.unwrap();
+    assert_eq!(w.queue.len(), 1);
+    // The first answer was lost (or the function died after its
+    // transaction): the retry answers with the same job and queues it again.
+    let again = w.accept_as(&actor, &request, "key-1").await.unwrap();
+    assert_eq!(
+        (&again.job_id, &again.serial),
+        (&first.job_id, &first.serial)
+    );
+    assert_eq!(w.queue.len(), 2);
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 1, 0));
+    assert_eq!(w.work_next().await, Outcome::Done);
+    assert_eq!(w.work_next().await, Outcome::Duplicate);
+    // Done: a repeat still answers with it, and queues nothing.
+    let done = w.accept_as(&actor, &request, "key-1").await.unwrap();
+    assert_eq!(
+        (done.job_id.as_str(), done.status),
+        (first.job_id.as_str(), JobStatus::Done)
+    );
+    assert_eq!(w.queue.len(), 0);
+    // Even with no stamp left to reserve, the repeat is not "insufficient".
+    let other = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    w.accept_as(&actor, &other, "key-2").await.unwrap();
+    assert_eq!(w.store.balance(&user).await, balance(2, 0, 1, 1));
+    let repeat = w.accept_as(&actor, &other, "key-2").await.unwrap();
+    assert_eq!(repeat.status, JobStatus::Queued);
+    let third = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let err = w.accept_as(&actor, &third, "key-3").await.unwrap_err();
+    assert_eq!(err.code(), codes::INSUFFICIENT_QUOTA);
+    // A seed that names another owner's job is never answered with it (the
+    // edge puts the caller's account in every seed, so this takes a hash
+    // collision).
+    let stranger = portal("user-2");
+    w.credit(&stranger, 1).await;
+    let theirs = w.upload(&stranger, sample_pdf(1, [0, 0, 595, 842], None));
+    let err = w
+        .accept_as(&Actor::portal(&stranger), &theirs, "key-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), codes::CONTENTION);
+    assert_eq!(w.store.balance(&stranger).await, balance(1, 1, 0, 0));
+    w.assert_audit(&user).await;
+    w.assert_audit(&stranger).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_the_queue_refused_makes_a_fresh_job() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let actor = Actor::portal(&user);
+    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    w.queue.set_unavailable(true);
+    let err = w.accept_as(&actor, &request, "key-1").await.unwrap_err();
+    assert_eq!(err.kind(), meterai_core::error::ErrorKind::Unavailable);
+    assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
+    w.queue.set_unavailable(false);
+    let retried = w.accept_as(&actor, &request, "key-1").await.unwrap();
+    assert_eq!(retried.status, JobStatus::Queued);
+    assert_eq!(w.work_next().await, Outcome::Done);
+    assert_eq!(w.job(&retried.job_id).await.status, JobStatus::Done);
+    assert_eq!(w.store.balance(&user).await, balance(1, 0, 0, 1));
+    w.assert_audit(&user).await;
+}
+
+#[tokio::test]
+async fn a_job_whose_message_was_lost_is_sent_again_by_the_schedule() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 2).await;
+    // Two jobs accepted whose messages never reached the queue (the accept
+    // died between its transaction and the send).
+    let mut lost = Vec::new();
+    for _ in 0..2 {
+        let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+        lost.push(
+            w.accept(&Actor::portal(&user), &request)
+                .await
+                .unwrap()
+                .job_id,
+        );
+        w.queue.receive();
+    }
+    let ports = w.ports();
+    let run = |limit| stamping::resend_unfinished(&ports, limit);
+    // Not quiet long enough yet: a queue can be long at a deadline.
+    w.clock.advance(meterai_core::jobs::RESEND_AFTER_MS - 1);
+    assert_eq!(run(10).await.unwrap().resent, 0);
+    w.clock.advance(2);
+    assert_eq!(run(1).await.unwrap().resent, 1, "at most the limit");
+    assert_eq!(run(10).await.unwrap().resent, 1, "the other one");
+    assert_eq!(
+        run(10).await.unwrap().resent,
+        0,
+        "sent again once per quiet spell"
+    );
+    assert_eq!(w.queue.len(), 2);
+    assert_eq!(w.work_next().await, Outcome::Done);
+    // The other stays reserved until its message is worked; a later run
+    // sends it again if that message is lost as well.
+    w.queue.receive();
+    w.clock.advance(meterai_core::jobs::RESEND_AFTER_MS + 1);
+    assert_eq!(run(10).await.unwrap().resent, 1);
+    assert_eq!(w.work_next().await, Outcome::Done);
+    for job_id in &lost {
+        assert_eq!(w.job(job_id).await.status, JobStatus::Done);
+    }
+    w.clock.advance(meterai_core::jobs::RESEND_AFTER_MS + 1);
+    assert_eq!(
+        run(10).await.unwrap().resent,
+        0,
+        "finished jobs are not sent"
+    );
+    assert_eq!(w.store.balance(&user).await, balance(2, 0, 0, 2));
+    w.assert_audit(&user).await;
 }

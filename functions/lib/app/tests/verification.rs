@@ -82,6 +82,7 @@ impl World {
             &common::settings(),
             &Actor::portal(&user),
             &request,
+            &meterai_core::ids::nonce(),
         )
         .await
         .unwrap()

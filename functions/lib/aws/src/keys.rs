@@ -21,6 +21,7 @@
 //! | e-mail sent | `MAIL#{event id}` | `MAIL` | |
 //! | order awaiting payment | `PENDING#{shard}` | `{since:013}#{order}` | |
 //! | jobs ended in a minute | `DRAIN#{minute}` | `DRAIN` | |
+//! | unfinished job | `UNFINISHED#{shard}` | `{accepted:013}#{job}` | |
 //!
 //! Orders awaiting payment are spread over [`PENDING_SHARDS`] partitions
 //! (by the order id's last character) so that a deadline's burst of orders
@@ -173,6 +174,21 @@ pub fn pending_shard(shard: u32) -> String {
     format!("PENDING#{shard}")
 }
 
+/// The marker of an unfinished job: written with the job, deleted in the
+/// step that ends it; the schedule reads the old ones (a lost message).
+pub fn unfinished_job(job_id: &str, accepted_ms: i64) -> Key {
+    let shard = job_id
+        .bytes()
+        .last()
+        .map_or(0, |b| u32::from(b) % PENDING_SHARDS);
+    Key::new(unfinished_shard(shard), sort_key(accepted_ms, job_id))
+}
+
+/// One partition of the unfinished jobs.
+pub fn unfinished_shard(shard: u32) -> String {
+    format!("UNFINISHED#{shard}")
+}
+
 /// A listing's sort key: time first (zero-padded milliseconds), then the id.
 pub fn sort_key(created_ms: i64, id: &str) -> String {
     format!("{}#{id}", crate::store::sortable_ms(created_ms))
@@ -200,6 +216,7 @@ mod tests {
             customer("c"),
             event("e"),
             pending_order("ord_1", 5),
+            unfinished_job("job_1", 5),
             mail_sent("order.paid:ord_1"),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use aws_sdk_s3::presigning::PresigningConfig;
 
 use crate::error::{Error, Result};
@@ -378,6 +378,22 @@ fn job_from_item(item: &Item) -> Option<Job> {
 }
 
 impl DynamoJobs {
+    /// The job is no longer unfinished (a job accepted before markers
+    /// existed has none: deleting nothing is no error).
+    fn finish(&self, job: &Job) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(
+                        keys::unfinished_job(&job.job_id, job.created_ms).map(),
+                    ))
+                    .build()
+                    .expect("delete is complete"),
+            )
+            .build()
+    }
+
     fn put_new(&self, item: Item) -> TransactWriteItem {
         TransactWriteItem::builder()
             .put(
@@ -404,7 +420,13 @@ impl Jobs for DynamoJobs {
             ("created_at".to_string(), n(job.created_ms)),
         ]);
         let movement = Movement::new(&job.account, MovementKind::Reserve, 1, &job.job_id);
-        let extra = vec![self.put_new(job_item(job)), self.put_new(serial_item)];
+        let marker = keys::unfinished_job(&job.job_id, job.created_ms)
+            .with([("job_id".to_string(), s(&job.job_id))]);
+        let extra = vec![
+            self.put_new(job_item(job)),
+            self.put_new(serial_item),
+            self.put_new(marker),
+        ];
         Ok(
             match quota::apply(&self.clients, &self.table, &movement, extra).await? {
                 Ok(()) => Ok(()),
@@ -436,6 +458,63 @@ impl Jobs for DynamoJobs {
                 .map(Some)
                 .ok_or_else(|| Error::table(format!("job {job_id} is malformed in the table"))),
         }
+    }
+
+    async fn unfinished(&self, quiet_since_ms: i64, limit: usize) -> Result<Vec<String>> {
+        let mut found: Vec<(String, String)> = Vec::new();
+        let before = keys::sort_key(quiet_since_ms, "");
+        for shard in 0..keys::PENDING_SHARDS {
+            // Markers sent again lately are passed over by the filter: a few
+            // pages at most, so one busy shard cannot stall a run.
+            let mut start = None;
+            for _page in 0..4 {
+                let out = self
+                    .clients
+                    .dynamodb
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk < :before")
+                    .filter_expression("attribute_not_exists(resent_at) OR resent_at < :quiet")
+                    .expression_attribute_values(":pk", s(keys::unfinished_shard(shard)))
+                    .expression_attribute_values(":before", s(&before))
+                    .expression_attribute_values(":quiet", n(quiet_since_ms))
+                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+                found.extend(out.items().iter().filter_map(|item| {
+                    Some((
+                        get_s(item, "sk")?.to_string(),
+                        get_s(item, "job_id")?.to_string(),
+                    ))
+                }));
+                start = out.last_evaluated_key().cloned();
+                if start.is_none() || found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn mark_resent(&self, job: &Job, now_ms: i64) -> Result<()> {
+        let marked = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(
+                keys::unfinished_job(&job.job_id, job.created_ms).map(),
+            ))
+            .update_expression("SET resent_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        // Gone: the job ended meanwhile.
+        store::condition_held(marked).map(|_| ())
     }
 
     async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>> {
@@ -514,6 +593,7 @@ impl Jobs for DynamoJobs {
         let extra = vec![
             TransactWriteItem::builder().update(done).build(),
             TransactWriteItem::builder().update(bind).build(),
+            self.finish(job),
         ];
         Ok(quota::apply(&self.clients, &self.table, &movement, extra)
             .await?
@@ -556,6 +636,7 @@ impl Jobs for DynamoJobs {
         let extra = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().update(void_serial).build(),
+            self.finish(job),
         ];
         Ok(quota::apply(&self.clients, &self.table, &movement, extra)
             .await?

@@ -141,6 +141,31 @@ impl Job {
     }
 }
 
+/// The id of the job a request makes, from what identifies the request
+/// (`seed`: its caller, idempotency key, fingerprint and place in a batch):
+/// a retry after a crash, or after its first answer was lost, finds the
+/// first attempt's job instead of reserving a second stamp. `generation`
+/// moves on only past a job that never reached the queue (and returned its
+/// stamp), so the retry can make a fresh one. Shaped like every other id.
+pub fn job_id_for(seed: &str, generation: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(seed.as_bytes());
+    hasher.update([0]);
+    hasher.update(generation.to_be_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    format!("job_{}", ulid::Ulid::from_bytes(bytes))
+}
+
+/// How long an unfinished job may go without news before the schedule puts
+/// its message on the queue again (a message lost between the accept and
+/// the queue, or an accept that died before sending it). Longer than a job
+/// normally waits, so a busy queue is rarely doubled; the worker takes a
+/// second message for a job once.
+pub const RESEND_AFTER_MS: i64 = 15 * 60 * 1000;
+
 /// Jobs ended per minute lately, from the counts of the last whole minute
 /// and of the current one (`into_minute_ms` into it): the current pace when
 /// it is faster (a deadline's ramp shows there first), judged on at least 10
@@ -222,6 +247,22 @@ pub struct JobView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_names_its_job_and_only_its_job() {
+        let id = job_id_for("user-1|stamps|key-1|hash|0", 0);
+        assert_eq!(id, job_id_for("user-1|stamps|key-1|hash|0", 0));
+        assert!(crate::ids::is_id(&id, "job_"), "{id}");
+        let others = [
+            job_id_for("user-1|stamps|key-1|hash|0", 1),
+            job_id_for("user-2|stamps|key-1|hash|0", 0),
+            job_id_for("user-1|stamps|key-2|hash|0", 0),
+            job_id_for("user-1|stamps|key-1|hash|1", 0),
+        ];
+        for other in others {
+            assert_ne!(id, other);
+        }
+    }
 
     #[test]
     fn clients_are_told_when_to_ask_again_from_the_queue_and_its_drain() {

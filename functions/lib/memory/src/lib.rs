@@ -62,6 +62,9 @@ struct State {
     read_checks: HashMap<String, i64>,
     /// `attach_payment` calls still to fail (a table that hiccups).
     failing_attaches: usize,
+    /// When an unfinished job's message was last sent again (the table
+    /// keeps it on the job's unfinished marker, which ends with the job).
+    resent: HashMap<String, i64>,
 }
 
 /// What a serial number is bound to.
@@ -716,6 +719,35 @@ impl Jobs for MemoryJobs {
 
     async fn load(&self, job_id: &str) -> Result<Option<Job>> {
         Ok(self.store.lock().await.jobs.get(job_id).cloned())
+    }
+
+    async fn unfinished(&self, quiet_since_ms: i64, limit: usize) -> Result<Vec<String>> {
+        let state = self.store.lock().await;
+        let mut quiet: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| !j.is_final() && j.created_ms < quiet_since_ms)
+            .filter(|j| {
+                state
+                    .resent
+                    .get(&j.job_id)
+                    .is_none_or(|&at| at < quiet_since_ms)
+            })
+            .collect();
+        quiet.sort_by_key(|j| (j.created_ms, j.job_id.clone()));
+        Ok(quiet
+            .into_iter()
+            .take(limit)
+            .map(|j| j.job_id.clone())
+            .collect())
+    }
+
+    async fn mark_resent(&self, job: &Job, now_ms: i64) -> Result<()> {
+        let mut state = self.store.lock().await;
+        if state.jobs.get(&job.job_id).is_some_and(|j| !j.is_final()) {
+            state.resent.insert(job.job_id.clone(), now_ms);
+        }
+        Ok(())
     }
 
     async fn list(&self, owner: &AccountId, limit: i32, cursor: Option<&str>) -> Result<Page<Job>> {

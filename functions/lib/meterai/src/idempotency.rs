@@ -39,6 +39,13 @@ pub fn request_hash(route: &str, body: &serde_json::Value) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// What identifies one thing a keyed request makes (the `index`-th of a
+/// batch): a retry with the same key and request names the same thing,
+/// another account or another request never does.
+pub fn seed(account: &AccountId, scope: &str, key: &str, hash: &str, index: usize) -> String {
+    format!("{account}\0{scope}\0{key}\0{hash}\0{index}")
+}
+
 /// Runs `operation` once per key (see `meterai_app::idempotency::once`); a
 /// client error is stored as the HTTP answer it gets, so a retry gets the
 /// same answer.
@@ -93,6 +100,23 @@ mod tests {
             parse_key(Some("order-2024-09-06-001")).unwrap(),
             "order-2024-09-06-001"
         );
+    }
+
+    #[test]
+    fn a_seed_names_one_caller_one_request_and_one_place() {
+        let a = AccountId::parse("user-1").unwrap();
+        let b = AccountId::parse("user-2").unwrap();
+        let one = seed(&a, "stamps", "k", "h", 0);
+        assert_eq!(one, seed(&a, "stamps", "k", "h", 0));
+        for other in [
+            seed(&b, "stamps", "k", "h", 0),
+            seed(&a, "stamps-batch", "k", "h", 0),
+            seed(&a, "stamps", "k2", "h", 0),
+            seed(&a, "stamps", "k", "h2", 0),
+            seed(&a, "stamps", "k", "h", 1),
+        ] {
+            assert_ne!(one, other);
+        }
     }
 
     #[test]

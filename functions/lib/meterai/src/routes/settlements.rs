@@ -3,6 +3,10 @@
 //! exactly once by the same path as a notification; one still pending goes
 //! to the back of the line, one abandoned is closed. "Paid, but the quota
 //! stayed 0" cannot outlast one run after the gateway answers.
+//!
+//! The same run sends again the message of every stamp job left unfinished
+//! without news for too long (a message lost between an accept and the
+//! queue), so no stamp stays reserved for ever.
 
 use crate::App;
 
@@ -22,6 +26,9 @@ const CONCURRENCY: usize = 8;
 /// No check starts after this much of a run: the function's timeout is 60 s
 /// and one check may wait 8 s for the gateway.
 const BUDGET_MS: i64 = 45_000;
+/// Unfinished jobs sent again per run, at most (each is one read, one send
+/// and one write; a lost message is rare).
+const RESEND_BATCH: usize = 200;
 
 /// One scheduled run; its report is the function's answer (and its log).
 pub fn handle(app: &'static App, _event: serde_json::Value) -> crate::lambda::Run {
@@ -32,7 +39,12 @@ pub fn handle(app: &'static App, _event: serde_json::Value) -> crate::lambda::Ru
             concurrency: CONCURRENCY,
             budget_ms: BUDGET_MS,
         };
-        let report = meterai_app::payments::reconcile(&app.payment_ports(), limits).await?;
-        Ok(serde_json::to_value(report).unwrap_or_default())
+        // Both every run: one failing does not hold back the other.
+        let (payments, stamping) = (app.payment_ports(), app.stamp_ports());
+        let (orders, jobs) = tokio::join!(
+            meterai_app::payments::reconcile(&payments, limits),
+            meterai_app::stamping::resend_unfinished(&stamping, RESEND_BATCH),
+        );
+        Ok(serde_json::json!({ "orders": orders?, "jobs_resent": jobs? }))
     })
 }

@@ -81,7 +81,9 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                     stamp_request.customer_id.as_deref(),
                 )
                 .await?;
-                let accepted = stamping::accept(ports, settings, &actor, &stamp_request).await?;
+                let seed = idempotency::seed(&account, "stamps", &key, &hash, 0);
+                let accepted =
+                    stamping::accept(ports, settings, &actor, &stamp_request, &seed).await?;
                 Ok(StoredResponse {
                     status: 202,
                     body: serde_json::to_string(&accepted).expect("serializes"),
@@ -116,13 +118,14 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             let hash = idempotency::request_hash("POST /v1/stamps/batch", &body);
             let batch = async {
                 let mut results = Vec::with_capacity(items.len());
-                for item in items {
+                for (index, item) in items.iter().enumerate() {
+                    let seed = idempotency::seed(&account, "stamps-batch", &key, &hash, index);
                     let outcome = async {
                         let r = request::stamp_request(item)?;
                         let actor =
                             stamping::actor(app.customers(), &caller, r.customer_id.as_deref())
                                 .await?;
-                        stamping::accept(ports, settings, &actor, &r).await
+                        stamping::accept(ports, settings, &actor, &r, &seed).await
                     }
                     .await;
                     results.push(match outcome {
