@@ -339,3 +339,47 @@ fn an_rsa_key_signs_as_validly_as_a_p256_one() {
     let (_, text) = run("pdfsig", &[s(&file)]);
     assert!(text.contains("meterai test RSA signer"), "{text}");
 }
+
+/// At the smallest mark, with the longest verification URL a deployment
+/// may have, the QR code still decodes from a 150 dpi render, wherever the
+/// mark falls on the pixel grid, and in a box that is not square.
+#[test]
+fn the_qr_code_decodes_at_150_dpi_at_the_smallest_size() {
+    use meterai_core::jobs::{verify_url, MAX_QR_URL, MIN_SIZE};
+    let scratch = Scratch::new("oracle-qr-min");
+    let serial = Serial::generate();
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let shortest = verify_url("https://x.id", serial.as_str()).len();
+    let base = format!("https://{}.id", "a".repeat(MAX_QR_URL - shortest + 1));
+    let url = verify_url(&base, serial.as_str());
+    assert_eq!(url.len(), MAX_QR_URL);
+    let boxes = [
+        (200.0, 300.0, MIN_SIZE, MIN_SIZE),
+        (200.3, 300.3, MIN_SIZE, MIN_SIZE),
+        (200.61, 300.61, MIN_SIZE, MIN_SIZE),
+        (100.0, 300.0, 400.0, MIN_SIZE),
+    ];
+    for (i, (x, y, width, height)) in boxes.into_iter().enumerate() {
+        let placement = Placement {
+            page: 1,
+            x,
+            y,
+            width,
+            height,
+        };
+        let stamped = stamp(
+            &original,
+            &placement,
+            &MarkText {
+                serial: serial.as_str(),
+                verify_url: &url,
+            },
+            &Limits::default(),
+            &signer(),
+        )
+        .unwrap();
+        let file = scratch.write(&format!("min-{i}.pdf"), &stamped.bytes);
+        let codes = qr_codes(&scratch, &file, 1);
+        assert!(codes.contains(&url), "box {i}: zbarimg read {codes:?}");
+    }
+}

@@ -483,11 +483,7 @@ async fn work_on<S: Signer>(
         }
         Err(e) => return Err(e),
     };
-    let verify_url = format!(
-        "{}/v1/verify/{}",
-        settings.verify_base_url.trim_end_matches('/'),
-        job.serial
-    );
+    let verify_url = meterai_core::jobs::verify_url(&settings.verify_base_url, job.serial.as_str());
     let (serial, placement, limits) = (job.serial.to_string(), job.placement, settings.limits);
     let space = SignatureSpace {
         signing_time: signing_time(ports.clock),

@@ -79,6 +79,28 @@ pub struct Placement {
 
 /// The mark's side, in points, when a request does not say.
 pub const DEFAULT_SIZE: f64 = 100.0;
+/// The smallest mark, in points (28 mm): its QR code of a verification URL
+/// of up to `MAX_QR_URL` bytes still decodes from a 150 dpi scan or screen
+/// (tested at this size, through poppler's rendering and zbar).
+pub const MIN_SIZE: f64 = 80.0;
+/// The largest mark, in points.
+pub const MAX_SIZE: f64 = 600.0;
+/// The longest verification URL a mark's QR code carries (QR version 5 at
+/// level L): a longer one would shrink the modules below what `MIN_SIZE`
+/// was chosen for. A deployment whose URL is longer refuses to start.
+pub const MAX_QR_URL: usize = 106;
+
+/// The public verification URL of `serial` under the API's base URL: what
+/// the mark's QR code carries.
+pub fn verify_url(base: &str, serial: &str) -> String {
+    format!("{}/v1/verify/{serial}", base.trim_end_matches('/'))
+}
+
+/// Whether marks made under this base URL carry a QR code that decodes at
+/// [`MIN_SIZE`].
+pub fn verify_base_fits_the_mark(base: &str) -> bool {
+    verify_url(base, &"0".repeat(crate::serial::SERIAL_LEN)).len() <= MAX_QR_URL
+}
 
 /// A stamp job as stored.
 #[derive(Debug, Clone, PartialEq)]

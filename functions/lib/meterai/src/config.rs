@@ -256,12 +256,22 @@ impl Config {
             (needs.mail && self.mail_from.is_none(), "MAIL_FROM"),
             (needs.mail && self.user_pool_id.is_none(), "USER_POOL_ID"),
         ];
-        match missing.iter().find(|(gone, _)| *gone) {
-            Some((_, name)) => Err(Error::Misconfigured(format!(
+        if let Some((_, name)) = missing.iter().find(|(gone, _)| *gone) {
+            return Err(Error::Misconfigured(format!(
                 "environment variable {name} is not set, and this function needs it"
-            ))),
-            None => Ok(()),
+            )));
         }
+        // The signer draws the QR code: a URL too long for it would make
+        // marks that do not decode at their smallest size.
+        if needs.signing_key
+            && !meterai_core::jobs::verify_base_fits_the_mark(&self.verify_base_url)
+        {
+            return Err(Error::Misconfigured(format!(
+                "VERIFY_BASE_URL is too long for the mark's QR code (at most {} bytes with the path and serial)",
+                meterai_core::jobs::MAX_QR_URL
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -470,5 +480,23 @@ mod tests {
             mail: true,
         };
         assert!(Config::from_vars(&all).unwrap().check(every).is_ok());
+        // The signer's QR code carries the verification URL: an AWS API's
+        // default endpoint fits, a longer base refuses to start.
+        let signer = Needs {
+            signing_key: true,
+            ..Needs::NONE
+        };
+        let aws = "https://a1b2c3d4e5.execute-api.ap-southeast-3.amazonaws.com";
+        all.insert("VERIFY_BASE_URL".into(), aws.into());
+        assert!(Config::from_vars(&all).unwrap().check(signer).is_ok());
+        all.insert(
+            "VERIFY_BASE_URL".into(),
+            format!("{aws}/{}", "x".repeat(20)),
+        );
+        let err = Config::from_vars(&all).unwrap().check(signer).unwrap_err();
+        assert!(
+            matches!(&err, Error::Misconfigured(m) if m.contains("VERIFY_BASE_URL")),
+            "{err:?}"
+        );
     }
 }

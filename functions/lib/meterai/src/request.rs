@@ -2,7 +2,7 @@
 //! are not what a route reads.
 
 use meterai_app::stamping::StampRequest;
-use meterai_core::jobs::{Placement, DEFAULT_SIZE};
+use meterai_core::jobs::{Placement, DEFAULT_SIZE, MAX_SIZE, MIN_SIZE};
 use meterai_core::orders::OrderRules;
 use meterai_core::resellers::Sale;
 
@@ -157,8 +157,8 @@ pub fn stamp_request(body: &serde_json::Value) -> Result<StampRequest> {
         page,
         x: coordinate("x", None, 0.0, 14_400.0)?,
         y: coordinate("y", None, 0.0, 14_400.0)?,
-        width: coordinate("width", Some(DEFAULT_SIZE), 40.0, 600.0)?,
-        height: coordinate("height", Some(DEFAULT_SIZE), 40.0, 600.0)?,
+        width: coordinate("width", Some(DEFAULT_SIZE), MIN_SIZE, MAX_SIZE)?,
+        height: coordinate("height", Some(DEFAULT_SIZE), MIN_SIZE, MAX_SIZE)?,
     };
     let text = |name: &str| -> Result<Option<String>> {
         match object.get(name) {

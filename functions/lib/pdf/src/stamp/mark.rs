@@ -14,6 +14,16 @@ use qrcode::{EcLevel, QrCode};
 /// matrix scales it to the requested size.
 pub const DESIGN: f64 = 100.0;
 
+/// Where the QR code is drawn (its quiet zone included), in design units:
+/// most of the card, because its modules must stay large enough to decode
+/// at the smallest mark size (see `MIN_SIZE` in `meterai-core`'s jobs).
+const QR_X: f64 = 5.0;
+const QR_Y: f64 = 13.0;
+const QR_SIDE: f64 = 70.0;
+/// White modules around the code, inside the card's white (a reader
+/// needs a margin to find the code; the card's frame is further out).
+const QR_QUIET: f64 = 2.0;
+
 fn static_part() -> &'static str {
     static PART: OnceLock<String> = OnceLock::new();
     PART.get_or_init(|| {
@@ -21,11 +31,11 @@ fn static_part() -> &'static str {
         // White card with a dark green frame and an inner hairline.
         s.push_str("q 1 1 1 rg 0 0 100 100 re f Q\n");
         s.push_str("q 0.05 0.35 0.2 RG 2 w 1 1 98 98 re S 0.5 w 4 4 92 92 re S Q\n");
-        // Labels: Helvetica-Bold (F2) in dark green.
-        s.push_str("BT 0.05 0.35 0.2 rg /F2 7.5 Tf 1 0 0 1 22.5 88 Tm (METERAI) Tj ET\n");
-        s.push_str("BT 0.05 0.35 0.2 rg /F2 6.5 Tf 1 0 0 1 18.5 80.5 Tm (ELEKTRONIK) Tj ET\n");
-        s.push_str("BT 0 0 0 rg /F2 10 Tf 1 0 0 1 64 52 Tm (10000) Tj ET\n");
-        s.push_str("BT 0 0 0 rg /F1 5 Tf 1 0 0 1 66 44 Tm (RUPIAH) Tj ET\n");
+        // The title on one line across the top, Helvetica-Bold (F2) in
+        // dark green; the duty in a column right of the code.
+        s.push_str("BT 0.05 0.35 0.2 rg /F2 6.8 Tf 1 0 0 1 11 88 Tm (METERAI ELEKTRONIK) Tj ET\n");
+        s.push_str("BT 0 0 0 rg /F2 6.2 Tf 1 0 0 1 76.9 52 Tm (10000) Tj ET\n");
+        s.push_str("BT 0 0 0 rg /F1 4.2 Tf 1 0 0 1 77.5 46 Tm (RUPIAH) Tj ET\n");
         s
     })
 }
@@ -34,12 +44,12 @@ fn static_part() -> &'static str {
 pub fn content(serial: &str, verify_url: &str) -> Vec<u8> {
     let mut s = String::with_capacity(8 * 1024);
     s.push_str(static_part());
-    // QR code, 56 x 56 at (6, 16), as one path of filled module rectangles
-    // (horizontal runs merged to keep the stream short).
-    if let Ok(code) = QrCode::with_error_correction_level(verify_url.as_bytes(), EcLevel::M) {
+    // The QR code as one path of filled module rectangles (horizontal runs
+    // merged to keep the stream short). Level L: the mark is printed or
+    // shown whole, and fewer modules mean larger ones.
+    if let Ok(code) = QrCode::with_error_correction_level(verify_url.as_bytes(), EcLevel::L) {
         let width = code.width();
-        let quiet = 1.0;
-        let module = 56.0 / (width as f64 + 2.0 * quiet);
+        let module = QR_SIDE / (width as f64 + 2.0 * QR_QUIET);
         let colors = code.to_colors();
         s.push_str("q 0 0 0 rg\n");
         for row in 0..width {
@@ -50,8 +60,8 @@ pub fn content(serial: &str, verify_url: &str) -> Vec<u8> {
                     while col < width && colors[row * width + col] == qrcode::Color::Dark {
                         col += 1;
                     }
-                    let x = 6.0 + (start as f64 + quiet) * module;
-                    let y = 16.0 + 56.0 - (row as f64 + 1.0 + quiet) * module;
+                    let x = QR_X + (start as f64 + QR_QUIET) * module;
+                    let y = QR_Y + QR_SIDE - (row as f64 + 1.0 + QR_QUIET) * module;
                     let _ = writeln!(
                         s,
                         "{x:.3} {y:.3} {:.3} {module:.3} re",
@@ -68,7 +78,7 @@ pub fn content(serial: &str, verify_url: &str) -> Vec<u8> {
     // alphabet are at most 0.72 em, so 22 characters fit the card).
     let _ = writeln!(
         s,
-        "BT 0 0 0 rg /F1 5.6 Tf 1 0 0 1 8 8 Tm ({}) Tj ET",
+        "BT 0 0 0 rg /F1 5.6 Tf 1 0 0 1 8 6.5 Tm ({}) Tj ET",
         escape(serial)
     );
     s.into_bytes()
@@ -101,8 +111,7 @@ mod tests {
             "https://meterai.example/v1/verify/ABCDEFGHJKMNPQRSTVWXY0",
         ))
         .unwrap();
-        assert!(text.contains("(METERAI) Tj"));
-        assert!(text.contains("(ELEKTRONIK) Tj"));
+        assert!(text.contains("(METERAI ELEKTRONIK) Tj"));
         assert!(text.contains("(10000) Tj"));
         assert!(text.contains("(ABCDEFGHJKMNPQRSTVWXY0) Tj"));
         let modules = text.matches(" re\n").count();

@@ -515,11 +515,15 @@ pub fn stamp(
     prepared.seal(&cms)
 }
 
+/// The mark keeps its square shape (a stretched QR code may not decode): it
+/// is scaled to the smaller side of the box and centred in it.
 fn scaled_content(text: &MarkText<'_>, placement: &Placement) -> Vec<u8> {
+    let side = placement.width.min(placement.height);
     let mut content = format!(
-        "q {:.4} 0 0 {:.4} 0 0 cm\n",
-        placement.width / mark::DESIGN,
-        placement.height / mark::DESIGN
+        "q {scale:.4} 0 0 {scale:.4} {dx:.4} {dy:.4} cm\n",
+        scale = side / mark::DESIGN,
+        dx = (placement.width - side) / 2.0,
+        dy = (placement.height - side) / 2.0,
     )
     .into_bytes();
     content.extend(mark::content(text.serial, text.verify_url));
