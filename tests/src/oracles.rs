@@ -81,7 +81,35 @@ pub fn page_text(file: &Path, page: u32) -> String {
     text
 }
 
-/// The QR codes zbar reads on a 150 dpi render of `page`, one per line.
+/// The QR codes zbar reads on MuPDF's 150 dpi render of `page`.
+pub fn qr_codes_mupdf(scratch: &Scratch, file: &Path, page: u32) -> Vec<String> {
+    let png = scratch.path("qr-mupdf.png");
+    let (ok, text) = run(
+        "mutool",
+        &[
+            "draw",
+            "-q",
+            "-r",
+            "150",
+            "-o",
+            s(&png),
+            s(file),
+            &page.to_string(),
+        ],
+    );
+    assert!(ok, "mutool draw: {text}");
+    zbar(&png)
+}
+
+/// The QR codes zbar reads in an image, one per line.
+fn zbar(png: &Path) -> Vec<String> {
+    let (ok, text) = run("zbarimg", &["--quiet", "--raw", s(png)]);
+    assert!(ok, "zbarimg: {text}");
+    // zbar may add D-Bus noise on stderr; each decoded symbol is its own line.
+    text.lines().map(|l| l.trim().to_string()).collect()
+}
+
+/// The QR codes zbar reads on poppler's 150 dpi render of `page`.
 pub fn qr_codes(scratch: &Scratch, file: &Path, page: u32) -> Vec<String> {
     let p = page.to_string();
     let prefix = scratch.path("qr-page");
@@ -101,13 +129,7 @@ pub fn qr_codes(scratch: &Scratch, file: &Path, page: u32) -> Vec<String> {
         ],
     );
     assert!(ok, "pdftoppm: {text}");
-    let (ok, text) = run(
-        "zbarimg",
-        &["--quiet", "--raw", s(&scratch.path("qr-page.png"))],
-    );
-    assert!(ok, "zbarimg: {text}");
-    // zbar may add D-Bus noise on stderr; each decoded symbol is its own line.
-    text.lines().map(|l| l.trim().to_string()).collect()
+    zbar(&scratch.path("qr-page.png"))
 }
 
 /// `pyhanko sign validate` trusting only `trust` (our CA, plus the CAs of

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use e2e::oracles::{
     applicant_signed, assert_qpdf_clean, assert_signature_broken, assert_signatures_valid,
-    page_text, qr_codes, run, s, Scratch, TEST_SIGNING,
+    page_text, qr_codes, qr_codes_mupdf, run, s, Scratch, TEST_SIGNING,
 };
 use meterai_pdf::signing::LocalSigner;
 use meterai_pdf::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
@@ -342,7 +342,8 @@ fn an_rsa_key_signs_as_validly_as_a_p256_one() {
 
 /// At the smallest mark, with the longest verification URL a deployment
 /// may have, the QR code still decodes from a 150 dpi render, wherever the
-/// mark falls on the pixel grid, and in a box that is not square.
+/// mark falls on the pixel grid, and in a box that is not square; in
+/// poppler's render and in MuPDF's.
 #[test]
 fn the_qr_code_decodes_at_150_dpi_at_the_smallest_size() {
     use meterai_core::jobs::{verify_url, MAX_QR_URL, MIN_SIZE};
@@ -381,5 +382,82 @@ fn the_qr_code_decodes_at_150_dpi_at_the_smallest_size() {
         let file = scratch.write(&format!("min-{i}.pdf"), &stamped.bytes);
         let codes = qr_codes(&scratch, &file, 1);
         assert!(codes.contains(&url), "box {i}: zbarimg read {codes:?}");
+        let codes = qr_codes_mupdf(&scratch, &file, 1);
+        assert!(
+            codes.contains(&url),
+            "box {i}, MuPDF: zbarimg read {codes:?}"
+        );
     }
+}
+
+/// A one-page form as LibreOffice, pdfLaTeX and Evince write them: a text
+/// field and `/NeedAppearances true` (viewers draw the fields themselves).
+fn form_pdf() -> Vec<u8> {
+    let content = b"BT /F1 18 Tf 72 760 Tm (Formulir lamaran) Tj ET";
+    let objects: [Vec<u8>; 6] = [
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R] /NeedAppearances true /DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 6 0 R >> >> >> >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 6 0 R >> >> /Annots [5 0 R] >>".to_vec(),
+        [
+            format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
+            content,
+            b"\nendstream",
+        ]
+        .concat(),
+        b"<< /Type /Annot /Subtype /Widget /FT /Tx /T (nama) /V (Budi) /Rect [72 700 300 720] /P 3 0 R /F 4 /DA (/Helv 12 Tf 0 g) >>".to_vec(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A form that asks viewers to draw its fields themselves still shows our
+/// mark in poppler (which then redraws every field it can, and a signature
+/// field it cannot) and in MuPDF: the QR code is read back from both
+/// renders, and the signatures stay valid.
+#[test]
+fn the_mark_shows_on_a_form_that_needs_appearances() {
+    let scratch = Scratch::new("oracle-need-appearances");
+    let serial = Serial::generate();
+    let file = stamp_file(&scratch, &form_pdf(), at(1, 200.0, 300.0), &serial);
+    assert_qpdf_clean(&file);
+    let expected = format!("http://127.0.0.1/v1/verify/{serial}");
+    let codes = qr_codes(&scratch, &file, 1);
+    assert!(codes.contains(&expected), "zbarimg read: {codes:?}");
+    let codes = qr_codes_mupdf(&scratch, &file, 1);
+    assert!(codes.contains(&expected), "MuPDF: zbarimg read: {codes:?}");
+
+    // Signed by the applicant first: both signatures stay valid.
+    let (signed, cert) = applicant_signed(&scratch, &form_pdf());
+    let serial = Serial::generate();
+    let stamped = stamp_unchecked(
+        &scratch,
+        &std::fs::read(&signed).unwrap(),
+        at(1, 200.0, 300.0),
+        &serial,
+    );
+    assert_qpdf_clean(&stamped);
+    assert_signatures_valid(&stamped, &[&cert, &test_ca()], 2);
+    let expected = format!("http://127.0.0.1/v1/verify/{serial}");
+    let codes = qr_codes(&scratch, &stamped, 1);
+    assert!(codes.contains(&expected), "zbarimg read: {codes:?}");
 }

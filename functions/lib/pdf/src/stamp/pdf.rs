@@ -435,9 +435,27 @@ pub fn prepare(
         "AP" => dictionary! { "N" => form_id },
     };
     let annotation_id = update.new_document.add_object(annotation);
-    add_annotation(&mut update, page_id, annotation_id)
-        .map_err(|e| StampError::Malformed(e.to_string()))?;
-    add_field(&mut update, annotation_id).map_err(|e| StampError::Malformed(e.to_string()))?;
+    let malformed = |e: lopdf::Error| StampError::Malformed(e.to_string());
+    let need_appearances = add_field(&mut update, annotation_id).map_err(malformed)?;
+    // A form that asks viewers to draw its fields themselves makes some
+    // (poppler) redraw our signature widget as well, empty. The mark is then
+    // also a stamp annotation, which no viewer redraws: under the widget,
+    // with the same appearance.
+    if need_appearances {
+        let stamp = dictionary! {
+            "Type" => "Annot",
+            "Subtype" => "Stamp",
+            "Rect" => user_rect.iter().map(|v| Object::Real(*v as f32)).collect::<Vec<_>>(),
+            "F" => 132,
+            "P" => page_id,
+            "NM" => Object::string_literal(format!("e-meterai-{}-mark", text.serial)),
+            "Contents" => Object::string_literal(format!("e-Meterai {}", text.serial)),
+            "AP" => dictionary! { "N" => form_id },
+        };
+        let stamp_id = update.new_document.add_object(stamp);
+        add_annotation(&mut update, page_id, stamp_id).map_err(malformed)?;
+    }
+    add_annotation(&mut update, page_id, annotation_id).map_err(malformed)?;
 
     let mut bytes = Vec::with_capacity(original.len() + 2 * space.capacity + 16 * 1024);
     update
@@ -533,8 +551,8 @@ fn scaled_content(text: &MarkText<'_>, placement: &Placement) -> Vec<u8> {
 
 /// Adds the field to the catalog's `/AcroForm /Fields`, keeping every existing
 /// field; the form may be absent, a direct dictionary or a reference, and so
-/// may its `/Fields` array.
-fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result<()> {
+/// may its `/Fields` array. True if the form says `/NeedAppearances true`.
+fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result<bool> {
     let root = update.new_document.trailer.get(b"Root")?.as_reference()?;
     update.opt_clone_object_to_new_document(root)?;
     let form = update
@@ -607,7 +625,11 @@ fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result
     if flags & 3 != 3 {
         form.set("SigFlags", flags | 3);
     }
-    Ok(())
+    let need_appearances = form
+        .get(b"NeedAppearances")
+        .and_then(Object::as_bool)
+        .unwrap_or(false);
+    Ok(need_appearances)
 }
 
 /// Appends the annotation to the page's `/Annots`, which may be absent, a
