@@ -341,6 +341,7 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
         url_ttl: std::time::Duration::from_secs(300),
         stamp_timeout: std::time::Duration::from_secs(20),
         chaos_crash_after_store: false,
+        slot: Default::default(),
     };
     // The deployed table and bucket, and a queue that does not exist.
     let gone_queue = format!("{}-{}", queue_url, unique("gone"));
@@ -531,6 +532,7 @@ async fn a_job_whose_message_was_lost_is_found_again_and_never_reserves_twice() 
         url_ttl: std::time::Duration::from_secs(300),
         stamp_timeout: std::time::Duration::from_secs(20),
         chaos_crash_after_store: false,
+        slot: Default::default(),
     };
     let retried = meterai_app::stamping::accept(&ports, &settings, &actor, &request, &seed)
         .await

@@ -32,7 +32,7 @@ use crate::Outcome;
 use meterai_core::resellers::Caller;
 
 /// What the stamping side needs to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StampSettings {
     pub limits: Limits,
     /// Base of the public verification URL printed in the QR code.
@@ -46,7 +46,36 @@ pub struct StampSettings {
     /// stamped document is stored and before it is recorded, as a worker
     /// killed at that moment would. The template enables it on the emulator only.
     pub chaos_crash_after_store: bool,
+    /// The process's stamping slot (see [`StampingSlot`]).
+    pub slot: StampingSlot,
 }
+
+/// One document is stamped at a time per process. A stamping that outlives
+/// its timeout cannot be stopped (the parser is not cancellable), so it
+/// keeps the slot until its thread really ends: the next job waits for the
+/// slot a little, then goes back to the queue for another worker, instead
+/// of sharing the CPU with a runaway.
+#[derive(Debug, Clone)]
+pub struct StampingSlot(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Default for StampingSlot {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(1)))
+    }
+}
+
+impl StampingSlot {
+    /// The slot, if it frees within `wait`.
+    pub async fn take(&self, wait: Duration) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(wait, self.0.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// How long a job waits for the stamping slot before going back to the queue.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// The `client_reference` that triggers the simulated crash (local stage only).
 pub const CHAOS_CRASH_AFTER_STORE: &str = "chaos:crash-after-store";
@@ -454,6 +483,13 @@ async fn work_on<S: Signer>(
     if job.is_final() {
         return Ok(Outcome::Duplicate);
     }
+    // Before the job is started: a job that cannot have the slot is not an
+    // attempt, just a message handed back.
+    let Some(slot) = settings.slot.take(SLOT_WAIT).await else {
+        return Ok(Outcome::Retry(
+            "a stamping that ran over its time still holds this worker".into(),
+        ));
+    };
     // queued -> processing (or processing again after a worker died mid-job).
     if !ports.jobs.start(job_id, ports.clock.now_ms()).await? {
         return Ok(Outcome::Duplicate);
@@ -490,6 +526,8 @@ async fn work_on<S: Signer>(
         capacity: signer.chain().contents_capacity(),
     };
     let stamping = tokio::task::spawn_blocking(move || {
+        // Held until the thread ends, even after the timeout below gave up.
+        let _slot = slot;
         stamp::prepare(
             &original,
             &placement,

@@ -848,3 +848,32 @@ async fn a_job_whose_message_was_lost_is_sent_again_by_the_schedule() {
     assert_eq!(w.store.balance(&user).await, balance(2, 0, 0, 2));
     w.assert_audit(&user).await;
 }
+
+#[tokio::test]
+async fn a_runaway_stamping_keeps_the_next_job_off_the_cpu_and_in_the_queue() {
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 1).await;
+    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    let accepted = w.accept(&Actor::portal(&user), &request).await.unwrap();
+    // A stamping that ran over its timeout still holds the slot.
+    let runaway = w
+        .settings
+        .slot
+        .take(std::time::Duration::ZERO)
+        .await
+        .expect("the slot is free");
+    let outcome = w.work(&accepted.job_id).await;
+    assert!(matches!(outcome, Outcome::Retry(_)), "{outcome:?}");
+    let job = w.job(&accepted.job_id).await;
+    assert_eq!(
+        (job.status, job.attempts),
+        (JobStatus::Queued, 0),
+        "not an attempt"
+    );
+    // Its thread ends: the message, delivered again, is stamped.
+    drop(runaway);
+    assert_eq!(w.work(&accepted.job_id).await, Outcome::Done);
+    assert_eq!(w.store.balance(&user).await, balance(1, 0, 0, 1));
+    w.assert_audit(&user).await;
+}

@@ -250,6 +250,7 @@ async fn a_worker_that_cannot_read_its_job_retries_the_message() {
         url_ttl: Duration::from_secs(60),
         stamp_timeout: Duration::from_secs(5),
         chaos_crash_after_store: false,
+        slot: Default::default(),
     };
     let signer = meterai_pdf::signing::LocalSigner::from_pem(
         include_str!("../../pdf/testdata/signing/signer.key.pem"),

@@ -323,5 +323,6 @@ fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
         url_ttl: c.url_ttl,
         stamp_timeout: c.stamp_timeout,
         chaos_crash_after_store: c.chaos_crash_after_store,
+        slot: Default::default(),
     }
 }

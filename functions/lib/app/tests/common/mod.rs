@@ -17,6 +17,7 @@ pub fn settings() -> StampSettings {
         url_ttl: Duration::from_secs(300),
         stamp_timeout: Duration::from_secs(20),
         chaos_crash_after_store: false,
+        slot: Default::default(),
     }
 }
 
