@@ -84,9 +84,11 @@ pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 
 /// The first value of a query-string parameter.
 pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    // `?cursor=` is a client that has no cursor yet: the same as none.
     request
         .query_string_parameters_ref()
         .and_then(|q| q.first(name))
+        .filter(|v| !v.is_empty())
 }
 
 /// The request body as bytes (API Gateway's base64 is already decoded).

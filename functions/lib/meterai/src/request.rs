@@ -26,6 +26,16 @@ pub fn json_body(bytes: &[u8]) -> Result<serde_json::Value> {
         .map_err(|e| Error::invalid(codes::INVALID_JSON, format!("body is not valid JSON: {e}")))
 }
 
+/// The body of a route whose body is optional: none (or only whitespace)
+/// is `{}`.
+pub fn optional_json_body(bytes: &[u8]) -> Result<serde_json::Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(serde_json::json!({}))
+    } else {
+        json_body(bytes)
+    }
+}
+
 /// A JSON body that must be an object with no fields but `allowed` (unknown
 /// fields are refused, as Stripe does, rather than silently ignored).
 pub fn json_object<'a>(
@@ -42,6 +52,18 @@ pub fn json_object<'a>(
         ));
     }
     Ok(object)
+}
+
+/// A JSON number that is a whole number, however it is written (`3`, `3.0`,
+/// `3e0`: JSON does not tell integers apart), exactly representable.
+fn whole(value: &serde_json::Value) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+            .map(|f| f as i64)
+    })
 }
 
 /// Parses the `limit` query parameter (1..=100, default 20).
@@ -65,7 +87,7 @@ pub fn limit(raw: Option<&str>) -> Result<i32> {
 /// Validates the body of `POST /v1/orders`: `{"quantity": n}`, 1 <= n <= max.
 pub fn order_quantity(body: &serde_json::Value, rules: &OrderRules) -> Result<i64> {
     let object = json_object(body, &["quantity"])?;
-    rules.check_quantity(object.get("quantity").and_then(|q| q.as_i64()))
+    rules.check_quantity(object.get("quantity").and_then(whole))
 }
 
 /// Validates the optional body of a refund: `{}` (refund every unused stamp)
@@ -74,7 +96,7 @@ pub fn refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
     let object = json_object(body, &["quantity"])?;
     match object.get("quantity") {
         None => Ok(None),
-        Some(q) => q.as_i64().filter(|q| *q >= 1).map(Some).ok_or_else(|| {
+        Some(q) => whole(q).filter(|q| *q >= 1).map(Some).ok_or_else(|| {
             Error::invalid(
                 codes::INVALID_QUANTITY,
                 "quantity must be a whole number of at least 1",
@@ -87,8 +109,10 @@ pub fn refund_quantity(body: &serde_json::Value) -> Result<Option<i64>> {
 /// (1 to 255 characters, no control characters; the file's size in bytes,
 /// within the limit).
 pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<(&str, u64)> {
+    json_object(body, &["filename", "size"])?;
     let filename = body.get("filename").and_then(|f| f.as_str()).unwrap_or("");
-    if filename.is_empty() || filename.len() > 255 || filename.chars().any(char::is_control) {
+    let length = filename.chars().count();
+    if length == 0 || length > 255 || filename.chars().any(char::is_control) {
         return Err(Error::invalid(
             codes::INVALID_FILENAME,
             "filename must be 1 to 255 characters",
@@ -101,7 +125,8 @@ pub fn upload(body: &serde_json::Value, max_bytes: usize) -> Result<(&str, u64)>
 pub fn upload_size(body: &serde_json::Value, max_bytes: usize) -> Result<u64> {
     let size = body
         .get("size")
-        .and_then(|v| v.as_u64())
+        .and_then(whole)
+        .and_then(|s| u64::try_from(s).ok())
         .filter(|s| *s > 0)
         .ok_or_else(|| {
             Error::invalid(
@@ -141,9 +166,10 @@ pub fn stamp_request(body: &serde_json::Value) -> Result<StampRequest> {
     let bad = |m: &str| Error::invalid(codes::INVALID_PLACEMENT, m.to_string());
     let page = object
         .get("page")
-        .and_then(|v| v.as_u64())
-        .filter(|p| (1..=u64::from(u32::MAX)).contains(p))
-        .ok_or_else(|| bad("page must be a whole number from 1"))? as u32;
+        .and_then(whole)
+        .and_then(|p| u32::try_from(p).ok())
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| bad("page must be a whole number from 1"))?;
     let coordinate = |name: &str, default: Option<f64>, min: f64, max: f64| -> Result<f64> {
         match object.get(name) {
             None => default.ok_or_else(|| bad(&format!("{name} is required"))),
@@ -185,7 +211,7 @@ pub fn customer_reference(body: &serde_json::Value) -> Result<Option<String>> {
     let object = json_object(body, &["reference"])?;
     match object.get("reference") {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(r)) if !r.is_empty() && r.len() <= 200 => {
+        Some(serde_json::Value::String(r)) if (1..=200).contains(&r.chars().count()) => {
             Ok(Some(r.clone()))
         }
         Some(_) => Err(Error::invalid(
@@ -223,7 +249,7 @@ pub fn sale_event(body: &serde_json::Value) -> Result<Sale> {
     };
     let quantity = data
         .get("quantity")
-        .and_then(|q| q.as_i64())
+        .and_then(whole)
         .filter(|q| (1..=1_000_000).contains(q))
         .ok_or_else(|| {
             Error::invalid(
@@ -274,10 +300,16 @@ mod tests {
             order_quantity(&json!({"quantity": 1000}), &rules).unwrap(),
             1000
         );
+        // JSON does not tell 190 from 190.0.
+        assert_eq!(
+            order_quantity(&json!({"quantity": 190.0}), &rules).unwrap(),
+            190
+        );
         for bad in [
             json!({"quantity": 0}),
             json!({"quantity": -1}),
             json!({"quantity": 1.5}),
+            json!({"quantity": 1e300}),
             json!({"quantity": "3"}),
             json!({"quantity": 1001}),
             json!({}),
@@ -374,6 +406,20 @@ mod tests {
             codes::INVALID_FILENAME
         );
         assert_eq!(code(json!({"filename": "cv.pdf"})), codes::BAD_REQUEST);
+        assert_eq!(
+            code(json!({"filename": "cv.pdf", "size": 1, "owner": "x"})),
+            codes::BAD_REQUEST
+        );
+        // Characters, not bytes; C1 controls are controls.
+        assert!(upload(&json!({"filename": "é".repeat(255), "size": 10.0}), 100).is_ok());
+        assert_eq!(
+            code(json!({"filename": "é".repeat(256), "size": 10})),
+            codes::INVALID_FILENAME
+        );
+        assert_eq!(
+            code(json!({"filename": "a\u{9a}b", "size": 10})),
+            codes::INVALID_FILENAME
+        );
         assert_eq!(
             code(json!({"filename": "cv.pdf", "size": 0})),
             codes::BAD_REQUEST

@@ -74,12 +74,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             Ok(json_response(200, &order.view(clock.now_ms())))
         }
         (Method::POST, ["orders", order_id, "refund"]) => {
-            let bytes = http::body(&request);
-            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                serde_json::json!({})
-            } else {
-                request::json_body(bytes)?
-            };
+            let body = request::optional_json_body(http::body(&request))?;
             let requested = request::refund_quantity(&body)?;
             let outbox = app.event_outbox();
             let refund = async {

@@ -74,7 +74,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
     };
     match (request.method().clone(), segments.as_slice()) {
         (Method::POST, ["customers"]) => {
-            let body = request::json_body(http::body(&request))?;
+            let body = request::optional_json_body(http::body(&request))?;
             let reference = request::customer_reference(&body)?;
             let customer = meterai_app::resellers::create_customer(
                 app.customers(),
