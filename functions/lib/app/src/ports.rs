@@ -216,7 +216,10 @@ pub trait Jobs: Send + Sync {
 /// The durable queue of job messages.
 #[async_trait]
 pub trait JobQueue: Send + Sync {
-    async fn send(&self, job_id: &str) -> Result<()>;
+    /// Queues a job's message. `payer` is its message group: a fair queue
+    /// takes turns between accounts, so one account's burst (a reseller's
+    /// thousand documents) does not delay everyone else's.
+    async fn send(&self, job_id: &str, payer: &AccountId) -> Result<()>;
     /// Messages waiting or in flight (an estimate; 0 when unknown).
     async fn depth(&self) -> i64;
 }

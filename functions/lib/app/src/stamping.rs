@@ -310,7 +310,7 @@ fn contention() -> Error {
 /// returns its stamp (the client is told to retry, and its retry makes a
 /// fresh job).
 async fn queue_new(ports: &StampPorts<'_>, job: Job, queue_position: i64) -> Result<Accepted> {
-    if let Err(e) = ports.queue.send(&job.job_id).await {
+    if let Err(e) = ports.queue.send(&job.job_id, &job.account).await {
         tracing::error!(job_id = %job.job_id, error = %e, "could not queue the job; returning its stamp");
         ports
             .jobs
@@ -337,7 +337,7 @@ async fn queue_new(ports: &StampPorts<'_>, job: Job, queue_position: i64) -> Res
 /// refuses now leaves the job queued for the schedule to send again.
 async fn resume(ports: &StampPorts<'_>, first: Job, queue_position: i64) -> Result<Accepted> {
     if first.status == JobStatus::Queued {
-        ports.queue.send(&first.job_id).await?;
+        ports.queue.send(&first.job_id, &first.account).await?;
     }
     tracing::info!(job_id = %first.job_id, status = %first.status, "stamp request repeated; its job answers");
     Ok(Accepted {
@@ -378,7 +378,7 @@ pub async fn resend_unfinished(ports: &StampPorts<'_>, limit: usize) -> Result<R
             if job.is_final() {
                 return Ok(false);
             }
-            ports.queue.send(&job.job_id).await?;
+            ports.queue.send(&job.job_id, &job.account).await?;
             ports.jobs.mark_resent(&job, now).await?;
             Ok::<_, Error>(true)
         }

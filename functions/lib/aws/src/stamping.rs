@@ -246,11 +246,12 @@ pub struct SqsJobQueue {
 
 #[async_trait]
 impl JobQueue for SqsJobQueue {
-    async fn send(&self, job_id: &str) -> Result<()> {
+    async fn send(&self, job_id: &str, payer: &AccountId) -> Result<()> {
         self.clients
             .sqs
             .send_message()
             .queue_url(&self.queue_url)
+            .message_group_id(payer.as_str())
             .message_body(
                 JobMessage {
                     job_id: job_id.to_string(),

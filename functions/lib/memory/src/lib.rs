@@ -896,7 +896,7 @@ impl MemoryQueue {
 
 #[async_trait]
 impl JobQueue for MemoryQueue {
-    async fn send(&self, job_id: &str) -> Result<()> {
+    async fn send(&self, job_id: &str, _payer: &AccountId) -> Result<()> {
         tokio::task::yield_now().await;
         let mut queue = self.inner.lock().unwrap();
         if queue.unavailable {

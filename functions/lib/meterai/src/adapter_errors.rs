@@ -42,6 +42,7 @@ struct Canned {
 struct Replay {
     answers: Arc<Mutex<VecDeque<Canned>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
 }
 
 impl HttpConnector for Replay {
@@ -52,6 +53,11 @@ impl HttpConnector for Replay {
             .unwrap_or(request.uri())
             .to_string();
         self.requests.lock().unwrap().push(target);
+        let body = request.body().bytes().unwrap_or_default();
+        self.bodies
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(body).into_owned());
         let canned = {
             let mut answers = self.answers.lock().unwrap();
             if answers.len() > 1 {
@@ -83,6 +89,10 @@ impl Replay {
 
     fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
     }
 
     /// Real SDK clients whose every request this replay answers. The SDK
@@ -423,4 +433,28 @@ async fn the_buckets_answers_become_the_documents_outcomes() {
     for leak in ["meterai-secret-bucket", "arn:", "SlowDown"] {
         assert!(!told.contains(leak), "{leak} reached the client: {told}");
     }
+}
+
+/// A job's message names its payer as its message group: on AWS a standard
+/// queue with message groups is a fair queue, so one account's burst does
+/// not hold back everyone else's jobs.
+#[tokio::test]
+async fn a_job_message_is_grouped_by_its_payer() {
+    let replay = Replay::with([Canned {
+        status: 200,
+        content_type: "application/x-amz-json-1.0",
+        headers: vec![],
+        body: r#"{"MessageId":"m-1","MD5OfMessageBody":"x"}"#.into(),
+    }]);
+    let queue = crate::stamping::SqsJobQueue {
+        clients: replay.clients(),
+        queue_url: "https://sqs.ap-southeast-3.amazonaws.com/1/jobs".into(),
+    };
+    let payer = AccountId::parse("customer:c1").unwrap();
+    meterai_app::ports::JobQueue::send(&queue, "job_01", &payer)
+        .await
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&replay.bodies()[0]).unwrap();
+    assert_eq!(sent["MessageGroupId"], "customer:c1", "{sent}");
+    assert!(sent["MessageBody"].as_str().unwrap().contains("job_01"));
 }
