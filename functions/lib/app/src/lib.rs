@@ -8,6 +8,7 @@
 //! here is tested without the emulator (`tests/`).
 
 pub mod accounts;
+pub mod cpu;
 pub mod events;
 pub mod idempotency;
 pub mod orders;

@@ -46,32 +46,9 @@ pub struct StampSettings {
     /// stamped document is stored and before it is recorded, as a worker
     /// killed at that moment would. The template enables it on the emulator only.
     pub chaos_crash_after_store: bool,
-    /// The process's stamping slot (see [`StampingSlot`]).
-    pub slot: StampingSlot,
-}
-
-/// One document is stamped at a time per process. A stamping that outlives
-/// its timeout cannot be stopped (the parser is not cancellable), so it
-/// keeps the slot until its thread really ends: the next job waits for the
-/// slot a little, then goes back to the queue for another worker, instead
-/// of sharing the CPU with a runaway.
-#[derive(Debug, Clone)]
-pub struct StampingSlot(std::sync::Arc<tokio::sync::Semaphore>);
-
-impl Default for StampingSlot {
-    fn default() -> Self {
-        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(1)))
-    }
-}
-
-impl StampingSlot {
-    /// The slot, if it frees within `wait`.
-    pub async fn take(&self, wait: Duration) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        tokio::time::timeout(wait, self.0.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
-    }
+    /// The process's CPU slot: one document is stamped at a time, and a
+    /// stamping past its deadline keeps the next job off the CPU.
+    pub slot: crate::cpu::Slot,
 }
 
 /// How long a job waits for the stamping slot before going back to the queue.

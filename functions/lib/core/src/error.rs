@@ -40,6 +40,10 @@ pub mod codes {
     pub const DOCUMENT_TOO_LARGE: &str = "DOCUMENT_TOO_LARGE";
     /// The upload was replaced after the job was accepted.
     pub const DOCUMENT_CHANGED: &str = "DOCUMENT_CHANGED";
+    /// A file that takes longer to read than a request may take.
+    pub const PDF_TOO_COMPLEX: &str = "PDF_TOO_COMPLEX";
+    /// A verifier still busy with a file that ran over its time.
+    pub const VERIFIER_BUSY: &str = "VERIFIER_BUSY";
     pub const NOT_A_PDF: &str = "NOT_A_PDF";
     pub const INVALID_PLACEMENT: &str = "INVALID_PLACEMENT";
     pub const INVALID_FILENAME: &str = "INVALID_FILENAME";
@@ -169,6 +173,10 @@ impl Error {
     }
     pub fn rejected(code: &'static str, message: impl Into<String>) -> Self {
         Self::domain(ErrorKind::Rejected, code, message)
+    }
+    /// We cannot take this request now (no dependency failed): 503, retry.
+    pub fn busy(code: &'static str, message: impl Into<String>) -> Self {
+        Self::domain(ErrorKind::Unavailable, code, message)
     }
     pub fn unavailable(dependency: Dependency, detail: impl std::fmt::Display) -> Self {
         Error::Unavailable {

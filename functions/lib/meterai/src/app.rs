@@ -136,6 +136,12 @@ impl App {
         &self.stamp_settings
     }
 
+    /// The process's CPU slot: one document parsed at a time (stamped or
+    /// verified), a runaway parse keeping new ones off the CPU.
+    pub fn cpu(&self) -> &meterai_app::cpu::Slot {
+        &self.stamp_settings.slot
+    }
+
     /// The ports stamping works with, on this function's table, queue and bucket.
     pub fn stamp_ports(&self) -> meterai_app::stamping::StampPorts<'_> {
         meterai_app::stamping::StampPorts {

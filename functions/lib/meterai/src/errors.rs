@@ -78,6 +78,12 @@ mod tests {
         assert_eq!(retry_after_of(&running), Some(1));
         let lost = Error::conflict(codes::CONTENTION, "lost a race");
         assert_eq!(retry_after_of(&lost), Some(1));
+        let verifier = Error::busy(codes::VERIFIER_BUSY, "busy with another file");
+        assert_eq!(
+            (status_of(&verifier), retry_after_of(&verifier)),
+            (503, Some(2))
+        );
+        assert_eq!(error_body(&verifier, "").error.code, codes::VERIFIER_BUSY);
         let spent = Error::quota_exhausted(codes::INSUFFICIENT_QUOTA, "no stamps left");
         assert_eq!(retry_after_of(&spent), None);
         let invalid = Error::invalid(codes::INVALID_QUANTITY, "bad");

@@ -8,11 +8,18 @@ use crate::http::{self, json_response, public_response};
 use crate::request;
 use crate::{verification, App, Result};
 use lambda_http::{http::Method, Body, Request, Response};
+use meterai_app::cpu::{self, Unfinished};
 use meterai_app::verification as checks;
+use std::time::Duration;
 
 /// How long a verification answer may be cached (by browsers and a CDN):
 /// cheap repeats of a popular serial never reach the table.
 const CACHE_SECONDS: u32 = 300;
+/// The longest a file may take to be read and judged (the function's
+/// timeout is 29 s; an honest 10 MB file takes well under a second).
+const CHECK_BUDGET: Duration = Duration::from_secs(10);
+/// How long a request waits for a file that ran over its time to finish.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
@@ -106,7 +113,29 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                 ));
             }
             let ours = app.signing_chain().await?;
-            let report = checks::check_document(app.registry(), &ours, bytes).await?;
+            // Parsed on a blocking thread under a deadline: a hostile file
+            // costs this request at most CHECK_BUDGET, and while its parse
+            // runs on, this instance refuses new files instead of sharing
+            // the CPU with it.
+            let bytes = bytes.to_vec();
+            let runtime = tokio::runtime::Handle::current();
+            let check =
+                move || runtime.block_on(checks::check_document(app.registry(), &ours, &bytes));
+            let report = match cpu::bounded(app.cpu(), SLOT_WAIT, CHECK_BUDGET, check).await {
+                Ok(report) => report?,
+                Err(Unfinished::Busy) => {
+                    return Err(Error::busy(
+                        codes::VERIFIER_BUSY,
+                        "this verifier is busy with another file; retry",
+                    ))
+                }
+                Err(Unfinished::TimedOut) | Err(Unfinished::Crashed(_)) => {
+                    return Err(Error::rejected(
+                        codes::PDF_TOO_COMPLEX,
+                        "the file takes too long to read",
+                    ))
+                }
+            };
             Ok(json_response(200, &report))
         }
         _ => Err(http::no_route(&request)),
