@@ -64,6 +64,7 @@ awscli() { "$tools/bin/aws" "${endpoint_args[@]}" "$@"; }
 
 "$tools/bin/cfn-lint" infra/template.yaml
 "$tools/bin/python" infra/check_openapi.py
+"$tools/bin/python" infra/check_policies.py
 
 # ---- build: one cargo invocation for every function (the test command uses the same one).
 # The portal function builds the portal's files (and pdf.js, from npm) into its binary.
