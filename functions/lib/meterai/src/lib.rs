@@ -22,6 +22,8 @@ pub mod telemetry;
 
 #[cfg(test)]
 mod adapter_errors;
+#[cfg(test)]
+mod fuzz;
 
 /// The adapters, from `meterai-aws` (re-exported for the routes, the
 /// admin tool and the end-to-end tests).
