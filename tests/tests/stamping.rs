@@ -333,42 +333,12 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
     let user = Portal::new(&stack).await;
     user.buy(&stack, 1).await;
     let document = user.upload(&sample_pdf(1, [0, 0, 595, 842], None)).await;
-    let clients = stack.clients().await;
     let queue_url = stack.get("METERAI_JOBS_QUEUE_URL");
-    let settings = meterai::stamping::StampSettings {
-        limits: meterai_pdf::stamp::Limits::default(),
-        verify_base_url: "http://127.0.0.1/v1/verify".into(),
-        url_ttl: std::time::Duration::from_secs(300),
-        stamp_timeout: std::time::Duration::from_secs(20),
-        chaos_crash_after_store: false,
-        slot: Default::default(),
-    };
+    let settings = settings();
     // The deployed table and bucket, and a queue that does not exist.
     let gone_queue = format!("{}-{}", queue_url, unique("gone"));
-    let jobs = meterai::stamping::DynamoJobs {
-        clients: clients.clone(),
-        table: stack.get("METERAI_TABLE_NAME").to_string(),
-    };
-    let queue = meterai::stamping::SqsJobQueue {
-        clients: clients.clone(),
-        queue_url: gone_queue.clone(),
-    };
-    let documents = meterai::stamping::S3Documents {
-        clients: clients.clone(),
-        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
-    };
-    let outbox = meterai::events::DynamoOutbox {
-        clients: clients.clone(),
-        outbox: None,
-        mail_queue_url: None,
-    };
-    let ports = meterai_app::stamping::StampPorts {
-        jobs: &jobs,
-        queue: &queue,
-        documents: &documents,
-        outbox: &outbox,
-        clock: &meterai_app::ports::SystemClock,
-    };
+    let deployed = Deployed::new(&stack, &gone_queue).await;
+    let ports = deployed.ports();
     let request = meterai::request::stamp_request(
         &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
     )
@@ -427,14 +397,8 @@ async fn a_job_that_cannot_be_queued_returns_its_stamp() {
 
     // The client's retry (same key, same request) once the queue is back
     // makes a fresh job, which is stamped: one stamp spent in all.
-    let queue = meterai::stamping::SqsJobQueue {
-        clients: clients.clone(),
-        queue_url: queue_url.to_string(),
-    };
-    let ports = meterai_app::stamping::StampPorts {
-        queue: &queue,
-        ..ports
-    };
+    let deployed = Deployed::new(&stack, queue_url).await;
+    let ports = deployed.ports();
     let retried = meterai_app::stamping::accept(&ports, &settings, &actor, &request, &seed)
         .await
         .unwrap();
@@ -458,31 +422,9 @@ async fn a_job_whose_message_was_lost_is_found_again_and_never_reserves_twice() 
     let stack = Stack::load();
     let user = Portal::new(&stack).await;
     user.buy(&stack, 2).await;
-    let clients = stack.clients().await;
-    let jobs = meterai::stamping::DynamoJobs {
-        clients: clients.clone(),
-        table: stack.get("METERAI_TABLE_NAME").to_string(),
-    };
-    let queue = meterai::stamping::SqsJobQueue {
-        clients: clients.clone(),
-        queue_url: stack.get("METERAI_JOBS_QUEUE_URL").to_string(),
-    };
-    let documents = meterai::stamping::S3Documents {
-        clients: clients.clone(),
-        bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
-    };
-    let outbox = meterai::events::DynamoOutbox {
-        clients: clients.clone(),
-        outbox: None,
-        mail_queue_url: None,
-    };
-    let ports = meterai_app::stamping::StampPorts {
-        jobs: &jobs,
-        queue: &queue,
-        documents: &documents,
-        outbox: &outbox,
-        clock: &meterai_app::ports::SystemClock,
-    };
+    let deployed = Deployed::new(&stack, stack.get("METERAI_JOBS_QUEUE_URL")).await;
+    let ports = deployed.ports();
+    let jobs = &deployed.jobs;
     let actor = meterai_app::stamping::Actor::portal(&user.account_id());
     // What the dead accept had written: the job, its stamp reserved.
     let lost = |document: String, seed: &str, created_ms: i64| meterai_core::jobs::Job {
@@ -526,14 +468,7 @@ async fn a_job_whose_message_was_lost_is_found_again_and_never_reserves_twice() 
         &json!({ "document_id": document, "page": 1, "x": 10, "y": 10 }),
     )
     .unwrap();
-    let settings = meterai::stamping::StampSettings {
-        limits: meterai_pdf::stamp::Limits::default(),
-        verify_base_url: "http://127.0.0.1/v1/verify".into(),
-        url_ttl: std::time::Duration::from_secs(300),
-        stamp_timeout: std::time::Duration::from_secs(20),
-        chaos_crash_after_store: false,
-        slot: Default::default(),
-    };
+    let settings = settings();
     let retried = meterai_app::stamping::accept(&ports, &settings, &actor, &request, &seed)
         .await
         .unwrap();
@@ -657,4 +592,59 @@ async fn unfinished(stack: &Stack, job: &meterai_core::jobs::Job) -> i32 {
         .await
         .unwrap()
         .count()
+}
+
+/// The library's stamping use cases on the deployed table, bucket and
+/// outbox, with the jobs queue at `queue_url` (real calls throughout).
+struct Deployed {
+    jobs: meterai::stamping::DynamoJobs,
+    queue: meterai::stamping::SqsJobQueue,
+    documents: meterai::stamping::S3Documents,
+    outbox: meterai::events::DynamoOutbox,
+}
+
+impl Deployed {
+    async fn new(stack: &Stack, queue_url: &str) -> Self {
+        let clients = stack.clients().await;
+        Self {
+            jobs: meterai::stamping::DynamoJobs {
+                clients: clients.clone(),
+                table: stack.get("METERAI_TABLE_NAME").to_string(),
+            },
+            queue: meterai::stamping::SqsJobQueue {
+                clients: clients.clone(),
+                queue_url: queue_url.to_string(),
+            },
+            documents: meterai::stamping::S3Documents {
+                clients: clients.clone(),
+                bucket: stack.get("METERAI_BUCKET_NAME").to_string(),
+            },
+            outbox: meterai::events::DynamoOutbox {
+                clients,
+                outbox: None,
+                mail_queue_url: None,
+            },
+        }
+    }
+
+    fn ports(&self) -> meterai_app::stamping::StampPorts<'_> {
+        meterai_app::stamping::StampPorts {
+            jobs: &self.jobs,
+            queue: &self.queue,
+            documents: &self.documents,
+            outbox: &self.outbox,
+            clock: &meterai_app::ports::SystemClock,
+        }
+    }
+}
+
+fn settings() -> meterai::stamping::StampSettings {
+    meterai::stamping::StampSettings {
+        limits: meterai_pdf::stamp::Limits::default(),
+        verify_base_url: "http://127.0.0.1/v1/verify".into(),
+        url_ttl: std::time::Duration::from_secs(300),
+        stamp_timeout: std::time::Duration::from_secs(20),
+        chaos_crash_after_store: false,
+        slot: Default::default(),
+    }
 }

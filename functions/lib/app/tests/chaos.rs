@@ -114,9 +114,14 @@ async fn five_thousand_jobs_through_every_failure_lose_nothing() {
         common::credit(&store, account, 110 + rng.below(41) as i64).await;
     }
 
-    // The worker's side: messages with their receive counts.
-    let mut deliveries: VecDeque<String> = VecDeque::new();
-    let mut receives: HashMap<String, u32> = HashMap::new();
+    let mut worker = Worker {
+        ports: &ports,
+        settings: &settings,
+        signer: &signer,
+        store: &store,
+        deliveries: VecDeque::new(),
+        receives: HashMap::new(),
+    };
     let mut accepted_ids = HashSet::new();
 
     for n in 0..JOBS {
@@ -170,44 +175,24 @@ async fn five_thousand_jobs_through_every_failure_lose_nothing() {
                 counts.lost_messages += 1;
                 continue;
             }
-            deliveries.push_back(id);
+            worker.deliveries.push_back(id);
         }
         // The worker keeps up with about one message per accept.
         for _ in 0..1 + rng.below(2) {
-            work_one(
-                &ports,
-                &settings,
-                &signer,
-                &store,
-                &mut deliveries,
-                &mut receives,
-                &mut rng,
-                &mut counts,
-            )
-            .await;
+            worker.work_one(&mut rng, &mut counts).await;
         }
     }
 
     // Drain: the worker, and the schedule for the messages that were lost.
     for round in 0.. {
-        while let Some(id) = queue.receive() {
-            deliveries.push_back(id);
-        }
-        while !deliveries.is_empty() {
-            work_one(
-                &ports,
-                &settings,
-                &signer,
-                &store,
-                &mut deliveries,
-                &mut receives,
-                &mut rng,
-                &mut counts,
-            )
-            .await;
+        loop {
             while let Some(id) = queue.receive() {
-                deliveries.push_back(id);
+                worker.deliveries.push_back(id);
             }
+            if worker.deliveries.is_empty() {
+                break;
+            }
+            worker.work_one(&mut rng, &mut counts).await;
         }
         clock.advance(meterai_core::jobs::RESEND_AFTER_MS + 1);
         let resent = stamping::resend_unfinished(&ports, 10_000)
@@ -280,71 +265,77 @@ async fn five_thousand_jobs_through_every_failure_lose_nothing() {
     }
 }
 
-/// The worker takes one delivery, with whatever goes wrong this time.
-#[allow(clippy::too_many_arguments)]
-async fn work_one(
-    ports: &StampPorts<'_>,
-    settings: &stamping::StampSettings,
-    signer: &Throttled,
-    store: &Store,
-    deliveries: &mut VecDeque<String>,
-    receives: &mut HashMap<String, u32>,
-    rng: &mut Rng,
-    counts: &mut Counts,
-) {
-    let Some(id) = deliveries.pop_front() else {
-        return;
-    };
-    let received = receives.entry(id.clone()).or_default();
-    *received += 1;
-    if *received > MAX_RECEIVES {
-        // To the DLQ: its reconciler fails the job and returns the stamp.
-        counts.dead_lettered += 1;
-        let dead = DeadMessage {
-            message_id: &format!("m-{id}-{received}"),
-            job: Ok(&id),
-            body: "{}",
-            receive_count: i64::from(*received),
+/// The worker's side: the deliveries SQS would make, and how often each
+/// message was received.
+struct Worker<'a> {
+    ports: &'a StampPorts<'a>,
+    settings: &'a stamping::StampSettings,
+    signer: &'a Throttled,
+    store: &'a Store,
+    deliveries: VecDeque<String>,
+    receives: HashMap<String, u32>,
+}
+
+impl Worker<'_> {
+    /// Takes one delivery, with whatever goes wrong this time.
+    async fn work_one(&mut self, rng: &mut Rng, counts: &mut Counts) {
+        let (ports, settings, signer, store) = (self.ports, self.settings, self.signer, self.store);
+        let deliveries = &mut self.deliveries;
+        let receives = &mut self.receives;
+        let Some(id) = deliveries.pop_front() else {
+            return;
         };
-        stamping::reconcile_dead_letter(ports, &dead).await.unwrap();
-        return;
-    }
-    // SQS delivers at least once: sometimes twice.
-    if rng.below(15) == 0 {
-        counts.duplicated += 1;
-        deliveries.push_back(id.clone());
-    }
-    match rng.below(30) {
-        // Died before it started: the message comes back.
-        0 => {
-            counts.died_before_start += 1;
-            deliveries.push_back(id);
+        let received = receives.entry(id.clone()).or_default();
+        *received += 1;
+        if *received > MAX_RECEIVES {
+            // To the DLQ: its reconciler fails the job and returns the stamp.
+            counts.dead_lettered += 1;
+            let dead = DeadMessage {
+                message_id: &format!("m-{id}-{received}"),
+                job: Ok(&id),
+                body: "{}",
+                receive_count: i64::from(*received),
+            };
+            stamping::reconcile_dead_letter(ports, &dead).await.unwrap();
             return;
         }
-        // Dies after storing the file, before recording it.
-        1 => {
-            counts.died_after_store += 1;
-            store.crash_next_completes(1).await;
+        // SQS delivers at least once: sometimes twice.
+        if rng.below(15) == 0 {
+            counts.duplicated += 1;
+            deliveries.push_back(id.clone());
         }
-        _ => {}
-    }
-    let before = signer.calls.load(Ordering::Relaxed);
-    let outcome = stamping::work(ports, settings, signer, &id).await;
-    let throttled =
-        (before..signer.calls.load(Ordering::Relaxed)).any(|c| c.is_multiple_of(signer.every));
-    if throttled {
-        counts.throttled += 1;
-    }
-    store.crash_next_completes(0).await;
-    match outcome {
-        Outcome::Done | Outcome::Duplicate => {
-            // Recorded, then died before the message was deleted.
-            if rng.below(30) == 0 {
-                counts.died_before_ack += 1;
+        match rng.below(30) {
+            // Died before it started: the message comes back.
+            0 => {
+                counts.died_before_start += 1;
                 deliveries.push_back(id);
+                return;
             }
+            // Dies after storing the file, before recording it.
+            1 => {
+                counts.died_after_store += 1;
+                store.crash_next_completes(1).await;
+            }
+            _ => {}
         }
-        Outcome::Retry(_) => deliveries.push_back(id),
-        Outcome::Poison(reason) => panic!("job {id} poison: {reason}"),
+        let before = signer.calls.load(Ordering::Relaxed);
+        let outcome = stamping::work(ports, settings, signer, &id).await;
+        let throttled =
+            (before..signer.calls.load(Ordering::Relaxed)).any(|c| c.is_multiple_of(signer.every));
+        if throttled {
+            counts.throttled += 1;
+        }
+        store.crash_next_completes(0).await;
+        match outcome {
+            Outcome::Done | Outcome::Duplicate => {
+                // Recorded, then died before the message was deleted.
+                if rng.below(30) == 0 {
+                    counts.died_before_ack += 1;
+                    deliveries.push_back(id);
+                }
+            }
+            Outcome::Retry(_) => deliveries.push_back(id),
+            Outcome::Poison(reason) => panic!("job {id} poison: {reason}"),
+        }
     }
 }
