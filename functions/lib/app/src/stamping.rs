@@ -196,10 +196,6 @@ pub struct Accepted {
     pub queue_position: i64,
 }
 
-/// How many fresh jobs one request may make after attempts that never
-/// reached the queue (each returned its stamp).
-const MAX_GENERATIONS: u32 = 4;
-
 /// Checks the document, reserves a stamp, writes the job and queues it.
 /// `seed` identifies the request (see [`meterai_core::jobs::job_id_for`]): a
 /// repeat finds the first attempt's job, queues it again if it is still
@@ -212,69 +208,78 @@ pub async fn accept(
     request: &StampRequest,
     seed: &str,
 ) -> Result<Accepted> {
+    let job_id = meterai_core::jobs::job_id_for(seed);
     let key = ports
         .documents
         .upload_key(&actor.owner, &request.document_id);
     let source_version =
-        check_upload(ports.documents, settings, &key, &request.document_id).await?;
-    for generation in 0..MAX_GENERATIONS {
-        let job = Job {
-            job_id: meterai_core::jobs::job_id_for(seed, generation),
-            account: actor.payer.clone(),
-            owner: actor.owner.clone(),
-            channel: actor.channel.clone(),
-            reseller_id: actor.reseller_id.clone(),
-            customer_id: request.customer_id.clone(),
-            document_id: request.document_id.clone(),
-            status: JobStatus::Queued,
-            serial: Serial::generate(),
-            source_key: key.clone(),
-            source_version: source_version.clone(),
-            placement: request.placement,
-            reason: request.reason.clone(),
-            client_reference: request.client_reference.clone(),
-            created_ms: ports.clock.now_ms(),
-            finished_ms: None,
-            error_code: None,
-            error_message: None,
-            stamped_key: None,
-            sha256: None,
-            attempts: 0,
+        match check_upload(ports.documents, settings, &key, &request.document_id).await {
+            Ok(version) => version,
+            // The upload is kept a day; the request's job may outlive it.
+            Err(e) => {
+                return match earlier_job(ports, &job_id, actor, request).await? {
+                    Some(first) => resume(ports, first, 0).await,
+                    None => Err(e),
+                }
+            }
         };
-        // The queue's depth is read while the reservation is written: it is
-        // an estimate either way, and this keeps it off the critical path.
-        let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
-        let rejected = match reserved? {
-            Ok(()) => return queue_new(ports, job, queue_position).await,
-            Err(rejected) => rejected,
-        };
-        // Refused: the request's job may exist already (a retry), whatever
-        // the payer's balance says now.
-        match ports.jobs.load(&job.job_id).await? {
-            Some(first) if first.owner != job.owner || first.document_id != job.document_id => {
-                return Err(contention())
-            }
-            Some(first)
-                if first.status == JobStatus::Failed
-                    && first.error_code.as_deref() == Some(QUEUE_UNAVAILABLE) =>
-            {
-                continue
-            }
-            Some(first) => return resume(ports, first, queue_position).await,
-            None if rejected == AcceptRejected::Insufficient => {
-                return Err(Error::quota_exhausted(
-                    codes::INSUFFICIENT_QUOTA,
-                    "no stamp is available; buy quota first",
-                ))
-            }
-            None => return Err(contention()),
-        }
+    let job = Job {
+        job_id,
+        account: actor.payer.clone(),
+        owner: actor.owner.clone(),
+        channel: actor.channel.clone(),
+        reseller_id: actor.reseller_id.clone(),
+        customer_id: request.customer_id.clone(),
+        document_id: request.document_id.clone(),
+        status: JobStatus::Queued,
+        serial: Serial::generate(),
+        source_key: key,
+        source_version,
+        placement: request.placement,
+        reason: request.reason.clone(),
+        client_reference: request.client_reference.clone(),
+        created_ms: ports.clock.now_ms(),
+        finished_ms: None,
+        error_code: None,
+        error_message: None,
+        stamped_key: None,
+        sha256: None,
+        attempts: 0,
+    };
+    // The queue's depth is read while the reservation is written: it is an
+    // estimate either way, and this keeps it off the critical path.
+    let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
+    let rejected = match reserved? {
+        Ok(()) => return queue_new(ports, job, queue_position).await,
+        Err(rejected) => rejected,
+    };
+    // Refused: the request's job may exist already (a retry), whatever the
+    // payer's balance says now.
+    match earlier_job(ports, &job.job_id, actor, request).await? {
+        Some(first) => resume(ports, first, queue_position).await,
+        None if rejected == AcceptRejected::Insufficient => Err(Error::quota_exhausted(
+            codes::INSUFFICIENT_QUOTA,
+            "no stamp is available; buy quota first",
+        )),
+        None => Err(contention()),
     }
-    Err(contention())
 }
 
-/// Why a job that could not be queued failed.
-const QUEUE_UNAVAILABLE: &str = "QUEUE_UNAVAILABLE";
+/// The job an earlier attempt at this request made, if any. An id that
+/// names another owner's job (a hash collision) is never answered with it.
+async fn earlier_job(
+    ports: &StampPorts<'_>,
+    job_id: &str,
+    actor: &Actor,
+    request: &StampRequest,
+) -> Result<Option<Job>> {
+    match ports.jobs.load(job_id).await? {
+        Some(first) if first.owner != actor.owner || first.document_id != request.document_id => {
+            Err(contention())
+        }
+        found => Ok(found),
+    }
+}
 
 fn contention() -> Error {
     Error::conflict(
@@ -283,21 +288,14 @@ fn contention() -> Error {
     )
 }
 
-/// Queues a job just accepted; one the queue refuses fails at once and
-/// returns its stamp (the client is told to retry, and its retry makes a
-/// fresh job).
+/// Queues a job just accepted. If the queue refuses, the job stays recorded
+/// and queued (its stamp reserved) and the client is told to retry: its
+/// retry with the same key sends the message again, and if nobody retries
+/// the schedule does. Either way the job ends done, or failed through the
+/// dead-letter queue with its stamp returned.
 async fn queue_new(ports: &StampPorts<'_>, job: Job, queue_position: i64) -> Result<Accepted> {
     if let Err(e) = ports.queue.send(&job.job_id, &job.account).await {
-        tracing::error!(job_id = %job.job_id, error = %e, "could not queue the job; returning its stamp");
-        ports
-            .jobs
-            .fail(
-                &job,
-                QUEUE_UNAVAILABLE,
-                "the job could not be queued",
-                ports.clock.now_ms(),
-            )
-            .await?;
+        tracing::error!(job_id = %job.job_id, error = %e, "could not queue the job; it waits for the client's retry or the schedule");
         return Err(e);
     }
     tracing::info!(job_id = %job.job_id, serial = %job.serial, "stamp job accepted");

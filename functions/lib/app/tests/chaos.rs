@@ -339,3 +339,189 @@ impl Worker<'_> {
         }
     }
 }
+
+/// The money side under the same kind of run: 90 orders of 30 accounts, of
+/// which 80 are paid; each paid order's notification arrives up to four
+/// times, out of order, or never (the schedule then asks the gateway);
+/// refunds of random sizes and stamp accepts race the credits. Then every
+/// paid order is credited exactly once (purchased is the sum of the paid
+/// orders), no unpaid one is, and every account's audit is exact with
+/// nothing reserved once the jobs are worked.
+#[tokio::test]
+async fn replayed_and_lost_notifications_racing_refunds_and_stamps_credit_once() {
+    use meterai_app::orders;
+    use meterai_app::payments::{self, PaymentPorts, ReconcileLimits};
+    use meterai_core::orders::{OrderRules, OrderStatus};
+    use meterai_core::payments::Midtrans;
+    use meterai_memory::{MemoryGateway, MemoryPaymentLog};
+
+    const MINUTE: i64 = 60_000;
+    let store = Store::new();
+    let order_store = store.orders();
+    let jobs: MemoryJobs = store.jobs();
+    let (queue, documents, outbox) = (
+        MemoryQueue::default(),
+        MemoryDocuments::default(),
+        MemoryOutbox::default(),
+    );
+    let (log, gateway) = (MemoryPaymentLog::default(), MemoryGateway::default());
+    let clock = ManualClock::at(1_795_400_000_000);
+    let rules = OrderRules::default();
+    let midtrans = Midtrans::new("SB-Mid-server-chaos");
+    let pay = PaymentPorts {
+        orders: &order_store,
+        log: &log,
+        outbox: &outbox,
+        clock: &clock,
+        gateway: &gateway,
+    };
+    let stamp_ports = StampPorts {
+        jobs: &jobs,
+        queue: &queue,
+        documents: &documents,
+        outbox: &outbox,
+        clock: &clock,
+    };
+    let settings = common::settings();
+    let signer = Throttled {
+        inner: common::signer(),
+        calls: AtomicU64::new(1),
+        every: u64::MAX,
+    };
+    let mut rng = Rng(0x0d0e_5eed);
+    let accounts: Vec<AccountId> = (0..30)
+        .map(|i| AccountId::parse(&format!("buyer-{i}")).unwrap())
+        .collect();
+
+    // 90 orders; 80 paid at the gateway.
+    let mut paid: HashMap<AccountId, i64> = HashMap::new();
+    let mut events = Vec::new();
+    let mut orders_made = Vec::new();
+    for i in 0..90 {
+        let account = accounts[i % accounts.len()].clone();
+        let quantity = 1 + rng.below(8) as i64;
+        let order = orders::create(&order_store, &gateway, &clock, &rules, &account, quantity)
+            .await
+            .unwrap();
+        if i % 9 != 0 {
+            gateway.set(&order.order_id, "settlement", order.total);
+            *paid.entry(account.clone()).or_default() += quantity;
+            // 0 to 4 notifications (0: lost; the schedule must find it).
+            let note = midtrans.notification(&order.order_id, "settlement", order.total, "tx");
+            for _ in 0..rng.below(5) {
+                events.push(serde_json::to_vec(&note).unwrap());
+            }
+        }
+        orders_made.push((account, order));
+    }
+    // Deliver the notifications out of order, racing refunds and accepts.
+    for k in (1..events.len()).rev() {
+        events.swap(k, rng.below(k as u64 + 1) as usize);
+    }
+    let pdf = sample_pdf(1, [0, 0, 595, 842], None);
+    let (mut refunds, mut accepts) = (0, 0);
+    for (n, event) in events.iter().enumerate() {
+        payments::handle_notification(&pay, &midtrans, event)
+            .await
+            .unwrap();
+        let (account, order) = &orders_made[rng.below(orders_made.len() as u64) as usize];
+        match rng.below(3) {
+            0 => {
+                let asked = (rng.below(3) > 0).then(|| 1 + rng.below(3) as i64);
+                let refunded = orders::refund(
+                    &order_store,
+                    &outbox,
+                    &clock,
+                    &rules,
+                    account,
+                    &order.order_id,
+                    asked,
+                )
+                .await;
+                refunds += usize::from(refunded.is_ok());
+            }
+            _ => {
+                let document_id = format!("doc_{}", meterai_core::ids::nonce());
+                let key =
+                    meterai_app::ports::Documents::upload_key(&documents, account, &document_id);
+                documents.put(&key, pdf.clone());
+                let request = StampRequest {
+                    document_id,
+                    placement: Placement {
+                        page: 1,
+                        x: 400.0,
+                        y: 40.0,
+                        width: 100.0,
+                        height: 100.0,
+                    },
+                    reason: None,
+                    client_reference: None,
+                    customer_id: None,
+                };
+                let seed = format!("{account}|money|{n}");
+                let accepted = stamping::accept(
+                    &stamp_ports,
+                    &settings,
+                    &Actor::portal(account),
+                    &request,
+                    &seed,
+                )
+                .await;
+                accepts += usize::from(accepted.is_ok());
+            }
+        }
+    }
+    // The schedule: the orders whose notification never came are asked about.
+    clock.advance(10 * MINUTE);
+    let limits = ReconcileLimits {
+        grace_ms: 5 * MINUTE,
+        batch: 1_000,
+        concurrency: 4,
+        budget_ms: 45_000,
+    };
+    payments::reconcile(&pay, limits).await.unwrap();
+    // The worker finishes every job.
+    while let Some(id) = queue.receive() {
+        let outcome = stamping::work(&stamp_ports, &settings, &signer, &id).await;
+        assert!(
+            matches!(outcome, Outcome::Done | Outcome::Duplicate),
+            "{outcome:?}"
+        );
+    }
+
+    for (account, order) in &orders_made {
+        let now = meterai_app::ports::Orders::load(&order_store, &order.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected_paid = gateway_paid(&gateway, &order.order_id);
+        assert_eq!(
+            now.status == OrderStatus::Paid,
+            expected_paid,
+            "{account} {now:?}"
+        );
+    }
+    for account in &accounts {
+        let balance = store.balance(account).await;
+        assert_eq!(
+            balance.purchased,
+            paid.get(account).copied().unwrap_or(0),
+            "{account}: credited once"
+        );
+        assert_eq!(balance.reserved, 0, "{account}");
+        let report = store.audit(account).await;
+        assert!(report.problems.is_empty(), "{account}: {report:?}");
+    }
+    println!(
+        "money chaos: {} notifications, {refunds} refunds, {accepts} stamps",
+        events.len()
+    );
+    assert!(refunds > 0 && accepts > 0 && events.len() > 80);
+}
+
+/// Whether the in-memory gateway says the order was paid.
+fn gateway_paid(gateway: &meterai_memory::MemoryGateway, order_id: &str) -> bool {
+    gateway
+        .status_of(order_id)
+        .is_some_and(|s| s.transaction_status.as_deref() == Some("settlement"))
+}

@@ -325,21 +325,37 @@ async fn concurrent_accepts_reserve_no_more_than_is_available() {
 }
 
 #[tokio::test]
-async fn a_job_that_cannot_be_queued_returns_its_stamp() {
+async fn a_job_the_queue_refused_waits_for_the_retry_or_the_schedule() {
     let w = World::new();
     let user = portal("user-1");
-    w.credit(&user, 1).await;
+    w.credit(&user, 2).await;
+    let actor = Actor::portal(&user);
+    // Refused: the client is told to retry; the job is recorded, queued.
     let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
     w.queue.set_unavailable(true);
-    let err = w.accept(&Actor::portal(&user), &request).await.unwrap_err();
+    let err = w.accept_as(&actor, &request, "key-1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
-    assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
-    let page = stamping::list(&w.jobs, &user, 10, None).await.unwrap();
-    let job = &page.items[0];
-    assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error.as_ref().unwrap().code, "QUEUE_UNAVAILABLE");
-    let serials = w.store.serials().await;
-    assert_eq!(serials[0].state, SerialState::Void);
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 1, 0));
+    // A retry while the queue is still down is told the same, and reserves
+    // nothing more.
+    assert!(w.accept_as(&actor, &request, "key-1").await.is_err());
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 1, 0));
+    // Back up: the retry queues that very job.
+    w.queue.set_unavailable(false);
+    let retried = w.accept_as(&actor, &request, "key-1").await.unwrap();
+    assert_eq!(retried.job_id, meterai_core::jobs::job_id_for("key-1"));
+    assert_eq!(w.work_next().await, Outcome::Done);
+    assert_eq!(w.store.balance(&user).await, balance(2, 1, 0, 1));
+    // A client that never retries: the schedule sends it once it is quiet.
+    let other = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+    w.queue.set_unavailable(true);
+    assert!(w.accept_as(&actor, &other, "key-2").await.is_err());
+    w.queue.set_unavailable(false);
+    w.clock.advance(meterai_core::jobs::RESEND_AFTER_MS + 1);
+    let run = stamping::resend_unfinished(&w.ports(), 10).await.unwrap();
+    assert_eq!(run.resent, 1);
+    assert_eq!(w.work_next().await, Outcome::Done);
+    assert_eq!(w.store.balance(&user).await, balance(2, 0, 0, 2));
     w.assert_audit(&user).await;
 }
 
@@ -761,6 +777,11 @@ async fn a_repeated_request_finds_its_job_and_never_reserves_twice() {
     let third = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
     let err = w.accept_as(&actor, &third, "key-3").await.unwrap_err();
     assert_eq!(err.code(), codes::INSUFFICIENT_QUOTA);
+    // The upload expired (kept a day): a repeat still answers with the job.
+    let key = w.job(&first.job_id).await.source_key;
+    w.documents.remove(&key);
+    let later = w.accept_as(&actor, &request, "key-1").await.unwrap();
+    assert_eq!(later.job_id, first.job_id);
     // A seed that names another owner's job is never answered with it (the
     // edge puts the caller's account in every seed, so this takes a hash
     // collision).
@@ -775,26 +796,6 @@ async fn a_repeated_request_finds_its_job_and_never_reserves_twice() {
     assert_eq!(w.store.balance(&stranger).await, balance(1, 1, 0, 0));
     w.assert_audit(&user).await;
     w.assert_audit(&stranger).await;
-}
-
-#[tokio::test]
-async fn a_retry_after_the_queue_refused_makes_a_fresh_job() {
-    let w = World::new();
-    let user = portal("user-1");
-    w.credit(&user, 1).await;
-    let actor = Actor::portal(&user);
-    let request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
-    w.queue.set_unavailable(true);
-    let err = w.accept_as(&actor, &request, "key-1").await.unwrap_err();
-    assert_eq!(err.kind(), meterai_core::error::ErrorKind::Unavailable);
-    assert_eq!(w.store.balance(&user).await, balance(1, 1, 0, 0));
-    w.queue.set_unavailable(false);
-    let retried = w.accept_as(&actor, &request, "key-1").await.unwrap();
-    assert_eq!(retried.status, JobStatus::Queued);
-    assert_eq!(w.work_next().await, Outcome::Done);
-    assert_eq!(w.job(&retried.job_id).await.status, JobStatus::Done);
-    assert_eq!(w.store.balance(&user).await, balance(1, 0, 0, 1));
-    w.assert_audit(&user).await;
 }
 
 #[tokio::test]
