@@ -126,22 +126,7 @@ async fn five_thousand_jobs_through_every_failure_lose_nothing() {
 
     for n in 0..JOBS {
         let account = &accounts[rng.below(ACCOUNTS as u64) as usize];
-        let document_id = format!("doc_{}", meterai_core::ids::nonce());
-        let key = meterai_app::ports::Documents::upload_key(&documents, account, &document_id);
-        documents.put(&key, pdf.clone());
-        let request = StampRequest {
-            document_id,
-            placement: Placement {
-                page: 1,
-                x: 400.0,
-                y: 40.0,
-                width: 100.0,
-                height: 100.0,
-            },
-            reason: None,
-            client_reference: None,
-            customer_id: None,
-        };
+        let (request, key) = upload(&documents, account, &pdf);
         let seed = format!("{account}|stamps|key-{n}");
         let refuse = rng.below(20) == 0;
         queue.set_unavailable(refuse);
@@ -263,6 +248,28 @@ async fn five_thousand_jobs_through_every_failure_lose_nothing() {
     ] {
         assert!(n > 0, "no {what}: the run did not exercise it");
     }
+}
+
+/// Uploads `pdf` as `account` and returns the stamp request for it and the
+/// upload's key.
+fn upload(documents: &MemoryDocuments, account: &AccountId, pdf: &[u8]) -> (StampRequest, String) {
+    let document_id = format!("doc_{}", meterai_core::ids::nonce());
+    let key = meterai_app::ports::Documents::upload_key(documents, account, &document_id);
+    documents.put(&key, pdf.to_vec());
+    let request = StampRequest {
+        document_id,
+        placement: Placement {
+            page: 1,
+            x: 400.0,
+            y: 40.0,
+            width: 100.0,
+            height: 100.0,
+        },
+        reason: None,
+        client_reference: None,
+        customer_id: None,
+    };
+    (request, key)
 }
 
 /// The worker's side: the deliveries SQS would make, and how often each
@@ -441,23 +448,7 @@ async fn replayed_and_lost_notifications_racing_refunds_and_stamps_credit_once()
                 refunds += usize::from(refunded.is_ok());
             }
             _ => {
-                let document_id = format!("doc_{}", meterai_core::ids::nonce());
-                let key =
-                    meterai_app::ports::Documents::upload_key(&documents, account, &document_id);
-                documents.put(&key, pdf.clone());
-                let request = StampRequest {
-                    document_id,
-                    placement: Placement {
-                        page: 1,
-                        x: 400.0,
-                        y: 40.0,
-                        width: 100.0,
-                        height: 100.0,
-                    },
-                    reason: None,
-                    client_reference: None,
-                    customer_id: None,
-                };
+                let (request, _) = upload(&documents, account, &pdf);
                 let seed = format!("{account}|money|{n}");
                 let accepted = stamping::accept(
                     &stamp_ports,
