@@ -101,6 +101,28 @@ pub fn qr_codes_mupdf(scratch: &Scratch, file: &Path, page: u32) -> Vec<String> 
     zbar(&png)
 }
 
+/// A viewer in the browser: pdf.js (as Firefox and the portal draw a page)
+/// or Chromium's built-in viewer (PDFium).
+#[derive(Clone, Copy, Debug)]
+pub enum Browser {
+    PdfJs,
+    Chromium,
+}
+
+/// The QR codes zbar reads on `browser`'s 150 dpi render of page 1, drawn
+/// in Debian's Chromium by `tests/render/render.mjs`.
+pub fn qr_codes_browser(scratch: &Scratch, file: &Path, browser: Browser) -> Vec<String> {
+    let png = scratch.path(&format!("qr-{browser:?}.png"));
+    let viewer = match browser {
+        Browser::PdfJs => "pdfjs",
+        Browser::Chromium => "chromium",
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/render/render.mjs");
+    let (ok, text) = run("node", &[script, viewer, s(file), s(&png)]);
+    assert!(ok, "render.mjs {viewer}: {text}");
+    zbar(&png)
+}
+
 /// The QR codes zbar reads in an image, one per line.
 fn zbar(png: &Path) -> Vec<String> {
     let (ok, text) = run("zbarimg", &["--quiet", "--raw", s(png)]);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use e2e::oracles::{
     applicant_signed, assert_qpdf_clean, assert_signature_broken, assert_signatures_valid,
-    page_text, qr_codes, qr_codes_mupdf, run, s, Scratch, TEST_SIGNING,
+    page_text, qr_codes, qr_codes_browser, qr_codes_mupdf, run, s, Browser, Scratch, TEST_SIGNING,
 };
 use meterai_pdf::signing::LocalSigner;
 use meterai_pdf::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
@@ -343,7 +343,8 @@ fn an_rsa_key_signs_as_validly_as_a_p256_one() {
 /// At the smallest mark, with the longest verification URL a deployment
 /// may have, the QR code still decodes from a 150 dpi render, wherever the
 /// mark falls on the pixel grid, and in a box that is not square; in
-/// poppler's render and in MuPDF's.
+/// poppler's render and in MuPDF's (and, for the square mark, pdf.js's and
+/// Chromium's viewer's).
 #[test]
 fn the_qr_code_decodes_at_150_dpi_at_the_smallest_size() {
     use meterai_core::jobs::{verify_url, MAX_QR_URL, MIN_SIZE};
@@ -387,13 +388,20 @@ fn the_qr_code_decodes_at_150_dpi_at_the_smallest_size() {
             codes.contains(&url),
             "box {i}, MuPDF: zbarimg read {codes:?}"
         );
+        // The browsers, on the smallest square mark.
+        if i == 0 {
+            for browser in [Browser::PdfJs, Browser::Chromium] {
+                let codes = qr_codes_browser(&scratch, &file, browser);
+                assert!(codes.contains(&url), "{browser:?}: zbarimg read {codes:?}");
+            }
+        }
     }
 }
 
 /// A one-page form as LibreOffice, pdfLaTeX and Evince write them: a text
 /// field and `/NeedAppearances true` (viewers draw the fields themselves).
 fn form_pdf() -> Vec<u8> {
-    let content = b"BT /F1 18 Tf 72 760 Tm (Formulir lamaran) Tj ET";
+    let content = b"BT /F1 18 Tf 1 0 0 1 72 760 Tm (Formulir lamaran) Tj ET";
     let objects: [Vec<u8>; 6] = [
         b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R] /NeedAppearances true /DA (/Helv 0 Tf 0 g) /DR << /Font << /Helv 6 0 R >> >> >> >>".to_vec(),
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
@@ -433,7 +441,8 @@ fn form_pdf() -> Vec<u8> {
 /// A form that asks viewers to draw its fields themselves still shows our
 /// mark in poppler (which then redraws every field it can, and a signature
 /// field it cannot) and in MuPDF: the QR code is read back from both
-/// renders, and the signatures stay valid.
+/// renders, and from pdf.js's and Chromium's viewer's, and the signatures
+/// stay valid.
 #[test]
 fn the_mark_shows_on_a_form_that_needs_appearances() {
     let scratch = Scratch::new("oracle-need-appearances");
@@ -445,6 +454,13 @@ fn the_mark_shows_on_a_form_that_needs_appearances() {
     assert!(codes.contains(&expected), "zbarimg read: {codes:?}");
     let codes = qr_codes_mupdf(&scratch, &file, 1);
     assert!(codes.contains(&expected), "MuPDF: zbarimg read: {codes:?}");
+    for browser in [Browser::PdfJs, Browser::Chromium] {
+        let codes = qr_codes_browser(&scratch, &file, browser);
+        assert!(
+            codes.contains(&expected),
+            "{browser:?}: zbarimg read: {codes:?}"
+        );
+    }
 
     // Signed by the applicant first: both signatures stay valid.
     let (signed, cert) = applicant_signed(&scratch, &form_pdf());
@@ -460,4 +476,11 @@ fn the_mark_shows_on_a_form_that_needs_appearances() {
     let expected = format!("http://127.0.0.1/v1/verify/{serial}");
     let codes = qr_codes(&scratch, &stamped, 1);
     assert!(codes.contains(&expected), "zbarimg read: {codes:?}");
+    for browser in [Browser::PdfJs, Browser::Chromium] {
+        let codes = qr_codes_browser(&scratch, &stamped, browser);
+        assert!(
+            codes.contains(&expected),
+            "{browser:?}: zbarimg read: {codes:?}"
+        );
+    }
 }
