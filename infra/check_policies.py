@@ -5,8 +5,10 @@ webhook secrets), so a role's access is bounded by item key prefix
 (`dynamodb:LeadingKeys`), not only by action. This holds the bounds that
 matter most: the anonymous verifier reads serial records only, the
 authorizer reads API-key records only, and the worker and the dead-letter
-reconciler delete nothing but unfinished-job markers. IAM is not enforced by
-the emulator, so the template itself is what is checked.
+reconciler delete nothing but unfinished-job markers. The resellers' webhook
+secrets are sealed by the secrets key: only the deliverer and the inbound
+webhook may open them, and only under the webhook-secret purpose. IAM is not
+enforced by the emulator, so the template itself is what is checked.
 
 Usage: infra/.venv/bin/python infra/check_policies.py
 """
@@ -39,6 +41,39 @@ BOUNDS = {
     "WorkerRole": ({"dynamodb:DeleteItem"}, {"UNFINISHED#*"}),
     "ReconcilerRole": ({"dynamodb:DeleteItem"}, {"UNFINISHED#*"}),
 }
+
+
+# Roles that may kms:Decrypt with the secrets key (the purpose is required).
+OPENERS = {"ResellersRole", "WebhooksRole"}
+
+
+def statements(resources, role):
+    for policy in resources[role]["Properties"].get("Policies", []):
+        yield from policy["PolicyDocument"]["Statement"]
+
+
+def secret_openers(template):
+    found = []
+    resources = template["Resources"]
+    for role, resource in resources.items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        for statement in statements(resources, role):
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            resource_ = statement.get("Resource")
+            targets = resource_ if isinstance(resource_, list) else [resource_]
+            on_key = any(t in ({"GetAtt": "SecretsKey.Arn"}, "*") for t in targets)
+            opens = any(a in ("kms:Decrypt", "kms:*", "*") for a in actions)
+            if statement.get("Effect") != "Allow" or not on_key or not opens:
+                continue
+            if role not in OPENERS:
+                found.append(f"{role}: may open the resellers' webhook secrets")
+                continue
+            purpose = statement.get("Condition", {}).get("StringEquals", {}).get("kms:EncryptionContext:purpose")
+            if purpose != "webhook-secret":
+                found.append(f"{role}: opens sealed secrets without the webhook-secret purpose")
+    return found
 
 
 def on_table(statement):
@@ -80,7 +115,7 @@ def problems(template):
 def main():
     here = pathlib.Path(__file__).parent
     template = yaml.load((here / "template.yaml").read_text(), Loader=CfnLoader)
-    found = problems(template)
+    found = problems(template) + secret_openers(template)
     for problem in found:
         print(f"check_policies: {problem}", file=sys.stderr)
     if found:
@@ -90,7 +125,11 @@ def main():
     for statement in widened["Resources"]["VerifyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
         statement.pop("Condition", None)
     assert problems(widened), "check_policies cannot see an unbounded verifier"
-    print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix")
+    widened["Resources"]["VerifyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"GetAtt": "SecretsKey.Arn"}}
+    )
+    assert secret_openers(widened), "check_policies cannot see a verifier that opens secrets"
+    print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets")
 
 
 main()

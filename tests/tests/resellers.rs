@@ -547,3 +547,77 @@ async fn the_customer_routes_refuse_every_other_caller_with_a_4xx() {
         (404, "FORBIDDEN_FOR_CALLER")
     );
 }
+
+/// The webhook secret is never in the table in clear: the reseller's item
+/// holds a KMS ciphertext that opens only under that reseller's encryption
+/// context. A rotation hands out a new secret; events signed with the old
+/// one are refused from then on, and with the new one accepted.
+#[tokio::test]
+async fn the_webhook_secret_is_stored_sealed_and_rotates() {
+    let stack = Stack::load();
+    let shop = create_reseller(&stack, None);
+    let rival = create_reseller(&stack, None);
+    let item = stack
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(stack.get("METERAI_TABLE_NAME"))
+        .set_key(Some(meterai::keys::reseller(&shop.id).map()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the reseller's item");
+    assert!(!item.contains_key("webhook_secret"), "{:?}", item.keys());
+    let sealed = item["webhook_secret_sealed"].as_b().unwrap().as_ref().to_vec();
+    let secret_key = base64::engine::general_purpose::STANDARD
+        .decode(shop.secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let in_clear = |what: &[u8]| sealed.windows(what.len()).any(|w| w == what);
+    assert!(!in_clear(shop.secret.as_bytes()) && !in_clear(&secret_key));
+    for value in item.values() {
+        if let Ok(text) = value.as_s() {
+            assert!(!text.contains(&shop.secret), "a clear secret in {text}");
+        }
+    }
+
+    // It opens under its own reseller's context, not under another's.
+    let kms = stack.clients().await.kms;
+    let open = |reseller: String| {
+        kms.decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(sealed.clone()))
+            .encryption_context("purpose", "webhook-secret")
+            .encryption_context("reseller", reseller)
+            .send()
+    };
+    let opened = open(shop.id.clone()).await.unwrap();
+    assert_eq!(
+        opened.plaintext.unwrap().as_ref(),
+        shop.secret.as_bytes(),
+        "the sealed secret is the one handed out"
+    );
+    assert!(open(rival.id.clone()).await.is_err());
+
+    // Rotation: the old secret stops working, the new one works.
+    let rotated = admin(&["reseller", "set-webhook", "--reseller", &shop.id, "--rotate-secret"]);
+    let new_secret = rotated["webhook_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, shop.secret);
+    let customer = shop.api.post("/v1/customers", &json!({}), None).await.body["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    shop.api.buy(&stack, 1).await;
+    let body = sale(&shop, &customer, 1, &unique("sale"));
+    let (id, ts) = (unique("msg"), now());
+    let old = send_event(&stack, &id, ts, &signed(&shop, &id, ts, &body), &body).await;
+    assert_eq!((old.status, old.code()), (401, "WEBHOOK_SIGNATURE_INVALID"));
+    let renewed = Reseller {
+        secret: new_secret,
+        id: shop.id.clone(),
+        name: shop.name.clone(),
+        api: Portal::with_credential(&stack, "unused", "none"),
+    };
+    let new = send_event(&stack, &id, ts, &signed(&renewed, &id, ts, &body), &body).await;
+    assert_eq!(new.status, 200, "{:?}", new.body);
+    assert_eq!(customer_quota(&shop, &customer).await["available"], 1);
+}

@@ -202,6 +202,8 @@ pub async fn load(clients: &AwsClients, table: &str, event_id: &str) -> Result<O
 #[derive(Debug, Clone)]
 pub struct DynamoEvents {
     pub clients: AwsClients,
+    /// Opens the resellers' sealed secrets.
+    pub secrets: crate::secrets::WebhookSecrets,
     pub table: String,
     pub dead_letter_queue_url: Option<String>,
 }
@@ -213,13 +215,15 @@ impl Events for DynamoEvents {
     }
 
     async fn endpoint(&self, reseller_id: &str) -> Result<Option<Endpoint>> {
-        Ok(resellers::load(&self.clients, &self.table, reseller_id)
-            .await?
-            .map(|r| Endpoint {
-                url: r.webhook_url,
-                enabled: r.webhook_enabled,
-                secret: r.webhook_secret,
-            }))
+        let Some(reseller) = resellers::load(&self.clients, &self.table, reseller_id).await? else {
+            return Ok(None);
+        };
+        let secret = reseller.webhook_secret(&self.secrets).await?;
+        Ok(Some(Endpoint {
+            url: reseller.webhook_url,
+            enabled: reseller.webhook_enabled,
+            secret,
+        }))
     }
 
     async fn disable_endpoint(&self, reseller_id: &str) -> Result<()> {

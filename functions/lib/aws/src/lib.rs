@@ -22,6 +22,7 @@ pub mod paging;
 pub mod payments;
 pub mod quota;
 pub mod resellers;
+pub mod secrets;
 pub mod stamping;
 pub mod store;
 pub mod verification;

@@ -1,5 +1,6 @@
 //! Resellers: accounts with their own API keys, a quota pool, customers, and
-//! a webhook endpoint with its own `whsec_` secret.
+//! a webhook endpoint with its own `whsec_` secret (stored sealed by KMS,
+//! see `secrets`).
 //!
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! | --- | --- | --- | --- |
@@ -20,8 +21,11 @@ use serde::Serialize;
 use crate::error::{codes, Error, Result};
 use crate::keys;
 use crate::quota::{self, Balance, TransferRejected};
+use crate::secrets::WebhookSecrets;
 use crate::store::{self, get_n, get_s, n, s, Item};
 use crate::AwsClients;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
 use meterai_app::ports::{Customers, SaleRejected};
 pub use meterai_core::resellers::{
     customer_account, is_api_key, pool_account, ResellerCaller, CUSTOMER_PREFIX, POOL_PREFIX,
@@ -36,9 +40,13 @@ pub struct Reseller {
     pub reseller_id: String,
     pub name: String,
     pub webhook_url: Option<String>,
-    pub webhook_secret: Secret,
+    /// The webhook secret as stored: sealed (`WebhookSecrets::open`).
+    pub sealed_secret: Vec<u8>,
     pub webhook_enabled: bool,
 }
+
+/// The attribute the sealed webhook secret is stored in.
+const SEALED_SECRET: &str = "webhook_secret_sealed";
 
 impl Reseller {
     fn from_item(item: &Item) -> Option<Self> {
@@ -46,10 +54,19 @@ impl Reseller {
             reseller_id: get_s(item, "reseller_id")?.to_string(),
             name: get_s(item, "name")?.to_string(),
             webhook_url: get_s(item, "webhook_url").map(str::to_string),
-            webhook_secret: Secret::parse(get_s(item, "webhook_secret")?)?,
+            sealed_secret: item.get(SEALED_SECRET)?.as_b().ok()?.as_ref().to_vec(),
             webhook_enabled: get_s(item, "webhook_status") == Some("enabled"),
         })
     }
+
+    /// The webhook secret, opened.
+    pub async fn webhook_secret(&self, secrets: &WebhookSecrets) -> Result<Secret> {
+        secrets.open(&self.reseller_id, &self.sealed_secret).await
+    }
+}
+
+fn sealed(bytes: Vec<u8>) -> AttributeValue {
+    AttributeValue::B(Blob::new(bytes))
 }
 
 /// Checks a webhook endpoint's form (the rule is `meterai_core::network`'s).
@@ -70,6 +87,7 @@ pub struct Created {
 /// Creates a reseller with a first API key and a webhook secret.
 pub async fn create(
     clients: &AwsClients,
+    secrets: &WebhookSecrets,
     table: &str,
     name: &str,
     webhook_url: Option<&str>,
@@ -86,10 +104,11 @@ pub async fn create(
     }
     let reseller_id = format!("rsl_{}", meterai_core::ids::nonce());
     let secret = Secret::generate();
+    let sealed_secret = secrets.seal(&reseller_id, &secret).await?;
     let mut profile = keys::reseller(&reseller_id).with([
         ("reseller_id".to_string(), s(&reseller_id)),
         ("name".to_string(), s(name)),
-        ("webhook_secret".to_string(), s(secret.expose())),
+        (SEALED_SECRET.to_string(), sealed(sealed_secret)),
         ("webhook_status".to_string(), s("enabled")),
         ("created_at".to_string(), n(meterai_core::time::now_ms())),
     ]);
@@ -220,6 +239,7 @@ pub async fn revoke_key(
 /// Sets (and re-enables) the webhook endpoint, or rotates its secret.
 pub async fn configure_webhook(
     clients: &AwsClients,
+    secrets: &WebhookSecrets,
     table: &str,
     reseller_id: &str,
     url: Option<&str>,
@@ -241,11 +261,26 @@ pub async fn configure_webhook(
     }
     let secret = rotate_secret.then(Secret::generate);
     if let Some(secret) = &secret {
-        sets.push("webhook_secret = :secret");
-        update = update.expression_attribute_values(":secret", s(secret.expose()));
+        // The clear secret of an item written before secrets were sealed
+        // goes with the first rotation.
+        sets.push("#sealed = :sealed");
+        update = update
+            .expression_attribute_names("#sealed", SEALED_SECRET)
+            .expression_attribute_values(
+                ":sealed",
+                sealed(secrets.seal(reseller_id, secret).await?),
+            );
     }
     update
-        .update_expression(format!("SET {}", sets.join(", ")))
+        .update_expression(format!(
+            "SET {}{}",
+            sets.join(", "),
+            if secret.is_some() {
+                " REMOVE webhook_secret"
+            } else {
+                ""
+            }
+        ))
         .send()
         .await
         .map_err(|e| {
@@ -449,6 +484,7 @@ impl Customers for DynamoCustomers {
 /// verified `webhook-id`.
 pub async fn authenticate_event(
     clients: &AwsClients,
+    secrets: &WebhookSecrets,
     table: &str,
     headers: &webhooks::Headers<'_>,
     raw_body: &[u8],
@@ -465,7 +501,8 @@ pub async fn authenticate_event(
             "no webhook-signature entry matches",
         )
     })?;
-    let verified = webhooks::verify(&reseller.webhook_secret, headers, raw_body, now_seconds)?;
+    let secret = reseller.webhook_secret(secrets).await?;
+    let verified = webhooks::verify(&secret, headers, raw_body, now_seconds)?;
     let caller = ResellerCaller {
         reseller_id: reseller.reseller_id,
         name: reseller.name,

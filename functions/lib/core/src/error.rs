@@ -109,6 +109,8 @@ pub enum Dependency {
     PaymentGateway,
     /// The e-mail service (SES).
     Mail,
+    /// The key that seals stored secrets (KMS).
+    SecretsKey,
 }
 
 impl Dependency {
@@ -121,6 +123,7 @@ impl Dependency {
             Dependency::IdentityProvider => "identity provider",
             Dependency::PaymentGateway => "payment gateway",
             Dependency::Mail => "mail",
+            Dependency::SecretsKey => "secrets key",
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct App {
     stamp_settings: crate::stamping::StampSettings,
     /// Where reseller events go, when this function emits any.
     outbox: Option<crate::events::Outbox>,
+    /// Opens (and seals) the resellers' webhook secrets, where the key is set.
+    webhook_secrets: Option<meterai_aws::secrets::WebhookSecrets>,
     /// The ports' adapters (built once, with the app).
     orders: crate::orders::DynamoOrders,
     payment_log: crate::payments::DynamoPaymentLog,
@@ -77,6 +79,9 @@ impl App {
                 table: config.table_name.clone(),
                 queue_url: queue_url.clone(),
             });
+        let webhook_secrets = config.secrets_key_id.as_ref().map(|key_id| {
+            meterai_aws::secrets::WebhookSecrets::new(clients.kms.clone(), key_id.clone())
+        });
         let table = config.table_name.clone();
         Self {
             jobs: crate::stamping::DynamoJobs {
@@ -117,6 +122,7 @@ impl App {
                 mail_queue_url: config.mail_queue_url.clone(),
             },
             outbox,
+            webhook_secrets,
             config,
             clients,
             keys,
@@ -231,6 +237,14 @@ impl App {
     }
 
     /// The resellers' customers of this function's table.
+    /// The resellers' webhook secrets (the functions that need them say so,
+    /// so the key's absence stops their cold start).
+    pub fn webhook_secrets(&self) -> Result<&meterai_aws::secrets::WebhookSecrets> {
+        self.webhook_secrets
+            .as_ref()
+            .ok_or_else(|| Error::Misconfigured("SECRETS_KEY_ID is not set".into()))
+    }
+
     pub fn customers(&self) -> &crate::resellers::DynamoCustomers {
         &self.customers
     }

@@ -81,6 +81,8 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// The KMS signing key (the worker only).
     pub signing_key_id: Option<String>,
+    /// The KMS key that seals the resellers' webhook secrets.
+    pub secrets_key_id: Option<String>,
     /// Bucket key of the signing certificate chain (PEM, signer first).
     pub signing_chain_key: String,
     /// How long a function uses the chain it read before reading it again.
@@ -183,6 +185,10 @@ impl Config {
                 .get("SIGNING_KEY_ID")
                 .filter(|v| !v.trim().is_empty())
                 .cloned(),
+            secrets_key_id: vars
+                .get("SECRETS_KEY_ID")
+                .filter(|v| !v.trim().is_empty())
+                .cloned(),
             signing_chain_key: vars
                 .get("SIGNING_CHAIN_KEY")
                 .cloned()
@@ -211,6 +217,8 @@ pub struct Needs {
     pub event_dead_letters: bool,
     /// The mailer's sender and user pool (`MAIL_FROM`, `USER_POOL_ID`).
     pub mail: bool,
+    /// The key that opens the resellers' webhook secrets (`SECRETS_KEY_ID`).
+    pub webhook_secrets: bool,
 }
 
 impl Needs {
@@ -222,6 +230,7 @@ impl Needs {
         events: false,
         event_dead_letters: false,
         mail: false,
+        webhook_secrets: false,
     };
 }
 
@@ -255,6 +264,10 @@ impl Config {
             ),
             (needs.mail && self.mail_from.is_none(), "MAIL_FROM"),
             (needs.mail && self.user_pool_id.is_none(), "USER_POOL_ID"),
+            (
+                needs.webhook_secrets && self.secrets_key_id.is_none(),
+                "SECRETS_KEY_ID",
+            ),
         ];
         if let Some((_, name)) = missing.iter().find(|(gone, _)| *gone) {
             return Err(Error::Misconfigured(format!(
@@ -452,6 +465,13 @@ mod tests {
                 },
                 "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
             ),
+            (
+                Needs {
+                    webhook_secrets: true,
+                    ..Needs::NONE
+                },
+                "SECRETS_KEY_ID",
+            ),
         ] {
             let err = config.check(needs).unwrap_err();
             assert!(
@@ -468,6 +488,7 @@ mod tests {
             "WEBHOOKS_QUEUE_URL",
             "WEBHOOKS_DEAD_LETTER_QUEUE_URL",
             "MAIL_FROM",
+            "SECRETS_KEY_ID",
         ] {
             all.insert(name.to_string(), "set".to_string());
         }
@@ -478,6 +499,7 @@ mod tests {
             events: true,
             event_dead_letters: true,
             mail: true,
+            webhook_secrets: true,
         };
         assert!(Config::from_vars(&all).unwrap().check(every).is_ok());
         // The signer's QR code carries the verification URL: an AWS API's

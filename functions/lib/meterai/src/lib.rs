@@ -29,7 +29,7 @@ mod fuzz;
 /// admin tool and the end-to-end tests).
 pub use meterai_aws::{
     aws, events, health, keys, kms, mail, midtrans, orders, paging, payments, quota, resellers,
-    stamping, store, verification, AwsClients,
+    secrets, stamping, store, verification, AwsClients,
 };
 
 pub use app::App;

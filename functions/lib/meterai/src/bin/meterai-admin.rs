@@ -11,10 +11,11 @@
 //! ```
 //!
 //! The stack is named by `METERAI_TABLE_NAME`, `METERAI_STAGE`,
-//! `METERAI_WEBHOOKS_QUEUE_URL` and `METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL`
-//! (as `infra/deploy.sh` writes them to its env file); AWS credentials and
-//! `AWS_ENDPOINT_URL` come from the usual places. Secrets are printed once,
-//! as JSON, and never stored in clear except the webhook secret (which signs).
+//! `METERAI_WEBHOOKS_QUEUE_URL`, `METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL` and
+//! `METERAI_SECRETS_KEY_ID` (as `infra/deploy.sh` writes them to its env
+//! file); AWS credentials and `AWS_ENDPOINT_URL` come from the usual places.
+//! Secrets are printed once, as JSON, and never stored in clear: API keys as
+//! their hash, the webhook secret (which signs) sealed by the secrets key.
 
 use std::collections::HashMap;
 
@@ -75,6 +76,11 @@ fn setting(name: &str) -> String {
     })
 }
 
+/// The key that seals webhook secrets.
+fn secrets(clients: &AwsClients) -> meterai::secrets::WebhookSecrets {
+    meterai::secrets::WebhookSecrets::new(clients.kms.clone(), setting("METERAI_SECRETS_KEY_ID"))
+}
+
 #[tokio::main]
 async fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -118,6 +124,7 @@ async fn main() {
     let result = match words.as_slice() {
         ["reseller", "create"] => resellers::create(
             &clients,
+            &secrets(&clients),
             &table,
             &need("name"),
             opts.get("webhook-url").map(String::as_str),
@@ -135,6 +142,7 @@ async fn main() {
         }
         ["reseller", "set-webhook"] => resellers::configure_webhook(
             &clients,
+            &secrets(&clients),
             &table,
             &need("reseller"),
             opts.get("url")

@@ -13,7 +13,10 @@ use meterai_core::webhooks;
 
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
-    needs: crate::config::Needs::NONE,
+    needs: crate::config::Needs {
+        webhook_secrets: true,
+        ..crate::config::Needs::NONE
+    },
     route,
 };
 
@@ -36,6 +39,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
         let body = request::json_body(raw)?;
         let (reseller, webhook_id) = resellers::authenticate_event(
             clients,
+            app.webhook_secrets()?,
             app.table(),
             &headers,
             raw,

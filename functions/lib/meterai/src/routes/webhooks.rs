@@ -19,6 +19,10 @@ fn adapters(app: &App) -> &'static (DynamoEvents, HttpWebhookClient) {
         (
             DynamoEvents {
                 clients: app.clients.clone(),
+                secrets: app
+                    .webhook_secrets()
+                    .expect("the cold start checked SECRETS_KEY_ID")
+                    .clone(),
                 table: app.table().to_string(),
                 dead_letter_queue_url: app.config.webhooks_dead_letter_queue_url.clone(),
             },
@@ -32,6 +36,7 @@ pub const FUNCTION: crate::lambda::Queue = crate::lambda::Queue {
     needs: crate::config::Needs {
         events: true,
         event_dead_letters: true,
+        webhook_secrets: true,
         ..crate::config::Needs::NONE
     },
     handle,
