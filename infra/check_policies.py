@@ -4,8 +4,10 @@ The table holds everything (balances, orders, jobs, serials, API-key hashes,
 webhook secrets), so a role's access is bounded by item key prefix
 (`dynamodb:LeadingKeys`), not only by action. This holds the bounds that
 matter most: the anonymous verifier reads serial records only, the
-authorizer reads API-key records only, and the worker and the dead-letter
-reconciler delete nothing but unfinished-job markers. The resellers' webhook
+authorizer reads API-key records only, and no function deletes anything but
+the short-lived items it owns: unfinished-job markers (the worker and the
+dead-letter reconciler), idempotency claims (orders, stamps, resellers),
+pending-order markers (settlements) and mail claims (the mailer). The resellers' webhook
 secrets are sealed by the secrets key: only the deliverer and the inbound
 webhook may open them, and only under the webhook-secret purpose. IAM is not
 enforced by the emulator, so the template itself is what is checked.
@@ -40,6 +42,11 @@ BOUNDS = {
     "AuthorizerRole": ({"*"}, {"APIKEY#*"}),
     "WorkerRole": ({"dynamodb:DeleteItem"}, {"UNFINISHED#*"}),
     "ReconcilerRole": ({"dynamodb:DeleteItem"}, {"UNFINISHED#*"}),
+    "OrdersRole": ({"dynamodb:DeleteItem"}, {"IDEM#*"}),
+    "StampsRole": ({"dynamodb:DeleteItem"}, {"IDEM#*"}),
+    "ResellersRole": ({"dynamodb:DeleteItem"}, {"IDEM#*"}),
+    "SettlementsRole": ({"dynamodb:DeleteItem"}, {"PENDING#*"}),
+    "MailerRole": ({"dynamodb:DeleteItem"}, {"MAIL#*"}),
 }
 
 
@@ -112,10 +119,24 @@ def problems(template):
     return found
 
 
+def unlisted_deleters(template):
+    found = []
+    resources = template["Resources"]
+    for role, resource in resources.items():
+        if resource.get("Type") != "AWS::IAM::Role" or role in BOUNDS:
+            continue
+        for statement in statements(resources, role):
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            if on_table(statement) and {"dynamodb:DeleteItem", "dynamodb:*", "*"} & set(actions):
+                found.append(f"{role}: may delete table items and has no bound here")
+    return found
+
+
 def main():
     here = pathlib.Path(__file__).parent
     template = yaml.load((here / "template.yaml").read_text(), Loader=CfnLoader)
-    found = problems(template) + secret_openers(template)
+    found = problems(template) + secret_openers(template) + unlisted_deleters(template)
     for problem in found:
         print(f"check_policies: {problem}", file=sys.stderr)
     if found:

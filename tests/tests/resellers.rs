@@ -569,7 +569,11 @@ async fn the_webhook_secret_is_stored_sealed_and_rotates() {
         .item
         .expect("the reseller's item");
     assert!(!item.contains_key("webhook_secret"), "{:?}", item.keys());
-    let sealed = item["webhook_secret_sealed"].as_b().unwrap().as_ref().to_vec();
+    let sealed = item["webhook_secret_sealed"]
+        .as_b()
+        .unwrap()
+        .as_ref()
+        .to_vec();
     let secret_key = base64::engine::general_purpose::STANDARD
         .decode(shop.secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -599,7 +603,13 @@ async fn the_webhook_secret_is_stored_sealed_and_rotates() {
     assert!(open(rival.id.clone()).await.is_err());
 
     // Rotation: the old secret stops working, the new one works.
-    let rotated = admin(&["reseller", "set-webhook", "--reseller", &shop.id, "--rotate-secret"]);
+    let rotated = admin(&[
+        "reseller",
+        "set-webhook",
+        "--reseller",
+        &shop.id,
+        "--rotate-secret",
+    ]);
     let new_secret = rotated["webhook_secret"].as_str().unwrap().to_string();
     assert_ne!(new_secret, shop.secret);
     let customer = shop.api.post("/v1/customers", &json!({}), None).await.body["customer_id"]

@@ -232,4 +232,25 @@ mod tests {
         assert_eq!(item["status"], s("queued"));
         assert_eq!(sort_key(42, "x"), "0000000000042#x");
     }
+
+    /// The items functions delete, and the key prefixes the template's
+    /// roles may delete under (`dynamodb:LeadingKeys`, held by
+    /// `infra/check_policies.py`): a key moved out of its prefix would be
+    /// refused on AWS, where the emulator would not notice.
+    #[test]
+    fn deleted_items_stay_under_the_prefixes_the_roles_may_delete() {
+        let template = include_str!("../../../../infra/template.yaml");
+        for (key, prefix) in [
+            (idempotency("a", "stamps", "k"), "IDEM#"),
+            (pending_order("ord_1", 5), "PENDING#"),
+            (unfinished_job("job_1", 5), "UNFINISHED#"),
+            (mail_sent("order.paid:ord_1"), "MAIL#"),
+        ] {
+            assert!(key.pk.starts_with(prefix), "{} under {prefix}", key.pk);
+            assert!(
+                template.contains(&format!("dynamodb:LeadingKeys: [\"{prefix}*\"]")),
+                "no role may delete under {prefix}"
+            );
+        }
+    }
 }
