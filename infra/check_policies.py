@@ -36,17 +36,23 @@ def _tagged(loader, suffix, node):
 
 CfnLoader.add_multi_constructor("!", _tagged)
 
-# role -> (actions that must be bounded, the key prefixes they may reach)
+# The kinds of item a job's end writes: the job, its serial, the payer's
+# balance and ledger, the reseller event, the drain count, a dead letter.
+JOB_WRITES = {"JOB#*", "SERIAL#*", "ACCT#*", "LEDGER#*", "EVENT#*", "DRAIN#*", "DEADLETTER#*"}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+DELETE = {"dynamodb:DeleteItem"}
+
+# role -> [(actions that must be bounded, the key prefixes they may reach)]
 BOUNDS = {
-    "VerifyRole": ({"*"}, {"SERIAL#*"}),
-    "AuthorizerRole": ({"*"}, {"APIKEY#*"}),
-    "WorkerRole": ({"dynamodb:DeleteItem"}, {"UNFINISHED#*"}),
-    "ReconcilerRole": ({"dynamodb:DeleteItem"}, {"UNFINISHED#*"}),
-    "OrdersRole": ({"dynamodb:DeleteItem"}, {"IDEM#*"}),
-    "StampsRole": ({"dynamodb:DeleteItem"}, {"IDEM#*"}),
-    "ResellersRole": ({"dynamodb:DeleteItem"}, {"IDEM#*"}),
-    "SettlementsRole": ({"dynamodb:DeleteItem"}, {"PENDING#*"}),
-    "MailerRole": ({"dynamodb:DeleteItem"}, {"MAIL#*"}),
+    "VerifyRole": [({"*"}, {"SERIAL#*"})],
+    "AuthorizerRole": [({"*"}, {"APIKEY#*"})],
+    "WorkerRole": [(DELETE, {"UNFINISHED#*"}), (WRITES, JOB_WRITES)],
+    "ReconcilerRole": [(DELETE, {"UNFINISHED#*"}), (WRITES, JOB_WRITES)],
+    "OrdersRole": [(DELETE, {"IDEM#*"})],
+    "StampsRole": [(DELETE, {"IDEM#*"})],
+    "ResellersRole": [(DELETE, {"IDEM#*"})],
+    "SettlementsRole": [(DELETE, {"PENDING#*"})],
+    "MailerRole": [(DELETE, {"MAIL#*"})],
 }
 
 
@@ -92,20 +98,18 @@ def on_table(statement):
 def problems(template):
     found = []
     resources = template["Resources"]
-    for role, (bounded, allowed) in BOUNDS.items():
+    for role, bounds in BOUNDS.items():
         if role not in resources:
             found.append(f"{role}: not in the template")
             continue
-        for policy in resources[role]["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"]
-                actions = actions if isinstance(actions, list) else [actions]
-                table_actions = [a for a in actions if a.startswith("dynamodb:")]
-                if not table_actions or not on_table(statement):
-                    continue
+        for statement in statements(resources, role):
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            table_actions = [a for a in actions if a.startswith("dynamodb:")]
+            if not table_actions or not on_table(statement) or statement.get("Effect") != "Allow":
+                continue
+            for bounded, allowed in bounds:
                 if "*" not in bounded and not set(table_actions) & bounded:
-                    continue
-                if statement.get("Effect") != "Allow":
                     continue
                 condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
                 prefixes = condition.get("dynamodb:LeadingKeys")

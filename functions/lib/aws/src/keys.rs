@@ -253,4 +253,29 @@ mod tests {
             );
         }
     }
+
+    /// The items ending a job writes (the worker, the dead-letter
+    /// reconciler), under the prefixes their roles may write.
+    #[test]
+    fn a_jobs_end_writes_only_under_the_prefixes_its_roles_may_write() {
+        let template = include_str!("../../../../infra/template.yaml");
+        let allowed = "dynamodb:LeadingKeys: [\"JOB#*\", \"SERIAL#*\", \"ACCT#*\", \"LEDGER#*\", \"EVENT#*\", \"DRAIN#*\", \"DEADLETTER#*\"]";
+        assert_eq!(
+            template.matches(allowed).count(),
+            2,
+            "worker and reconciler"
+        );
+        for key in [
+            job("job_1"),
+            serial("S"),
+            balance("customer:c"),
+            ledger_entry("customer:c", "spend#job_1"),
+            event("e"),
+            drain(5),
+            dead_letter("m"),
+        ] {
+            let kind = key.pk.split('#').next().unwrap();
+            assert!(allowed.contains(&format!("\"{kind}#*\"")), "{}", key.pk);
+        }
+    }
 }
