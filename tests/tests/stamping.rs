@@ -280,7 +280,7 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     user.buy(&stack, 1).await;
     let original = sample_pdf(1, [0, 0, 595, 842], None);
     let doc = user.upload(&original).await;
-    let body = json!({"document_id": doc, "page": 1, "x": 10, "y": 10, "client_reference": meterai_app::stamping::CHAOS_CRASH_AFTER_STORE});
+    let body = json!({"document_id": doc, "page": 1, "x": 10, "y": 10, "client_reference": meterai_app::stamping::Fault::CrashAfterStore.reference()});
     let accepted = user.post("/v1/stamps", &body, Some(&unique("chaos"))).await;
     assert_eq!(accepted.status, 202, "{:?}", accepted.body);
     let job_id = accepted.body["job_id"].as_str().unwrap();
@@ -632,7 +632,7 @@ fn settings() -> meterai::stamping::StampSettings {
         verify_base_url: "http://127.0.0.1/v1/verify".into(),
         url_ttl: std::time::Duration::from_secs(300),
         stamp_timeout: std::time::Duration::from_secs(20),
-        chaos_crash_after_store: false,
+        fault_injection: false,
         slot: Default::default(),
     }
 }

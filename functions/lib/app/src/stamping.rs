@@ -41,11 +41,10 @@ pub struct StampSettings {
     pub url_ttl: Duration,
     /// Bound on one stamping, so a crafted PDF cannot hold the worker.
     pub stamp_timeout: Duration,
-    /// Fault injection for the local stage: a job whose `client_reference` is
-    /// [`CHAOS_CRASH_AFTER_STORE`] fails its first attempt right after the
-    /// stamped document is stored and before it is recorded, as a worker
-    /// killed at that moment would. The template enables it on the emulator only.
-    pub chaos_crash_after_store: bool,
+    /// Fault injection for the local stage: a job whose `client_reference`
+    /// names a [`Fault`] meets it on its first attempt. The template enables
+    /// it on the emulator only.
+    pub fault_injection: bool,
     /// The process's CPU slot: one document is stamped at a time, and a
     /// stamping past its deadline keeps the next job off the CPU.
     pub slot: crate::cpu::Slot,
@@ -54,8 +53,59 @@ pub struct StampSettings {
 /// How long a job waits for the stamping slot before going back to the queue.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 
-/// The `client_reference` that triggers the simulated crash (local stage only).
-pub const CHAOS_CRASH_AFTER_STORE: &str = "chaos:crash-after-store";
+/// A fault the local stage can inject into one job (its `client_reference`
+/// is the fault's name), on its first attempt only: what a worker killed at
+/// that step, a throttled key or a queue that refused would do to it. The
+/// chaos run and the end-to-end tests use them against the deployed stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The worker dies after starting the job, before storing anything.
+    CrashBeforeStore,
+    /// ... after storing the stamped document, before recording it.
+    CrashAfterStore,
+    /// ... after recording (the stamp spent), before the message is deleted.
+    CrashAfterRecord,
+    /// The signing key refuses (as KMS does when throttled).
+    SigningUnavailable,
+    /// The queue refuses the accepted job's message.
+    QueueRefuses,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::CrashBeforeStore,
+        Fault::CrashAfterStore,
+        Fault::CrashAfterRecord,
+        Fault::SigningUnavailable,
+        Fault::QueueRefuses,
+    ];
+
+    /// The `client_reference` that asks for it.
+    pub fn reference(self) -> &'static str {
+        match self {
+            Fault::CrashBeforeStore => "chaos:crash-before-store",
+            Fault::CrashAfterStore => "chaos:crash-after-store",
+            Fault::CrashAfterRecord => "chaos:crash-after-record",
+            Fault::SigningUnavailable => "chaos:signing-unavailable",
+            Fault::QueueRefuses => "chaos:queue-refuses",
+        }
+    }
+
+    /// Whether `job` meets this fault now.
+    fn strikes(self, settings: &StampSettings, job: &Job) -> bool {
+        let struck = settings.fault_injection
+            && job.attempts == 0
+            && job.client_reference.as_deref() == Some(self.reference());
+        if struck {
+            tracing::warn!(job_id = %job.job_id, fault = self.reference(), "chaos: injected fault");
+        }
+        struck
+    }
+
+    fn crash(self) -> Outcome {
+        Outcome::Retry(format!("injected fault {}", self.reference()))
+    }
+}
 
 /// The ports stamping works with.
 #[derive(Clone, Copy)]
@@ -250,7 +300,7 @@ pub async fn accept(
     // estimate either way, and this keeps it off the critical path.
     let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
     let rejected = match reserved? {
-        Ok(()) => return queue_new(ports, job, queue_position).await,
+        Ok(()) => return queue_new(ports, settings, job, queue_position).await,
         Err(rejected) => rejected,
     };
     // Refused: the request's job may exist already (a retry), whatever the
@@ -293,8 +343,18 @@ fn contention() -> Error {
 /// retry with the same key sends the message again, and if nobody retries
 /// the schedule does. Either way the job ends done, or failed through the
 /// dead-letter queue with its stamp returned.
-async fn queue_new(ports: &StampPorts<'_>, job: Job, queue_position: i64) -> Result<Accepted> {
-    if let Err(e) = ports.queue.send(&job.job_id, &job.account).await {
+async fn queue_new(
+    ports: &StampPorts<'_>,
+    settings: &StampSettings,
+    job: Job,
+    queue_position: i64,
+) -> Result<Accepted> {
+    let sent = if Fault::QueueRefuses.strikes(settings, &job) {
+        Err(Error::queue("injected fault: the queue refused"))
+    } else {
+        ports.queue.send(&job.job_id, &job.account).await
+    };
+    if let Err(e) = sent {
         tracing::error!(job_id = %job.job_id, error = %e, "could not queue the job; it waits for the client's retry or the schedule");
         return Err(e);
     }
@@ -494,6 +554,9 @@ async fn work_on<S: Signer>(
         }
         Err(e) => return Err(e),
     };
+    if Fault::CrashBeforeStore.strikes(settings, &job) {
+        return Ok(Fault::CrashBeforeStore.crash());
+    }
     let verify_url = meterai_core::jobs::verify_url(&settings.verify_base_url, job.serial.as_str());
     let (serial, placement, limits) = (job.serial.to_string(), job.placement, settings.limits);
     let space = SignatureSpace {
@@ -523,6 +586,9 @@ async fn work_on<S: Signer>(
     // A throttled or unreachable key is retried through the queue: the stamp
     // stays reserved, and a key that never recovers ends in the DLQ, which
     // returns it.
+    if Fault::SigningUnavailable.strikes(settings, &job) {
+        return Err(Error::signing_key("injected fault: the key refused"));
+    }
     let cms = signing::sign_document(signer, &prepared.digest())
         .await
         .map_err(Error::signing_key)?;
@@ -551,17 +617,8 @@ async fn work_on<S: Signer>(
         .documents
         .store(&key, stamped.bytes, Some(&download_name))
         .await?;
-    if settings.chaos_crash_after_store
-        && job.attempts == 0
-        && job.client_reference.as_deref() == Some(CHAOS_CRASH_AFTER_STORE)
-    {
-        tracing::warn!(
-            job_id,
-            "chaos: simulated crash after storing the stamped document"
-        );
-        return Ok(Outcome::Retry(
-            "simulated crash after storing the stamped document".into(),
-        ));
+    if Fault::CrashAfterStore.strikes(settings, &job) {
+        return Ok(Fault::CrashAfterStore.crash());
     }
     Ok(
         if ports
@@ -571,6 +628,9 @@ async fn work_on<S: Signer>(
         {
             tracing::info!(job_id, serial = %job.serial, sha256 = %stamped.sha256, "job done; stamp spent");
             count_finished(ports).await;
+            if Fault::CrashAfterRecord.strikes(settings, &job) {
+                return Ok(Fault::CrashAfterRecord.crash());
+            }
             Outcome::Done
         } else {
             Outcome::Duplicate

@@ -8,7 +8,7 @@ mod common;
 use futures::future::join_all;
 use meterai_app::ports::Documents;
 use meterai_app::stamping::{
-    self, Actor, DeadMessage, StampPorts, StampRequest, StampSettings, CHAOS_CRASH_AFTER_STORE,
+    self, Actor, DeadMessage, Fault, StampPorts, StampRequest, StampSettings,
 };
 use meterai_app::Outcome;
 use meterai_core::error::{codes, ErrorKind};
@@ -449,11 +449,11 @@ async fn a_worker_that_dies_between_storing_and_recording_is_finished_by_the_nex
 #[tokio::test]
 async fn the_local_stage_crash_switch_fails_only_the_first_attempt() {
     let mut w = World::new();
-    w.settings.chaos_crash_after_store = true;
+    w.settings.fault_injection = true;
     let user = portal("user-1");
     w.credit(&user, 2).await;
     let mut chaos = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
-    chaos.client_reference = Some(CHAOS_CRASH_AFTER_STORE.into());
+    chaos.client_reference = Some(Fault::CrashAfterStore.reference().into());
     let plain = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
     let chaos = w.accept(&Actor::portal(&user), &chaos).await.unwrap();
     let plain = w.accept(&Actor::portal(&user), &plain).await.unwrap();
@@ -462,6 +462,58 @@ async fn the_local_stage_crash_switch_fails_only_the_first_attempt() {
     assert_eq!(w.work(&chaos.job_id).await, Outcome::Done);
     assert_eq!(w.job(&chaos.job_id).await.attempts, 2);
     assert_eq!(w.store.balance(&user).await, balance(2, 0, 0, 2));
+}
+
+/// Every fault the local stage can inject strikes the first attempt only,
+/// and the job still ends done with one stamp spent: a crash before the
+/// store, after it, after the record; a key that refuses; a queue that
+/// refuses the accept's message (the client's retry sends it).
+#[tokio::test]
+async fn every_injected_fault_strikes_once_and_the_job_still_ends_done() {
+    for fault in Fault::ALL {
+        let mut w = World::new();
+        w.settings.fault_injection = true;
+        let user = portal("user-1");
+        w.credit(&user, 1).await;
+        let mut request = w.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+        request.client_reference = Some(fault.reference().into());
+        let actor = Actor::portal(&user);
+        let job_id = if fault == Fault::QueueRefuses {
+            let refused = w.accept_as(&actor, &request, "seed").await.unwrap_err();
+            assert_eq!(refused.code(), "DEPENDENCY_UNAVAILABLE", "{fault:?}");
+            assert!(w.queue.receive().is_none(), "nothing was queued");
+            w.accept_as(&actor, &request, "seed").await.unwrap().job_id
+        } else {
+            let job_id = w.accept(&actor, &request).await.unwrap().job_id;
+            assert!(
+                matches!(w.work(&job_id).await, Outcome::Retry(_)),
+                "{fault:?}"
+            );
+            job_id
+        };
+        let again = w.work(&job_id).await;
+        let expected = if fault == Fault::CrashAfterRecord {
+            Outcome::Duplicate
+        } else {
+            Outcome::Done
+        };
+        assert_eq!(again, expected, "{fault:?}");
+        assert_eq!(w.job(&job_id).await.status, JobStatus::Done, "{fault:?}");
+        assert_eq!(
+            w.store.balance(&user).await,
+            balance(1, 0, 0, 1),
+            "{fault:?}"
+        );
+        w.assert_audit(&user).await;
+        // Off, the same reference is just a reference.
+        let mut plain = World::new();
+        plain.settings.fault_injection = false;
+        plain.credit(&user, 1).await;
+        let mut request = plain.upload(&user, sample_pdf(1, [0, 0, 595, 842], None));
+        request.client_reference = Some(fault.reference().into());
+        let job_id = plain.accept(&actor, &request).await.unwrap().job_id;
+        assert_eq!(plain.work(&job_id).await, Outcome::Done, "{fault:?}");
+    }
 }
 
 #[tokio::test]

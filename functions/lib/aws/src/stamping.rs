@@ -20,7 +20,7 @@ use meterai_app::ports::{AcceptRejected, DeadLetter, Documents, JobQueue, Jobs, 
 use meterai_core::jobs::{Job, Placement};
 use meterai_core::{AccountId, JobStatus, Serial};
 
-pub use meterai_app::stamping::{check_pdf_size, StampSettings, CHAOS_CRASH_AFTER_STORE};
+pub use meterai_app::stamping::{check_pdf_size, Fault, StampSettings};
 
 /// An upload's remembered name is ours, a few hundred bytes at most.
 const NAME_MAX_BYTES: u64 = 4096;

@@ -259,7 +259,7 @@ async fn a_worker_that_cannot_read_its_job_retries_the_message() {
         verify_base_url: "https://meterai.test".into(),
         url_ttl: Duration::from_secs(60),
         stamp_timeout: Duration::from_secs(5),
-        chaos_crash_after_store: false,
+        fault_injection: false,
         slot: Default::default(),
     };
     let signer = meterai_pdf::signing::LocalSigner::from_pem(

@@ -342,7 +342,7 @@ fn stamp_settings(c: &Config) -> crate::stamping::StampSettings {
         verify_base_url: c.verify_base_url.clone(),
         url_ttl: c.url_ttl,
         stamp_timeout: c.stamp_timeout,
-        chaos_crash_after_store: c.chaos_crash_after_store,
+        fault_injection: c.fault_injection,
         slot: Default::default(),
     }
 }

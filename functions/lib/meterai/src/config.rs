@@ -64,9 +64,9 @@ pub struct Config {
     pub url_ttl: Duration,
     /// Bound on stamping one document.
     pub stamp_timeout: Duration,
-    /// Local stage only: lets a test make the worker "crash" once between
-    /// storing a stamped document and recording it (see `stamping`).
-    pub chaos_crash_after_store: bool,
+    /// Local stage only: lets a test or the chaos run inject a fault into
+    /// one job (see `meterai_app::stamping::Fault`).
+    pub fault_injection: bool,
     /// The queue of outbound webhook events to resellers (functions that emit
     /// events, and the deliverer); unset: no events are emitted.
     pub webhooks_queue_url: Option<String>,
@@ -165,9 +165,7 @@ impl Config {
             url_ttl: Duration::from_secs(number("URL_TTL_SECONDS", 900)?),
             stamp_timeout: Duration::from_secs(number("STAMP_TIMEOUT_SECONDS", 20)?),
             // Never on AWS, whatever the variable says.
-            chaos_crash_after_store: vars
-                .get("CHAOS_CRASH_AFTER_STORE")
-                .is_some_and(|v| v == "true")
+            fault_injection: vars.get("FAULT_INJECTION").is_some_and(|v| v == "true")
                 && vars.get("AWS_ENDPOINT_URL").is_some_and(|u| !u.is_empty()),
             webhooks_queue_url: vars
                 .get("WEBHOOKS_QUEUE_URL")
@@ -362,7 +360,7 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("JOBS_QUEUE_URL", "q"),
             ("BUCKET_NAME", "b"),
-            ("CHAOS_CRASH_AFTER_STORE", "true"),
+            ("FAULT_INJECTION", "true"),
         ];
         // A stage named (or defaulting to) "local" on AWS is not the emulator.
         for stage in ["local", "prod"] {
@@ -370,7 +368,7 @@ mod tests {
             on_aws.push(("STAGE", stage));
             let config = Config::from_vars(&vars(&on_aws)).unwrap();
             assert!(!config.on_emulator(), "{stage}");
-            assert!(!config.chaos_crash_after_store, "{stage}");
+            assert!(!config.fault_injection, "{stage}");
         }
         let mut empty = base.to_vec();
         empty.push(("AWS_ENDPOINT_URL", ""));
@@ -379,7 +377,7 @@ mod tests {
         emulator.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"));
         let config = Config::from_vars(&vars(&emulator)).unwrap();
         assert!(config.on_emulator());
-        assert!(config.chaos_crash_after_store);
+        assert!(config.fault_injection);
     }
 
     #[test]
@@ -400,7 +398,7 @@ mod tests {
         assert_eq!(config.midtrans_server_key, None);
         assert_eq!(config.order_rules, OrderRules::default());
         assert!(
-            !config.chaos_crash_after_store,
+            !config.fault_injection,
             "fault injection is off unless asked for"
         );
     }

@@ -16,7 +16,7 @@ pub fn settings() -> StampSettings {
         verify_base_url: "https://meterai.test".into(),
         url_ttl: Duration::from_secs(300),
         stamp_timeout: Duration::from_secs(20),
-        chaos_crash_after_store: false,
+        fault_injection: false,
         slot: Default::default(),
     }
 }
