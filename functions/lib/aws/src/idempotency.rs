@@ -25,9 +25,10 @@ fn record_key(scope: &KeyScope<'_>) -> keys::Key {
     keys::idempotency(scope.account.as_str(), scope.scope, scope.key)
 }
 
-#[async_trait]
-impl IdempotencyKeys for DynamoIdempotencyKeys {
-    async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed> {
+impl DynamoIdempotencyKeys {
+    /// One claim: what the key says, or `None` when its record vanished
+    /// between our conditional write and our read.
+    async fn try_claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Option<Claimed>> {
         let item = record_key(scope).with([
             ("status".to_string(), s("in_progress")),
             ("request_hash".to_string(), s(scope.hash)),
@@ -55,7 +56,7 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .send()
             .await;
         if store::condition_held(put)? {
-            return Ok(Claimed::Run);
+            return Ok(Some(Claimed::Run));
         }
         let existing = self
             .clients
@@ -69,10 +70,13 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
             .map_err(|e| Error::table(DisplayErrorContext(e)))?
             .item
             .unwrap_or_default();
-        if get_s(&existing, "request_hash") != Some(scope.hash) {
-            return Ok(Claimed::Reused);
+        if existing.is_empty() {
+            return Ok(None);
         }
-        Ok(
+        if get_s(&existing, "request_hash") != Some(scope.hash) {
+            return Ok(Some(Claimed::Reused));
+        }
+        Ok(Some(
             match (
                 get_s(&existing, "status"),
                 get_n(&existing, "response_status"),
@@ -84,7 +88,23 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
                 }),
                 _ => Claimed::InProgress,
             },
-        )
+        ))
+    }
+}
+
+#[async_trait]
+impl IdempotencyKeys for DynamoIdempotencyKeys {
+    async fn claim(&self, scope: &KeyScope<'_>, now_ms: i64) -> Result<Claimed> {
+        // A record that stopped our write can be gone when we read it (its
+        // request failed and gave the key back): claim again rather than
+        // call the key reused. Bounded: a key given back over and over is in
+        // progress as far as this request can tell.
+        for _ in 0..3 {
+            if let Some(claimed) = self.try_claim(scope, now_ms).await? {
+                return Ok(claimed);
+            }
+        }
+        Ok(Claimed::InProgress)
     }
 
     async fn complete(&self, scope: &KeyScope<'_>, response: &StoredResponse) -> Result<()> {

@@ -458,3 +458,59 @@ async fn a_job_message_is_grouped_by_its_payer() {
     assert_eq!(sent["MessageGroupId"], "customer:c1", "{sent}");
     assert!(sent["MessageBody"].as_str().unwrap().contains("job_01"));
 }
+
+/// A DynamoDB answer with a JSON body.
+fn dynamodb_ok(body: &str) -> Canned {
+    Canned {
+        status: 200,
+        content_type: "application/x-amz-json-1.0",
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}
+
+/// A key whose first request failed and gave the key back between our
+/// conditional write and our read is claimed again, not called reused (the
+/// chaos run found a retry told IDEMPOTENCY_KEY_REUSED that way).
+#[tokio::test]
+async fn a_key_given_back_meanwhile_is_claimed_again_not_called_reused() {
+    use meterai_app::ports::{Claimed, IdempotencyKeys, KeyScope};
+    let refused = || {
+        dynamodb_error(
+            400,
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+        )
+    };
+    let replay = Replay::with([refused(), dynamodb_ok("{}"), dynamodb_ok("{}")]);
+    let keys = meterai_aws::idempotency::DynamoIdempotencyKeys {
+        clients: replay.clients(),
+        table: "t".into(),
+    };
+    let account = meterai_core::AccountId::parse("user-1").unwrap();
+    let scope = KeyScope {
+        account: &account,
+        scope: "stamps",
+        key: "k",
+        hash: "h",
+    };
+    let claimed = keys.claim(&scope, 1_000).await.unwrap();
+    assert!(matches!(claimed, Claimed::Run), "{claimed:?}");
+    let calls = replay.requests();
+    assert_eq!(calls.len(), 3, "write, read (gone), write again: {calls:?}");
+
+    // Gone every time: in progress (the client retries), never reused.
+    let gone = (0..3).flat_map(|_| [refused(), dynamodb_ok("{}")]);
+    let replay = Replay::with(gone);
+    let keys = meterai_aws::idempotency::DynamoIdempotencyKeys {
+        clients: replay.clients(),
+        table: "t".into(),
+    };
+    let claimed = keys.claim(&scope, 1_000).await.unwrap();
+    assert!(matches!(claimed, Claimed::InProgress), "{claimed:?}");
+    assert_eq!(
+        replay.requests().len(),
+        6,
+        "three claims, each a write and a read"
+    );
+}
