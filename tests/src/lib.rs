@@ -310,11 +310,15 @@ impl Stack {
 
 /// A name no earlier run used, so tests never trip over stale state.
 pub fn unique(prefix: &str) -> String {
+    // The clock alone repeats between tasks on different threads (its
+    // resolution is coarser than a nanosecond here): a counter does not.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_nanos();
-    format!("{prefix}-{nanos:x}-{}", std::process::id())
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{nanos:x}-{}-{n}", std::process::id())
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
@@ -700,6 +704,28 @@ impl Portal {
             http: stack.http(),
         }
     }
+}
+
+/// Signed-in users of the stack's pool, made before they are needed (a
+/// deadline's applicants signed up days before), 8 at a time. The emulator's
+/// user pool now and then fails a call under concurrent sign-ins (an
+/// internal error), so a user that could not be made is made again.
+pub async fn make_users(stack: &Stack, n: usize) -> Vec<Portal> {
+    use futures::stream::{self, StreamExt};
+    stream::iter(0..n)
+        .map(|_| async move {
+            for _ in 0..5 {
+                let stack = stack.clone();
+                if let Ok(user) = tokio::spawn(async move { Portal::new(&stack).await }).await {
+                    return Some(user);
+                }
+            }
+            None
+        })
+        .buffer_unordered(8)
+        .filter_map(|user| async move { user })
+        .collect()
+        .await
 }
 
 /// Fails the test unless the quota audit holds for `account`.

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{payment, unique, Portal, Stack};
+use e2e::{make_users, payment, unique, Portal, Stack};
 use futures::future::join_all;
 use meterai_pdf::stamp::pdf::sample_pdf;
 use plotters::prelude::*;
@@ -579,28 +579,6 @@ async fn drain(dynamodb: &aws_sdk_dynamodb::Client, table: &str, jobs: &mut [Job
         }
     }
     open.len()
-}
-
-/// Signed-in users of the stack's pool, made before they are needed (a
-/// deadline's applicants signed up days before), 8 at a time. The emulator's
-/// user pool now and then fails a call under concurrent sign-ins (an
-/// internal error), so a user that could not be made is made again.
-async fn make_users(stack: &Stack, n: usize) -> Vec<Portal> {
-    use futures::stream::{self, StreamExt};
-    stream::iter(0..n)
-        .map(|_| async move {
-            for _ in 0..5 {
-                let stack = stack.clone();
-                if let Ok(user) = tokio::spawn(async move { Portal::new(&stack).await }).await {
-                    return Some(user);
-                }
-            }
-            None
-        })
-        .buffer_unordered(8)
-        .filter_map(|user| async move { user })
-        .collect()
-        .await
 }
 
 fn start_phase(run: &Run, name: String, users_per_s: f64) -> usize {
