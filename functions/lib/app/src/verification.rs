@@ -71,13 +71,27 @@ pub struct DocumentReport {
     pub stamps: Vec<FoundStamp>,
 }
 
-/// Finds our stamps in a PDF and checks each against the registry and its
+/// What a file says about its stamps without asking the registry: the
+/// CPU-bound half of a check (parsing, hashing, each candidate stamp's
+/// signature), which the verify function runs under a deadline. The
+/// registry's half ([`judge`]) is outside it, so a slow table is told as the
+/// dependency it is, never as a file too complex to read.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    bytes: usize,
+    /// The SHA-256 of each revision (prefix ending at an end-of-file marker),
+    /// the whole file last.
+    hashes: Vec<(usize, String)>,
+    /// Each well-formed serial found (at most [`MAX_STAMPS`]) and what its
+    /// signature says.
+    candidates: Vec<(Serial, SignatureReport)>,
+    /// Serials that fail their check character.
+    malformed: Vec<String>,
+}
+
+/// Reads the file: its revisions' hashes, our stamps in it, and each one's
 /// signature against our certificate.
-pub async fn check_document(
-    registry: &dyn Registry,
-    ours: &Chain,
-    bytes: &[u8],
-) -> Result<DocumentReport> {
+pub fn inspect(ours: &Chain, bytes: &[u8]) -> Result<Inspected> {
     if meterai_pdf::stamp::pdf::sniff(bytes).is_err() {
         return Err(Error::rejected(codes::NOT_A_PDF, "the body is not a PDF"));
     }
@@ -93,18 +107,43 @@ pub async fn check_document(
         .map(SignedFile::signatures)
         .unwrap_or_default();
     let (serials, malformed) = stamp_serials(bytes, &signatures);
+    let candidates = serials
+        .into_iter()
+        .take(MAX_STAMPS)
+        .map(|serial| {
+            let signature = match &file {
+                Ok(file) => check_signature(file, &signatures, &serial, ours, &limits),
+                Err(_) => SignatureReport::without("unreadable"),
+            };
+            (serial, signature)
+        })
+        .collect();
+    Ok(Inspected {
+        bytes: bytes.len(),
+        hashes,
+        candidates,
+        malformed: malformed.into_iter().take(MAX_STAMPS).collect(),
+    })
+}
+
+/// Looks each stamp of an inspected file up in the registry and compares
+/// the file with the registered hash.
+pub async fn judge(registry: &dyn Registry, inspected: Inspected) -> Result<DocumentReport> {
+    let Inspected {
+        bytes,
+        hashes,
+        candidates,
+        malformed,
+    } = inspected;
     let mut stamps = Vec::new();
-    for serial in serials.iter().take(MAX_STAMPS) {
-        let found = match registry.bound(serial).await? {
+    for (serial, signature) in candidates {
+        let found = match registry.bound(&serial).await? {
             Some(record) => FoundStamp {
                 serial: serial.to_string(),
                 status: "valid",
                 integrity: Some(integrity(bytes, &hashes, &record.sha256)),
                 record: Some(record),
-                signature: Some(match &file {
-                    Ok(file) => check_signature(file, &signatures, serial, ours, &limits),
-                    Err(_) => SignatureReport::without("unreadable"),
-                }),
+                signature: Some(signature),
             },
             None => FoundStamp {
                 serial: serial.to_string(),
@@ -116,7 +155,7 @@ pub async fn check_document(
         };
         stamps.push(found);
     }
-    stamps.extend(malformed.into_iter().take(MAX_STAMPS).map(|m| FoundStamp {
+    stamps.extend(malformed.into_iter().map(|m| FoundStamp {
         serial: m,
         status: "invalid_serial",
         integrity: None,
@@ -125,8 +164,18 @@ pub async fn check_document(
     }));
     Ok(DocumentReport {
         sha256: hashes.last().map(|(_, h)| h.clone()).unwrap_or_default(),
-        bytes: bytes.len(),
+        bytes,
         stamped: !stamps.is_empty(),
         stamps,
     })
+}
+
+/// Finds our stamps in a PDF and checks each against the registry and its
+/// signature against our certificate (both halves, one after the other).
+pub async fn check_document(
+    registry: &dyn Registry,
+    ours: &Chain,
+    bytes: &[u8],
+) -> Result<DocumentReport> {
+    judge(registry, inspect(ours, bytes)?).await
 }

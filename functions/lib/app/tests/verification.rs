@@ -8,9 +8,9 @@ mod common;
 
 use meterai_app::ports::Documents;
 use meterai_app::stamping::{self, Actor, StampPorts, StampRequest};
-use meterai_app::verification::{check_document, lookup, parse_serial};
+use meterai_app::verification::{check_document, inspect, judge, lookup, parse_serial};
 use meterai_app::Outcome;
-use meterai_core::error::codes;
+use meterai_core::error::{codes, ErrorKind};
 use meterai_core::jobs::Placement;
 use meterai_core::{AccountId, Serial};
 use meterai_memory::{
@@ -152,6 +152,41 @@ async fn a_stamped_file_is_valid_exact_and_signed_by_us() {
         .await
         .unwrap();
     assert_eq!(&by_serial, record);
+}
+
+/// A registry whose table does not answer.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl meterai_app::ports::Registry for Unreachable {
+    async fn bound(
+        &self,
+        _: &Serial,
+    ) -> meterai_core::Result<Option<meterai_core::serial::SerialRecord>> {
+        Err(meterai_core::Error::table("timed out"))
+    }
+}
+
+/// The file is read without the registry (the half the verify function
+/// runs under its deadline), and the registry is asked after: a table that
+/// does not answer is a dependency's failure, whatever the file.
+#[tokio::test]
+async fn reading_the_file_and_asking_the_registry_are_separate_halves() {
+    let w = World::new();
+    let (stored, serial, _) = w.stamp(1).await;
+    let inspected = inspect(w.signer.chain(), &stored).unwrap();
+    let down = judge(&Unreachable, inspected.clone()).await.unwrap_err();
+    assert_eq!(
+        (down.kind(), down.code()),
+        (ErrorKind::Unavailable, "DEPENDENCY_UNAVAILABLE")
+    );
+    let report = judge(&w.registry, inspected).await.unwrap();
+    assert_eq!(report.stamps[0].serial, serial.as_str());
+    assert_eq!(report.stamps[0].status, "valid");
+    assert_eq!(report.stamps[0].integrity, Some(Integrity::Exact));
+    // Not a PDF: refused by the reading half, the registry never asked.
+    let err = inspect(w.signer.chain(), b"GIF89a").unwrap_err();
+    assert_eq!(err.code(), "NOT_A_PDF");
 }
 
 #[tokio::test]

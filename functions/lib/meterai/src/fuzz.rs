@@ -251,6 +251,11 @@ fn files_to_verify() {
     use meterai_pdf::verify::{revision_hashes, stamp_serials};
     let serial = meterai_core::Serial::generate();
     let url = format!("https://meterai.test/v1/verify/{serial}");
+    let signer = meterai_pdf::signing::LocalSigner::from_pem(
+        include_str!("../../pdf/testdata/signing/signer.key.pem"),
+        include_bytes!("../../pdf/testdata/signing/chain.pem"),
+    )
+    .unwrap();
     let stamped = stamp(
         &sample_pdf(2, [0, 0, 595, 842], None),
         &Placement {
@@ -265,11 +270,7 @@ fn files_to_verify() {
             verify_url: &url,
         },
         &Limits::default(),
-        &meterai_pdf::signing::LocalSigner::from_pem(
-            include_str!("../../pdf/testdata/signing/signer.key.pem"),
-            include_bytes!("../../pdf/testdata/signing/chain.pem"),
-        )
-        .unwrap(),
+        &signer,
     )
     .unwrap()
     .bytes;
@@ -295,6 +296,11 @@ fn files_to_verify() {
                 .map(SignedFile::signatures)
                 .unwrap_or_default();
             let (serials, malformed) = stamp_serials(&input, &signatures);
+            // The whole reading half of POST /v1/verify, signatures checked.
+            let _ = meterai_app::verification::inspect(
+                meterai_pdf::signing::Signer::chain(&signer),
+                &input,
+            );
             (hashes.len(), serials.len(), malformed.len())
         });
         let (hashes, serials, malformed) =

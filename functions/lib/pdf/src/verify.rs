@@ -103,9 +103,11 @@ pub enum Integrity {
     Modified,
 }
 
-pub fn integrity(bytes: &[u8], hashes: &[(usize, String)], registered: &str) -> Integrity {
+/// How a file of `file_len` bytes, with these revision hashes, relates to
+/// the document registered under `registered`.
+pub fn integrity(file_len: usize, hashes: &[(usize, String)], registered: &str) -> Integrity {
     match hashes.iter().find(|(_, h)| h == registered) {
-        Some((len, _)) if *len == bytes.len() => Integrity::Exact,
+        Some((len, _)) if *len == file_len => Integrity::Exact,
         Some(_) => Integrity::Appended,
         None => Integrity::Modified,
     }
@@ -344,14 +346,17 @@ mod tests {
         let registered = hex::encode(Sha256::digest(&file));
         let hashes = revision_hashes(&file);
         assert_eq!(hashes.last().unwrap().1, registered);
-        assert_eq!(integrity(&file, &hashes, &registered), Integrity::Exact);
+        assert_eq!(
+            integrity(file.len(), &hashes, &registered),
+            Integrity::Exact
+        );
 
         // A later incremental update (a signature after stamping).
         let mut appended = file.clone();
         appended.extend_from_slice(b"9 0 obj\n<< >>\nendobj\nstartxref\n0\n%%EOF\n");
         let hashes = revision_hashes(&appended);
         assert_eq!(
-            integrity(&appended, &hashes, &registered),
+            integrity(appended.len(), &hashes, &registered),
             Integrity::Appended
         );
 
@@ -361,14 +366,14 @@ mod tests {
         changed[i] ^= 0x01;
         let hashes = revision_hashes(&changed);
         assert_eq!(
-            integrity(&changed, &hashes, &registered),
+            integrity(changed.len(), &hashes, &registered),
             Integrity::Modified
         );
 
         // Cut short: the stamped document is not there.
         let cut = &file[..file.len() - 10];
         assert_eq!(
-            integrity(cut, &revision_hashes(cut), &registered),
+            integrity(cut.len(), &revision_hashes(cut), &registered),
             Integrity::Modified
         );
     }

@@ -117,12 +117,12 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             // costs this request at most CHECK_BUDGET, and while its parse
             // runs on, this instance refuses new files instead of sharing
             // the CPU with it.
+            // The registry is asked afterwards, outside the deadline: a slow
+            // table is a dependency's failure, not a file too complex.
             let bytes = bytes.to_vec();
-            let runtime = tokio::runtime::Handle::current();
-            let check =
-                move || runtime.block_on(checks::check_document(app.registry(), &ours, &bytes));
-            let report = match cpu::bounded(app.cpu(), SLOT_WAIT, CHECK_BUDGET, check).await {
-                Ok(report) => report?,
+            let inspect = move || checks::inspect(&ours, &bytes);
+            let inspected = match cpu::bounded(app.cpu(), SLOT_WAIT, CHECK_BUDGET, inspect).await {
+                Ok(inspected) => inspected?,
                 Err(Unfinished::Busy) => {
                     return Err(Error::busy(
                         codes::VERIFIER_BUSY,
@@ -136,6 +136,7 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
                     ))
                 }
             };
+            let report = checks::judge(app.registry(), inspected).await?;
             Ok(json_response(200, &report))
         }
         _ => Err(http::no_route(&request)),
