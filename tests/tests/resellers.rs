@@ -602,6 +602,55 @@ async fn the_webhook_secret_is_stored_sealed_and_rotates() {
     );
     assert!(open(rival.id.clone()).await.is_err());
 
+    // A reseller made before sealing (its secret in clear) keeps working
+    // through a deployment, and seal-secrets seals the same value.
+    let dynamodb = stack.dynamodb().await;
+    dynamodb
+        .update_item()
+        .table_name(stack.get("METERAI_TABLE_NAME"))
+        .set_key(Some(meterai::keys::reseller(&rival.id).map()))
+        .update_expression("SET webhook_secret = :clear REMOVE webhook_secret_sealed")
+        .expression_attribute_values(
+            ":clear",
+            aws_sdk_dynamodb::types::AttributeValue::S(rival.secret.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let rival_customer = rival.api.post("/v1/customers", &json!({}), None).await.body
+        ["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    rival.api.buy(&stack, 2).await;
+    let mut sealed_counts = Vec::new();
+    for _ in 0..2 {
+        let body = sale(&rival, &rival_customer, 1, &unique("sale"));
+        let (id, ts) = (unique("msg"), now());
+        let sold = send_event(&stack, &id, ts, &signed(&rival, &id, ts, &body), &body).await;
+        assert_eq!(sold.status, 200, "{:?}", sold.body);
+        let sealed_now = admin(&["reseller", "seal-secrets"]);
+        sealed_counts.push(sealed_now["sealed"].as_i64().unwrap());
+    }
+    assert!(
+        sealed_counts[0] >= 1 && sealed_counts[1] == 0,
+        "sealed once: {sealed_counts:?}"
+    );
+    let item = dynamodb
+        .get_item()
+        .table_name(stack.get("METERAI_TABLE_NAME"))
+        .set_key(Some(meterai::keys::reseller(&rival.id).map()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!item.contains_key("webhook_secret") && item.contains_key("webhook_secret_sealed"));
+    assert_eq!(
+        customer_quota(&rival, &rival_customer).await["available"],
+        2
+    );
+
     // Rotation: the old secret stops working, the new one works.
     let rotated = admin(&[
         "reseller",

@@ -40,28 +40,109 @@ pub struct Reseller {
     pub reseller_id: String,
     pub name: String,
     pub webhook_url: Option<String>,
-    /// The webhook secret as stored: sealed (`WebhookSecrets::open`).
-    pub sealed_secret: Vec<u8>,
+    /// The webhook secret as stored.
+    pub stored_secret: StoredSecret,
     pub webhook_enabled: bool,
+}
+
+/// A webhook secret as the table holds it.
+#[derive(Debug, Clone)]
+pub enum StoredSecret {
+    /// Sealed by the secrets key (`WebhookSecrets::open`).
+    Sealed(Vec<u8>),
+    /// In clear, as resellers made before sealing have it until
+    /// `meterai-admin reseller seal-secrets` runs (read meanwhile, so a
+    /// deployment does not break them).
+    Clear(Secret),
 }
 
 /// The attribute the sealed webhook secret is stored in.
 const SEALED_SECRET: &str = "webhook_secret_sealed";
+/// The attribute a secret in clear was stored in (before sealing).
+const CLEAR_SECRET: &str = "webhook_secret";
 
 impl Reseller {
     fn from_item(item: &Item) -> Option<Self> {
+        let stored_secret = match item.get(SEALED_SECRET) {
+            Some(sealed) => StoredSecret::Sealed(sealed.as_b().ok()?.as_ref().to_vec()),
+            None => StoredSecret::Clear(Secret::parse(get_s(item, CLEAR_SECRET)?)?),
+        };
         Some(Reseller {
             reseller_id: get_s(item, "reseller_id")?.to_string(),
             name: get_s(item, "name")?.to_string(),
             webhook_url: get_s(item, "webhook_url").map(str::to_string),
-            sealed_secret: item.get(SEALED_SECRET)?.as_b().ok()?.as_ref().to_vec(),
+            stored_secret,
             webhook_enabled: get_s(item, "webhook_status") == Some("enabled"),
         })
     }
 
     /// The webhook secret, opened.
     pub async fn webhook_secret(&self, secrets: &WebhookSecrets) -> Result<Secret> {
-        secrets.open(&self.reseller_id, &self.sealed_secret).await
+        match &self.stored_secret {
+            StoredSecret::Sealed(sealed) => secrets.open(&self.reseller_id, sealed).await,
+            StoredSecret::Clear(secret) => {
+                tracing::warn!(
+                    reseller_id = %self.reseller_id,
+                    "webhook secret not sealed yet: run meterai-admin reseller seal-secrets"
+                );
+                Ok(secret.clone())
+            }
+        }
+    }
+}
+
+/// Seals every webhook secret still stored in clear, keeping its value (the
+/// shops keep theirs), and removes the clear copy. Returns how many.
+pub async fn seal_clear_secrets(
+    clients: &AwsClients,
+    secrets: &WebhookSecrets,
+    table: &str,
+) -> Result<usize> {
+    let mut sealed_count = 0;
+    let mut start = None;
+    loop {
+        let page = clients
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .filter_expression("sk = :profile AND attribute_exists(#clear)")
+            .expression_attribute_names("#clear", CLEAR_SECRET)
+            .expression_attribute_values(":profile", s("PROFILE"))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+        for item in page.items() {
+            let Some(reseller) = Reseller::from_item(item) else {
+                continue;
+            };
+            let StoredSecret::Clear(secret) = &reseller.stored_secret else {
+                continue;
+            };
+            let ciphertext = secrets.seal(&reseller.reseller_id, secret).await?;
+            // Only if the clear secret is still the one sealed (a rotation
+            // meanwhile wins).
+            let updated = clients
+                .dynamodb
+                .update_item()
+                .table_name(table)
+                .set_key(Some(keys::reseller(&reseller.reseller_id).map()))
+                .update_expression("SET #sealed = :sealed REMOVE #clear")
+                .condition_expression("#clear = :clear")
+                .expression_attribute_names("#sealed", SEALED_SECRET)
+                .expression_attribute_names("#clear", CLEAR_SECRET)
+                .expression_attribute_values(":sealed", sealed(ciphertext))
+                .expression_attribute_values(":clear", s(secret.expose()))
+                .send()
+                .await;
+            if store::condition_held(updated)? {
+                sealed_count += 1;
+            }
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(sealed_count);
+        }
     }
 }
 

@@ -236,7 +236,6 @@ impl App {
         &self.registry
     }
 
-    /// The resellers' customers of this function's table.
     /// The resellers' webhook secrets (the functions that need them say so,
     /// so the key's absence stops their cold start).
     pub fn webhook_secrets(&self) -> Result<&meterai_aws::secrets::WebhookSecrets> {
@@ -245,6 +244,7 @@ impl App {
             .ok_or_else(|| Error::Misconfigured("SECRETS_KEY_ID is not set".into()))
     }
 
+    /// The resellers' customers of this function's table.
     pub fn customers(&self) -> &crate::resellers::DynamoCustomers {
         &self.customers
     }

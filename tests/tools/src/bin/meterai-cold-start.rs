@@ -284,6 +284,7 @@ async fn main() {
         ),
         // Every function's own settings: a function lacking one stops at cold start.
         ("SIGNING_KEY_ID", stack.get("METERAI_SIGNING_KEY_ID")),
+        ("SECRETS_KEY_ID", stack.get("METERAI_SECRETS_KEY_ID")),
         ("USER_POOL_ID", stack.get("METERAI_USER_POOL_ID")),
         (
             "USER_POOL_CLIENT_ID",

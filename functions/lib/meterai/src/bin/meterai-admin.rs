@@ -5,6 +5,7 @@
 //! meterai-admin reseller issue-key --reseller RSL_ID
 //! meterai-admin reseller revoke-key --reseller RSL_ID --key KEY_ID
 //! meterai-admin reseller set-webhook --reseller RSL_ID [--url URL] [--rotate-secret]
+//! meterai-admin reseller seal-secrets   (seal webhook secrets stored in clear, same values)
 //! meterai-admin replay-webhooks [--max N]
 //! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
 //! meterai-admin payments check --order ORD_ID   (ask the gateway, credit if paid)
@@ -14,8 +15,9 @@
 //! `METERAI_WEBHOOKS_QUEUE_URL`, `METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL` and
 //! `METERAI_SECRETS_KEY_ID` (as `infra/deploy.sh` writes them to its env
 //! file); AWS credentials and `AWS_ENDPOINT_URL` come from the usual places.
-//! Secrets are printed once, as JSON, and never stored in clear: API keys as
-//! their hash, the webhook secret (which signs) sealed by the secrets key.
+//! Secrets are printed once, as JSON, and not stored in clear: API keys as
+//! their hash, the webhook secret (which signs) sealed by the secrets key
+//! (`seal-secrets` seals those of resellers made before sealing).
 
 use std::collections::HashMap;
 
@@ -26,8 +28,8 @@ fn usage() -> ! {
         "{}",
         include_str!("meterai-admin.rs")
             .lines()
-            .skip(2)
-            .take(9)
+            .skip(3)
+            .take_while(|l| !l.starts_with("//! ```"))
             .map(|l| l.trim_start_matches("//! "))
             .collect::<Vec<_>>()
             .join("\n")
@@ -153,6 +155,11 @@ async fn main() {
         )
         .await
         .map(|secret| serde_json::json!({ "webhook_enabled": true, "webhook_secret": secret })),
+        ["reseller", "seal-secrets"] => {
+            resellers::seal_clear_secrets(&clients, &secrets(&clients), &table)
+                .await
+                .map(|sealed| serde_json::json!({ "sealed": sealed }))
+        }
         ["replay-webhooks"] => {
             let max = opts.get("max").and_then(|m| m.parse().ok()).unwrap_or(1000);
             events::replay_dead_letters(
