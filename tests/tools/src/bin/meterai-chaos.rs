@@ -22,9 +22,10 @@
 //!
 //! Then, once every job is final: each account's audit holds with nothing
 //! reserved; each paid order is credited once (purchased is what was paid
-//! for, sold what the sales said); every job is done; no serial and no
-//! stored document serves two jobs, and each serial is bound to its job's
-//! document; every reseller event is delivered with a valid signature.
+//! for, sold what the sales said); every job is done; no serial serves two
+//! jobs, each is bound to its job, and the stored document (read back and
+//! hashed) is the one registered; every `stamp.completed` and `order.paid`
+//! event reached its reseller with a valid signature.
 //! Writes `report.json` to `--out`, prints it, and exits 1 on any broken
 //! rule. Refuses to run against a stack that is not on the emulator.
 
@@ -38,14 +39,25 @@ use meterai_core::webhooks::Secret;
 use meterai_pdf::stamp::pdf::sample_pdf;
 use serde_json::json;
 
-/// Faults by `client_reference` (see `meterai_app::stamping::Fault`).
-const FAULTS: [&str; 5] = [
-    "chaos:crash-before-store",
-    "chaos:crash-after-store",
-    "chaos:crash-after-record",
-    "chaos:signing-unavailable",
-    "chaos:queue-refuses",
-];
+/// The faults the local stage can inject, by their `client_reference`.
+fn faults() -> Vec<&'static str> {
+    meterai::stamping::Fault::ALL
+        .iter()
+        .map(|f| f.reference())
+        .collect()
+}
+
+/// Faults whose strike the job's record shows (an attempt lost).
+fn costs_an_attempt(fault: &str) -> bool {
+    use meterai::stamping::Fault;
+    [
+        Fault::CrashBeforeStore,
+        Fault::CrashAfterStore,
+        Fault::SigningUnavailable,
+    ]
+    .iter()
+    .any(|f| f.reference() == fault)
+}
 
 struct Options {
     jobs: usize,
@@ -303,7 +315,8 @@ async fn request_stamp(planned: &Planned, book: &Shared) -> Option<(String, bool
             }
             // In progress, shed, or the queue refused: the retry below.
             409 | 429 => {}
-            503 => refused = true,
+            503 if answer.code() == "DEPENDENCY_UNAVAILABLE" => refused = true,
+            503 => {}
             _ => problem(
                 book,
                 format!("stamp request: {} {:?}", answer.status, answer.body),
@@ -340,7 +353,8 @@ async fn request_stamp(planned: &Planned, book: &Shared) -> Option<(String, bool
                 return None;
             }
             409 | 429 => {}
-            503 => refused = true,
+            503 if again.code() == "DEPENDENCY_UNAVAILABLE" => refused = true,
+            503 => {}
             _ => problem(
                 book,
                 format!("stamp retry: {} {:?}", again.status, again.body),
@@ -409,6 +423,7 @@ async fn main() {
 
     // ---- who takes part
     let users = make_users(&stack, options.users).await;
+    count(&book, "portal users", users.len() as i64);
     let mut resellers = Vec::new();
     let mut pools = Vec::new();
     for _ in 0..options.resellers {
@@ -508,6 +523,7 @@ async fn main() {
             }
         }
     }
+    let faults = faults();
     let planned: Vec<Planned> = planned
         .into_iter()
         .enumerate()
@@ -515,7 +531,7 @@ async fn main() {
             api,
             document_id,
             customer_id,
-            fault: (i % 4 == 0).then(|| FAULTS[(i / 4) % FAULTS.len()]),
+            fault: (i % 4 == 0).then(|| faults[(i / 4) % faults.len()]),
             duplicate_message: i % 8 == 3,
         })
         .collect();
@@ -630,7 +646,7 @@ async fn main() {
 
     // ---- the books
     let mut serials = HashSet::new();
-    let mut documents = HashSet::new();
+    let mut stored = Vec::new();
     for job in &accepted {
         let Some(item) = items.get(&job.job_id) else {
             continue;
@@ -655,19 +671,18 @@ async fn main() {
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse::<i64>().ok())
             .unwrap_or(0);
+        // The queue's refusal is seen at the request (its 503); a crash
+        // after the record leaves a final job, whose returning message is
+        // no attempt: that one is injected but not seen from outside.
         match job.fault {
-            // A crash after the record leaves a final job: its message's
-            // return is not an attempt. The queue's refusal is seen above.
-            Some(fault)
-                if !["chaos:queue-refuses", "chaos:crash-after-record"].contains(&fault)
-                    && attempts < 2 =>
-            {
-                problem(
-                    &book,
-                    format!("job {} met no {fault} ({attempts} attempts)", job.job_id),
-                )
+            Some(fault) if costs_an_attempt(fault) && attempts < 2 => problem(
+                &book,
+                format!("job {} met no {fault} ({attempts} attempts)", job.job_id),
+            ),
+            Some(fault) if costs_an_attempt(fault) || fault.ends_with("queue-refuses") => {
+                count(&book, &format!("fault seen {fault}"), 1)
             }
-            Some(fault) => count(&book, &format!("fault struck {fault}"), 1),
+            Some(fault) => count(&book, &format!("fault injected, unseen {fault}"), 1),
             None => {}
         }
         let serial = text(item, "serial");
@@ -675,9 +690,7 @@ async fn main() {
         if !serials.insert(serial.clone()) {
             problem(&book, format!("serial {serial} serves two jobs"));
         }
-        if !documents.insert(stamped.clone()) {
-            problem(&book, format!("document {stamped} serves two jobs"));
-        }
+        stored.push((job.job_id.clone(), stamped, text(item, "sha256")));
         let record = dynamodb
             .get_item()
             .table_name(&table)
@@ -703,8 +716,40 @@ async fn main() {
         }
     }
 
-    // Each account: the audit holds, nothing reserved, purchases credited once.
+    // Each stored document is the file its serial is registered for.
     let clients = stack.clients().await;
+    let bucket = stack.get("METERAI_BUCKET_NAME").to_string();
+    let mismatched: Vec<String> = stream::iter(stored)
+        .map(|(job_id, key, registered)| {
+            let (s3, bucket) = (&clients.s3, &bucket);
+            async move {
+                let body = match s3.get_object().bucket(bucket).key(&key).send().await {
+                    Ok(object) => object.body.collect().await.ok().map(|b| b.into_bytes()),
+                    Err(_) => None,
+                };
+                match body {
+                    Some(bytes) if meterai_core::ids::sha256_hex(&bytes) == registered => None,
+                    Some(_) => Some(format!(
+                        "job {job_id}'s stored document is not the one registered"
+                    )),
+                    None => Some(format!("job {job_id}'s stored document cannot be read")),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .filter_map(|m| async move { m })
+        .collect()
+        .await;
+    count(
+        &book,
+        "stored documents read and hashed",
+        accepted.len() as i64 - mismatched.len() as i64,
+    );
+    for m in mismatched {
+        problem(&book, m);
+    }
+
+    // Each account: the audit holds, nothing reserved, purchases credited once.
     let mut expected: Vec<(String, Option<i64>)> = buyers
         .iter()
         .chain(&pools)
@@ -768,6 +813,7 @@ async fn main() {
     let until = Instant::now() + Duration::from_secs(120);
     loop {
         let mut delivered = 0;
+        let mut by_type: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         let mut bad = Vec::new();
         for reseller in &resellers {
             let secret = Secret::parse(&reseller.secret).unwrap();
@@ -784,18 +830,33 @@ async fn main() {
                         .get("webhook-signature")
                         .map(String::as_str),
                 };
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs() as i64;
-                if meterai_core::webhooks::verify(&secret, &headers, &received.body, now).is_err() {
+                // Its signature, judged at its own time (the check runs
+                // after the run, past the replay window).
+                let sent_at = headers
+                    .timestamp
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .unwrap_or_default();
+                if meterai_core::webhooks::verify(&secret, &headers, &received.body, sent_at)
+                    .is_err()
+                {
                     bad.push(format!(
                         "a delivery to {} is not signed with its secret",
                         reseller.id
                     ));
                 }
-                let completed = serde_json::from_slice::<serde_json::Value>(&received.body)
-                    .is_ok_and(|v| v["type"] == "stamp.completed");
+                let kind = serde_json::from_slice::<serde_json::Value>(&received.body)
+                    .ok()
+                    .and_then(|v| v["type"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let id = received
+                    .headers
+                    .get("webhook-id")
+                    .cloned()
+                    .unwrap_or_default();
+                if (200..300).contains(&received.answered) {
+                    by_type.entry(kind.clone()).or_default().insert(id);
+                }
+                let completed = kind == "stamp.completed";
                 if completed && (200..300).contains(&received.answered) {
                     ids.insert(
                         received
@@ -809,7 +870,20 @@ async fn main() {
             delivered += ids.len();
         }
         if delivered >= reseller_jobs || Instant::now() > until {
-            count(&book, "stamp.completed events delivered", delivered as i64);
+            for (kind, ids) in &by_type {
+                count(&book, &format!("events delivered {kind}"), ids.len() as i64);
+            }
+            // Each pool's three paid orders were told to its reseller.
+            let paid_told = by_type.get("order.paid").map_or(0, HashSet::len);
+            if paid_told != 3 * resellers.len() {
+                problem(
+                    &book,
+                    format!(
+                        "{paid_told} order.paid events delivered for {} pool orders",
+                        3 * resellers.len()
+                    ),
+                );
+            }
             if delivered != reseller_jobs {
                 problem(&book, format!("{delivered} stamp.completed events delivered for {reseller_jobs} reseller jobs"));
             }
