@@ -76,7 +76,7 @@ def secret_openers(template):
             actions = actions if isinstance(actions, list) else [actions]
             resource_ = statement.get("Resource")
             targets = resource_ if isinstance(resource_, list) else [resource_]
-            on_key = any(t in ({"GetAtt": "SecretsKey.Arn"}, "*") for t in targets)
+            on_key = any(names(t, "SecretsKey") for t in targets)
             opens = any(a in ("kms:Decrypt", "kms:*", "*") for a in actions)
             if statement.get("Effect") != "Allow" or not on_key or not opens:
                 continue
@@ -89,10 +89,26 @@ def secret_openers(template):
     return found
 
 
+def names(resource, logical_id):
+    """Whether a policy resource can name `logical_id`'s ARN: "*", !GetAtt in
+    either form, or a !Sub that mentions it."""
+    if resource == "*":
+        return True
+    if isinstance(resource, dict):
+        if "GetAtt" in resource:
+            target = resource["GetAtt"]
+            target = target if isinstance(target, str) else ".".join(target)
+            return target == f"{logical_id}.Arn"
+        if "Sub" in resource:
+            text = resource["Sub"] if isinstance(resource["Sub"], str) else resource["Sub"][0]
+            return f"{logical_id}.Arn" in text
+    return False
+
+
 def on_table(statement):
     resource = statement.get("Resource")
     resources = resource if isinstance(resource, list) else [resource]
-    return any(r == {"GetAtt": "Table.Arn"} for r in resources)
+    return any(names(r, "Table") and not (isinstance(r, dict) and "index" in str(r)) for r in resources)
 
 
 def problems(template):
@@ -109,7 +125,8 @@ def problems(template):
             if not table_actions or not on_table(statement) or statement.get("Effect") != "Allow":
                 continue
             for bounded, allowed in bounds:
-                if "*" not in bounded and not set(table_actions) & bounded:
+                wildcard = "dynamodb:*" in table_actions
+                if "*" not in bounded and not wildcard and not set(table_actions) & bounded:
                     continue
                 condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
                 prefixes = condition.get("dynamodb:LeadingKeys")
@@ -154,6 +171,10 @@ def main():
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"GetAtt": "SecretsKey.Arn"}}
     )
     assert secret_openers(widened), "check_policies cannot see a verifier that opens secrets"
+    widened["Resources"]["HealthRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
+    )
+    assert unlisted_deleters(widened), "check_policies cannot see a role that may delete anything"
     print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets")
 
 
