@@ -199,6 +199,40 @@ async fn a_dead_requests_lock_is_taken_over_only_by_the_same_request_after_it_ex
     assert_eq!((answer.body.as_str(), replayed), ("order#1", false));
 }
 
+/// A slow request whose lock another attempt took over, and which then
+/// fails, gives back nothing: the other attempt's stored answer stays, and a
+/// retry gets it instead of running a third time.
+#[tokio::test]
+async fn a_slow_attempt_that_fails_after_a_takeover_keeps_the_others_answer() {
+    let w = World::new();
+    let account = user("u1");
+    let scope = KeyScope {
+        account: &account,
+        scope: "orders",
+        key: "k1",
+        hash: "h1",
+    };
+    let (let_it_fail, failing) = tokio::sync::oneshot::channel::<()>();
+    let slow = idempotency::once(&w.keys, &w.clock, &scope, answer_of, async {
+        let _ = failing.await;
+        Err(meterai_core::Error::table("timed out"))
+    });
+    let other = async {
+        // Once the slow one holds the key, past its lock.
+        tokio::task::yield_now().await;
+        w.clock.advance(LOCK_MS + 1);
+        let taken = w.call(&account, "k1", "h1", created()).await.unwrap();
+        let _ = let_it_fail.send(());
+        taken
+    };
+    let (slow, taken) = tokio::join!(slow, other);
+    assert_eq!(slow.unwrap_err().code(), "DEPENDENCY_UNAVAILABLE");
+    assert_eq!((taken.0.body.as_str(), taken.1), ("order#1", false));
+    let (again, replayed) = w.call(&account, "k1", "h1", created()).await.unwrap();
+    assert_eq!((again.body.as_str(), replayed), ("order#1", true));
+    assert_eq!(w.runs(), 1);
+}
+
 #[tokio::test]
 async fn keys_are_per_account_and_expire_after_a_day() {
     let w = World::new();

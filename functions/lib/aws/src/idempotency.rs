@@ -125,16 +125,22 @@ impl IdempotencyKeys for DynamoIdempotencyKeys {
     }
 
     async fn release(&self, scope: &KeyScope<'_>) {
-        if let Err(e) = self
+        // Only a claim still in progress for this request: a slow attempt
+        // whose lock another took over must not delete that one's answer.
+        let released = self
             .clients
             .dynamodb
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(record_key(scope).map()))
+            .condition_expression("#status = :in_progress AND request_hash = :hash")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":hash", s(scope.hash))
             .send()
-            .await
-        {
-            tracing::warn!(error = %DisplayErrorContext(e), "could not release an idempotency claim; it expires by itself");
+            .await;
+        if let Err(e) = store::condition_held(released) {
+            tracing::warn!(error = %e, "could not release an idempotency claim; it expires by itself");
         }
     }
 }

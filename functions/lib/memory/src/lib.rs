@@ -1139,7 +1139,15 @@ impl IdempotencyKeys for MemoryIdempotencyKeys {
     }
 
     async fn release(&self, scope: &KeyScope<'_>) {
-        self.records.lock().unwrap().remove(&key_of(scope));
+        // As the table does: only a claim still in progress for this request.
+        let mut records = self.records.lock().unwrap();
+        let id = key_of(scope);
+        if records
+            .get(&id)
+            .is_some_and(|r| r.response.is_none() && r.hash == scope.hash)
+        {
+            records.remove(&id);
+        }
     }
 }
 
