@@ -308,6 +308,33 @@ impl Stack {
     }
 }
 
+/// A tool's command line: `--name value` options (the last occurrence
+/// wins, so a script's defaults can be overridden) and `--flag`s.
+pub struct Args(Vec<String>);
+
+impl Args {
+    pub fn from_env() -> Self {
+        Args(std::env::args().skip(1).collect())
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        let at = self.0.iter().rposition(|a| a == name)?;
+        self.0.get(at + 1).cloned()
+    }
+
+    pub fn has(&self, flag: &str) -> bool {
+        self.0.iter().any(|a| a == flag)
+    }
+
+    /// A number, `default` when absent or unreadable, held to `0..=max`.
+    pub fn num(&self, name: &str, default: f64, max: f64) -> f64 {
+        self.get(name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(default)
+            .clamp(0.0, max)
+    }
+}
+
 /// A name no earlier run used, so tests never trip over stale state.
 pub fn unique(prefix: &str) -> String {
     // The clock alone repeats between tasks on different threads (its

@@ -69,26 +69,15 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str| {
-        args.iter()
-            .rposition(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let num = |name: &str, default: usize, max: usize| {
-        get(name)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(default)
-            .clamp(1, max)
-    };
+    let args = e2e::Args::from_env();
+    let num = |name: &str, default: f64, max: f64| args.num(name, default, max).max(1.0) as usize;
     Options {
-        jobs: num("--jobs", 300, 5000),
-        users: num("--users", 10, 200),
-        resellers: num("--resellers", 2, 20),
-        customers: num("--customers", 3, 50),
-        drain_seconds: num("--drain-seconds", 300, 1800) as u64,
-        out: get("--out").unwrap_or_else(|| ".build/chaos".into()),
+        jobs: num("--jobs", 300.0, 5000.0),
+        users: num("--users", 10.0, 200.0),
+        resellers: num("--resellers", 2.0, 20.0),
+        customers: num("--customers", 3.0, 50.0),
+        drain_seconds: num("--drain-seconds", 300.0, 1800.0) as u64,
+        out: args.get("--out").unwrap_or_else(|| ".build/chaos".into()),
     }
 }
 
@@ -293,42 +282,47 @@ async fn request_stamp(planned: &Planned, book: &Shared) -> Option<(String, bool
         body["client_reference"] = json!(fault);
     }
     let mut ids = HashSet::new();
-    let (first, second) = tokio::join!(
-        api.post("/v1/stamps", &body, Some(&key)),
-        api.post("/v1/stamps", &body, Some(&key))
-    );
-    count(book, "stamp requests sent", 2);
-    for answer in [first, second] {
+    // What one answer says: accepted (its job), no stamp left (stop), or
+    // not yet (in progress, shed, or the queue refused: send again).
+    let mut read = |answer: &e2e::Answer, refused: &mut bool| -> bool {
         match answer.status {
             200 | 202 => {
-                ids.insert(
-                    answer.body["job_id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
+                let job_id = answer.body["job_id"].as_str().unwrap_or_default();
+                ids.insert(job_id.to_string());
             }
             // The refund took the last stamp.
             402 => {
                 count(book, "stamp requests refused for quota", 1);
-                return None;
+                return false;
             }
-            // In progress, shed, or the queue refused: the retry below.
             409 | 429 => {}
-            503 if answer.code() == "DEPENDENCY_UNAVAILABLE" => refused = true,
+            503 if answer.code() == "DEPENDENCY_UNAVAILABLE" => *refused = true,
             503 => {}
             _ => problem(
                 book,
                 format!("stamp request: {} {:?}", answer.status, answer.body),
             ),
         }
+        true
+    };
+    let (first, second) = tokio::join!(
+        api.post("/v1/stamps", &body, Some(&key)),
+        api.post("/v1/stamps", &body, Some(&key))
+    );
+    count(book, "stamp requests sent", 2);
+    let mut answered = false;
+    for answer in [first, second] {
+        if !read(&answer, &mut refused) {
+            return None;
+        }
+        answered |= answer.status == 200 || answer.status == 202;
     }
     // A retry with the same key until it is answered (for up to a minute,
     // after the pause the answer asks for, or a growing one).
     let give_up = Instant::now() + Duration::from_secs(60);
     let mut pause = Duration::from_millis(300);
     let mut last = String::new();
-    while ids.is_empty() && Instant::now() < give_up {
+    while !answered && Instant::now() < give_up {
         tokio::time::sleep(pause).await;
         let again = api.post("/v1/stamps", &body, Some(&key)).await;
         count(book, "stamp requests sent again", 1);
@@ -338,28 +332,10 @@ async fn request_stamp(planned: &Planned, book: &Shared) -> Option<(String, bool
             .map_or((pause * 2).min(Duration::from_secs(3)), |s| {
                 Duration::from_secs(s.min(5))
             });
-        match again.status {
-            200 | 202 => {
-                ids.insert(
-                    again.body["job_id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-            // The refund took the last stamp.
-            402 => {
-                count(book, "stamp requests refused for quota", 1);
-                return None;
-            }
-            409 | 429 => {}
-            503 if again.code() == "DEPENDENCY_UNAVAILABLE" => refused = true,
-            503 => {}
-            _ => problem(
-                book,
-                format!("stamp retry: {} {:?}", again.status, again.body),
-            ),
+        if !read(&again, &mut refused) {
+            return None;
         }
+        answered = again.status == 200 || again.status == 202;
     }
     if refused {
         count(book, "stamp requests answered 503", 1);

@@ -49,29 +49,17 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // The last occurrence wins, so a script's defaults can be overridden.
-    let get = |name: &str| {
-        args.iter()
-            .rposition(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let num = |name: &str, default: f64, max: f64| {
-        get(name)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(default)
-            .clamp(0.0, max)
-    };
+    let args = e2e::Args::from_env();
+    let num = |name: &str, default: f64, max: f64| args.num(name, default, max);
     Options {
         seconds: num("--seconds", 60.0, 900.0).max(5.0),
         base: num("--base", 1.0, 50.0).max(0.1),
         factor: num("--factor", 10.0, 50.0).max(1.0),
         max_sessions: num("--max-sessions", 600.0, 5000.0) as usize,
         ceiling_seconds: num("--ceiling-seconds", 5.0, 60.0),
-        ladder: args.iter().any(|a| a == "--ladder"),
+        ladder: args.has("--ladder"),
         step_seconds: num("--step-seconds", 10.0, 60.0).max(3.0),
-        out: get("--out").unwrap_or_else(|| ".build/spike".into()),
+        out: args.get("--out").unwrap_or_else(|| ".build/spike".into()),
     }
 }
 
