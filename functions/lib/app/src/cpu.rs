@@ -6,6 +6,11 @@
 
 use std::time::Duration;
 
+/// How long new work waits for the slot before it is refused (a job goes
+/// back to the queue, a file to verify gets 503): long enough for an honest
+/// parse to end, short against the caller's own deadline.
+pub const SLOT_WAIT: Duration = Duration::from_secs(2);
+
 /// One piece of CPU-bound work at a time per process (a Lambda instance
 /// serves one request or one batch at a time, on about one core).
 #[derive(Debug, Clone)]

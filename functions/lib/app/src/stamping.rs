@@ -50,9 +50,6 @@ pub struct StampSettings {
     pub slot: crate::cpu::Slot,
 }
 
-/// How long a job waits for the stamping slot before going back to the queue.
-const SLOT_WAIT: Duration = Duration::from_secs(2);
-
 /// A fault the local stage can inject into one job (its `client_reference`
 /// is the fault's name), on its first attempt only: what a worker killed at
 /// that step, a throttled key or a queue that refused would do to it. The
@@ -520,7 +517,7 @@ async fn work_on<S: Signer>(
     }
     // Before the job is started: a job that cannot have the slot is not an
     // attempt, just a message handed back.
-    let Some(slot) = settings.slot.take(SLOT_WAIT).await else {
+    let Some(slot) = settings.slot.take(crate::cpu::SLOT_WAIT).await else {
         return Ok(Outcome::Retry(
             "a stamping that ran over its time still holds this worker".into(),
         ));

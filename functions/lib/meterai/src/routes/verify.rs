@@ -18,8 +18,6 @@ const CACHE_SECONDS: u32 = 300;
 /// The longest a file may take to be read and judged (the function's
 /// timeout is 29 s; an honest 10 MB file takes well under a second).
 const CHECK_BUDGET: Duration = Duration::from_secs(10);
-/// How long a request waits for a file that ran over its time to finish.
-const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// The function: the settings it cannot start without, and its routes.
 pub const FUNCTION: crate::lambda::Http = crate::lambda::Http {
@@ -121,21 +119,22 @@ async fn handle(app: &'static App, request: Request) -> Result<Response<Body>> {
             // table is a dependency's failure, not a file too complex.
             let bytes = bytes.to_vec();
             let inspect = move || checks::inspect(&ours, &bytes);
-            let inspected = match cpu::bounded(app.cpu(), SLOT_WAIT, CHECK_BUDGET, inspect).await {
-                Ok(inspected) => inspected?,
-                Err(Unfinished::Busy) => {
-                    return Err(Error::busy(
-                        codes::VERIFIER_BUSY,
-                        "this verifier is busy with another file; retry",
-                    ))
-                }
-                Err(Unfinished::TimedOut) | Err(Unfinished::Crashed(_)) => {
-                    return Err(Error::rejected(
-                        codes::PDF_TOO_COMPLEX,
-                        "the file takes too long to read",
-                    ))
-                }
-            };
+            let inspected =
+                match cpu::bounded(app.cpu(), cpu::SLOT_WAIT, CHECK_BUDGET, inspect).await {
+                    Ok(inspected) => inspected?,
+                    Err(Unfinished::Busy) => {
+                        return Err(Error::busy(
+                            codes::VERIFIER_BUSY,
+                            "this verifier is busy with another file; retry",
+                        ))
+                    }
+                    Err(Unfinished::TimedOut) | Err(Unfinished::Crashed(_)) => {
+                        return Err(Error::rejected(
+                            codes::PDF_TOO_COMPLEX,
+                            "the file takes too long to read",
+                        ))
+                    }
+                };
             let report = checks::judge(app.registry(), inspected).await?;
             Ok(json_response(200, &report))
         }
