@@ -341,27 +341,22 @@ pub async fn configure_webhook(
         update = update.expression_attribute_values(":url", s(url));
     }
     let secret = rotate_secret.then(Secret::generate);
+    let mut remove = "";
     if let Some(secret) = &secret {
         // The clear secret of an item written before secrets were sealed
         // goes with the first rotation.
         sets.push("#sealed = :sealed");
+        remove = " REMOVE #clear";
         update = update
             .expression_attribute_names("#sealed", SEALED_SECRET)
+            .expression_attribute_names("#clear", CLEAR_SECRET)
             .expression_attribute_values(
                 ":sealed",
                 sealed(secrets.seal(reseller_id, secret).await?),
             );
     }
     update
-        .update_expression(format!(
-            "SET {}{}",
-            sets.join(", "),
-            if secret.is_some() {
-                " REMOVE webhook_secret"
-            } else {
-                ""
-            }
-        ))
+        .update_expression(format!("SET {}{remove}", sets.join(", ")))
         .send()
         .await
         .map_err(|e| {
