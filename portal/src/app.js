@@ -526,7 +526,9 @@ async function jobView(ids) {
       tell(r, t("failed", { why: errorText(job.error?.code) }), true);
       return true;
     }
-    tell(r, job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing"));
+    // The time the accept promised, so the applicant knows how long at worst.
+    const by = job.done_by ? ` ${t("done_by", { when: wib(job.done_by) })}` : "";
+    tell(r, (job.status === "queued" ? t("queued", { n: job.queue_position ?? "…" }) : t("processing")) + by);
     return false;
   }).catch((e) => {
     if (e.code === "SESSION_ENDED") throw e;

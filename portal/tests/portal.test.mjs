@@ -205,8 +205,22 @@ test("an applicant buys, pays, places the stamp on page 2, downloads, refunds an
   await page.touchscreen.tap(box.x + box.width * 0.75, box.y + box.height * 0.75);
   await page.screenshot({ path: `${out}/phone-place.png`, fullPage: true });
   await accessible(page, "placing the stamp");
+  // The first read of the job finds it still queued, as at a deadline: the
+  // page says how busy the queue is and by when the accept promised it.
+  let firstRead;
+  await page.route("**/v1/stamps/job_*", async (route) => {
+    if (firstRead) return route.continue();
+    const real = await passOn(route.request());
+    firstRead = JSON.parse(real.body);
+    return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ ...firstRead, status: "queued", queue_position: 3, poll_after_seconds: 1 }) });
+  });
   await page.click("#stamp-here");
   await page.waitForURL(/#\/stamps\/job_/);
+  await page.getByText("Rampung paling lambat").waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${out}/phone-queued.png`, fullPage: true });
+  await page.unroute("**/v1/stamps/job_*");
+  const promisedIn = Date.parse(firstRead.done_by) - Date.parse(firstRead.created_at);
+  assert.ok(promisedIn >= 60_000 && promisedIn <= 15 * 60_000, `promised ${firstRead.done_by} for ${firstRead.created_at}`);
   await page.getByText("Selesai").waitFor({ timeout: 60_000 });
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
   assert.equal(download.suggestedFilename(), "surat-lamaran-meterai.pdf");
@@ -306,6 +320,7 @@ test("a busy API, a session ending mid-purchase, three documents at once (one ro
   await page.goto(`${API}/#/riwayat`);
   await page.goto(`${API}/#/`);
   await page.getByText("percobaan ke-3").waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${out}/phone-waiting-room.png`, fullPage: true });
   await page.waitForSelector("#available", { timeout: 30_000 });
   assert.ok(tries.length >= 4, `${tries.length}`);
   assert.ok(tries[1] - tries[0] >= 2900, `Retry-After 3 was obeyed (${tries[1] - tries[0]} ms)`);

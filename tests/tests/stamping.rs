@@ -48,6 +48,21 @@ async fn buy_pay_upload_stamp_poll_download() {
         .await;
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(job["serial"], serial.as_str());
+    // The accept promised a time, the job keeps it and shows it, and kept it.
+    let at = |field: &str| {
+        time::OffsetDateTime::parse(
+            job[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(job["done_by"], accepted.body["done_by"], "{job}");
+    let promised = at("done_by") - at("created_at");
+    assert!(
+        (60.0..=900.0).contains(&promised.as_seconds_f64()),
+        "{promised}"
+    );
+    assert!(at("finished_at") <= at("done_by"), "{job}");
     let stamped = user.download(&job).await;
     assert!(
         stamped.starts_with(&original),
@@ -288,10 +303,7 @@ async fn a_worker_crash_between_store_and_record_spends_once() {
     assert_eq!(job["status"], "done", "{job}");
 
     let clients = stack.clients().await;
-    let jobs = meterai::stamping::DynamoJobs {
-        clients: clients.clone(),
-        table: stack.get("METERAI_TABLE_NAME").to_string(),
-    };
+    let jobs = meterai::stamping::DynamoJobs::new(clients.clone(), stack.get("METERAI_TABLE_NAME"));
     let stored = meterai_app::ports::Jobs::load(&jobs, job_id)
         .await
         .unwrap()
@@ -443,6 +455,7 @@ async fn a_job_whose_message_was_lost_is_found_again_and_never_reserves_twice() 
         stamped_key: None,
         sha256: None,
         attempts: 0,
+        done_by_ms: None,
     };
     use meterai_app::ports::Jobs;
     let now = meterai_core::time::now_ms();
@@ -595,14 +608,11 @@ impl Deployed {
     async fn new(stack: &Stack, queue_url: &str) -> Self {
         let clients = stack.clients().await;
         Self {
-            jobs: meterai::stamping::DynamoJobs {
-                clients: clients.clone(),
-                table: stack.get("METERAI_TABLE_NAME").to_string(),
-            },
-            queue: meterai::stamping::SqsJobQueue {
-                clients: clients.clone(),
-                queue_url: queue_url.to_string(),
-            },
+            jobs: meterai::stamping::DynamoJobs::new(
+                clients.clone(),
+                stack.get("METERAI_TABLE_NAME"),
+            ),
+            queue: meterai::stamping::SqsJobQueue::new(clients.clone(), queue_url),
             documents: meterai::stamping::S3Documents {
                 clients: clients.clone(),
                 bucket: stack.get("METERAI_BUCKET_NAME").to_string(),

@@ -241,6 +241,10 @@ pub struct Accepted {
     pub status: JobStatus,
     /// Messages ahead of this job when it was queued (the queue's depth).
     pub queue_position: i64,
+    /// When the API promises the job to be final (RFC 3339): see
+    /// [`meterai_core::jobs::promised_within_ms`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_by: Option<String>,
 }
 
 /// Checks the document, reserves a stamp, writes the job and queues it.
@@ -270,6 +274,10 @@ pub async fn accept(
                 }
             }
         };
+    // The promise rests on the queue as this instance last saw it (a read
+    // at most a few seconds old), before the reservation is written with it.
+    let (queue_position, drain) = queue_outlook(ports).await;
+    let created_ms = ports.clock.now_ms();
     let job = Job {
         job_id,
         account: actor.payer.clone(),
@@ -285,18 +293,18 @@ pub async fn accept(
         placement: request.placement,
         reason: request.reason.clone(),
         client_reference: request.client_reference.clone(),
-        created_ms: ports.clock.now_ms(),
+        created_ms,
         finished_ms: None,
         error_code: None,
         error_message: None,
         stamped_key: None,
         sha256: None,
         attempts: 0,
+        done_by_ms: Some(
+            created_ms + meterai_core::jobs::promised_within_ms(queue_position, drain),
+        ),
     };
-    // The queue's depth is read while the reservation is written: it is an
-    // estimate either way, and this keeps it off the critical path.
-    let (reserved, queue_position) = tokio::join!(ports.jobs.accept(&job), ports.queue.depth());
-    let rejected = match reserved? {
+    let rejected = match ports.jobs.accept(&job).await? {
         Ok(()) => return queue_new(ports, settings, job, queue_position).await,
         Err(rejected) => rejected,
     };
@@ -361,7 +369,21 @@ async fn queue_new(
         serial: job.serial.to_string(),
         status: JobStatus::Queued,
         queue_position,
+        done_by: job.done_by_ms.map(meterai_core::time::rfc3339),
     })
+}
+
+/// The queue's depth and its drain per minute (`None` when the count could
+/// not be read: the estimates then assume a pace).
+async fn queue_outlook(ports: &StampPorts<'_>) -> (i64, Option<u64>) {
+    let (depth, drain) = tokio::join!(
+        ports.queue.depth(),
+        ports.jobs.drain_per_minute(ports.clock.now_ms())
+    );
+    let drain = drain
+        .inspect_err(|e| tracing::warn!(error = %e, "the drain count could not be read"))
+        .ok();
+    (depth, drain)
 }
 
 /// A repeated request finds its first attempt's job. Still queued, its
@@ -381,6 +403,7 @@ async fn resume(ports: &StampPorts<'_>, first: Job, queue_position: i64) -> Resu
         } else {
             0
         },
+        done_by: first.done_by_ms.map(meterai_core::time::rfc3339),
     })
 }
 
@@ -756,14 +779,8 @@ pub async fn get(
     };
     let mut view = job.view(download_url);
     if job.status == JobStatus::Queued {
-        let (depth, drain) = tokio::join!(
-            ports.queue.depth(),
-            ports.jobs.drain_per_minute(ports.clock.now_ms())
-        );
+        let (depth, drain) = queue_outlook(ports).await;
         view.queue_position = Some(depth);
-        let drain = drain
-            .inspect_err(|e| tracing::warn!(error = %e, "the drain count could not be read"))
-            .ok();
         view.poll_after_seconds =
             meterai_core::jobs::poll_after_seconds(job.status, Some(depth), drain);
     } else {

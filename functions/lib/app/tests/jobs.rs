@@ -256,6 +256,53 @@ async fn a_waiting_job_says_when_to_ask_again_from_the_queue_and_the_measured_dr
 }
 
 #[tokio::test]
+async fn an_accept_promises_when_the_job_will_be_final_from_the_queue_it_joins() {
+    use meterai_core::jobs::{promised_within_ms, PROMISE_FLOOR_MS};
+    use meterai_core::time::rfc3339;
+    let w = World::new();
+    let user = portal("user-1");
+    w.credit(&user, 30).await;
+    let original = sample_pdf(1, [0, 0, 595, 842], None);
+    let accept = |request| {
+        let (w, user) = (&w, &user);
+        async move { w.accept(&Actor::portal(user), &request).await.unwrap() }
+    };
+    // An empty queue: the floor.
+    let first = accept(w.upload(&user, original.clone())).await;
+    assert_eq!(first.done_by, Some(rfc3339(NOW + PROMISE_FLOOR_MS)));
+    // 20 more wait; 20 end in the next minute: the 22nd joins 21 ahead at
+    // 20 a minute and is promised the floor plus twice that wait.
+    for _ in 0..20 {
+        accept(w.upload(&user, original.clone())).await;
+    }
+    let minute = NOW - NOW.rem_euclid(60_000) + 60_000;
+    w.clock.set(minute + 1_000);
+    for _ in 0..20 {
+        assert_eq!(w.work_next().await, Outcome::Done);
+    }
+    w.clock.set(minute + 61_000);
+    let request = w.upload(&user, original.clone());
+    let late = w
+        .accept_as(&Actor::portal(&user), &request, "late")
+        .await
+        .unwrap();
+    let promised = minute + 61_000 + promised_within_ms(1, Some(20));
+    assert_eq!(late.done_by, Some(rfc3339(promised)));
+    assert_eq!(promised - (minute + 61_000), PROMISE_FLOOR_MS + 6_000);
+    // The promise is the job's: a read and a repeat of the request show it.
+    let view = stamping::get(&w.ports(), &w.settings, &user, &late.job_id)
+        .await
+        .unwrap();
+    assert_eq!(view.done_by, late.done_by);
+    w.clock.set(minute + 90_000);
+    let repeat = w
+        .accept_as(&Actor::portal(&user), &request, "late")
+        .await
+        .unwrap();
+    assert_eq!((repeat.job_id, repeat.done_by), (late.job_id, late.done_by));
+}
+
+#[tokio::test]
 async fn without_quota_nothing_is_written_or_queued() {
     let w = World::new();
     let user = portal("user-1");

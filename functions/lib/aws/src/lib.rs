@@ -21,6 +21,7 @@ pub mod orders;
 pub mod paging;
 pub mod payments;
 pub mod quota;
+pub mod recent;
 pub mod resellers;
 pub mod secrets;
 pub mod stamping;

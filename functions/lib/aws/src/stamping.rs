@@ -242,6 +242,18 @@ impl Documents for S3Documents {
 pub struct SqsJobQueue {
     pub clients: AwsClients,
     pub queue_url: String,
+    /// The depth last read by this instance.
+    pub depth: crate::recent::Recent<i64>,
+}
+
+impl SqsJobQueue {
+    pub fn new(clients: AwsClients, queue_url: impl Into<String>) -> Self {
+        Self {
+            clients,
+            queue_url: queue_url.into(),
+            depth: Default::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -266,6 +278,9 @@ impl JobQueue for SqsJobQueue {
 
     async fn depth(&self) -> i64 {
         use aws_sdk_sqs::types::QueueAttributeName as A;
+        if let Some(depth) = self.depth.get() {
+            return depth;
+        }
         let out = self
             .clients
             .sqs
@@ -275,18 +290,17 @@ impl JobQueue for SqsJobQueue {
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await;
-        out.ok()
-            .and_then(|o| o.attributes)
-            .map(|a| {
-                [
-                    A::ApproximateNumberOfMessages,
-                    A::ApproximateNumberOfMessagesNotVisible,
-                ]
-                .iter()
-                .filter_map(|k| a.get(k).and_then(|v| v.parse::<i64>().ok()))
-                .sum()
-            })
-            .unwrap_or(0)
+        let depth: Option<i64> = out.ok().and_then(|o| o.attributes).map(|a| {
+            [
+                A::ApproximateNumberOfMessages,
+                A::ApproximateNumberOfMessagesNotVisible,
+            ]
+            .iter()
+            .filter_map(|k| a.get(k).and_then(|v| v.parse::<i64>().ok()))
+            .sum()
+        });
+        // An unread depth is not kept: the next request asks again.
+        depth.inspect(|depth| self.depth.put(*depth)).unwrap_or(0)
     }
 }
 
@@ -297,6 +311,8 @@ impl JobQueue for SqsJobQueue {
 pub struct DynamoJobs {
     pub clients: AwsClients,
     pub table: String,
+    /// The drain rate last read by this instance.
+    pub drain: crate::recent::Recent<u64>,
 }
 
 /// A job as an item.
@@ -334,6 +350,9 @@ fn job_item(job: &Job) -> Item {
         if let Some(v) = value {
             item.insert(name.to_string(), s(v));
         }
+    }
+    if let Some(done_by) = job.done_by_ms {
+        item.insert("done_by".to_string(), n(done_by));
     }
     item
 }
@@ -375,10 +394,19 @@ fn job_from_item(item: &Item) -> Option<Job> {
         stamped_key: opt("stamped_key"),
         sha256: opt("sha256"),
         attempts: get_n(item, "attempts").unwrap_or(0),
+        done_by_ms: get_n(item, "done_by"),
     })
 }
 
 impl DynamoJobs {
+    pub fn new(clients: AwsClients, table: impl Into<String>) -> Self {
+        Self {
+            clients,
+            table: table.into(),
+            drain: Default::default(),
+        }
+    }
+
     /// The job is no longer unfinished (a job accepted before markers
     /// existed has none: deleting nothing is no error).
     fn finish(&self, job: &Job) -> TransactWriteItem {
@@ -687,6 +715,9 @@ impl Jobs for DynamoJobs {
     }
 
     async fn drain_per_minute(&self, now_ms: i64) -> Result<u64> {
+        if let Some(drain) = self.drain.get() {
+            return Ok(drain);
+        }
         let minute = now_ms.div_euclid(60_000);
         let count = |minute: i64| async move {
             let out = self
@@ -705,11 +736,10 @@ impl Jobs for DynamoJobs {
             )
         };
         let (previous, current) = tokio::join!(count(minute - 1), count(minute));
-        Ok(meterai_core::jobs::drain_per_minute(
-            previous?,
-            current?,
-            now_ms.rem_euclid(60_000),
-        ))
+        let drain =
+            meterai_core::jobs::drain_per_minute(previous?, current?, now_ms.rem_euclid(60_000));
+        self.drain.put(drain);
+        Ok(drain)
     }
 }
 
@@ -746,6 +776,7 @@ mod tests {
             stamped_key: None,
             sha256: None,
             attempts: 0,
+            done_by_ms: Some(1_764_900_060_000),
         }
     }
 
@@ -754,6 +785,10 @@ mod tests {
         let job = job();
         let item = job_item(&job);
         assert_eq!(job_from_item(&item), Some(job.clone()));
+        // A job accepted before promises were made reads as promising nothing.
+        let mut older = item.clone();
+        older.remove("done_by");
+        assert_eq!(job_from_item(&older).map(|j| j.done_by_ms), Some(None));
         assert_eq!(get_s(&item, "gsi1pk"), Some("JOBS#reseller:r1"));
         assert_eq!(get_s(&item, "pk"), Some("JOB#job_01"));
     }

@@ -133,6 +133,10 @@ pub struct Job {
     pub sha256: Option<String>,
     /// Attempts started before this one.
     pub attempts: i64,
+    /// When the API promised, at the accept, that the job would be final
+    /// (see [`promised_within_ms`]); absent on jobs accepted before the
+    /// promise was made.
+    pub done_by_ms: Option<i64>,
 }
 
 impl Job {
@@ -157,6 +161,7 @@ impl Job {
             download_url,
             client_reference: self.client_reference.clone(),
             customer_id: self.customer_id.clone(),
+            done_by: self.done_by_ms.map(crate::time::rfc3339),
             queue_position: None,
             poll_after_seconds: None,
         }
@@ -223,6 +228,32 @@ pub fn poll_after_seconds(
     }
 }
 
+/// The least time a job is promised: a job is fetched, stamped, signed and
+/// stored in well under a second, but the worker's scale-out at a deadline
+/// takes tens of seconds on AWS (the jobs mapping adds pollers each minute).
+pub const PROMISE_FLOOR_MS: i64 = 60_000;
+/// The most time a job is promised: beyond it the schedule would send the
+/// job's message again ([`RESEND_AFTER_MS`]), so a later promise would count
+/// on a path meant for lost messages.
+pub const PROMISE_CAP_MS: i64 = RESEND_AFTER_MS;
+
+/// How long after its accept the API promises a job to be final (done, or
+/// failed with its stamp returned): [`PROMISE_FLOOR_MS`] plus twice the
+/// wait its place in the queue predicts at the measured drain, at most
+/// [`PROMISE_CAP_MS`]. With no drain measured (an idle queue, or one that
+/// stalled), ten jobs a second are assumed, as for polling. Twice, because
+/// the drain is the last minute's and a deadline's ramp outruns it before
+/// the workers scale out.
+pub fn promised_within_ms(queue_position: i64, drain_per_minute: Option<u64>) -> i64 {
+    let ahead = queue_position.max(0) as f64;
+    let per_second = match drain_per_minute {
+        Some(finished) if finished > 0 => finished as f64 / 60.0,
+        _ => 10.0,
+    };
+    let expected_ms = ahead / per_second * 1000.0;
+    (PROMISE_FLOOR_MS as f64 + 2.0 * expected_ms).min(PROMISE_CAP_MS as f64) as i64
+}
+
 /// Why a job failed, as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobError {
@@ -250,6 +281,9 @@ pub struct JobView {
     pub client_reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// When the API promised, at the accept, that the job would be final.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_by: Option<String>,
     /// While queued: about how many jobs wait or are being stamped now (the
     /// queue's own estimate; the queue is not first-in-first-out, so this
     /// is the wait to expect, not a place in a line).
@@ -278,6 +312,21 @@ mod tests {
         for other in others {
             assert_ne!(id, other);
         }
+    }
+
+    #[test]
+    fn a_job_is_promised_its_queue_wait_twice_over_a_floor_and_never_past_a_resend() {
+        // Nothing ahead: the floor, whatever the drain.
+        assert_eq!(promised_within_ms(0, None), PROMISE_FLOOR_MS);
+        assert_eq!(promised_within_ms(-3, Some(600)), PROMISE_FLOOR_MS);
+        // 600 ahead at 600 a minute is a 60 s wait: promised 60 + 120 s.
+        assert_eq!(promised_within_ms(600, Some(600)), 180_000);
+        // A faster drain promises sooner; an unmeasured one assumes 10/s.
+        assert!(promised_within_ms(600, Some(6_000)) < promised_within_ms(600, Some(600)));
+        assert_eq!(promised_within_ms(600, None), 180_000);
+        assert_eq!(promised_within_ms(600, Some(0)), 180_000);
+        // A queue too long for the promise is capped at the resend.
+        assert_eq!(promised_within_ms(1_000_000, Some(60)), RESEND_AFTER_MS);
     }
 
     #[test]

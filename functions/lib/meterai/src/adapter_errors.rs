@@ -186,14 +186,12 @@ fn job() -> Job {
         stamped_key: None,
         sha256: None,
         attempts: 0,
+        done_by_ms: None,
     }
 }
 
 fn jobs(replay: &Replay) -> crate::stamping::DynamoJobs {
-    crate::stamping::DynamoJobs {
-        clients: replay.clients(),
-        table: "meterai-secret-table".into(),
-    }
+    crate::stamping::DynamoJobs::new(replay.clients(), "meterai-secret-table")
 }
 
 #[tokio::test]
@@ -446,10 +444,10 @@ async fn a_job_message_is_grouped_by_its_payer() {
         headers: vec![],
         body: r#"{"MessageId":"m-1","MD5OfMessageBody":"x"}"#.into(),
     }]);
-    let queue = crate::stamping::SqsJobQueue {
-        clients: replay.clients(),
-        queue_url: "https://sqs.ap-southeast-3.amazonaws.com/1/jobs".into(),
-    };
+    let queue = crate::stamping::SqsJobQueue::new(
+        replay.clients(),
+        "https://sqs.ap-southeast-3.amazonaws.com/1/jobs",
+    );
     let payer = AccountId::parse("customer:c1").unwrap();
     meterai_app::ports::JobQueue::send(&queue, "job_01", &payer)
         .await

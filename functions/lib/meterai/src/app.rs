@@ -84,14 +84,11 @@ impl App {
         });
         let table = config.table_name.clone();
         Self {
-            jobs: crate::stamping::DynamoJobs {
-                clients: clients.clone(),
-                table: table.clone(),
-            },
-            job_queue: crate::stamping::SqsJobQueue {
-                clients: clients.clone(),
-                queue_url: config.jobs_queue_url.clone(),
-            },
+            jobs: crate::stamping::DynamoJobs::new(clients.clone(), table.clone()),
+            job_queue: crate::stamping::SqsJobQueue::new(
+                clients.clone(),
+                config.jobs_queue_url.clone(),
+            ),
             registry: crate::verification::DynamoRegistry {
                 clients: clients.clone(),
                 table: table.clone(),
