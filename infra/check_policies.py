@@ -9,8 +9,10 @@ the short-lived items it owns: unfinished-job markers (the worker and the
 dead-letter reconciler), idempotency claims (orders, stamps, resellers),
 pending-order markers (settlements) and mail claims (the mailer). The resellers' webhook
 secrets are sealed by the secrets key: only the deliverer and the inbound
-webhook may open them, and only under the webhook-secret purpose. IAM is not
-enforced by the emulator, so the template itself is what is checked.
+webhook may open them, and only under the webhook-secret purpose. The table,
+the bucket and both keys are retained when the stack goes or a resource would
+be replaced, and the table refuses deletion and recovers to any second on AWS.
+IAM is not enforced by the emulator, so the template itself is what is checked.
 
 Usage: infra/.venv/bin/python infra/check_policies.py
 """
@@ -154,10 +156,37 @@ def unlisted_deleters(template):
     return found
 
 
+# What a deleted stack or a replacing update must never take with it: the
+# money ledger, the stamped documents and the keys that signed and sealed.
+RETAINED = ["Table", "Bucket", "SigningKey", "SecretsKey"]
+
+
+def unretained(template):
+    found = []
+    resources = template["Resources"]
+    for name in RETAINED:
+        resource = resources[name]
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if resource.get(policy) != "Retain":
+                found.append(f"{name}: {policy} is not Retain")
+    table = resources["Table"]["Properties"]
+    if table.get("DeletionProtectionEnabled") is not True:
+        found.append("Table: DeletionProtectionEnabled is not true")
+    recovery = table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
+    if recovery not in (True, {"If": ["OnEmulator", False, True]}):
+        found.append("Table: point-in-time recovery is not on (on AWS)")
+    return found
+
+
 def main():
     here = pathlib.Path(__file__).parent
     template = yaml.load((here / "template.yaml").read_text(), Loader=CfnLoader)
-    found = problems(template) + secret_openers(template) + unlisted_deleters(template)
+    found = (
+        problems(template)
+        + secret_openers(template)
+        + unlisted_deleters(template)
+        + unretained(template)
+    )
     for problem in found:
         print(f"check_policies: {problem}", file=sys.stderr)
     if found:
@@ -175,7 +204,10 @@ def main():
         {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}
     )
     assert unlisted_deleters(widened), "check_policies cannot see a role that may delete anything"
-    print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets")
+    widened["Resources"]["Table"].pop("DeletionPolicy")
+    widened["Resources"]["Table"]["Properties"]["DeletionProtectionEnabled"] = False
+    assert len(unretained(widened)) == 2, "check_policies cannot see a ledger left unprotected"
+    print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets; {', '.join(RETAINED)} retained")
 
 
 main()

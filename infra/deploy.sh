@@ -132,13 +132,30 @@ if [[ "$target" == local ]]; then
   fi
 fi
 
-# ---- deploy: a stack left failed by an earlier run is removed first.
+# ---- deploy: a stack left failed by an earlier run is removed first on the local
+# stage only, with the table and bucket it keeps (DeletionPolicy: Retain), so the
+# next creation can take their names. Anywhere else a failed stack is the
+# operator's to look at: nothing is deleted without a person deciding it.
 status=$(awscli cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo NONE)
 case "$status" in
   ROLLBACK_COMPLETE | ROLLBACK_FAILED | CREATE_FAILED | DELETE_FAILED)
-    echo "removing stack $stack left in $status"
+    if [[ "$target" != local ]]; then
+      echo "stack $stack is in $status: not deleted automatically on $target." >&2
+      echo "Read its events (aws cloudformation describe-stack-events --stack-name $stack)," >&2
+      echo "then delete it yourself; its table, bucket and keys are retained." >&2
+      exit 1
+    fi
+    echo "removing stack $stack left in $status, and the table and bucket it retained"
     awscli cloudformation delete-stack --stack-name "$stack"
     awscli cloudformation wait stack-delete-complete --stack-name "$stack"
+    if awscli dynamodb describe-table --table-name "$stack-table" >/dev/null 2>&1; then
+      awscli dynamodb update-table --table-name "$stack-table" --no-deletion-protection-enabled >/dev/null
+      awscli dynamodb delete-table --table-name "$stack-table" >/dev/null
+    fi
+    retained_bucket="$stack-documents-$account-$region"
+    if awscli s3api head-bucket --bucket "$retained_bucket" >/dev/null 2>&1; then
+      awscli s3 rb "s3://$retained_bucket" --force >/dev/null
+    fi
     ;;
 esac
 
