@@ -18,50 +18,102 @@
 //! Secrets are printed once, as JSON, and not stored in clear: API keys as
 //! their hash, the webhook secret (which signs) sealed by the secrets key
 //! (`seal-secrets` seals those of resellers made before sealing).
+//! `meterai-admin --help` (and `<command> --help`) answers without any of
+//! it; a mistyped option or a bad value is refused (exit 2) before anything
+//! is read.
 
-use std::collections::HashMap;
-
+use clap::{Parser, Subcommand};
 use meterai::{events, resellers, AwsClients};
 
-fn usage() -> ! {
-    eprintln!(
-        "{}",
-        include_str!("meterai-admin.rs")
-            .lines()
-            .skip(3)
-            .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| l.trim_start_matches("//! "))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    std::process::exit(2)
+/// Operator commands against a deployed meterai stack (local or AWS). Each
+/// prints its answer as JSON; a refusal is JSON on stderr and exit 1.
+#[derive(Debug, Parser)]
+#[command(name = "meterai-admin", version)]
+struct Cli {
+    /// The stack's settings (as infra/deploy.sh writes them), read before the
+    /// environment; a variable already set wins.
+    #[arg(long, global = true, value_name = "FILE")]
+    env_file: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Command,
 }
 
-/// `--name value` pairs and bare `--flag`s after the command words.
-fn options(args: &[String]) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut i = 0;
-    while i < args.len() {
-        let Some(name) = args[i].strip_prefix("--") else {
-            usage()
-        };
-        match args.get(i + 1).filter(|v| !v.starts_with("--")) {
-            Some(value) => {
-                out.insert(name.to_string(), value.clone());
-                i += 2;
-            }
-            None => {
-                out.insert(name.to_string(), String::new());
-                i += 1;
-            }
-        }
-    }
-    out
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Resellers: accounts, API keys, webhook endpoints and secrets.
+    #[command(subcommand)]
+    Reseller(Reseller),
+    /// Move webhook events parked in the dead-letter queue back to delivery.
+    ReplayWebhooks {
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max: u32,
+    },
+    /// The e-Meterai signing key.
+    #[command(subcommand)]
+    Signing(Signing),
+    /// Payments.
+    #[command(subcommand)]
+    Payments(Payments),
 }
 
-fn load_env_file(path: &str) {
+#[derive(Debug, Subcommand)]
+enum Reseller {
+    /// Create a reseller: prints its id, first API key and webhook secret (once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Where its events are sent (https://; loopback on the emulator only).
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+    },
+    /// Issue another API key (printed once; stored as its hash).
+    IssueKey {
+        #[arg(long, value_name = "RSL_ID")]
+        reseller: String,
+    },
+    /// Revoke an API key (it stops working within the authorizer's cache time).
+    RevokeKey {
+        #[arg(long, value_name = "RSL_ID")]
+        reseller: String,
+        #[arg(long, value_name = "KEY_ID")]
+        key: String,
+    },
+    /// Set or re-enable the webhook endpoint; optionally rotate its secret.
+    SetWebhook {
+        #[arg(long, value_name = "RSL_ID")]
+        reseller: String,
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        #[arg(long)]
+        rotate_secret: bool,
+    },
+    /// Seal webhook secrets still stored in clear (the same values).
+    SealSecrets,
+}
+
+#[derive(Debug, Subcommand)]
+enum Signing {
+    /// A PEM certificate request for a CA, signed by the KMS key.
+    Csr {
+        /// The subject, e.g. "CN=meterai,O=...,C=ID".
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Payments {
+    /// Ask the gateway about one order and act on the answer, as a notification would.
+    Check {
+        #[arg(long, value_name = "ORD_ID")]
+        order: String,
+    },
+}
+
+fn load_env_file(path: &std::path::Path) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        eprintln!("cannot read {path}: {e}");
+        eprintln!("cannot read {}: {e}", path.display());
         std::process::exit(2)
     });
     for (key, value) in text.lines().filter_map(|l| l.split_once('=')) {
@@ -85,10 +137,11 @@ fn secrets(clients: &AwsClients) -> meterai::secrets::WebhookSecrets {
 
 #[tokio::main]
 async fn main() {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--env-file") && args.len() >= 2 {
-        load_env_file(&args[1]);
-        args.drain(..2);
+    // Parsed before anything is read: --help, a mistyped option or a bad
+    // value is answered without any environment or AWS.
+    let cli = Cli::parse();
+    if let Some(path) = &cli.env_file {
+        load_env_file(path);
     }
     // The emulator's endpoint, when the env file names one.
     if let Ok(endpoint) = std::env::var("METERAI_ENDPOINT_URL") {
@@ -105,63 +158,56 @@ async fn main() {
             }
         }
     }
+    // Every command names the stack's table: missing, nothing is asked of AWS.
+    let table = setting("METERAI_TABLE_NAME");
     let shared = aws_config::load_from_env().await;
     let clients = AwsClients::from_sdk_config(&shared, true);
-    let table = setting("METERAI_TABLE_NAME");
     // Loopback webhook URLs only for a stack on the emulator (its endpoint
     // is in the env file), never for a stage that is merely named local.
     let local = std::env::var("METERAI_ENDPOINT_URL").is_ok_and(|u| !u.is_empty());
-    let words: Vec<&str> = args
-        .iter()
-        .take_while(|a| !a.starts_with("--"))
-        .map(String::as_str)
-        .collect();
-    let opts = options(&args[words.len()..]);
-    let need = |name: &str| {
-        opts.get(name)
-            .cloned()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| usage())
-    };
-    let result = match words.as_slice() {
-        ["reseller", "create"] => resellers::create(
+    let result = match cli.command {
+        Command::Reseller(Reseller::Create { name, webhook_url }) => resellers::create(
             &clients,
             &secrets(&clients),
             &table,
-            &need("name"),
-            opts.get("webhook-url").map(String::as_str),
+            &name,
+            webhook_url.as_deref(),
             local,
         )
         .await
         .map(|c| serde_json::to_value(c).expect("serializes")),
-        ["reseller", "issue-key"] => resellers::issue_key(&clients, &table, &need("reseller"))
-            .await
-            .map(|(key_id, api_key)| serde_json::json!({ "key_id": key_id, "api_key": api_key })),
-        ["reseller", "revoke-key"] => {
-            resellers::revoke_key(&clients, &table, &need("reseller"), &need("key"))
-                .await
-                .map(|()| serde_json::json!({ "revoked": need("key") }))
+        Command::Reseller(Reseller::IssueKey { reseller }) => {
+            resellers::issue_key(&clients, &table, &reseller).await.map(
+                |(key_id, api_key)| serde_json::json!({ "key_id": key_id, "api_key": api_key }),
+            )
         }
-        ["reseller", "set-webhook"] => resellers::configure_webhook(
+        Command::Reseller(Reseller::RevokeKey { reseller, key }) => {
+            resellers::revoke_key(&clients, &table, &reseller, &key)
+                .await
+                .map(|()| serde_json::json!({ "revoked": key }))
+        }
+        Command::Reseller(Reseller::SetWebhook {
+            reseller,
+            url,
+            rotate_secret,
+        }) => resellers::configure_webhook(
             &clients,
             &secrets(&clients),
             &table,
-            &need("reseller"),
-            opts.get("url")
-                .map(String::as_str)
-                .filter(|u| !u.is_empty()),
-            opts.contains_key("rotate-secret"),
+            &reseller,
+            url.as_deref().filter(|u| !u.is_empty()),
+            rotate_secret,
             local,
         )
         .await
         .map(|secret| serde_json::json!({ "webhook_enabled": true, "webhook_secret": secret })),
-        ["reseller", "seal-secrets"] => {
+        Command::Reseller(Reseller::SealSecrets) => {
             resellers::seal_clear_secrets(&clients, &secrets(&clients), &table)
                 .await
                 .map(|sealed| serde_json::json!({ "sealed": sealed }))
         }
-        ["replay-webhooks"] => {
-            let max = opts.get("max").and_then(|m| m.parse().ok()).unwrap_or(1000);
+        Command::ReplayWebhooks { max } => {
+            let max = max as usize;
             events::replay_dead_letters(
                 &clients,
                 &setting("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL"),
@@ -171,7 +217,7 @@ async fn main() {
             .await
             .map(|moved| serde_json::json!({ "replayed": moved }))
         }
-        ["payments", "check"] => {
+        Command::Payments(Payments::Check { order: order_id }) => {
             // Asks the gateway about one order and acts on the answer, by
             // the same path as a notification; prints what it found.
             let key = match meterai::aws::secret_text(
@@ -217,7 +263,6 @@ async fn main() {
                 clock: &meterai_app::ports::SystemClock,
                 gateway: &gateway,
             };
-            let order_id = need("order");
             let asked = meterai_app::ports::Gateway::status(&gateway, &order_id).await;
             let result = meterai_app::payments::check_order(&ports, &order_id).await;
             Ok(serde_json::json!({
@@ -229,11 +274,11 @@ async fn main() {
                 },
             }))
         }
-        ["signing", "csr"] => {
+        Command::Signing(Signing::Csr { subject }) => {
             match meterai::kms::certificate_request(
                 &clients.kms,
                 &setting("METERAI_SIGNING_KEY_ID"),
-                &need("subject"),
+                &subject,
             )
             .await
             {
@@ -244,7 +289,6 @@ async fn main() {
                 Err(e) => Err(meterai::Error::Misconfigured(e.to_string())),
             }
         }
-        _ => usage(),
     };
     match result {
         Ok(value) => println!("{value}"),

@@ -1,0 +1,91 @@
+//! The operator's tool answers help and refuses mistakes before it reads any
+//! setting or calls AWS: run here with an empty environment.
+
+use std::process::{Command, Output};
+
+fn admin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meterai-admin"))
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("meterai-admin runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn help_works_without_any_environment() {
+    let top = admin(&["--help"]);
+    assert!(top.status.success(), "{}", text(&top));
+    for command in [
+        "reseller",
+        "replay-webhooks",
+        "signing",
+        "payments",
+        "--env-file",
+    ] {
+        assert!(text(&top).contains(command), "{command} in {}", text(&top));
+    }
+    let reseller = admin(&["reseller", "--help"]);
+    assert!(reseller.status.success(), "{}", text(&reseller));
+    for command in [
+        "create",
+        "issue-key",
+        "revoke-key",
+        "set-webhook",
+        "seal-secrets",
+    ] {
+        assert!(
+            text(&reseller).contains(command),
+            "{command} in {}",
+            text(&reseller)
+        );
+    }
+}
+
+#[test]
+fn an_unknown_option_is_refused_and_the_right_one_suggested() {
+    let out = admin(&["reseller", "create", "--nme", "Toko"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("--nme") && said.contains("--name"), "{said}");
+    // Refused by the parser, not after reaching for the stack's settings.
+    assert!(!said.contains("is not set"), "{said}");
+}
+
+#[test]
+fn bad_values_and_missing_options_are_refused_with_their_names() {
+    for (args, named) in [
+        (&["replay-webhooks", "--max", "0"][..], "--max"),
+        (&["replay-webhooks", "--max", "lots"][..], "--max"),
+        (
+            &["reseller", "revoke-key", "--reseller", "rsl_1"][..],
+            "--key",
+        ),
+        (&["payments", "check"][..], "--order"),
+        (&["reseller", "frobnicate"][..], "frobnicate"),
+    ] {
+        let out = admin(args);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains(named), "{args:?}: {said}");
+        assert!(!said.contains("is not set"), "{args:?}: {said}");
+    }
+}
+
+#[test]
+fn a_command_without_its_settings_says_which_is_missing() {
+    let out = admin(&["reseller", "seal-secrets"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("METERAI_TABLE_NAME is not set"),
+        "{}",
+        text(&out)
+    );
+}
