@@ -270,8 +270,8 @@ async fn an_accept_promises_when_the_job_will_be_final_from_the_queue_it_joins()
     // An empty queue: the floor.
     let first = accept(w.upload(&user, original.clone())).await;
     assert_eq!(first.done_by, Some(rfc3339(NOW + PROMISE_FLOOR_MS)));
-    // 20 more wait; 20 end in the next minute: the 22nd joins 21 ahead at
-    // 20 a minute and is promised the floor plus twice that wait.
+    // 20 more wait; 20 of the 21 end in the next minute: the 22nd joins
+    // with 1 ahead at 20 a minute and is promised the floor plus twice 3 s.
     for _ in 0..20 {
         accept(w.upload(&user, original.clone())).await;
     }

@@ -273,6 +273,9 @@ impl JobQueue for SqsJobQueue {
             .send()
             .await
             .map_err(|e| Error::queue(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        // The next accept on this instance, within the kept depth's life,
+        // counts this job among those ahead of it.
+        self.depth.update(|depth| *depth += 1);
         Ok(())
     }
 
@@ -299,8 +302,15 @@ impl JobQueue for SqsJobQueue {
             .filter_map(|k| a.get(k).and_then(|v| v.parse::<i64>().ok()))
             .sum()
         });
-        // An unread depth is not kept: the next request asks again.
-        depth.inspect(|depth| self.depth.put(*depth)).unwrap_or(0)
+        // An unread depth is not kept (the next request asks again); the
+        // last one read stands in for it meanwhile.
+        match depth {
+            Some(depth) => {
+                self.depth.put(depth);
+                depth
+            }
+            None => self.depth.last().unwrap_or(0),
+        }
     }
 }
 

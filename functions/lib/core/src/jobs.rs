@@ -243,7 +243,10 @@ pub const PROMISE_CAP_MS: i64 = RESEND_AFTER_MS;
 /// [`PROMISE_CAP_MS`]. With no drain measured (an idle queue, or one that
 /// stalled), ten jobs a second are assumed, as for polling. Twice, because
 /// the drain is the last minute's and a deadline's ramp outruns it before
-/// the workers scale out.
+/// the workers scale out. It assumes no worker dies on the job: a crashed
+/// invocation's message comes back only after the queue's visibility
+/// timeout (180 s), and that job can end past its promise (an incident,
+/// not a deadline's load).
 pub fn promised_within_ms(queue_position: i64, drain_per_minute: Option<u64>) -> i64 {
     let ahead = queue_position.max(0) as f64;
     let per_second = match drain_per_minute {
