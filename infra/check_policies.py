@@ -166,9 +166,11 @@ def unretained(template):
     resources = template["Resources"]
     for name in RETAINED:
         resource = resources[name]
-        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-            if resource.get(policy) != "Retain":
-                found.append(f"{name}: {policy} is not Retain")
+        # A failed first creation may take its own new resources away.
+        if resource.get("DeletionPolicy") not in ("Retain", "RetainExceptOnCreate"):
+            found.append(f"{name}: DeletionPolicy does not retain")
+        if resource.get("UpdateReplacePolicy") != "Retain":
+            found.append(f"{name}: UpdateReplacePolicy is not Retain")
     table = resources["Table"]["Properties"]
     if table.get("DeletionProtectionEnabled") is not True:
         found.append("Table: DeletionProtectionEnabled is not true")

@@ -142,18 +142,28 @@ case "$status" in
     if [[ "$target" != local ]]; then
       echo "stack $stack is in $status: not deleted automatically on $target." >&2
       echo "Read its events (aws cloudformation describe-stack-events --stack-name $stack)," >&2
-      echo "then delete it yourself; its table, bucket and keys are retained." >&2
+      echo "then delete it yourself. A failed first creation takes its table and bucket with it;" >&2
+      echo "after any other failure the table, bucket and keys are retained (delete them by hand" >&2
+      echo "only if they hold nothing: the table is the money ledger)." >&2
       exit 1
     fi
     echo "removing stack $stack left in $status, and the table and bucket it retained"
+    physical() {
+      awscli cloudformation describe-stack-resource --stack-name "$stack" --logical-resource-id "$1" \
+        --query 'StackResourceDetail.PhysicalResourceId' --output text 2>/dev/null || true
+    }
+    retained_table=$(physical Table)
+    retained_bucket=$(physical Bucket)
     awscli cloudformation delete-stack --stack-name "$stack"
     awscli cloudformation wait stack-delete-complete --stack-name "$stack"
-    if awscli dynamodb describe-table --table-name "$stack-table" >/dev/null 2>&1; then
-      awscli dynamodb update-table --table-name "$stack-table" --no-deletion-protection-enabled >/dev/null
-      awscli dynamodb delete-table --table-name "$stack-table" >/dev/null
+    if [[ -n "$retained_table" && "$retained_table" != None ]] &&
+      awscli dynamodb describe-table --table-name "$retained_table" >/dev/null 2>&1; then
+      awscli dynamodb update-table --table-name "$retained_table" --no-deletion-protection-enabled >/dev/null
+      awscli dynamodb delete-table --table-name "$retained_table" >/dev/null
+      awscli dynamodb wait table-not-exists --table-name "$retained_table"
     fi
-    retained_bucket="$stack-documents-$account-$region"
-    if awscli s3api head-bucket --bucket "$retained_bucket" >/dev/null 2>&1; then
+    if [[ -n "$retained_bucket" && "$retained_bucket" != None ]] &&
+      awscli s3api head-bucket --bucket "$retained_bucket" >/dev/null 2>&1; then
       awscli s3 rb "s3://$retained_bucket" --force >/dev/null
     fi
     ;;
