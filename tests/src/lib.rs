@@ -306,6 +306,36 @@ impl Stack {
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
     }
+
+    /// The lines function `name` (`worker`, `stamps`, ...) logged that
+    /// contain `text`, as an operator would read them.
+    pub async fn logged(&self, name: &str, text: &str) -> Vec<String> {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk_config().await);
+        let group = format!("/aws/lambda/{}-{name}", self.get("METERAI_STACK"));
+        let mut lines = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = logs
+                .filter_log_events()
+                .log_group_name(&group)
+                .filter_pattern(format!("\"{text}\""))
+                .set_next_token(next.take())
+                .send()
+                .await
+                .expect("the function's log group is readable");
+            lines.extend(
+                page.events()
+                    .iter()
+                    .filter_map(|e| e.message().map(str::to_string)),
+            );
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        lines.retain(|l| l.contains(text));
+        lines
+    }
 }
 
 /// A tool's command line: `--name value` options (the last occurrence

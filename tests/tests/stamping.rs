@@ -63,6 +63,46 @@ async fn buy_pay_upload_stamp_poll_download() {
         "{promised}"
     );
     assert!(at("finished_at") <= at("done_by"), "{job}");
+    // The business metrics, as CloudWatch reads them (Embedded Metric
+    // Format): the accept counted by the stamps function, the job's end and
+    // its accept-to-done time by the worker, with its id unindexed.
+    let job_id = accepted.body["job_id"].as_str().unwrap();
+    let emf = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line.trim()).expect("an EMF line is JSON")
+    };
+    let done = e2e::eventually(
+        "the worker's stamps_done metric",
+        std::time::Duration::from_secs(20),
+        || async {
+            stack
+                .logged("worker", job_id)
+                .await
+                .into_iter()
+                .find(|l| l.contains("stamps_done"))
+        },
+    )
+    .await;
+    let done = emf(&done);
+    assert_eq!(done["_aws"]["CloudWatchMetrics"][0]["Namespace"], "meterai");
+    assert_eq!(done["stamps_done"], 1);
+    assert!(done["accept_to_done_ms"].as_i64().unwrap() >= 0, "{done}");
+    assert_eq!(
+        done["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Function"]])
+    );
+    let accepts = stack.logged("stamps", "stamps_accepted").await;
+    assert!(
+        accepts
+            .iter()
+            .map(|l| emf(l))
+            .any(|m| m["stamps_accepted"] == 1
+                && m["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .is_some_and(|metrics| metrics.contains(
+                        &serde_json::json!({"Name": "stamps_accepted", "Unit": "Count"})
+                    ))),
+        "{accepts:?}"
+    );
     let stamped = user.download(&job).await;
     assert!(
         stamped.starts_with(&original),

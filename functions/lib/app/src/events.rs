@@ -103,6 +103,7 @@ async fn deliver_once(ports: &DeliveryPorts<'_>, event_id: &str) -> Result<Outco
                 .events
                 .record_attempt(event_id, Attempt::Failed(&reason), now)
                 .await?;
+            tracing::info!(target: meterai_core::METRIC, webhooks_failed = 1, code = "UNREACHABLE");
             return Ok(Outcome::Retry(reason));
         }
     };
@@ -113,6 +114,7 @@ async fn deliver_once(ports: &DeliveryPorts<'_>, event_id: &str) -> Result<Outco
                 .record_attempt(event_id, Attempt::Delivered, now)
                 .await?;
             tracing::info!(event_id, status, "webhook delivered");
+            tracing::info!(target: meterai_core::METRIC, webhooks_delivered = 1);
             Ok(Outcome::Done)
         }
         410 => {
@@ -126,6 +128,7 @@ async fn deliver_once(ports: &DeliveryPorts<'_>, event_id: &str) -> Result<Outco
                 .events
                 .record_attempt(event_id, Attempt::Failed(&reason), now)
                 .await?;
+            tracing::info!(target: meterai_core::METRIC, webhooks_failed = 1, code = "REFUSED");
             Ok(Outcome::Retry(reason))
         }
     }
@@ -147,5 +150,6 @@ async fn park(ports: &DeliveryPorts<'_>, event: &Event, reason: &str) -> Result<
         )
         .await?;
     tracing::warn!(event_id = %event.event_id, reason, "event parked in the dead-letter queue");
+    tracing::info!(target: meterai_core::METRIC, webhooks_parked = 1);
     Ok(Outcome::Done)
 }

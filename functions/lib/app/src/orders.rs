@@ -38,6 +38,7 @@ pub async fn create(
     );
     orders.create(&order).await?;
     tracing::info!(order_id = %order.order_id, quantity, total = order.total, "order created");
+    tracing::info!(target: meterai_core::METRIC, orders_created = 1, stamps_ordered = quantity);
     Ok(with_payment_page(orders, gateway, clock, order).await)
 }
 
@@ -192,6 +193,7 @@ async fn refund_once(
         match orders.refund(&order, &refund).await? {
             Ok(()) => {
                 tracing::info!(order_id, refund_id = %refund.refund_id, quantity, "refund completed");
+                tracing::info!(target: meterai_core::METRIC, refunds = 1, stamps_refunded = quantity);
                 return Ok(RefundOutcome::Created(refund));
             }
             // Someone else refunded or reserved in between: look again.

@@ -258,6 +258,10 @@ async fn settle(ports: &PaymentPorts<'_>, mark: &PendingMark) -> Result<Settled>
         }
     };
     let result = checked_and_recorded(ports, &order, now).await;
+    if matches!(&result, Ok(receipt) if receipt.result == PaymentOutcome::Credited) {
+        // Paid, and no notification had said so: the schedule made it good.
+        tracing::info!(target: meterai_core::METRIC, orders_credited_late = 1);
+    }
     if matches!(&result, Ok(receipt) if receipt.result.settles()) {
         ports.orders.forget_pending(mark).await?;
     } else {
@@ -299,6 +303,7 @@ async fn apply(
             {
                 Credited::Now => {
                     tracing::info!(order_id = %order.order_id, quantity = order.quantity, "order paid and credited");
+                    tracing::info!(target: meterai_core::METRIC, orders_paid = 1, stamps_credited = order.quantity);
                     PaymentOutcome::Credited
                 }
                 Credited::Before => PaymentOutcome::AlreadyCredited,

@@ -364,6 +364,7 @@ async fn queue_new(
         return Err(e);
     }
     tracing::info!(job_id = %job.job_id, serial = %job.serial, "stamp job accepted");
+    tracing::info!(target: meterai_core::METRIC, stamps_accepted = 1, queue_position);
     Ok(Accepted {
         job_id: job.job_id,
         serial: job.serial.to_string(),
@@ -647,6 +648,12 @@ async fn work_on<S: Signer>(
             .await?
         {
             tracing::info!(job_id, serial = %job.serial, sha256 = %stamped.sha256, "job done; stamp spent");
+            tracing::info!(
+                target: meterai_core::METRIC,
+                stamps_done = 1,
+                accept_to_done_ms = ports.clock.now_ms() - job.created_ms,
+                job_id
+            );
             count_finished(ports).await;
             if Fault::CrashAfterRecord.strikes(settings, &job) {
                 return Ok(Fault::CrashAfterRecord.crash());
@@ -672,6 +679,7 @@ async fn give_up(ports: &StampPorts<'_>, job: &Job, code: &str, message: &str) -
         .await?
     {
         tracing::warn!(job_id = %job.job_id, code, "job failed; its stamp is returned");
+        tracing::info!(target: meterai_core::METRIC, stamps_failed = 1, code, job_id = %job.job_id);
         count_finished(ports).await;
     }
     Ok(Outcome::Done)
@@ -701,6 +709,12 @@ pub async fn dead_letter(ports: &StampPorts<'_>, job_id: &str) -> Result<bool> {
                 .await?;
             if failed {
                 tracing::warn!(job_id, "dead-lettered job failed; its stamp is returned");
+                tracing::info!(
+                    target: meterai_core::METRIC,
+                    stamps_failed = 1,
+                    code = "DELIVERY_FAILED",
+                    job_id
+                );
             }
             Ok(failed)
         }
