@@ -136,6 +136,28 @@ async fn buy_pay_upload_stamp_poll_download() {
     let listed = user.get("/v1/stamps").await;
     assert_eq!(listed.body["jobs"][0]["job_id"], job["job_id"]);
     assert_audit(&stack, &user).await;
+
+    // What the operator's tool shows of the same account: the balance the
+    // user sees, an audit that holds, the movements newest first.
+    let shown = e2e::admin(&[
+        "account",
+        "show",
+        "--account",
+        &user.account,
+        "--ledger",
+        "5",
+    ]);
+    assert_eq!(shown["audit_holds"], true, "{shown}");
+    assert_eq!(shown["balance"]["spent"], 1, "{shown}");
+    assert_eq!(shown["balance"]["available"], 1, "{shown}");
+    let entries = shown["latest_ledger_entries"].as_array().unwrap();
+    assert!(!entries.is_empty() && entries.len() <= 5, "{shown}");
+    let waiting = e2e::admin(&["dead-letters", "count"]);
+    assert!(
+        waiting["jobs"].as_i64().is_some_and(|n| n >= 0)
+            && waiting["webhooks"].as_i64().is_some_and(|n| n >= 0),
+        "{waiting}"
+    );
 }
 
 #[tokio::test]

@@ -78,3 +78,20 @@ pub async fn secret_text(clients: &AwsClients, secret_id: &str) -> crate::Result
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| crate::Error::Misconfigured(format!("secret {secret_id} is empty")))
 }
+
+/// Messages waiting in a queue (the queue's own estimate), for an operator.
+pub async fn messages_waiting(clients: &AwsClients, queue_url: &str) -> crate::Result<i64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(|e| crate::Error::queue(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    out.attributes()
+        .and_then(|a| a.get(&A::ApproximateNumberOfMessages))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| crate::Error::queue("the queue did not say how many messages wait"))
+}

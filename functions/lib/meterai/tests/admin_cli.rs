@@ -24,6 +24,8 @@ fn help_works_without_any_environment() {
     let top = admin(&["--help"]);
     assert!(top.status.success(), "{}", text(&top));
     for command in [
+        "account",
+        "dead-letters",
         "reseller",
         "replay-webhooks",
         "signing",
@@ -70,6 +72,10 @@ fn bad_values_and_missing_options_are_refused_with_their_names() {
         ),
         (&["payments", "check"][..], "--order"),
         (&["reseller", "frobnicate"][..], "frobnicate"),
+        (
+            &["account", "show", "--account", "a", "--ledger", "500"][..],
+            "--ledger",
+        ),
     ] {
         let out = admin(args);
         let said = text(&out);

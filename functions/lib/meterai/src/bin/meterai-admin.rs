@@ -7,6 +7,8 @@
 //! meterai-admin reseller set-webhook --reseller RSL_ID [--url URL] [--rotate-secret]
 //! meterai-admin reseller seal-secrets   (seal webhook secrets stored in clear, same values)
 //! meterai-admin replay-webhooks [--max N]
+//! meterai-admin account show --account ACCOUNT_ID [--ledger N]   (balance, audit, latest movements)
+//! meterai-admin dead-letters count   (messages waiting in the jobs and webhooks DLQs)
 //! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
 //! meterai-admin payments check --order ORD_ID   (ask the gateway, credit if paid)
 //! ```
@@ -40,6 +42,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// One account: its balance, its audit against the ledger, its latest movements.
+    #[command(subcommand)]
+    Account(Account),
+    /// The dead-letter queues.
+    #[command(subcommand)]
+    DeadLetters(DeadLetters),
     /// Resellers: accounts, API keys, webhook endpoints and secrets.
     #[command(subcommand)]
     Reseller(Reseller),
@@ -55,6 +63,26 @@ enum Command {
     /// Payments.
     #[command(subcommand)]
     Payments(Payments),
+}
+
+#[derive(Debug, Subcommand)]
+enum Account {
+    /// The balance, whether it agrees with the ledger (purchased = available +
+    /// reserved + spent + refunded + sold), and the latest ledger entries.
+    Show {
+        /// A portal account (the user's sub), `customer:<id>` or `reseller:<id>`.
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: String,
+        /// How many of the latest ledger entries to show.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=100))]
+        ledger: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetters {
+    /// How many messages wait in the jobs and webhooks dead-letter queues.
+    Count,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +194,42 @@ async fn main() {
     // is in the env file), never for a stage that is merely named local.
     let local = std::env::var("METERAI_ENDPOINT_URL").is_ok_and(|u| !u.is_empty());
     let result = match cli.command {
+        Command::Account(Account::Show { account, ledger }) => {
+            let Ok(id) = meterai_core::AccountId::parse(&account) else {
+                eprintln!("--account {account:?} is not an account id");
+                std::process::exit(2)
+            };
+            match meterai::quota::audit(&clients, &table, &id).await {
+                Ok(audit) => meterai::quota::ledger_page(&clients, &table, &id, ledger, None)
+                    .await
+                    .map(|page| {
+                        serde_json::json!({
+                            "account": account,
+                            "balance": audit.balance,
+                            "audit_holds": audit.holds(),
+                            "audit": audit,
+                            "latest_ledger_entries": page.items,
+                        })
+                    }),
+                Err(e) => Err(e),
+            }
+        }
+        Command::DeadLetters(DeadLetters::Count) => {
+            let count = |name: &str| {
+                let url = setting(name);
+                let clients = &clients;
+                async move { meterai::aws::messages_waiting(clients, &url).await }
+            };
+            match (
+                count("METERAI_JOBS_DEAD_LETTER_QUEUE_URL").await,
+                count("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL").await,
+            ) {
+                (Ok(jobs), Ok(webhooks)) => {
+                    Ok(serde_json::json!({ "jobs": jobs, "webhooks": webhooks }))
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
         Command::Reseller(Reseller::Create { name, webhook_url }) => resellers::create(
             &clients,
             &secrets(&clients),
