@@ -72,7 +72,7 @@ impl Emf {
         let mut dimensions = vec![Value::from("Function")];
         for (name, value) in fields {
             match value {
-                Value::Number(_) if name != "message" => {
+                Value::Number(_) => {
                     let unit = if name.ends_with("_ms") {
                         "Milliseconds"
                     } else {

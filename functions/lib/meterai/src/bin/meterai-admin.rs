@@ -199,36 +199,31 @@ async fn main() {
                 eprintln!("--account {account:?} is not an account id");
                 std::process::exit(2)
             };
-            match meterai::quota::audit(&clients, &table, &id).await {
-                Ok(audit) => meterai::quota::ledger_page(&clients, &table, &id, ledger, None)
-                    .await
-                    .map(|page| {
-                        serde_json::json!({
-                            "account": account,
-                            "balance": audit.balance,
-                            "audit_holds": audit.holds(),
-                            "audit": audit,
-                            "latest_ledger_entries": page.items,
-                        })
-                    }),
-                Err(e) => Err(e),
-            }
+            let shown = async {
+                let audit = meterai::quota::audit(&clients, &table, &id).await?;
+                let page = meterai::quota::ledger_page(&clients, &table, &id, ledger, None).await?;
+                Ok(serde_json::json!({
+                    "account": account,
+                    "balance": audit.balance,
+                    "audit_holds": audit.holds(),
+                    "audit": audit,
+                    "latest_ledger_entries": page.items,
+                }))
+            };
+            shown.await
         }
         Command::DeadLetters(DeadLetters::Count) => {
-            let count = |name: &str| {
+            let waiting = |name: &str| {
                 let url = setting(name);
                 let clients = &clients;
                 async move { meterai::aws::messages_waiting(clients, &url).await }
             };
-            match (
-                count("METERAI_JOBS_DEAD_LETTER_QUEUE_URL").await,
-                count("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL").await,
-            ) {
-                (Ok(jobs), Ok(webhooks)) => {
-                    Ok(serde_json::json!({ "jobs": jobs, "webhooks": webhooks }))
-                }
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            }
+            let counted = async {
+                let jobs = waiting("METERAI_JOBS_DEAD_LETTER_QUEUE_URL").await?;
+                let webhooks = waiting("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL").await?;
+                Ok(serde_json::json!({ "jobs": jobs, "webhooks": webhooks }))
+            };
+            counted.await
         }
         Command::Reseller(Reseller::Create { name, webhook_url }) => resellers::create(
             &clients,
