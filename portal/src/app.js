@@ -333,7 +333,7 @@ async function historyView() {
 
 function ledgerTable(entries) {
   return h("div", { class: "card" }, h("h2", {}, t("ledger")), entries.length
-    ? h("table", {}, entries.map((e) => h("tr", {}, h("td", {}, wib(e.created_at)), h("td", {}, t(`move_${e.kind}`)), h("td", {}, e.quantity))))
+    ? h("table", {}, entries.map((e) => h("tr", {}, h("td", {}, wib(e.created_at)), h("td", {}, t(`move_${e.kind}`), e.reason ? h("small", { class: "muted reason" }, e.reason) : null), h("td", {}, e.quantity))))
     : h("p", { class: "muted" }, t("none")));
 }
 

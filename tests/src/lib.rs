@@ -89,7 +89,7 @@ impl Stack {
         builder.build().expect("HTTP client builds")
     }
 
-    async fn sdk_config(&self) -> aws_config::SdkConfig {
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(endpoint) = self.endpoint() {
             loader = loader
@@ -430,6 +430,8 @@ pub struct Answer {
     pub replayed: bool,
     /// The `Retry-After` header in seconds, when the answer carries one.
     pub retry_after: Option<u64>,
+    /// The `x-request-id` header: the id our logs and the access log carry.
+    pub request_id: Option<String>,
 }
 
 impl Answer {
@@ -557,6 +559,11 @@ async fn answer(response: reqwest::Response) -> Answer {
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = response.bytes().await.expect("body arrives");
     let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     Answer {
@@ -564,6 +571,7 @@ async fn answer(response: reqwest::Response) -> Answer {
         body,
         replayed,
         retry_after,
+        request_id,
     }
 }
 
@@ -802,18 +810,23 @@ pub fn admin(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&admin_text(args)).expect("meterai-admin prints JSON")
 }
 
-/// `meterai-admin` against the deployed stack; its standard output.
-pub fn admin_text(args: &[&str]) -> String {
+/// `meterai-admin` against the deployed stack, whatever it answers.
+pub fn admin_output(args: &[&str]) -> std::process::Output {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let env_file = std::env::var("METERAI_STACK_ENV")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join(".build/meterai-local.env"));
-    let out = std::process::Command::new(root.join("target/release/meterai-admin"))
+    std::process::Command::new(root.join("target/release/meterai-admin"))
         .arg("--env-file")
         .arg(env_file)
         .args(args)
         .output()
-        .expect("meterai-admin runs (built by scripts/test)");
+        .expect("meterai-admin runs (built by scripts/test)")
+}
+
+/// `meterai-admin` against the deployed stack; its standard output.
+pub fn admin_text(args: &[&str]) -> String {
+    let out = admin_output(args);
     assert!(
         out.status.success(),
         "meterai-admin {args:?}: {}",

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod payments;
 pub mod ports;
+pub mod quota;
 pub mod resellers;
 pub mod stamping;
 pub mod verification;

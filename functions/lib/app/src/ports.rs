@@ -6,7 +6,7 @@ use meterai_core::events::{Event, EventType};
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, PaymentLink, Refund};
 use meterai_core::payments::GatewayStatus;
-use meterai_core::quota::{Balance, Page};
+use meterai_core::quota::{AuditReport, Balance, Correction, Page};
 use meterai_core::resellers::{Customer, Sale};
 use meterai_core::serial::SerialRecord;
 use meterai_core::webhooks::Secret;
@@ -347,6 +347,30 @@ pub trait Customers: Send + Sync {
         customer: &AccountId,
         sale: &Sale,
     ) -> Result<std::result::Result<(), SaleRejected>>;
+}
+
+/// Why an operator's correction did not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorrectionRejected {
+    /// A withdrawal of more stamps than the account has available.
+    Insufficient,
+    /// A correction with this ticket was applied before.
+    AlreadyApplied,
+}
+
+/// The operators' manual corrections of an account's quota.
+#[async_trait]
+pub trait Corrections: Send + Sync {
+    /// One step, all or nothing: the balance moves and the ledger entry
+    /// (with the reason and the operator) is written under a key derived
+    /// from the ticket, so a correction applies once.
+    async fn correct(
+        &self,
+        correction: &Correction,
+        now_ms: i64,
+    ) -> Result<std::result::Result<(), CorrectionRejected>>;
+    /// The balance against the sum of its ledger.
+    async fn audit(&self, account: &AccountId) -> Result<AuditReport>;
 }
 
 /// Where a reseller's events go.

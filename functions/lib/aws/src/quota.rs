@@ -26,8 +26,9 @@ use crate::error::{codes, Error, Result};
 use crate::keys;
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
+use meterai_app::ports::{CorrectionRejected, Corrections};
 pub use meterai_core::quota::{
-    audit_entries, AuditReport, Balance, LedgerEntry, Movement, MovementKind, Page,
+    audit_entries, AuditReport, Balance, Correction, LedgerEntry, Movement, MovementKind, Page,
 };
 use meterai_core::AccountId;
 
@@ -280,6 +281,8 @@ fn ledger_entry(item: &Item) -> Option<LedgerEntry> {
         reference: get_s(item, "reference")?.to_string(),
         created_at: meterai_core::time::rfc3339(get_n(item, "created_at")?),
         balance_change: counters(item, "d_"),
+        reason: get_s(item, "reason").map(str::to_string),
+        operator: get_s(item, "operator").map(str::to_string),
     })
 }
 
@@ -383,5 +386,49 @@ mod tests {
             assert!(delay >= Duration::from_millis(1));
             assert!(delay <= Duration::from_millis(10 << 8) + Duration::from_millis(1));
         }
+    }
+}
+
+/// The operators' corrections in the table: one transaction whose ledger
+/// entry (first, so a repeated ticket is named as such) carries the reason
+/// and the operator, and whose balance update is conditional like any
+/// other movement's.
+#[derive(Debug, Clone)]
+pub struct DynamoCorrections {
+    pub clients: AwsClients,
+    pub table: String,
+}
+
+#[async_trait::async_trait]
+impl Corrections for DynamoCorrections {
+    async fn correct(
+        &self,
+        correction: &Correction,
+        now_ms: i64,
+    ) -> Result<std::result::Result<(), CorrectionRejected>> {
+        let movement = &correction.movement;
+        let mut entry = ledger_put(movement, &self.table, now_ms);
+        entry
+            .item
+            .insert("reason".to_string(), s(&correction.reason));
+        entry
+            .item
+            .insert("operator".to_string(), s(&correction.operator));
+        let items = vec![
+            TransactWriteItem::builder().put(entry).build(),
+            TransactWriteItem::builder()
+                .update(balance_update(movement, &self.table, now_ms))
+                .build(),
+        ];
+        let span = tracing::info_span!("correction", account = %movement.account, kind = movement.kind.as_str(), ticket = %movement.reference, quantity = movement.quantity);
+        let outcome = transact(&self.clients, items).instrument(span).await?;
+        Ok(outcome.map_err(|failed| match failed {
+            0 => CorrectionRejected::AlreadyApplied,
+            _ => CorrectionRejected::Insufficient,
+        }))
+    }
+
+    async fn audit(&self, account: &AccountId) -> Result<AuditReport> {
+        audit(&self.clients, &self.table, account).await
     }
 }

@@ -31,6 +31,7 @@ pub mod codes {
     pub const REFUND_EXCEEDS_UNUSED: &str = "REFUND_EXCEEDS_UNUSED";
     pub const REFUND_WINDOW_CLOSED: &str = "REFUND_WINDOW_CLOSED";
     pub const INSUFFICIENT_QUOTA: &str = "INSUFFICIENT_QUOTA";
+    pub const CORRECTION_EXISTS: &str = "CORRECTION_EXISTS";
     pub const INVALID_SIGNATURE: &str = "INVALID_SIGNATURE";
     pub const AMOUNT_MISMATCH: &str = "AMOUNT_MISMATCH";
     pub const UNKNOWN_TRANSACTION_STATUS: &str = "UNKNOWN_TRANSACTION_STATUS";
@@ -111,6 +112,8 @@ pub enum Dependency {
     Mail,
     /// The key that seals stored secrets (KMS).
     SecretsKey,
+    /// The metrics service (CloudWatch), for the operators' alarms.
+    Metrics,
 }
 
 impl Dependency {
@@ -124,6 +127,7 @@ impl Dependency {
             Dependency::PaymentGateway => "payment gateway",
             Dependency::Mail => "mail",
             Dependency::SecretsKey => "secrets key",
+            Dependency::Metrics => "metrics",
         }
     }
 }

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{codes, Error};
 use crate::ids::AccountId;
 
 /// The six counters of an account's quota, in stamps.
@@ -83,10 +84,15 @@ pub enum MovementKind {
     Sell,
     /// A reseller's sale, on the customer: purchased and available grow.
     Receive,
+    /// An operator's correction adding stamps: purchased and available grow.
+    Grant,
+    /// An operator's correction taking unused stamps back: available and
+    /// purchased shrink (stamps that never should have come in).
+    Withdraw,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 7] = [
+    pub const ALL: [MovementKind; 9] = [
         MovementKind::Credit,
         MovementKind::Reserve,
         MovementKind::Spend,
@@ -94,6 +100,8 @@ impl MovementKind {
         MovementKind::Refund,
         MovementKind::Sell,
         MovementKind::Receive,
+        MovementKind::Grant,
+        MovementKind::Withdraw,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +113,8 @@ impl MovementKind {
             MovementKind::Refund => "refund",
             MovementKind::Sell => "sell",
             MovementKind::Receive => "receive",
+            MovementKind::Grant => "grant",
+            MovementKind::Withdraw => "withdraw",
         }
     }
 
@@ -116,9 +126,14 @@ impl MovementKind {
     pub fn deltas(self, quantity: i64) -> Balance {
         let q = quantity;
         match self {
-            MovementKind::Credit | MovementKind::Receive => Balance {
+            MovementKind::Credit | MovementKind::Receive | MovementKind::Grant => Balance {
                 purchased: q,
                 available: q,
+                ..Balance::default()
+            },
+            MovementKind::Withdraw => Balance {
+                purchased: -q,
+                available: -q,
                 ..Balance::default()
             },
             MovementKind::Reserve => Balance {
@@ -152,8 +167,11 @@ impl MovementKind {
     /// The counter that must hold at least `quantity` before the move.
     pub fn source(self) -> Option<&'static str> {
         match self {
-            MovementKind::Credit | MovementKind::Receive => None,
-            MovementKind::Reserve | MovementKind::Refund | MovementKind::Sell => Some("available"),
+            MovementKind::Credit | MovementKind::Receive | MovementKind::Grant => None,
+            MovementKind::Reserve
+            | MovementKind::Refund
+            | MovementKind::Sell
+            | MovementKind::Withdraw => Some("available"),
             MovementKind::Spend | MovementKind::Release => Some("reserved"),
         }
     }
@@ -200,6 +218,83 @@ pub struct LedgerEntry {
     pub reference: String,
     pub created_at: String,
     pub balance_change: Balance,
+    /// Why an operator corrected the balance (corrections only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who corrected it: kept for the operators' tool, never shown to the
+    /// account's owner.
+    #[serde(skip)]
+    pub operator: Option<String>,
+}
+
+/// An operator's manual correction of one account's quota: itself a ledger
+/// movement (`grant` or `withdraw`), with a reason and the operator's name,
+/// never a silent balance edit. Its reference (the support ticket) makes it
+/// apply once: the same ticket twice is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correction {
+    pub movement: Movement,
+    pub reason: String,
+    pub operator: String,
+}
+
+/// At most this many stamps in one correction: a slip of the keyboard
+/// (an extra zero) must not mint a fortune.
+pub const MAX_CORRECTION: i64 = 10_000;
+
+impl Correction {
+    /// Checks an operator's correction. `delta` is signed: positive adds
+    /// stamps, negative takes unused ones back.
+    pub fn new(
+        account: &AccountId,
+        delta: i64,
+        ticket: &str,
+        reason: &str,
+        operator: &str,
+    ) -> Result<Self, Error> {
+        if delta == 0 || delta.abs() > MAX_CORRECTION {
+            return Err(Error::invalid(
+                codes::INVALID_QUANTITY,
+                format!("a correction moves 1 to {MAX_CORRECTION} stamps, up or down"),
+            ));
+        }
+        let ticket_ok = (1..=64).contains(&ticket.len())
+            && ticket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ticket_ok {
+            return Err(Error::invalid(
+                codes::BAD_REQUEST,
+                "the ticket is 1-64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        let reason = reason.trim();
+        if !(10..=500).contains(&reason.chars().count()) || reason.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                codes::BAD_REQUEST,
+                "the reason is 10-500 characters on one line: say why, for the next reader",
+            ));
+        }
+        let operator = operator.trim();
+        let operator_ok =
+            (1..=64).contains(&operator.chars().count()) && !operator.chars().any(char::is_control);
+        if !operator_ok {
+            return Err(Error::invalid(
+                codes::BAD_REQUEST,
+                "the operator's name is 1-64 characters",
+            ));
+        }
+        let kind = if delta > 0 {
+            MovementKind::Grant
+        } else {
+            MovementKind::Withdraw
+        };
+        Ok(Self {
+            movement: Movement::new(account, kind, delta.abs(), ticket),
+            reason: reason.to_string(),
+            operator: operator.to_string(),
+        })
+    }
 }
 
 /// Items in a page of a listing when the client does not say, and at most.
@@ -393,5 +488,84 @@ mod tests {
         assert_eq!((customer.purchased, customer.available), (4, 3));
         assert_eq!(MovementKind::Sell.source(), Some("available"));
         assert_eq!(MovementKind::Receive.source(), None);
+    }
+
+    #[test]
+    fn a_correction_is_a_movement_with_a_reason_and_an_operator() {
+        let up = Correction::new(
+            &account(),
+            5,
+            "TICKET-42",
+            "  paid order never credited ",
+            "dewi",
+        )
+        .unwrap();
+        assert_eq!(up.movement.kind, MovementKind::Grant);
+        assert_eq!(up.movement.quantity, 5);
+        assert_eq!(up.movement.ledger_sk(), "grant#TICKET-42");
+        assert_eq!(up.reason, "paid order never credited");
+        let down = Correction::new(&account(), -3, "T.7", "credited twice by hand", "ops").unwrap();
+        assert_eq!(down.movement.kind, MovementKind::Withdraw);
+        assert_eq!(down.movement.quantity, 3);
+        assert_eq!(MovementKind::Withdraw.source(), Some("available"));
+        let mut balance = Balance::default();
+        balance.add(&MovementKind::Credit.deltas(4));
+        balance.add(&MovementKind::Grant.deltas(5));
+        balance.add(&MovementKind::Withdraw.deltas(3));
+        assert!(balance.is_consistent(), "{balance:?}");
+        assert_eq!((balance.purchased, balance.available), (6, 6));
+    }
+
+    #[test]
+    fn a_correction_refuses_what_an_operator_should_not_type() {
+        let bad = [
+            (
+                0,
+                "T-1",
+                "a good long reason",
+                "ops",
+                codes::INVALID_QUANTITY,
+            ),
+            (
+                10_001,
+                "T-1",
+                "a good long reason",
+                "ops",
+                codes::INVALID_QUANTITY,
+            ),
+            (
+                -10_001,
+                "T-1",
+                "a good long reason",
+                "ops",
+                codes::INVALID_QUANTITY,
+            ),
+            (1, "", "a good long reason", "ops", codes::BAD_REQUEST),
+            (1, "T 1", "a good long reason", "ops", codes::BAD_REQUEST),
+            (1, "T#1", "a good long reason", "ops", codes::BAD_REQUEST),
+            (1, "T-1", "too short", "ops", codes::BAD_REQUEST),
+            (
+                1,
+                "T-1",
+                "a reason\nwith a line break",
+                "ops",
+                codes::BAD_REQUEST,
+            ),
+            (1, "T-1", "a good long reason", " ", codes::BAD_REQUEST),
+        ];
+        for (delta, ticket, reason, operator, code) in bad {
+            let refused = Correction::new(&account(), delta, ticket, reason, operator).unwrap_err();
+            assert_eq!(
+                refused.code(),
+                code,
+                "{delta} {ticket:?} {reason:?} {operator:?}"
+            );
+        }
+        assert!(
+            Correction::new(&account(), 10_000, &"x".repeat(64), &"r".repeat(500), "o").is_ok()
+        );
+        assert!(
+            Correction::new(&account(), 1, &"x".repeat(65), "a good long reason", "o").is_err()
+        );
     }
 }

@@ -14,17 +14,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use meterai_app::idempotency;
 use meterai_app::ports::{
-    AcceptRejected, Attempt, Claimed, Clock, Credited, Customers, DeadLetter, Delivery, Documents,
-    Endpoint, Events, Gateway, IdempotencyKeys, JobQueue, Jobs, KeyScope, Orders, Outbox,
-    PaymentLog, PaymentRecord, PendingMark, RefundLost, Registry, SaleRejected, StoredResponse,
-    UploadHead, WebhookClient,
+    AcceptRejected, Attempt, Claimed, Clock, CorrectionRejected, Corrections, Credited, Customers,
+    DeadLetter, Delivery, Documents, Endpoint, Events, Gateway, IdempotencyKeys, JobQueue, Jobs,
+    KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, PendingMark, RefundLost, Registry,
+    SaleRejected, StoredResponse, UploadHead, WebhookClient,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, Event, EventStatus, EventType};
 use meterai_core::jobs::Job;
 use meterai_core::orders::{Order, OrderStatus, PaymentLink, Refund};
 use meterai_core::payments::GatewayStatus;
-use meterai_core::quota::{audit_entries, AuditReport, Balance, Movement, MovementKind, Page};
+use meterai_core::quota::{
+    audit_entries, AuditReport, Balance, Correction, Movement, MovementKind, Page,
+};
 use meterai_core::resellers::{Customer, Sale};
 use meterai_core::serial::SerialRecord;
 use meterai_core::{AccountId, Error, JobStatus, Result, Serial};
@@ -50,6 +52,8 @@ struct State {
     /// By message id: a repeat overwrites, as the table's put does.
     dead_letters: BTreeMap<String, DeadLetter>,
     customers: HashMap<String, Customer>,
+    /// A correction's ledger entry -> (reason, operator).
+    correction_notes: HashMap<(AccountId, String), (String, String)>,
     /// Orders listed as awaiting payment: order id -> its mark's time (the
     /// table keeps one marker item per order, keyed by that time).
     pending_marks: HashMap<String, i64>,
@@ -214,6 +218,13 @@ impl Store {
     /// The next `n` payment pages fail to be kept.
     pub async fn fail_next_attaches(&self, n: usize) {
         self.lock().await.failing_attaches = n;
+    }
+
+    /// The operators' corrections over this store.
+    pub fn corrections(&self) -> MemoryCorrections {
+        MemoryCorrections {
+            store: self.clone(),
+        }
     }
 
     /// The customers port over this store.
@@ -1224,6 +1235,54 @@ impl Customers for MemoryCustomers {
         state.apply(&sell);
         state.apply(&receive);
         Ok(Ok(()))
+    }
+}
+
+/// [`Corrections`] in memory.
+#[derive(Debug, Clone)]
+pub struct MemoryCorrections {
+    store: Store,
+}
+
+impl MemoryCorrections {
+    /// The reason and operator kept with a correction's ledger entry.
+    pub async fn note(&self, account: &AccountId, ledger_sk: &str) -> Option<(String, String)> {
+        let state = self.store.lock().await;
+        state
+            .correction_notes
+            .get(&(account.clone(), ledger_sk.to_string()))
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl Corrections for MemoryCorrections {
+    async fn correct(
+        &self,
+        correction: &Correction,
+        _now_ms: i64,
+    ) -> Result<std::result::Result<(), CorrectionRejected>> {
+        let mut state = self.store.lock().await;
+        let movement = &correction.movement;
+        let key = (movement.account.clone(), movement.ledger_sk());
+        // The ledger entry's condition comes first, as in the table's
+        // transaction: a repeated ticket is named as such.
+        if state.ledger.contains_key(&key) {
+            return Ok(Err(CorrectionRejected::AlreadyApplied));
+        }
+        if state.check(movement).is_err() {
+            return Ok(Err(CorrectionRejected::Insufficient));
+        }
+        state.apply(movement);
+        state.correction_notes.insert(
+            key,
+            (correction.reason.clone(), correction.operator.clone()),
+        );
+        Ok(Ok(()))
+    }
+
+    async fn audit(&self, account: &AccountId) -> Result<AuditReport> {
+        Ok(self.store.audit(account).await)
     }
 }
 

@@ -98,18 +98,37 @@ async fn cold_start(needs: Needs) -> Result<&'static App> {
     Ok(Box::leak(Box::new(App::new(config, clients))))
 }
 
+/// API Gateway's id of this request, when it gave one.
+fn api_request_id(request: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.request_id.clone(),
+        _ => None,
+    }
+    .filter(|id| !id.is_empty() && id.len() <= 128)
+}
+
 async fn serve_http_async(function: Http) -> std::result::Result<(), lambda_http::Error> {
     let (app, router) = (cold_start(function.needs).await?, function.route);
     let adapter = lambda_http::Adapter::from(service_fn(move |request: Request| async move {
-        let request_id = request
+        // The API's request id (API Gateway's `$context.requestId`, the one
+        // its access log line carries) is the one we log, answer in
+        // `x-request-id` and put in error bodies: one id from the client's
+        // quote to the access log to our lines. The invocation's id is kept
+        // beside it.
+        let invocation = request
             .lambda_context_ref()
             .map(|c| c.request_id.clone())
             .unwrap_or_default();
-        let span = tracing::info_span!("request", %request_id, method = %request.method(), path = %request.uri().path());
+        let request_id = api_request_id(&request).unwrap_or_else(|| invocation.clone());
+        let span = tracing::info_span!("request", %request_id, %invocation, method = %request.method(), path = %request.uri().path());
         let response = async {
-            let response = router(app, request)
+            let mut response = router(app, request)
                 .await
                 .unwrap_or_else(|e| crate::http::error_response(&e, &request_id));
+            if let Ok(value) = lambda_http::http::HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-request-id", value);
+            }
             tracing::info!(status = response.status().as_u16(), "request answered");
             response
         }

@@ -8,6 +8,7 @@
 //! meterai-admin reseller seal-secrets   (seal webhook secrets stored in clear, same values)
 //! meterai-admin replay-webhooks [--max N]
 //! meterai-admin account show --account ACCOUNT_ID [--ledger N]   (balance, audit, latest movements)
+//! meterai-admin account correct --account ACCOUNT_ID (--add N | --withdraw N) --ticket T --reason "..." --operator NAME
 //! meterai-admin dead-letters count   (messages waiting in the jobs and webhooks DLQs)
 //! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
 //! meterai-admin payments check --order ORD_ID   (ask the gateway, credit if paid)
@@ -76,6 +77,29 @@ enum Account {
         /// How many of the latest ledger entries to show.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=100))]
         ledger: i32,
+    },
+    /// Correct the quota by hand: a ledger movement (grant or withdraw) with
+    /// a reason and your name, applied once per ticket, audited after.
+    /// Only available stamps can be withdrawn.
+    #[command(group = clap::ArgGroup::new("change").required(true))]
+    Correct {
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: String,
+        /// Stamps to add (purchased and available grow).
+        #[arg(long, group = "change", value_parser = clap::value_parser!(i64).range(1..=meterai_core::quota::MAX_CORRECTION))]
+        add: Option<i64>,
+        /// Unused stamps to take back (available and purchased shrink).
+        #[arg(long, group = "change", value_parser = clap::value_parser!(i64).range(1..=meterai_core::quota::MAX_CORRECTION))]
+        withdraw: Option<i64>,
+        /// The support ticket: the correction's reference, applied once.
+        #[arg(long)]
+        ticket: String,
+        /// Why, for whoever reads the ledger next (10-500 characters).
+        #[arg(long)]
+        reason: String,
+        /// Who you are.
+        #[arg(long)]
+        operator: String,
     },
 }
 
@@ -163,11 +187,50 @@ fn secrets(clients: &AwsClients) -> meterai::secrets::WebhookSecrets {
     meterai::secrets::WebhookSecrets::new(clients.kms.clone(), setting("METERAI_SECRETS_KEY_ID"))
 }
 
+/// The correction the options describe, or exit 2 saying what is wrong.
+fn checked_correction(
+    account: &str,
+    add: Option<i64>,
+    withdraw: Option<i64>,
+    ticket: &str,
+    reason: &str,
+    operator: &str,
+) -> meterai_core::quota::Correction {
+    let delta = match (add, withdraw) {
+        (Some(add), _) => add,
+        (None, Some(withdraw)) => -withdraw,
+        (None, None) => unreachable!("clap requires --add or --withdraw"),
+    };
+    let Ok(id) = meterai_core::AccountId::parse(account) else {
+        eprintln!("--account {account:?} is not an account id");
+        std::process::exit(2)
+    };
+    meterai_core::quota::Correction::new(&id, delta, ticket, reason, operator).unwrap_or_else(|e| {
+        eprintln!("{}", e.message());
+        std::process::exit(2)
+    })
+}
+
 #[tokio::main]
 async fn main() {
     // Parsed before anything is read: --help, a mistyped option or a bad
     // value is answered without any environment or AWS.
     let cli = Cli::parse();
+    // A correction is checked whole (the reason, the ticket) before the
+    // settings too.
+    let correction = match &cli.command {
+        Command::Account(Account::Correct {
+            account,
+            add,
+            withdraw,
+            ticket,
+            reason,
+            operator,
+        }) => Some(checked_correction(
+            account, *add, *withdraw, ticket, reason, operator,
+        )),
+        _ => None,
+    };
     if let Some(path) = &cli.env_file {
         load_env_file(path);
     }
@@ -202,15 +265,48 @@ async fn main() {
             let shown = async {
                 let audit = meterai::quota::audit(&clients, &table, &id).await?;
                 let page = meterai::quota::ledger_page(&clients, &table, &id, ledger, None).await?;
+                // The operator's name is kept from the account's owner,
+                // not from the operators.
+                let entries: Vec<_> = page
+                    .items
+                    .iter()
+                    .map(|entry| {
+                        let mut shown = serde_json::to_value(entry).expect("serializes");
+                        if let Some(operator) = &entry.operator {
+                            shown["operator"] = operator.as_str().into();
+                        }
+                        shown
+                    })
+                    .collect();
                 Ok(serde_json::json!({
                     "account": account,
                     "balance": audit.balance,
                     "audit_holds": audit.holds(),
                     "audit": audit,
-                    "latest_ledger_entries": page.items,
+                    "latest_ledger_entries": entries,
                 }))
             };
             shown.await
+        }
+        Command::Account(Account::Correct { account, .. }) => {
+            let correction = correction.expect("checked before the settings");
+            let corrections = meterai::quota::DynamoCorrections {
+                clients: clients.clone(),
+                table: table.clone(),
+            };
+            meterai_app::quota::correct(&corrections, &meterai_app::ports::SystemClock, correction)
+                .await
+                .map(|done| {
+                    serde_json::json!({
+                        "account": account,
+                        "movement": done.correction.movement.ledger_sk(),
+                        "quantity": done.correction.movement.quantity,
+                        "reason": done.correction.reason,
+                        "operator": done.correction.operator,
+                        "balance": done.audit.balance,
+                        "audit_holds": done.audit.holds(),
+                    })
+                })
         }
         Command::DeadLetters(DeadLetters::Count) => {
             let waiting = |name: &str| {
