@@ -2,10 +2,12 @@
 //! a poison message reaches the dead-letter queue after `maxReceiveCount`
 //! receives and is recorded there, while the job messages delivered in the same
 //! batch (second deliveries of finished jobs) are acknowledged, not failed, and
-//! spend nothing twice.
+//! spend nothing twice. The operators' alarm on dead-lettered jobs goes
+//! from OK to ALARM and tells the alarm topic.
 
 use std::time::Duration;
 
+use aws_sdk_cloudwatch::types::{HistoryItemType, StateValue};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use e2e::{assert_audit, eventually, unique, Portal, Stack};
@@ -57,6 +59,19 @@ async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
                 .and_then(|s| s.parse().ok())
         })
         .expect("maxReceiveCount");
+
+    // The alarm starts OK, whatever an earlier run left it in.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let alarm = format!("{}-jobs-dead-lettered", stack.get("METERAI_STACK"));
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(StateValue::Ok)
+        .state_reason("e2e: reset before poisoning a job")
+        .send()
+        .await
+        .expect("the jobs-dead-lettered alarm exists");
+    let reset_at = std::time::SystemTime::now();
 
     // One batch: the two jobs delivered again, and a poison message between them.
     let poison = format!("this is not a job message {}", unique("poison"));
@@ -116,6 +131,55 @@ async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
     assert!(
         receives >= max_receives,
         "dead-lettered after {receives} receives, maxReceiveCount is {max_receives}"
+    );
+
+    // The reconciler counted it, and the alarm went to ALARM on its own.
+    let alarmed = eventually(
+        "the jobs-dead-lettered alarm in ALARM",
+        Duration::from_secs(60),
+        || async {
+            let described = cloudwatch
+                .describe_alarms()
+                .alarm_names(&alarm)
+                .send()
+                .await
+                .expect("describe alarms");
+            described
+                .metric_alarms()
+                .first()
+                .filter(|a| a.state_value() == Some(&StateValue::Alarm))
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(alarmed.namespace(), Some("meterai"));
+    assert_eq!(alarmed.metric_name(), Some("jobs_dead_lettered"));
+    assert!(
+        alarmed
+            .state_reason()
+            .is_some_and(|r| r.contains("Threshold Crossed")),
+        "{alarmed:?}"
+    );
+    assert!(
+        alarmed
+            .alarm_actions()
+            .iter()
+            .any(|a| a.contains(":sns:") && a.ends_with("-alarms")),
+        "it tells the alarm topic: {alarmed:?}"
+    );
+    let history = cloudwatch
+        .describe_alarm_history()
+        .alarm_name(&alarm)
+        .history_item_type(HistoryItemType::StateUpdate)
+        .start_date(reset_at.into())
+        .send()
+        .await
+        .expect("alarm history");
+    assert!(
+        history.alarm_history_items().iter().any(|h| h
+            .history_summary()
+            .is_some_and(|s| s.contains("OK to ALARM"))),
+        "{history:?}"
     );
 
     // The duplicates changed nothing: still done, one spend each, nothing reserved.

@@ -13,6 +13,7 @@ pub struct AwsClients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub ses: aws_sdk_sesv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl AwsClients {
@@ -41,6 +42,7 @@ impl AwsClients {
             secrets: aws_sdk_secretsmanager::Client::new(shared),
             cognito: aws_sdk_cognitoidentityprovider::Client::new(shared),
             ses: aws_sdk_sesv2::Client::new(shared),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(shared),
         }
     }
 }

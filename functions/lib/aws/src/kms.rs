@@ -41,7 +41,9 @@ async fn kms_sign(
     kind: KeyKind,
     message: &[u8],
 ) -> Result<Vec<u8>, SigningError> {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
     let digest = Sha256::digest(message).to_vec();
+    let started = std::time::Instant::now();
     let out = client
         .sign()
         .key_id(key_id)
@@ -51,10 +53,18 @@ async fn kms_sign(
         .send()
         .await
         // Throttled, unreachable or a key that is disabled: the worker retries
-        // them all through the queue, so they are one kind of error here.
+        // them all through the queue, so they are one kind of error here;
+        // throttling is counted apart, for the operators' quota alarm.
         .map_err(|e| {
+            if e.code() == Some("ThrottlingException") {
+                tracing::warn!(target: meterai_core::METRIC, kms_throttles = 1);
+            }
             SigningError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
         })?;
+    tracing::info!(
+        target: meterai_core::METRIC,
+        signing_ms = started.elapsed().as_millis() as u64
+    );
     out.signature
         .map(|b| b.into_inner())
         .ok_or_else(|| SigningError::Unavailable("KMS returned no signature".into()))

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod kms;
 pub mod mail;
 pub mod messages;
+pub mod metrics;
 pub mod midtrans;
 pub mod orders;
 pub mod paging;

@@ -28,8 +28,8 @@ mod fuzz;
 /// The adapters, from `meterai-aws` (re-exported for the routes, the
 /// admin tool and the end-to-end tests).
 pub use meterai_aws::{
-    aws, events, health, keys, kms, mail, midtrans, orders, paging, payments, quota, resellers,
-    secrets, stamping, store, verification, AwsClients,
+    aws, events, health, keys, kms, mail, metrics, midtrans, orders, paging, payments, quota,
+    resellers, secrets, stamping, store, verification, AwsClients,
 };
 
 pub use app::App;

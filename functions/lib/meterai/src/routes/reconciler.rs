@@ -23,7 +23,20 @@ pub fn handle(
     event: SqsEvent,
     _deadline: std::time::Instant,
 ) -> crate::lambda::BatchAnswer {
-    Box::pin(async move { reconcile(&app.stamp_ports(), event).await })
+    Box::pin(async move {
+        let dead = event.records.len() as u64;
+        let answer = reconcile(&app.stamp_ports(), event).await;
+        // The operators' alarm: a job reached the dead-letter queue. Put,
+        // not logged, so the alarm acts within its minute; a failed put is
+        // logged and never holds the batch back.
+        if dead > 0 {
+            let data = vec![crate::metrics::count("jobs_dead_lettered", dead)];
+            if let Err(e) = crate::metrics::put(&app.clients, data).await {
+                tracing::warn!(error = %e, "jobs_dead_lettered not put");
+            }
+        }
+        answer
+    })
 }
 
 /// Handles a batch from the dead-letter queue, one message at a time (see

@@ -6,7 +6,9 @@
 //!
 //! The same run sends again the message of every stamp job left unfinished
 //! without news for too long (a message lost between an accept and the
-//! queue), so no stamp stays reserved for ever.
+//! queue), so no stamp stays reserved for ever, and puts how many webhook
+//! events wait in their dead-letter queue (`webhooks_dead_letters_waiting`)
+//! for the operators' alarm.
 
 use crate::App;
 
@@ -15,6 +17,7 @@ pub const FUNCTION: crate::lambda::Scheduled = crate::lambda::Scheduled {
     needs: crate::config::Needs {
         payment_gateway: true,
         events: true,
+        event_dead_letters: true,
         ..crate::config::Needs::NONE
     },
     handle,
@@ -41,10 +44,29 @@ pub fn handle(app: &'static App, _event: serde_json::Value) -> crate::lambda::Ru
         };
         // Both every run: one failing does not hold back the other.
         let (payments, stamping) = (app.payment_ports(), app.stamp_ports());
-        let (orders, jobs) = tokio::join!(
+        let (orders, jobs, parked) = tokio::join!(
             meterai_app::payments::reconcile(&payments, limits),
             meterai_app::stamping::resend_unfinished(&stamping, RESEND_BATCH),
+            put_parked_webhooks(app),
         );
-        Ok(serde_json::json!({ "orders": orders?, "jobs_resent": jobs? }))
+        Ok(
+            serde_json::json!({ "orders": orders?, "jobs_resent": jobs?, "webhooks_dead_letters_waiting": parked }),
+        )
     })
+}
+
+/// Puts the webhook events waiting in their dead-letter queue (the replay is
+/// an operator's act, so the number stays until someone acts). A failure is
+/// logged and answered as `null`: the run's other work stands.
+async fn put_parked_webhooks(app: &App) -> Option<i64> {
+    let queue_url = app.config.webhooks_dead_letter_queue_url.as_deref()?;
+    let put = async {
+        let waiting = crate::aws::messages_waiting(&app.clients, queue_url).await?;
+        let gauge = crate::metrics::count("webhooks_dead_letters_waiting", waiting.max(0) as u64);
+        crate::metrics::put(&app.clients, vec![gauge]).await?;
+        Ok::<_, crate::Error>(waiting)
+    };
+    put.await
+        .inspect_err(|e| tracing::warn!(error = %e, "webhooks_dead_letters_waiting not put"))
+        .ok()
 }
