@@ -55,6 +55,7 @@ BOUNDS = {
     "ResellersRole": [(DELETE, {"IDEM#*"})],
     "SettlementsRole": [(DELETE, {"PENDING#*"})],
     "MailerRole": [(DELETE, {"MAIL#*"})],
+    "AuditRole": [({"*"}, {"ACCT#*", "LEDGER#*"})],
 }
 
 
@@ -212,4 +213,5 @@ def main():
     print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets; {', '.join(RETAINED)} retained")
 
 
-main()
+if __name__ == "__main__":
+    main()

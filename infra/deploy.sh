@@ -14,7 +14,7 @@ cd "$root"
 target=${METERAI_TARGET:-local}
 stage=${STAGE:-local}
 stack=${STACK_NAME:-meterai-$stage}
-functions=(portal authorizer settlements mailer health worker orders quota payments stamps reconciler resellers verify webhooks)
+functions=(portal audit authorizer settlements mailer health worker orders quota payments stamps reconciler resellers verify webhooks)
 build="$root/.build"
 mkdir -p "$build"
 
@@ -62,7 +62,7 @@ fi
 export AWS_PAGER=""
 awscli() { "$tools/bin/aws" "${endpoint_args[@]}" "$@"; }
 
-"$tools/bin/cfn-lint" infra/template.yaml
+"$tools/bin/cfn-lint" infra/template.yaml infra/edge.yaml
 "$tools/bin/python" infra/check_openapi.py
 "$tools/bin/python" infra/check_policies.py
 
@@ -183,6 +183,8 @@ if [[ "$target" == local ]]; then
   sim=${MIDTRANS_SIMULATOR_URL:-http://127.0.0.1:${MIDTRANS_SIMULATOR_PORT:-4590}}
   params+=("MidtransSnapUrl=${MIDTRANS_SNAP_URL:-$sim}" "MidtransApiUrl=${MIDTRANS_API_URL:-$sim}")
   params+=("SettleAfterSeconds=${SETTLE_AFTER_SECONDS:-20}")
+  # The audit batches a few seconds locally (its test waits for it); a minute on AWS.
+  params+=("AuditWindowSeconds=${AUDIT_WINDOW_SECONDS:-3}")
 else
   [[ -n "${MIDTRANS_SNAP_URL:-}" ]] && params+=("MidtransSnapUrl=$MIDTRANS_SNAP_URL")
   [[ -n "${MIDTRANS_API_URL:-}" ]] && params+=("MidtransApiUrl=$MIDTRANS_API_URL")

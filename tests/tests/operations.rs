@@ -1,7 +1,9 @@
 //! The operators' side against the deployed stack: a quota correction by
 //! `meterai-admin` is a ledger movement the account's owner sees, applied
 //! once per ticket, and the invariant holds after it. Every answer names
-//! its request id, and the function's log lines carry the same id.
+//! its request id, and the function's log lines carry the same id. A
+//! balance changed outside the ledger is found by the audit on the table's
+//! stream, and its alarm goes to ALARM.
 
 use e2e::{admin, admin_output, assert_audit, unique, Portal, Stack};
 use serde_json::json;
@@ -79,6 +81,17 @@ async fn a_quota_correction_is_a_ledger_movement_applied_once() {
     );
     assert_audit(&stack, &user).await;
 
+    // The order as the operators see it: paid, whose, and the gateway's word.
+    let orders = user.get("/v1/orders").await;
+    let order_id = orders.body["orders"][0]["order_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{:?}", orders.body))
+        .to_string();
+    let order = admin(&["order", "show", "--order", &order_id]);
+    assert_eq!(order["order"]["status"], "paid", "{order}");
+    assert_eq!(order["account"], user.account.as_str(), "{order}");
+    assert!(order["gateway_says"].is_object(), "{order}");
+
     // The operators' own look-up names who did it.
     let shown = admin(&["account", "show", "--account", &user.account]);
     assert_eq!(shown["audit_holds"], true, "{shown}");
@@ -121,4 +134,135 @@ async fn an_answer_names_the_request_id_its_log_lines_carry() {
         lines.iter().any(|l| l.contains("request answered")),
         "{lines:?}"
     );
+}
+
+#[tokio::test]
+async fn a_balance_changed_outside_the_ledger_is_found_and_alarmed() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::load();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let dynamodb = stack.dynamodb().await;
+    let alarm = format!("{}-audit-failures", stack.get("METERAI_STACK"));
+    let reset = || async {
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(&alarm)
+            .state_value(StateValue::Ok)
+            .state_reason("e2e: reset")
+            .send()
+            .await
+            .expect("the audit-failures alarm exists");
+    };
+    reset().await;
+    let user = Portal::new(&stack).await;
+    user.buy(&stack, 2).await;
+    // A stamp from nowhere: the counters still add up, the ledger does not.
+    let drift = |n: i64| {
+        dynamodb
+            .update_item()
+            .table_name(stack.get("METERAI_TABLE_NAME"))
+            .key("pk", AttributeValue::S(format!("ACCT#{}", user.account)))
+            .key("sk", AttributeValue::S("BALANCE".into()))
+            .update_expression("ADD purchased :n, available :n")
+            .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
+            .send()
+    };
+    drift(1).await.expect("balance changed by hand");
+    let found = e2e::eventually(
+        "the audit's line naming the account",
+        std::time::Duration::from_secs(60),
+        || async {
+            let lines = stack.logged("audit", &user.account).await;
+            lines.into_iter().find(|l| l.contains("quota audit failed"))
+        },
+    )
+    .await;
+    assert!(found.contains("differs from the ledger"), "{found}");
+    let alarmed = e2e::eventually(
+        "the audit-failures alarm in ALARM",
+        std::time::Duration::from_secs(30),
+        || async {
+            cloudwatch
+                .describe_alarms()
+                .alarm_names(&alarm)
+                .send()
+                .await
+                .expect("describe alarms")
+                .metric_alarms()
+                .first()
+                .filter(|a| a.state_value() == Some(&StateValue::Alarm))
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(alarmed.metric_name(), Some("audit_failures"));
+    // Put back as it was, and the alarm with it, for whoever runs next.
+    drift(-1).await.expect("balance restored");
+    assert_audit(&stack, &user).await;
+    reset().await;
+}
+
+#[tokio::test]
+async fn the_alarms_and_the_dashboard_are_deployed() {
+    let stack = Stack::load();
+    let name = stack.get("METERAI_STACK");
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
+    let described = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .expect("describe alarms");
+    let alarms = described.metric_alarms();
+    for wanted in [
+        "jobs-dead-lettered",
+        "webhooks-dead-letters",
+        "mail-dead-letters",
+        "jobs-oldest",
+        "worker-errors",
+        "worker-throttles",
+        "api-5xx",
+        "kms-throttles",
+        "orders-credited-late",
+        "audit-failures",
+    ] {
+        let alarm = alarms
+            .iter()
+            .find(|a| a.alarm_name() == Some(&format!("{name}-{wanted}")))
+            .unwrap_or_else(|| panic!("no alarm {wanted}"));
+        // Each tells the one topic, going to ALARM and coming back.
+        for actions in [alarm.alarm_actions(), alarm.ok_actions()] {
+            assert!(
+                actions.len() == 1 && actions[0].ends_with(&format!(":{name}-alarms")),
+                "{wanted}: {actions:?}"
+            );
+        }
+    }
+    let dashboard = cloudwatch
+        .get_dashboard()
+        .dashboard_name(format!("{name}-deadline"))
+        .send()
+        .await
+        .expect("the deadline dashboard");
+    let body: serde_json::Value =
+        serde_json::from_str(dashboard.dashboard_body().unwrap_or_default()).expect("JSON");
+    let titles: Vec<&str> = body["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter_map(|w| w["properties"]["title"].as_str())
+        .collect();
+    for wanted in [
+        "accepted vs done",
+        "Jobs queue",
+        "per route",
+        "by code",
+        "KMS",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(wanted)),
+            "{wanted} in {titles:?}"
+        );
+    }
 }

@@ -152,6 +152,20 @@ async fn buy_pay_upload_stamp_poll_download() {
     assert_eq!(shown["balance"]["available"], 1, "{shown}");
     let entries = shown["latest_ledger_entries"].as_array().unwrap();
     assert!(!entries.is_empty() && entries.len() <= 5, "{shown}");
+    assert_eq!(shown["latest_jobs"][0]["job_id"], job["job_id"], "{shown}");
+    assert_eq!(shown["latest_jobs"][0]["account"], user.account.as_str());
+    // The serial as the operators see it: bound, to this job, paid by this user.
+    let traced = e2e::admin(&["serial", "show", "--serial", &serial]);
+    assert_eq!(traced["serial"]["status"], "bound", "{traced}");
+    assert_eq!(traced["serial"]["job_id"], job["job_id"], "{traced}");
+    assert_eq!(traced["serial"]["sha256"], job["sha256"], "{traced}");
+    assert_eq!(traced["job"]["account"], user.account.as_str(), "{traced}");
+    assert_eq!(traced["job"]["status"], "done", "{traced}");
+    let peeked = e2e::admin(&["dead-letters", "peek", "--queue", "webhooks", "--max", "3"]);
+    assert!(
+        peeked["messages"].as_array().is_some_and(|m| m.len() <= 3),
+        "{peeked}"
+    );
     let waiting = e2e::admin(&["dead-letters", "count"]);
     assert!(
         waiting["jobs"].as_i64().is_some_and(|n| n >= 0)

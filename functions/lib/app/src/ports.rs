@@ -373,6 +373,17 @@ pub trait Corrections: Send + Sync {
     async fn audit(&self, account: &AccountId) -> Result<AuditReport>;
 }
 
+/// Reads for auditing an account while it may be moving.
+#[async_trait]
+pub trait QuotaReads: Send + Sync {
+    /// The balance, read strongly consistent.
+    async fn balance(&self, account: &AccountId) -> Result<Balance>;
+    /// Every ledger entry's change, or `None` when there are more than
+    /// `max` (a pool too large to sum within one audit).
+    async fn ledger_changes(&self, account: &AccountId, max: usize)
+        -> Result<Option<Vec<Balance>>>;
+}
+
 /// Where a reseller's events go.
 #[derive(Debug, Clone)]
 pub struct Endpoint {

@@ -97,3 +97,50 @@ pub async fn messages_waiting(clients: &AwsClients, queue_url: &str) -> crate::R
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| crate::Error::queue("the queue did not say how many messages wait"))
 }
+
+/// A message looked at where it waits, left there.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Peeked {
+    pub message_id: String,
+    pub receive_count: i64,
+    pub sent_at: String,
+    /// The first 500 characters.
+    pub body: String,
+}
+
+/// Up to `max` (1-10) messages of a queue, made visible again at once: an
+/// operator's look, which moves and deletes nothing (each look counts as a
+/// receive).
+pub async fn peek(clients: &AwsClients, queue_url: &str, max: i32) -> crate::Result<Vec<Peeked>> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+    let out = clients
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(max.clamp(1, 10))
+        .visibility_timeout(0)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(A::ApproximateReceiveCount)
+        .message_system_attribute_names(A::SentTimestamp)
+        .send()
+        .await
+        .map_err(|e| crate::Error::queue(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    Ok(out
+        .messages()
+        .iter()
+        .map(|m| {
+            let attribute = |name: A| {
+                m.attributes()
+                    .and_then(|a| a.get(&name))
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            Peeked {
+                message_id: m.message_id().unwrap_or_default().to_string(),
+                receive_count: attribute(A::ApproximateReceiveCount),
+                sent_at: meterai_core::time::rfc3339(attribute(A::SentTimestamp)),
+                body: m.body().unwrap_or_default().chars().take(500).collect(),
+            }
+        })
+        .collect())
+}

@@ -353,14 +353,17 @@ pub async fn replay_dead_letters(
     dead_letter_queue_url: &str,
     queue_url: &str,
     max: usize,
+    on_moved: &(dyn Fn(usize) + Sync),
 ) -> Result<usize> {
     let mut moved = 0;
     while moved < max {
+        // Never more than is left to move: `max` is exact.
+        let batch = (max - moved).min(10) as i32;
         let out = clients
             .sqs
             .receive_message()
             .queue_url(dead_letter_queue_url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(batch)
             .wait_time_seconds(1)
             .send()
             .await
@@ -390,6 +393,7 @@ pub async fn replay_dead_letters(
                     .map_err(|e| Error::queue(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
             }
             moved += 1;
+            on_moved(moved);
         }
     }
     Ok(moved)

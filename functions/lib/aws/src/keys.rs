@@ -65,8 +65,11 @@ impl Key {
     }
 }
 
+/// The balance item's partition prefix (the audit reads it off the stream).
+pub const ACCOUNT_PREFIX: &str = "ACCT#";
+
 pub fn balance(account: &str) -> Key {
-    Key::new(format!("ACCT#{account}"), "BALANCE")
+    Key::new(format!("{ACCOUNT_PREFIX}{account}"), "BALANCE")
 }
 
 pub fn ledger_entry(account: &str, entry: &str) -> Key {

@@ -26,7 +26,7 @@ use crate::error::{codes, Error, Result};
 use crate::keys;
 use crate::store::{get_n, get_s, n, s, Item};
 use crate::AwsClients;
-use meterai_app::ports::{CorrectionRejected, Corrections};
+use meterai_app::ports::{CorrectionRejected, Corrections, QuotaReads};
 pub use meterai_core::quota::{
     audit_entries, AuditReport, Balance, Correction, LedgerEntry, Movement, MovementKind, Page,
 };
@@ -306,6 +306,19 @@ pub async fn ledger_page(
 /// Audits one account: the balance item against every ledger entry.
 pub async fn audit(clients: &AwsClients, table: &str, account: &AccountId) -> Result<AuditReport> {
     let balance = balance(clients, table, account).await?;
+    let changes = ledger_changes(clients, table, account, usize::MAX)
+        .await?
+        .unwrap_or_default();
+    Ok(audit_entries(account.as_str(), balance, &changes))
+}
+
+/// Every ledger entry's change (strongly consistent), or `None` past `max`.
+async fn ledger_changes(
+    clients: &AwsClients,
+    table: &str,
+    account: &AccountId,
+    max: usize,
+) -> Result<Option<Vec<Balance>>> {
     let mut changes = Vec::new();
     let mut start = None;
     loop {
@@ -326,12 +339,15 @@ pub async fn audit(clients: &AwsClients, table: &str, account: &AccountId) -> Re
             })?;
             changes.push(entry.balance_change);
         }
+        if changes.len() > max {
+            return Ok(None);
+        }
         match out.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
             _ => break,
         }
     }
-    Ok(audit_entries(account.as_str(), balance, &changes))
+    Ok(Some(changes))
 }
 
 #[cfg(test)]
@@ -389,18 +405,19 @@ mod tests {
     }
 }
 
-/// The operators' corrections in the table: one transaction whose ledger
+/// The operators' corrections and the audit's reads in the table. A
+/// correction is one transaction whose ledger
 /// entry (first, so a repeated ticket is named as such) carries the reason
 /// and the operator, and whose balance update is conditional like any
 /// other movement's.
 #[derive(Debug, Clone)]
-pub struct DynamoCorrections {
+pub struct DynamoQuota {
     pub clients: AwsClients,
     pub table: String,
 }
 
 #[async_trait::async_trait]
-impl Corrections for DynamoCorrections {
+impl Corrections for DynamoQuota {
     async fn correct(
         &self,
         correction: &Correction,
@@ -430,5 +447,20 @@ impl Corrections for DynamoCorrections {
 
     async fn audit(&self, account: &AccountId) -> Result<AuditReport> {
         audit(&self.clients, &self.table, account).await
+    }
+}
+
+#[async_trait::async_trait]
+impl QuotaReads for DynamoQuota {
+    async fn balance(&self, account: &AccountId) -> Result<Balance> {
+        balance(&self.clients, &self.table, account).await
+    }
+
+    async fn ledger_changes(
+        &self,
+        account: &AccountId,
+        max: usize,
+    ) -> Result<Option<Vec<Balance>>> {
+        ledger_changes(&self.clients, &self.table, account, max).await
     }
 }

@@ -123,3 +123,44 @@ pub async fn read_upload(
         .into_bytes();
     Ok(bytes.to_vec())
 }
+
+/// A serial's record as the operators see it: whatever its state (reserved
+/// by an accepted job, bound to a stamped file, void), and the job.
+#[derive(Debug, Clone, Serialize)]
+pub struct SerialState {
+    pub serial: String,
+    pub status: String,
+    pub job_id: String,
+    pub page: i64,
+    pub channel: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stamped_at: Option<String>,
+}
+
+/// The serial's record, or `None` if no job ever claimed it.
+pub async fn serial_state(
+    clients: &AwsClients,
+    table: &str,
+    serial: &Serial,
+) -> Result<Option<SerialState>> {
+    let out = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .set_key(Some(keys::serial(serial.as_str()).map()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| Error::table(DisplayErrorContext(e)))?;
+    Ok(out.item().map(|item| SerialState {
+        serial: serial.to_string(),
+        status: get_s(item, "status").unwrap_or_default().to_string(),
+        job_id: get_s(item, "job_id").unwrap_or_default().to_string(),
+        page: get_n(item, "page").unwrap_or(0),
+        channel: get_s(item, "channel").unwrap_or_default().to_string(),
+        sha256: get_s(item, "sha256").map(str::to_string),
+        stamped_at: get_n(item, "stamped_at").map(meterai_core::time::rfc3339),
+    }))
+}

@@ -16,8 +16,8 @@ use meterai_app::idempotency;
 use meterai_app::ports::{
     AcceptRejected, Attempt, Claimed, Clock, CorrectionRejected, Corrections, Credited, Customers,
     DeadLetter, Delivery, Documents, Endpoint, Events, Gateway, IdempotencyKeys, JobQueue, Jobs,
-    KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, PendingMark, RefundLost, Registry,
-    SaleRejected, StoredResponse, UploadHead, WebhookClient,
+    KeyScope, Orders, Outbox, PaymentLog, PaymentRecord, PendingMark, QuotaReads, RefundLost,
+    Registry, SaleRejected, StoredResponse, UploadHead, WebhookClient,
 };
 use meterai_core::error::codes;
 use meterai_core::events::{event_id, Event, EventStatus, EventType};
@@ -220,11 +220,23 @@ impl Store {
         self.lock().await.failing_attaches = n;
     }
 
-    /// The operators' corrections over this store.
-    pub fn corrections(&self) -> MemoryCorrections {
-        MemoryCorrections {
+    /// The operators' corrections and the audit's reads over this store.
+    pub fn quota(&self) -> MemoryQuota {
+        MemoryQuota {
             store: self.clone(),
+            moving_reads: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
+    }
+
+    /// Changes a balance without a ledger entry: the corruption the audit
+    /// exists to find (a test's doing, never a use case's).
+    pub async fn corrupt_balance(&self, account: &AccountId, change: Balance) {
+        self.lock()
+            .await
+            .balances
+            .entry(account.clone())
+            .or_default()
+            .add(&change);
     }
 
     /// The customers port over this store.
@@ -1238,13 +1250,22 @@ impl Customers for MemoryCustomers {
     }
 }
 
-/// [`Corrections`] in memory.
+/// [`Corrections`] and [`QuotaReads`] in memory.
 #[derive(Debug, Clone)]
-pub struct MemoryCorrections {
+pub struct MemoryQuota {
     store: Store,
+    /// Balance reads still to see a movement in flight (each one a stamp
+    /// more available than the last), as a busy account does.
+    moving_reads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl MemoryCorrections {
+impl MemoryQuota {
+    /// The next `n` balance reads each see the account move.
+    pub fn moving_for(&self, n: usize) {
+        self.moving_reads
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The reason and operator kept with a correction's ledger entry.
     pub async fn note(&self, account: &AccountId, ledger_sk: &str) -> Option<(String, String)> {
         let state = self.store.lock().await;
@@ -1256,7 +1277,7 @@ impl MemoryCorrections {
 }
 
 #[async_trait]
-impl Corrections for MemoryCorrections {
+impl Corrections for MemoryQuota {
     async fn correct(
         &self,
         correction: &Correction,
@@ -1283,6 +1304,37 @@ impl Corrections for MemoryCorrections {
 
     async fn audit(&self, account: &AccountId) -> Result<AuditReport> {
         Ok(self.store.audit(account).await)
+    }
+}
+
+#[async_trait]
+impl QuotaReads for MemoryQuota {
+    async fn balance(&self, account: &AccountId) -> Result<Balance> {
+        let mut balance = self.store.balance(account).await;
+        let left = self.moving_reads.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.moving_reads
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            // A movement in flight: each read sees a different balance.
+            balance.available += left as i64;
+            balance.purchased += left as i64;
+        }
+        Ok(balance)
+    }
+
+    async fn ledger_changes(
+        &self,
+        account: &AccountId,
+        max: usize,
+    ) -> Result<Option<Vec<Balance>>> {
+        let state = self.store.lock().await;
+        let changes: Vec<Balance> = state
+            .ledger
+            .iter()
+            .filter(|((owner, _), _)| owner == account)
+            .map(|(_, change)| *change)
+            .collect();
+        Ok((changes.len() <= max).then_some(changes))
     }
 }
 

@@ -134,6 +134,14 @@ impl App {
         &self.config.table_name
     }
 
+    /// The quota's corrections and audit reads, on this function's table.
+    pub fn quota(&self) -> meterai_aws::quota::DynamoQuota {
+        meterai_aws::quota::DynamoQuota {
+            clients: self.clients.clone(),
+            table: self.config.table_name.clone(),
+        }
+    }
+
     /// What the stamping side needs (built once, with the app).
     pub fn stamp_settings(&self) -> &crate::stamping::StampSettings {
         &self.stamp_settings

@@ -30,6 +30,8 @@ fn help_works_without_any_environment() {
         "replay-webhooks",
         "signing",
         "payments",
+        "order",
+        "serial",
         "--env-file",
     ] {
         assert!(text(&top).contains(command), "{command} in {}", text(&top));
@@ -72,6 +74,24 @@ fn bad_values_and_missing_options_are_refused_with_their_names() {
         ),
         (&["payments", "check"][..], "--order"),
         (&["reseller", "frobnicate"][..], "frobnicate"),
+        (
+            &["dead-letters", "peek", "--queue", "orders"][..],
+            "--queue",
+        ),
+        (
+            &["dead-letters", "peek", "--queue", "jobs", "--max", "11"][..],
+            "--max",
+        ),
+        (&["order", "show"][..], "--order"),
+        (&["serial", "show"][..], "--serial"),
+        (
+            &["serial", "show", "--serial", "not-a-serial"][..],
+            "serial",
+        ),
+        (
+            &["account", "show", "--account", "a", "--jobs", "0"][..],
+            "--jobs",
+        ),
         (
             &["account", "show", "--account", "a", "--ledger", "500"][..],
             "--ledger",

@@ -74,7 +74,8 @@ fn first_event(function: &str) -> serde_json::Value {
     }
 }
 
-const FUNCTIONS: [&str; 14] = [
+const FUNCTIONS: [&str; 15] = [
+    "audit",
     "authorizer",
     "settlements",
     "mailer",

@@ -7,9 +7,12 @@
 //! meterai-admin reseller set-webhook --reseller RSL_ID [--url URL] [--rotate-secret]
 //! meterai-admin reseller seal-secrets   (seal webhook secrets stored in clear, same values)
 //! meterai-admin replay-webhooks [--max N]
-//! meterai-admin account show --account ACCOUNT_ID [--ledger N]   (balance, audit, latest movements)
+//! meterai-admin account show --account ACCOUNT_ID [--ledger N] [--jobs N]   (balance, audit, latest movements and jobs)
 //! meterai-admin account correct --account ACCOUNT_ID (--add N | --withdraw N) --ticket T --reason "..." --operator NAME
 //! meterai-admin dead-letters count   (messages waiting in the jobs and webhooks DLQs)
+//! meterai-admin dead-letters peek --queue jobs|webhooks [--max N]   (look, move nothing)
+//! meterai-admin order show --order ORD_ID   (the order, its owner, and what the gateway says)
+//! meterai-admin serial show --serial SERIAL   (its state, its job and the job's payer)
 //! meterai-admin signing csr --subject "CN=...,O=...,C=ID"   (PEM request for a CA)
 //! meterai-admin payments check --order ORD_ID   (ask the gateway, credit if paid)
 //! ```
@@ -64,6 +67,36 @@ enum Command {
     /// Payments.
     #[command(subcommand)]
     Payments(Payments),
+    /// Orders.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// e-Meterai serial numbers.
+    #[command(subcommand)]
+    Serial(SerialCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrderCommand {
+    /// The order as recorded, its owner, and what the gateway says of it now.
+    Show {
+        #[arg(long, value_name = "ORD_ID")]
+        order: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SerialCommand {
+    /// The serial's state (reserved, bound, void), its job and who paid.
+    Show {
+        #[arg(long, value_name = "SERIAL", value_parser = serial_arg)]
+        serial: meterai_core::Serial,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DeadLetterQueue {
+    Jobs,
+    Webhooks,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +110,9 @@ enum Account {
         /// How many of the latest ledger entries to show.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=100))]
         ledger: i32,
+        /// How many of the latest jobs to show.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=100))]
+        jobs: i32,
     },
     /// Correct the quota by hand: a ledger movement (grant or withdraw) with
     /// a reason and your name, applied once per ticket, audited after.
@@ -107,6 +143,14 @@ enum Account {
 enum DeadLetters {
     /// How many messages wait in the jobs and webhooks dead-letter queues.
     Count,
+    /// Look at up to --max messages of one dead-letter queue; nothing is
+    /// moved or deleted (the jobs queue's are failed by the reconciler).
+    Peek {
+        #[arg(long, value_enum)]
+        queue: DeadLetterQueue,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..=10))]
+        max: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +231,50 @@ fn secrets(clients: &AwsClients) -> meterai::secrets::WebhookSecrets {
     meterai::secrets::WebhookSecrets::new(clients.kms.clone(), setting("METERAI_SECRETS_KEY_ID"))
 }
 
+/// `--serial`, checked by the parser (before any setting is read).
+fn serial_arg(raw: &str) -> Result<meterai_core::Serial, String> {
+    meterai_core::Serial::parse(raw).ok_or_else(|| format!("{raw:?} is not an e-Meterai serial"))
+}
+
+/// The payment gateway as the stack's settings name it.
+async fn gateway(clients: &AwsClients) -> Result<meterai::midtrans::MidtransGateway, String> {
+    let key = meterai::aws::secret_text(clients, &setting("METERAI_MIDTRANS_SERVER_KEY_SECRET"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(meterai::midtrans::MidtransGateway::new(
+        &key,
+        &setting("METERAI_MIDTRANS_SNAP_URL"),
+        &setting("METERAI_MIDTRANS_API_URL"),
+        std::time::Duration::from_secs(10),
+    ))
+}
+
+/// A job as the operators see it: the API's view, and who pays and owns it.
+fn job_json(job: &meterai_core::jobs::Job) -> serde_json::Value {
+    let mut shown = serde_json::to_value(job.view(None)).expect("serializes");
+    shown["account"] = job.account.as_str().into();
+    shown["owner"] = job.owner.as_str().into();
+    shown["channel"] = job.channel.as_str().into();
+    shown
+}
+
+/// A replay's progress on standard error: a bar on a terminal, a line per
+/// hundred elsewhere (a log keeps it readable).
+fn progress(moved: usize, max: usize) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        let width = 30;
+        let filled = (moved * width / max.max(1)).min(width);
+        eprint!(
+            "\r[{}{}] {moved}/{max}",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
+    } else if moved.is_multiple_of(100) {
+        eprintln!("replayed {moved} of at most {max}");
+    }
+}
+
 /// The correction the options describe, or exit 2 saying what is wrong.
 fn checked_correction(
     account: &str,
@@ -257,7 +345,11 @@ async fn main() {
     // is in the env file), never for a stage that is merely named local.
     let local = std::env::var("METERAI_ENDPOINT_URL").is_ok_and(|u| !u.is_empty());
     let result = match cli.command {
-        Command::Account(Account::Show { account, ledger }) => {
+        Command::Account(Account::Show {
+            account,
+            ledger,
+            jobs,
+        }) => {
             let Ok(id) = meterai_core::AccountId::parse(&account) else {
                 eprintln!("--account {account:?} is not an account id");
                 std::process::exit(2)
@@ -278,19 +370,27 @@ async fn main() {
                         shown
                     })
                     .collect();
+                let recent = meterai_app::ports::Jobs::list(
+                    &meterai::stamping::DynamoJobs::new(clients.clone(), table.clone()),
+                    &id,
+                    jobs,
+                    None,
+                )
+                .await?;
                 Ok(serde_json::json!({
                     "account": account,
                     "balance": audit.balance,
                     "audit_holds": audit.holds(),
                     "audit": audit,
                     "latest_ledger_entries": entries,
+                    "latest_jobs": recent.items.iter().map(job_json).collect::<Vec<_>>(),
                 }))
             };
             shown.await
         }
         Command::Account(Account::Correct { account, .. }) => {
             let correction = correction.expect("checked before the settings");
-            let corrections = meterai::quota::DynamoCorrections {
+            let corrections = meterai::quota::DynamoQuota {
                 clients: clients.clone(),
                 table: table.clone(),
             };
@@ -320,6 +420,62 @@ async fn main() {
                 Ok(serde_json::json!({ "jobs": jobs, "webhooks": webhooks }))
             };
             counted.await
+        }
+        Command::DeadLetters(DeadLetters::Peek { queue, max }) => {
+            let url = setting(match queue {
+                DeadLetterQueue::Jobs => "METERAI_JOBS_DEAD_LETTER_QUEUE_URL",
+                DeadLetterQueue::Webhooks => "METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL",
+            });
+            meterai::aws::peek(&clients, &url, max)
+                .await
+                .map(|messages| serde_json::json!({ "messages": messages }))
+        }
+        Command::Order(OrderCommand::Show { order: order_id }) => {
+            let orders = meterai::orders::DynamoOrders {
+                clients: clients.clone(),
+                table: table.clone(),
+            };
+            let shown = async {
+                let Some(order) = meterai_app::ports::Orders::load(&orders, &order_id).await?
+                else {
+                    return Err(meterai::Error::not_found(
+                        meterai::error::codes::ORDER_NOT_FOUND,
+                        format!("no order {order_id}"),
+                    ));
+                };
+                let gateway_says = match gateway(&clients).await {
+                    Ok(gateway) => meterai_app::ports::Gateway::status(&gateway, &order_id)
+                        .await
+                        .map(|a| serde_json::to_value(a).unwrap_or_default())
+                        .unwrap_or_else(|e| e.to_string().into()),
+                    Err(e) => e.into(),
+                };
+                Ok(serde_json::json!({
+                    "order": order.view(meterai_core::time::now_ms()),
+                    "account": order.account.as_str(),
+                    "gateway_says": gateway_says,
+                }))
+            };
+            shown.await
+        }
+        Command::Serial(SerialCommand::Show { serial }) => {
+            let shown = async {
+                let Some(state) =
+                    meterai::verification::serial_state(&clients, &table, &serial).await?
+                else {
+                    return Err(meterai::Error::not_found(
+                        meterai::error::codes::SERIAL_NOT_FOUND,
+                        format!("no job ever claimed serial {serial}"),
+                    ));
+                };
+                let jobs = meterai::stamping::DynamoJobs::new(clients.clone(), table.clone());
+                let job = meterai_app::ports::Jobs::load(&jobs, &state.job_id).await?;
+                Ok(serde_json::json!({
+                    "serial": state,
+                    "job": job.as_ref().map(job_json),
+                }))
+            };
+            shown.await
         }
         Command::Reseller(Reseller::Create { name, webhook_url }) => resellers::create(
             &clients,
@@ -363,36 +519,24 @@ async fn main() {
         }
         Command::ReplayWebhooks { max } => {
             let max = max as usize;
-            events::replay_dead_letters(
+            let replayed = events::replay_dead_letters(
                 &clients,
                 &setting("METERAI_WEBHOOKS_DEAD_LETTER_QUEUE_URL"),
                 &setting("METERAI_WEBHOOKS_QUEUE_URL"),
                 max,
+                &|moved| progress(moved, max),
             )
-            .await
-            .map(|moved| serde_json::json!({ "replayed": moved }))
+            .await;
+            eprintln!();
+            replayed.map(|moved| serde_json::json!({ "replayed": moved }))
         }
         Command::Payments(Payments::Check { order: order_id }) => {
             // Asks the gateway about one order and acts on the answer, by
             // the same path as a notification; prints what it found.
-            let key = match meterai::aws::secret_text(
-                &clients,
-                &setting("METERAI_MIDTRANS_SERVER_KEY_SECRET"),
-            )
-            .await
-            {
-                Ok(key) => key,
-                Err(e) => {
-                    eprintln!("{e}");
-                    std::process::exit(1)
-                }
-            };
-            let gateway = meterai::midtrans::MidtransGateway::new(
-                &key,
-                &setting("METERAI_MIDTRANS_SNAP_URL"),
-                &setting("METERAI_MIDTRANS_API_URL"),
-                std::time::Duration::from_secs(10),
-            );
+            let gateway = gateway(&clients).await.unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(1)
+            });
             let orders = meterai::orders::DynamoOrders {
                 clients: clients.clone(),
                 table: table.clone(),

@@ -4,6 +4,7 @@
 //! function; each `functions/<name>/src/main.rs` only wires its routes to
 //! the Lambda runtime.
 
+pub mod audit;
 pub mod authorizer;
 pub mod health;
 pub mod mailer;

@@ -1,10 +1,14 @@
 //! An operator's quota correction on the in-memory ports: a ledger movement
 //! applied once per ticket, never beyond what is available, always audited.
+//! The audit of changed accounts: a broken balance is found, a moving one is
+//! not mistaken for broken.
 
 use futures::future::join_all;
-use meterai_app::quota::correct;
+use std::time::Duration;
+
+use meterai_app::quota::{audit_account, audit_accounts, correct, AuditLimits, Audited};
 use meterai_core::error::codes;
-use meterai_core::quota::{Correction, Movement, MovementKind};
+use meterai_core::quota::{Balance, Correction, Movement, MovementKind};
 use meterai_core::AccountId;
 use meterai_memory::{ManualClock, Store};
 
@@ -34,7 +38,7 @@ fn correction(delta: i64, ticket: &str) -> Correction {
 async fn a_grant_is_a_ledger_movement_with_its_reason_and_operator() {
     let store = Store::new();
     bought(&store, 3).await;
-    let corrections = store.corrections();
+    let corrections = store.quota();
     let done = correct(&corrections, &ManualClock::at(NOW), correction(2, "CS-101"))
         .await
         .unwrap();
@@ -58,7 +62,7 @@ async fn a_grant_is_a_ledger_movement_with_its_reason_and_operator() {
 async fn a_ticket_applies_once() {
     let store = Store::new();
     bought(&store, 3).await;
-    let corrections = store.corrections();
+    let corrections = store.quota();
     let clock = ManualClock::at(NOW);
     correct(&corrections, &clock, correction(2, "CS-102"))
         .await
@@ -92,7 +96,7 @@ async fn a_withdrawal_takes_only_available_stamps() {
     // One stamp is reserved by a job in flight: never taken back by hand.
     let reserve = Movement::new(&account(), MovementKind::Reserve, 1, "job_1");
     store.apply(&reserve).await.unwrap();
-    let corrections = store.corrections();
+    let corrections = store.quota();
     let clock = ManualClock::at(NOW);
     let too_many = correct(&corrections, &clock, correction(-5, "CS-201"))
         .await
@@ -112,4 +116,87 @@ async fn a_withdrawal_takes_only_available_stamps() {
     );
     let audit = store.audit(&account()).await;
     assert!(audit.holds(), "{:?}", audit.problems);
+}
+
+const LIMITS: AuditLimits = AuditLimits {
+    attempts: 3,
+    pause: Duration::ZERO,
+    max_entries: 1_000,
+};
+
+#[tokio::test]
+async fn the_audit_finds_a_balance_changed_outside_the_ledger() {
+    let store = Store::new();
+    bought(&store, 4).await;
+    let quota = store.quota();
+    assert_eq!(
+        audit_account(&quota, &account(), LIMITS).await.unwrap(),
+        Audited::Holds
+    );
+    // A stamp appears from nowhere: consistent counters, but no ledger entry.
+    store
+        .corrupt_balance(
+            &account(),
+            Balance {
+                purchased: 1,
+                available: 1,
+                ..Balance::default()
+            },
+        )
+        .await;
+    let Audited::Broken(report) = audit_account(&quota, &account(), LIMITS).await.unwrap() else {
+        panic!("drift not found")
+    };
+    assert!(
+        report.problems[0].contains("differs from the ledger"),
+        "{:?}",
+        report.problems
+    );
+    // Too long a ledger to sum: the counters alone are checked, and these add up.
+    let short = AuditLimits {
+        max_entries: 0,
+        ..LIMITS
+    };
+    assert_eq!(
+        audit_account(&quota, &account(), short).await.unwrap(),
+        Audited::BalanceHolds
+    );
+    // Counters that do not add up are broken even then.
+    store
+        .corrupt_balance(
+            &account(),
+            Balance {
+                available: 1,
+                ..Balance::default()
+            },
+        )
+        .await;
+    assert!(matches!(
+        audit_account(&quota, &account(), short).await.unwrap(),
+        Audited::Broken(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_moving_account_is_busy_not_broken() {
+    let store = Store::new();
+    bought(&store, 4).await;
+    let quota = store.quota();
+    // Every balance read sees another movement: no attempt is still.
+    quota.moving_for(6);
+    assert_eq!(
+        audit_account(&quota, &account(), LIMITS).await.unwrap(),
+        Audited::Busy
+    );
+    // One still attempt that holds is enough.
+    quota.moving_for(2);
+    assert_eq!(
+        audit_account(&quota, &account(), LIMITS).await.unwrap(),
+        Audited::Holds
+    );
+    let other = AccountId::parse("user-8").unwrap();
+    let run = audit_accounts(&quota, &[account(), other], LIMITS)
+        .await
+        .unwrap();
+    assert_eq!((run.audited, run.busy, run.broken.len()), (2, 0, 0));
 }
