@@ -1,4 +1,4 @@
-"""Runs the edge's CloudFront Function (infra/edge.yaml) under Node on the
+"""Runs the edge's Lambda@Edge function (infra/edge.yaml) under Node on the
 answers it must change and those it must leave alone, and checks that every
 rate rule of the web ACL answers 429 with a Retry-After. The edge is not
 deployable on the emulator (its CloudFront cannot front API Gateway), so the
@@ -21,21 +21,27 @@ CASES = [
     # (status, headers in, retry-after expected out)
     (429, {}, "2"),
     (503, {}, "2"),
-    (429, {"retry-after": {"value": "7"}}, "7"),
-    (503, {"retry-after": {"value": "1"}}, "1"),
+    (429, {"retry-after": [{"key": "Retry-After", "value": "7"}]}, "7"),
+    (503, {"retry-after": [{"key": "Retry-After", "value": "1"}]}, "1"),
     (200, {}, None),
     (500, {}, None),
     (404, {}, None),
 ]
 
 HARNESS = """
+const exports = {};
 %s
 const cases = %s;
-const out = cases.map(([status, headers]) => {
-  const response = handler({ response: { statusCode: status, headers: JSON.parse(JSON.stringify(headers)) } });
-  return response.headers['retry-after'] ? response.headers['retry-after'].value : null;
-});
-console.log(JSON.stringify(out));
+(async () => {
+  const out = [];
+  for (const [status, headers] of cases) {
+    const event = { Records: [{ cf: { response: { status: String(status), headers: JSON.parse(JSON.stringify(headers)) } } }] };
+    const response = await exports.handler(event);
+    const header = response.headers['retry-after'];
+    out.push(header ? header[0].value : null);
+  }
+  console.log(JSON.stringify(out));
+})();
 """
 
 
@@ -59,7 +65,14 @@ def main():
     root = pathlib.Path(__file__).parent
     template = yaml.load((root / "edge.yaml").read_text(), Loader=CfnLoader)
     resources = template["Resources"]
-    code = resources["RetryAfterFunction"]["Properties"]["FunctionCode"]
+    code = resources["RetryAfterFunction"]["Properties"]["Code"]["ZipFile"]
+    association = resources["Distribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["LambdaFunctionAssociations"][0]
+    # Viewer-response functions do not run on answers of 400 and above.
+    if association["EventType"] != "origin-response":
+        sys.exit("check_edge: the Retry-After function must run on origin responses")
+    headers = resources["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0]["OriginCustomHeaders"]
+    if not any(h["HeaderName"] == "x-meterai-edge" for h in headers):
+        sys.exit("check_edge: the origin gets no x-meterai-edge: the WAF could be skipped")
     problems = answers(code)
     for rule in resources["WebAcl"]["Properties"]["Rules"]:
         block = rule.get("Action", {}).get("Block")

@@ -13,9 +13,12 @@ webhook may open them, and only under the webhook-secret purpose. The table,
 the bucket and both keys are retained when the stack goes or a resource would
 be replaced, and the table refuses deletion and recovers to any second on AWS.
 IAM is not enforced by the emulator, so the template itself is what is checked.
+The API's access log (which the emulator stores and does not write) is checked
+here too: one JSON line with what an operator needs, and never a token or a body.
 
 Usage: infra/.venv/bin/python infra/check_policies.py
 """
+import json
 import pathlib
 import sys
 
@@ -181,6 +184,37 @@ def unretained(template):
     return found
 
 
+# What every access-log line must carry, and what it must never carry.
+ACCESS_LOG_FIELDS = {"request_id", "route", "status", "latency_ms", "integration_ms", "ip"}
+ACCESS_LOG_NEVER = ("$request.header", "$input", "$context.authorizer.claims", "$context.identity.apiKey", "body")
+
+
+def access_log_problems(template):
+    found = []
+    stages = [r for r in template["Resources"].values() if r.get("Type") == "AWS::ApiGatewayV2::Stage"]
+    for stage in stages:
+        settings = stage["Properties"].get("AccessLogSettings")
+        if not settings:
+            found.append("a stage has no access log")
+            continue
+        fmt = settings.get("Format", "")
+        try:
+            # $context.error.messageString comes quoted by API Gateway itself.
+            fields = json.loads(fmt.replace("$context.error.messageString", '"quoted"'))
+        except ValueError:
+            found.append("the access log format is not one JSON object")
+            continue
+        missing = ACCESS_LOG_FIELDS - set(fields)
+        if missing:
+            found.append(f"the access log lacks {sorted(missing)}")
+        if fields.get("request_id") != "$context.requestId":
+            found.append("the access log's request_id is not API Gateway's request id (the x-request-id we answer)")
+        leaked = [n for n in ACCESS_LOG_NEVER if n in fmt]
+        if leaked:
+            found.append(f"the access log may write {leaked}")
+    return found
+
+
 def main():
     here = pathlib.Path(__file__).parent
     template = yaml.load((here / "template.yaml").read_text(), Loader=CfnLoader)
@@ -189,6 +223,7 @@ def main():
         + secret_openers(template)
         + unlisted_deleters(template)
         + unretained(template)
+        + access_log_problems(template)
     )
     for problem in found:
         print(f"check_policies: {problem}", file=sys.stderr)
@@ -210,7 +245,10 @@ def main():
     widened["Resources"]["Table"].pop("DeletionPolicy")
     widened["Resources"]["Table"]["Properties"]["DeletionProtectionEnabled"] = False
     assert len(unretained(widened)) == 2, "check_policies cannot see a ledger left unprotected"
-    print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets; {', '.join(RETAINED)} retained")
+    stage = next(r for r in widened["Resources"].values() if r.get("Type") == "AWS::ApiGatewayV2::Stage")
+    stage["Properties"]["AccessLogSettings"]["Format"] = '{"request_id":"$context.requestId","auth":"$request.header.Authorization"}'
+    assert len(access_log_problems(widened)) == 2, "check_policies cannot see a token in the access log"
+    print(f"check_policies: {', '.join(BOUNDS)} bounded by key prefix; only {', '.join(sorted(OPENERS))} open webhook secrets; {', '.join(RETAINED)} retained; the access log carries the request id and no token or body")
 
 
 if __name__ == "__main__":

@@ -199,6 +199,8 @@ fi
 # Always passed: CloudFormation keeps a parameter's previous value when it is left out.
 # Empty: the portal is served at the API's own address.
 params+=("PortalUrl=${PORTAL_URL:-}")
+# Behind the edge (infra/edge.yaml) on AWS: the secret it sends; empty, none is asked for.
+params+=("EdgeSecret=${EDGE_SECRET:-}")
 # Declared capacity (infra/CAPACITY.md): ORDERS_CONCURRENCY, PAYMENTS_CONCURRENCY,
 # STAMPS_CONCURRENCY, STAMP_STATUS_CONCURRENCY, VERIFY_CONCURRENCY (-1 = unreserved).
 # Always passed, so a changed default reaches an existing stack: on the emulator the

@@ -39,7 +39,11 @@ async fn a_quota_correction_is_a_ledger_movement_applied_once() {
     );
     let granted: serde_json::Value = serde_json::from_slice(&granted.stdout).unwrap();
     assert_eq!(granted["audit_holds"], true, "{granted}");
-    assert_eq!(granted["movement"], format!("grant#{ticket}"), "{granted}");
+    assert_eq!(
+        granted["movement"],
+        format!("grant#{}", ticket.to_ascii_uppercase()),
+        "{granted}"
+    );
     assert_eq!(
         user.quota().await,
         json!({"purchased": 5, "available": 5, "reserved": 0, "spent": 0, "refunded": 0, "sold": 0})
@@ -215,29 +219,40 @@ async fn the_alarms_and_the_dashboard_are_deployed() {
         .await
         .expect("describe alarms");
     let alarms = described.metric_alarms();
-    for wanted in [
-        "jobs-dead-lettered",
-        "webhooks-dead-letters",
-        "mail-dead-letters",
-        "jobs-oldest",
-        "worker-errors",
-        "worker-throttles",
-        "api-5xx",
-        "kms-throttles",
-        "orders-credited-late",
-        "audit-failures",
+    // (alarm, the metric it watches, whether it also says when it is over)
+    for (wanted, metric, gauge) in [
+        ("jobs-dead-lettered", "jobs_dead_lettered", false),
+        (
+            "webhooks-dead-letters",
+            "webhooks_dead_letters_waiting",
+            true,
+        ),
+        (
+            "mail-dead-letters",
+            "ApproximateNumberOfMessagesVisible",
+            true,
+        ),
+        ("jobs-oldest", "ApproximateAgeOfOldestMessage", true),
+        ("worker-errors", "Errors", false),
+        ("worker-throttles", "Throttles", false),
+        ("api-5xx", "5xx", false),
+        ("kms-throttles", "kms_throttles", false),
+        ("orders-credited-late", "orders_credited_late", false),
+        ("audit-failures", "audit_failures", false),
+        ("audit-errors", "Errors", false),
+        ("audit-lag", "IteratorAge", false),
     ] {
         let alarm = alarms
             .iter()
             .find(|a| a.alarm_name() == Some(&format!("{name}-{wanted}")))
             .unwrap_or_else(|| panic!("no alarm {wanted}"));
-        // Each tells the one topic, going to ALARM and coming back.
-        for actions in [alarm.alarm_actions(), alarm.ok_actions()] {
-            assert!(
-                actions.len() == 1 && actions[0].ends_with(&format!(":{name}-alarms")),
-                "{wanted}: {actions:?}"
-            );
-        }
+        assert_eq!(alarm.metric_name(), Some(metric), "{wanted}");
+        // Each tells the one topic; a gauge also when it is over.
+        let topic = |actions: &[String]| {
+            actions.len() == 1 && actions[0].ends_with(&format!(":{name}-alarms"))
+        };
+        assert!(topic(alarm.alarm_actions()), "{wanted}: {alarm:?}");
+        assert_eq!(topic(alarm.ok_actions()), gauge, "{wanted}: {alarm:?}");
     }
     let dashboard = cloudwatch
         .get_dashboard()

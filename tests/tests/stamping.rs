@@ -162,10 +162,14 @@ async fn buy_pay_upload_stamp_poll_download() {
     assert_eq!(traced["job"]["account"], user.account.as_str(), "{traced}");
     assert_eq!(traced["job"]["status"], "done", "{traced}");
     let peeked = e2e::admin(&["dead-letters", "peek", "--queue", "webhooks", "--max", "3"]);
-    assert!(
-        peeked["messages"].as_array().is_some_and(|m| m.len() <= 3),
-        "{peeked}"
-    );
+    let messages = peeked["messages"].as_array().expect("a list");
+    assert!(messages.len() <= 3, "{peeked}");
+    for message in messages {
+        assert!(message["message_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()));
+        assert!(message["receive_count"].as_i64().is_some_and(|n| n >= 1));
+    }
     let waiting = e2e::admin(&["dead-letters", "count"]);
     assert!(
         waiting["jobs"].as_i64().is_some_and(|n| n >= 0)

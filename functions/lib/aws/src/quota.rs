@@ -350,6 +350,34 @@ async fn ledger_changes(
     Ok(Some(changes))
 }
 
+/// The distinct accounts of a batch of the table's stream records (the
+/// audit's event): balance records (`ACCT#{account}` /
+/// `BALANCE`), in order; anything else is ignored.
+pub fn changed_accounts(event: &serde_json::Value) -> Vec<AccountId> {
+    let mut accounts: Vec<AccountId> = Vec::new();
+    let records = event["Records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for record in records {
+        let keys = &record["dynamodb"]["Keys"];
+        if keys["sk"]["S"] != "BALANCE" {
+            continue;
+        }
+        let Some(id) = keys["pk"]["S"]
+            .as_str()
+            .and_then(|pk| pk.strip_prefix(keys::ACCOUNT_PREFIX))
+            .and_then(|raw| AccountId::parse(raw).ok())
+        else {
+            continue;
+        };
+        if !accounts.contains(&id) {
+            accounts.push(id);
+        }
+    }
+    accounts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +430,25 @@ mod tests {
             assert!(delay >= Duration::from_millis(1));
             assert!(delay <= Duration::from_millis(10 << 8) + Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn only_balance_records_name_accounts_once_each() {
+        let event = serde_json::json!({"Records": [
+            {"dynamodb": {"Keys": {"pk": {"S": "ACCT#user-1"}, "sk": {"S": "BALANCE"}}}},
+            {"dynamodb": {"Keys": {"pk": {"S": "LEDGER#user-1"}, "sk": {"S": "credit#ord_1"}}}},
+            {"dynamodb": {"Keys": {"pk": {"S": "ACCT#customer:cus_2"}, "sk": {"S": "BALANCE"}}}},
+            {"dynamodb": {"Keys": {"pk": {"S": "ACCT#user-1"}, "sk": {"S": "BALANCE"}}}},
+            {"dynamodb": {"Keys": {"pk": {"S": "JOB#job_1"}, "sk": {"S": "BALANCE"}}}},
+            {"dynamodb": {}},
+            "not a record"
+        ]});
+        let accounts: Vec<String> = changed_accounts(&event)
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect();
+        assert_eq!(accounts, ["user-1", "customer:cus_2"]);
+        assert!(changed_accounts(&serde_json::json!({})).is_empty());
     }
 }
 

@@ -289,8 +289,9 @@ impl Correction {
         } else {
             MovementKind::Withdraw
         };
+        // One ticket whatever its case: `cs-101` is `CS-101`.
         Ok(Self {
-            movement: Movement::new(account, kind, delta.abs(), ticket),
+            movement: Movement::new(account, kind, delta.abs(), ticket.to_ascii_uppercase()),
             reason: reason.to_string(),
             operator: operator.to_string(),
         })
@@ -504,7 +505,8 @@ mod tests {
         assert_eq!(up.movement.quantity, 5);
         assert_eq!(up.movement.ledger_sk(), "grant#TICKET-42");
         assert_eq!(up.reason, "paid order never credited");
-        let down = Correction::new(&account(), -3, "T.7", "credited twice by hand", "ops").unwrap();
+        let down = Correction::new(&account(), -3, "t.7", "credited twice by hand", "ops").unwrap();
+        assert_eq!(down.movement.ledger_sk(), "withdraw#T.7");
         assert_eq!(down.movement.kind, MovementKind::Withdraw);
         assert_eq!(down.movement.quantity, 3);
         assert_eq!(MovementKind::Withdraw.source(), Some("available"));

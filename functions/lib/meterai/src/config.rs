@@ -75,6 +75,9 @@ pub struct Config {
     /// The mailer's sender address and the portal its links point to.
     pub mail_from: Option<String>,
     pub portal_url: Option<String>,
+    /// On AWS behind the edge (infra/edge.yaml): the secret CloudFront sends
+    /// as `x-meterai-edge`; a request without it did not pass the WAF.
+    pub edge_secret: Option<String>,
     /// Where undeliverable events wait for an admin's replay (the deliverer).
     pub webhooks_dead_letter_queue_url: Option<String>,
     /// Deadline of one webhook delivery.
@@ -174,6 +177,7 @@ impl Config {
             mail_queue_url: optional("MAIL_QUEUE_URL"),
             mail_from: optional("MAIL_FROM"),
             portal_url: optional("PORTAL_URL"),
+            edge_secret: optional("EDGE_SECRET"),
             webhooks_dead_letter_queue_url: vars
                 .get("WEBHOOKS_DEAD_LETTER_QUEUE_URL")
                 .filter(|v| !v.is_empty())

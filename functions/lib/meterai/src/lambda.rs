@@ -98,6 +98,13 @@ async fn cold_start(needs: Needs) -> Result<&'static App> {
     Ok(Box::leak(Box::new(App::new(config, clients))))
 }
 
+/// Whether the request carries the edge's secret (compared in constant time).
+fn came_through_edge(request: &Request, secret: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let given = crate::http::header(request, "x-meterai-edge").unwrap_or("");
+    !given.is_empty() && bool::from(given.as_bytes().ct_eq(secret.as_bytes()))
+}
+
 /// API Gateway's id of this request, when it gave one.
 fn api_request_id(request: &Request) -> Option<String> {
     use lambda_http::request::RequestContext;
@@ -123,9 +130,16 @@ async fn serve_http_async(function: Http) -> std::result::Result<(), lambda_http
         let request_id = api_request_id(&request).unwrap_or_else(|| invocation.clone());
         let span = tracing::info_span!("request", %request_id, %invocation, method = %request.method(), path = %request.uri().path());
         let response = async {
-            let mut response = router(app, request)
-                .await
-                .unwrap_or_else(|e| crate::http::error_response(&e, &request_id));
+            // Behind the edge, a request that skipped it (and its WAF) is
+            // answered as if no route were there.
+            let answer = match app.config.edge_secret.as_deref() {
+                Some(secret) if !came_through_edge(&request, secret) => Err(
+                    crate::Error::not_found(crate::error::codes::NOT_FOUND, "no such route"),
+                ),
+                _ => router(app, request).await,
+            };
+            let mut response =
+                answer.unwrap_or_else(|e| crate::http::error_response(&e, &request_id));
             if let Ok(value) = lambda_http::http::HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-request-id", value);
             }
@@ -241,4 +255,27 @@ pub fn serve_scheduled(function: Scheduled) -> Result<(), lambda_runtime::Error>
         ))
         .await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(value: Option<&str>) -> Request {
+        let mut builder = lambda_http::http::Request::builder().uri("/v1/quota");
+        if let Some(value) = value {
+            builder = builder.header("x-meterai-edge", value);
+        }
+        builder.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn only_the_edges_secret_lets_a_request_through() {
+        let secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t";
+        assert!(came_through_edge(&with_header(Some(secret)), secret));
+        assert!(!came_through_edge(&with_header(None), secret));
+        assert!(!came_through_edge(&with_header(Some("")), secret));
+        assert!(!came_through_edge(&with_header(Some(&secret[1..])), secret));
+        assert!(!came_through_edge(&with_header(Some("wrong")), secret));
+    }
 }

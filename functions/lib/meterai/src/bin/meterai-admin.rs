@@ -127,10 +127,12 @@ enum Account {
         /// Unused stamps to take back (available and purchased shrink).
         #[arg(long, group = "change", value_parser = clap::value_parser!(i64).range(1..=meterai_core::quota::MAX_CORRECTION))]
         withdraw: Option<i64>,
-        /// The support ticket: the correction's reference, applied once.
+        /// The support ticket: the correction's reference, applied once
+        /// (letters' case does not matter).
         #[arg(long)]
         ticket: String,
-        /// Why, for whoever reads the ledger next (10-500 characters).
+        /// Why (10-500 characters). The account's owner sees it in their
+        /// ledger: no internal notes, no one else's data.
         #[arg(long)]
         reason: String,
         /// Who you are.

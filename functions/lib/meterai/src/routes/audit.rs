@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use meterai_app::quota::AuditLimits;
-use meterai_core::AccountId;
 
 use crate::App;
 
@@ -32,7 +31,7 @@ const LIMITS: AuditLimits = AuditLimits {
 /// the batch, which the stream gives again.
 pub fn handle(app: &'static App, event: serde_json::Value) -> crate::lambda::Run {
     Box::pin(async move {
-        let accounts = changed_accounts(&event);
+        let accounts = crate::quota::changed_accounts(&event);
         let run = meterai_app::quota::audit_accounts(&app.quota(), &accounts, LIMITS).await?;
         let data = vec![
             crate::metrics::count("accounts_audited", run.audited as u64),
@@ -50,55 +49,4 @@ pub fn handle(app: &'static App, event: serde_json::Value) -> crate::lambda::Run
             "broken": run.broken.iter().map(|r| r.account.as_str()).collect::<Vec<_>>(),
         }))
     })
-}
-
-/// The distinct accounts of a batch's balance records (`ACCT#{account}` /
-/// `BALANCE`), in order; anything else is ignored.
-pub fn changed_accounts(event: &serde_json::Value) -> Vec<AccountId> {
-    let mut accounts: Vec<AccountId> = Vec::new();
-    let records = event["Records"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for record in records {
-        let keys = &record["dynamodb"]["Keys"];
-        if keys["sk"]["S"] != "BALANCE" {
-            continue;
-        }
-        let Some(id) = keys["pk"]["S"]
-            .as_str()
-            .and_then(|pk| pk.strip_prefix(crate::keys::ACCOUNT_PREFIX))
-            .and_then(|raw| AccountId::parse(raw).ok())
-        else {
-            continue;
-        };
-        if !accounts.contains(&id) {
-            accounts.push(id);
-        }
-    }
-    accounts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_balance_records_name_accounts_once_each() {
-        let event = serde_json::json!({"Records": [
-            {"dynamodb": {"Keys": {"pk": {"S": "ACCT#user-1"}, "sk": {"S": "BALANCE"}}}},
-            {"dynamodb": {"Keys": {"pk": {"S": "LEDGER#user-1"}, "sk": {"S": "credit#ord_1"}}}},
-            {"dynamodb": {"Keys": {"pk": {"S": "ACCT#customer:cus_2"}, "sk": {"S": "BALANCE"}}}},
-            {"dynamodb": {"Keys": {"pk": {"S": "ACCT#user-1"}, "sk": {"S": "BALANCE"}}}},
-            {"dynamodb": {"Keys": {"pk": {"S": "JOB#job_1"}, "sk": {"S": "BALANCE"}}}},
-            {"dynamodb": {}},
-            "not a record"
-        ]});
-        let accounts: Vec<String> = changed_accounts(&event)
-            .iter()
-            .map(|a| a.as_str().to_string())
-            .collect();
-        assert_eq!(accounts, ["user-1", "customer:cus_2"]);
-        assert!(changed_accounts(&serde_json::json!({})).is_empty());
-    }
 }

@@ -24,8 +24,10 @@ pub fn handle(
     _deadline: std::time::Instant,
 ) -> crate::lambda::BatchAnswer {
     Box::pin(async move {
-        let dead = event.records.len() as u64;
+        let received = event.records.len();
         let answer = reconcile(&app.stamp_ports(), event).await;
+        // Those handed back come again: counted when they are reconciled.
+        let dead = received.saturating_sub(answer.batch_item_failures.len()) as u64;
         // The operators' alarm: a job reached the dead-letter queue. Put,
         // not logged, so the alarm acts within its minute; a failed put is
         // logged and never holds the batch back.
