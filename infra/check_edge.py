@@ -6,6 +6,7 @@ code that would run there is exercised here.
 
 Usage: infra/.venv/bin/python infra/check_edge.py   (needs node on PATH)
 """
+import hashlib
 import json
 import pathlib
 import subprocess
@@ -29,7 +30,6 @@ CASES = [
 ]
 
 HARNESS = """
-const exports = {};
 %s
 const cases = %s;
 (async () => {
@@ -66,6 +66,9 @@ def main():
     template = yaml.load((root / "edge.yaml").read_text(), Loader=CfnLoader)
     resources = template["Resources"]
     code = resources["RetryAfterFunction"]["Properties"]["Code"]["ZipFile"]
+    version = resources["RetryAfterVersion"]["Properties"].get("Description", "")
+    if version != f"code sha256 {hashlib.sha256(code.encode()).hexdigest()[:16]}":
+        sys.exit("check_edge: RetryAfterVersion's description does not hold the code's hash: new code would not be published")
     association = resources["Distribution"]["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]["LambdaFunctionAssociations"][0]
     # Viewer-response functions do not run on answers of 400 and above.
     if association["EventType"] != "origin-response":

@@ -199,8 +199,18 @@ fi
 # Always passed: CloudFormation keeps a parameter's previous value when it is left out.
 # Empty: the portal is served at the API's own address.
 params+=("PortalUrl=${PORTAL_URL:-}")
-# Behind the edge (infra/edge.yaml) on AWS: the secret it sends; empty, none is asked for.
-params+=("EdgeSecret=${EDGE_SECRET:-}")
+# Behind the edge (infra/edge.yaml) on AWS: the secret it sends. Left out, the stack
+# keeps the one it has; EDGE_SECRET=off clears it.
+if [[ -n "${EDGE_SECRET:-}" ]]; then
+  if [[ "$EDGE_SECRET" == off ]]; then
+    params+=("EdgeSecret=")
+  elif [[ -z "${PORTAL_URL:-}" ]]; then
+    echo "EDGE_SECRET needs PORTAL_URL (the edge's address): the portal, e-mails and QR codes must name it" >&2
+    exit 2
+  else
+    params+=("EdgeSecret=$EDGE_SECRET")
+  fi
+fi
 # Declared capacity (infra/CAPACITY.md): ORDERS_CONCURRENCY, PAYMENTS_CONCURRENCY,
 # STAMPS_CONCURRENCY, STAMP_STATUS_CONCURRENCY, VERIFY_CONCURRENCY (-1 = unreserved).
 # Always passed, so a changed default reaches an existing stack: on the emulator the

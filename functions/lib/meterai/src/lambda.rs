@@ -98,6 +98,12 @@ async fn cold_start(needs: Needs) -> Result<&'static App> {
     Ok(Box::leak(Box::new(App::new(config, clients))))
 }
 
+/// A QR code's verification link: read-only, public, and printed on paper.
+fn qr_link(request: &Request) -> bool {
+    request.method() == lambda_http::http::Method::GET
+        && request.uri().path().starts_with("/v1/verify/")
+}
+
 /// Whether the request carries the edge's secret (compared in constant time).
 fn came_through_edge(request: &Request, secret: &str) -> bool {
     use subtle::ConstantTimeEq;
@@ -131,9 +137,11 @@ async fn serve_http_async(function: Http) -> std::result::Result<(), lambda_http
         let span = tracing::info_span!("request", %request_id, %invocation, method = %request.method(), path = %request.uri().path());
         let response = async {
             // Behind the edge, a request that skipped it (and its WAF) is
-            // answered as if no route were there.
+            // answered as if no route were there; a QR code's link
+            // (`GET /v1/verify/{serial}`) is always answered, since marks
+            // printed before the edge name the API's own host.
             let answer = match app.config.edge_secret.as_deref() {
-                Some(secret) if !came_through_edge(&request, secret) => Err(
+                Some(secret) if !came_through_edge(&request, secret) && !qr_link(&request) => Err(
                     crate::Error::not_found(crate::error::codes::NOT_FOUND, "no such route"),
                 ),
                 _ => router(app, request).await,
@@ -277,5 +285,12 @@ mod tests {
         assert!(!came_through_edge(&with_header(Some("")), secret));
         assert!(!came_through_edge(&with_header(Some(&secret[1..])), secret));
         assert!(!came_through_edge(&with_header(Some("wrong")), secret));
+        // A printed QR code's link is answered whatever the header.
+        assert!(!qr_link(&with_header(None)));
+        let link = lambda_http::http::Request::builder()
+            .uri("/v1/verify/AB12CD34EF56GH78IJ90")
+            .body(Body::Empty)
+            .unwrap();
+        assert!(qr_link(&link));
     }
 }

@@ -96,124 +96,6 @@ fn bad_values_and_missing_options_are_refused_with_their_names() {
             &["account", "show", "--account", "a", "--ledger", "500"][..],
             "--ledger",
         ),
-        // A correction says which way, once, within bounds, and why.
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--ticket",
-                "T-1",
-                "--reason",
-                "credited short by one",
-                "--operator",
-                "dewi",
-            ][..],
-            "--add",
-        ),
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--add",
-                "1",
-                "--withdraw",
-                "1",
-                "--ticket",
-                "T-1",
-                "--reason",
-                "credited short by one",
-                "--operator",
-                "dewi",
-            ][..],
-            "--withdraw",
-        ),
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--add",
-                "0",
-                "--ticket",
-                "T-1",
-                "--reason",
-                "credited short by one",
-                "--operator",
-                "dewi",
-            ][..],
-            "--add",
-        ),
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--withdraw",
-                "10001",
-                "--ticket",
-                "T-1",
-                "--reason",
-                "credited short by one",
-                "--operator",
-                "dewi",
-            ][..],
-            "--withdraw",
-        ),
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--add",
-                "1",
-                "--ticket",
-                "T-1",
-                "--operator",
-                "dewi",
-            ][..],
-            "--reason",
-        ),
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--add",
-                "1",
-                "--ticket",
-                "T-1",
-                "--reason",
-                "oops",
-                "--operator",
-                "dewi",
-            ][..],
-            "reason",
-        ),
-        (
-            &[
-                "account",
-                "correct",
-                "--account",
-                "user-7",
-                "--add",
-                "1",
-                "--ticket",
-                "T#1",
-                "--reason",
-                "credited short by one",
-                "--operator",
-                "dewi",
-            ][..],
-            "ticket",
-        ),
     ] {
         let out = admin(args);
         let said = text(&out);
@@ -221,6 +103,56 @@ fn bad_values_and_missing_options_are_refused_with_their_names() {
         assert!(said.contains(named), "{args:?}: {said}");
         assert!(!said.contains("is not set"), "{args:?}: {said}");
     }
+}
+
+#[test]
+fn a_correction_is_checked_whole_before_any_setting() {
+    let reason = "credited short by one";
+    // (which way, ticket, reason, operator; the option the refusal names)
+    for (way, ticket, why, operator, named) in [
+        (&[][..], "T-1", reason, "dewi", "--add"),
+        (
+            &["--add", "1", "--withdraw", "1"][..],
+            "T-1",
+            reason,
+            "dewi",
+            "--withdraw",
+        ),
+        (&["--add", "0"][..], "T-1", reason, "dewi", "--add"),
+        (
+            &["--withdraw", "10001"][..],
+            "T-1",
+            reason,
+            "dewi",
+            "--withdraw",
+        ),
+        (&["--add", "1"][..], "T-1", "oops", "dewi", "reason"),
+        (&["--add", "1"][..], "T#1", reason, "dewi", "ticket"),
+        (&["--add", "1"][..], "T-1", reason, " ", "operator"),
+    ] {
+        let mut args = vec!["account", "correct", "--account", "user-7"];
+        args.extend(way);
+        args.extend(["--ticket", ticket, "--reason", why, "--operator", operator]);
+        let out = admin(&args);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains(named), "{args:?}: {said}");
+        assert!(!said.contains("is not set"), "{args:?}: {said}");
+    }
+    let out = admin(&[
+        "account",
+        "correct",
+        "--account",
+        "user-7",
+        "--add",
+        "1",
+        "--ticket",
+        "T-1",
+        "--operator",
+        "dewi",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--reason"), "{}", text(&out));
 }
 
 #[test]

@@ -119,7 +119,7 @@ async fn session_route(
     request: &Request,
     action: &str,
 ) -> Result<Response<Body>> {
-    from_the_portal(request)?;
+    from_the_portal(request, app.config.portal_url.as_deref())?;
     let pool = app.accounts()?;
     let body = if http::body(request).iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
@@ -230,7 +230,11 @@ fn accepts_gzip(accepted: &str) -> bool {
 /// site can post here without asking (a `text/plain` body needs no CORS
 /// preflight), and the answer's cookie would sign the visitor in to the
 /// sender's account (login CSRF); SameSite does not stop a cookie being set.
-fn from_the_portal(request: &Request) -> Result<()> {
+///
+/// The portal's own origin is the request's host, or `portal_url`'s when the
+/// portal has an address of its own (behind the edge, CloudFront sends the
+/// API's host, not the one the browser shows).
+fn from_the_portal(request: &Request, portal_url: Option<&str>) -> Result<()> {
     let json = http::header(request, "content-type")
         .and_then(|t| t.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
@@ -242,9 +246,10 @@ fn from_the_portal(request: &Request) -> Result<()> {
     }
     let fetched_from_elsewhere = http::header(request, "sec-fetch-site")
         .is_some_and(|site| site == "cross-site" || site == "same-site");
+    let portal_origin = portal_url.map(|url| url.trim_end_matches('/'));
     let other_origin = http::header(request, "origin").is_some_and(|origin| {
         let host = http::header(request, "host").unwrap_or("");
-        origin.split_once("://").map(|(_, h)| h) != Some(host)
+        origin.split_once("://").map(|(_, h)| h) != Some(host) && Some(origin) != portal_origin
     });
     if fetched_from_elsewhere || other_origin {
         return Err(Error::invalid(
@@ -346,14 +351,22 @@ mod tests {
     fn only_the_portals_own_json_calls_reach_the_pool() {
         let host = ("host", "api.example");
         let json = ("content-type", "application/json; charset=utf-8");
-        assert!(from_the_portal(&auth_request(&[host, json])).is_ok());
-        assert!(from_the_portal(&auth_request(&[
-            host,
-            json,
-            ("origin", "https://api.example"),
-            ("sec-fetch-site", "same-origin"),
-        ]))
+        assert!(from_the_portal(&auth_request(&[host, json]), None).is_ok());
+        assert!(from_the_portal(
+            &auth_request(&[
+                host,
+                json,
+                ("origin", "https://api.example"),
+                ("sec-fetch-site", "same-origin"),
+            ]),
+            None
+        )
         .is_ok());
+        // Behind the edge: the browser's origin is the portal's address.
+        let edge = [host, json, ("origin", "https://meterai.example")];
+        assert!(from_the_portal(&auth_request(&edge), Some("https://meterai.example/")).is_ok());
+        assert!(from_the_portal(&auth_request(&edge), None).is_err());
+        assert!(from_the_portal(&auth_request(&edge), Some("https://other.example")).is_err());
         // A form on another site: text/plain, or JSON claimed from elsewhere.
         for (headers, code) in [
             (
@@ -375,7 +388,8 @@ mod tests {
                 "CROSS_SITE_REQUEST",
             ),
         ] {
-            let refused = from_the_portal(&auth_request(&headers)).unwrap_err();
+            let refused = from_the_portal(&auth_request(&headers), Some("https://meterai.example"))
+                .unwrap_err();
             assert_eq!(refused.code(), code, "{headers:?}");
         }
     }
