@@ -303,6 +303,41 @@ impl Stack {
         aws_sdk_sqs::Client::new(&self.sdk_config().await)
     }
 
+    /// Sets the stack's alarm `<stack>-{name}` to OK, whatever an earlier run left.
+    pub async fn reset_alarm(&self, name: &str) {
+        aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
+            .set_alarm_state()
+            .alarm_name(format!("{}-{name}", self.get("METERAI_STACK")))
+            .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+            .state_reason("e2e: reset")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the {name} alarm exists: {e:?}"));
+    }
+
+    /// The stack's alarm `<stack>-{name}`, once it is in ALARM (within `within`).
+    pub async fn alarmed(
+        &self,
+        name: &str,
+        within: Duration,
+    ) -> aws_sdk_cloudwatch::types::MetricAlarm {
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.sdk_config().await);
+        let alarm = format!("{}-{name}", self.get("METERAI_STACK"));
+        eventually(&format!("the {name} alarm in ALARM"), within, || async {
+            cloudwatch
+                .describe_alarms()
+                .alarm_names(&alarm)
+                .send()
+                .await
+                .expect("describe alarms")
+                .metric_alarms()
+                .first()
+                .filter(|a| a.state_value() == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm))
+                .cloned()
+        })
+        .await
+    }
+
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
     }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{HistoryItemType, StateValue};
+use aws_sdk_cloudwatch::types::HistoryItemType;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use e2e::{assert_audit, eventually, unique, Portal, Stack};
@@ -63,14 +63,7 @@ async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
     // The alarm starts OK, whatever an earlier run left it in.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
     let alarm = format!("{}-jobs-dead-lettered", stack.get("METERAI_STACK"));
-    cloudwatch
-        .set_alarm_state()
-        .alarm_name(&alarm)
-        .state_value(StateValue::Ok)
-        .state_reason("e2e: reset before poisoning a job")
-        .send()
-        .await
-        .expect("the jobs-dead-lettered alarm exists");
+    stack.reset_alarm("jobs-dead-lettered").await;
     let reset_at = std::time::SystemTime::now();
 
     // One batch: the two jobs delivered again, and a poison message between them.
@@ -134,24 +127,9 @@ async fn poison_message_reaches_the_dlq_and_duplicate_deliveries_spend_once() {
     );
 
     // The reconciler counted it, and the alarm went to ALARM on its own.
-    let alarmed = eventually(
-        "the jobs-dead-lettered alarm in ALARM",
-        Duration::from_secs(60),
-        || async {
-            let described = cloudwatch
-                .describe_alarms()
-                .alarm_names(&alarm)
-                .send()
-                .await
-                .expect("describe alarms");
-            described
-                .metric_alarms()
-                .first()
-                .filter(|a| a.state_value() == Some(&StateValue::Alarm))
-                .cloned()
-        },
-    )
-    .await;
+    let alarmed = stack
+        .alarmed("jobs-dead-lettered", Duration::from_secs(60))
+        .await;
     assert_eq!(alarmed.namespace(), Some("meterai"));
     assert_eq!(alarmed.metric_name(), Some("jobs_dead_lettered"));
     assert!(

@@ -142,23 +142,10 @@ async fn an_answer_names_the_request_id_its_log_lines_carry() {
 
 #[tokio::test]
 async fn a_balance_changed_outside_the_ledger_is_found_and_alarmed() {
-    use aws_sdk_cloudwatch::types::StateValue;
     use aws_sdk_dynamodb::types::AttributeValue;
     let stack = Stack::load();
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.sdk_config().await);
     let dynamodb = stack.dynamodb().await;
-    let alarm = format!("{}-audit-failures", stack.get("METERAI_STACK"));
-    let reset = || async {
-        cloudwatch
-            .set_alarm_state()
-            .alarm_name(&alarm)
-            .state_value(StateValue::Ok)
-            .state_reason("e2e: reset")
-            .send()
-            .await
-            .expect("the audit-failures alarm exists");
-    };
-    reset().await;
+    stack.reset_alarm("audit-failures").await;
     let user = Portal::new(&stack).await;
     user.buy(&stack, 2).await;
     // A stamp from nowhere: the counters still add up, the ledger does not.
@@ -183,28 +170,14 @@ async fn a_balance_changed_outside_the_ledger_is_found_and_alarmed() {
     )
     .await;
     assert!(found.contains("differs from the ledger"), "{found}");
-    let alarmed = e2e::eventually(
-        "the audit-failures alarm in ALARM",
-        std::time::Duration::from_secs(30),
-        || async {
-            cloudwatch
-                .describe_alarms()
-                .alarm_names(&alarm)
-                .send()
-                .await
-                .expect("describe alarms")
-                .metric_alarms()
-                .first()
-                .filter(|a| a.state_value() == Some(&StateValue::Alarm))
-                .cloned()
-        },
-    )
-    .await;
+    let alarmed = stack
+        .alarmed("audit-failures", std::time::Duration::from_secs(30))
+        .await;
     assert_eq!(alarmed.metric_name(), Some("audit_failures"));
     // Put back as it was, and the alarm with it, for whoever runs next.
     drift(-1).await.expect("balance restored");
     assert_audit(&stack, &user).await;
-    reset().await;
+    stack.reset_alarm("audit-failures").await;
 }
 
 #[tokio::test]

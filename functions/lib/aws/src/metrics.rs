@@ -21,11 +21,6 @@ pub fn count(name: &str, value: u64) -> MetricDatum {
     datum(name, value as f64, StandardUnit::Count)
 }
 
-/// A gauge in seconds.
-pub fn seconds(name: &str, value: f64) -> MetricDatum {
-    datum(name, value, StandardUnit::Seconds)
-}
-
 fn datum(name: &str, value: f64, unit: StandardUnit) -> MetricDatum {
     MetricDatum::builder()
         .metric_name(name)

@@ -121,6 +121,15 @@ impl State {
         Ok(())
     }
 
+    /// Every ledger entry's change for the account, in key order.
+    fn ledger_changes(&self, account: &AccountId) -> Vec<Balance> {
+        self.ledger
+            .iter()
+            .filter(|((owner, _), _)| owner == account)
+            .map(|(_, change)| *change)
+            .collect()
+    }
+
     /// Applies a movement whose conditions were checked.
     fn apply(&mut self, movement: &Movement) {
         let deltas = movement.kind.deltas(movement.quantity);
@@ -172,13 +181,7 @@ impl Store {
     pub async fn audit(&self, account: &AccountId) -> AuditReport {
         let state = self.lock().await;
         let balance = state.balances.get(account).copied().unwrap_or_default();
-        let entries: Vec<Balance> = state
-            .ledger
-            .iter()
-            .filter(|((owner, _), _)| owner == account)
-            .map(|(_, change)| *change)
-            .collect();
-        audit_entries(account.as_str(), balance, &entries)
+        audit_entries(account.as_str(), balance, &state.ledger_changes(account))
     }
 
     /// The account's ledger keys (`{kind}#{reference}`), in key order.
@@ -1327,13 +1330,7 @@ impl QuotaReads for MemoryQuota {
         account: &AccountId,
         max: usize,
     ) -> Result<Option<Vec<Balance>>> {
-        let state = self.store.lock().await;
-        let changes: Vec<Balance> = state
-            .ledger
-            .iter()
-            .filter(|((owner, _), _)| owner == account)
-            .map(|(_, change)| *change)
-            .collect();
+        let changes = self.store.lock().await.ledger_changes(account);
         Ok((changes.len() <= max).then_some(changes))
     }
 }
