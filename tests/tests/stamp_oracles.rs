@@ -484,3 +484,54 @@ fn the_mark_shows_on_a_form_that_needs_appearances() {
         );
     }
 }
+
+/// The benchmark corpus (`tests/bench/corpus.py`: a scanned letter, a
+/// report with embedded fonts, a form, a signed contract, object streams,
+/// earlier updates, the synthetic files), each stamped where the benchmark
+/// stamps it: the original is the prefix, qpdf finds nothing wrong, pyHanko
+/// and pdfsig judge every signature valid (a contract's own one too), and
+/// zbar reads the QR code on that page.
+#[test]
+fn every_file_of_the_benchmark_corpus_passes_every_oracle() {
+    let scratch = Scratch::new("oracle-corpus");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = scratch.path("corpus");
+    let (made, text) = run(
+        &format!("{root}/tests/.venv/bin/python"),
+        &[
+            &format!("{root}/tests/bench/corpus.py"),
+            "--out",
+            s(&out),
+            "--bin",
+            &format!("{root}/target/release"),
+        ],
+    );
+    assert!(made, "corpus.py: {text}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("corpus.json")).unwrap()).unwrap();
+    let entries = index.as_array().expect("a list of files");
+    assert!(entries.len() >= 10, "{index}");
+    for entry in entries {
+        let name = entry["file"].as_str().unwrap();
+        let number = |key: &str| {
+            entry[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: {key}"))
+        };
+        let page = number("page") as u32;
+        let input = std::fs::read(out.join(name)).unwrap();
+        let serial = Serial::generate();
+        let stamped = stamp_unchecked(
+            &scratch,
+            &input,
+            at(page, number("x"), number("y")),
+            &serial,
+        );
+        assert_qpdf_clean(&stamped);
+        let signed_before = entry["signed_before"].as_bool() == Some(true);
+        assert_signatures_valid(&stamped, &[&test_ca()], 1 + usize::from(signed_before));
+        let expected = format!("http://127.0.0.1/v1/verify/{serial}");
+        let codes = qr_codes(&scratch, &stamped, page);
+        assert!(codes.contains(&expected), "{name}: zbarimg read {codes:?}");
+    }
+}

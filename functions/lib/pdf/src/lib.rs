@@ -6,6 +6,7 @@
 //! [`signing::Signer`] trait (the KMS signer is an adapter in `meterai`; the
 //! local signer here serves tests and the benchmark).
 
+pub mod reader;
 pub mod signing;
 pub mod stamp;
 pub mod verify;

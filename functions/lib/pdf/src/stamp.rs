@@ -1,5 +1,6 @@
 //! The stamp itself: serial numbers, the visible mark and the PDF update.
 
+mod lazy;
 pub mod mark;
 pub mod pdf;
 pub mod signatures;

@@ -5,12 +5,15 @@
 //! P-256 test keys (in the worker KMS makes the signature itself).
 //!
 //!     target/release/meterai-bench-stamp [rounds] [--write DIR] [--key PEM --chain PEM]
-//!     target/release/meterai-bench-stamp [rounds] --in FILE --page N    (one JSON line)
+//!     target/release/meterai-bench-stamp [rounds] --in FILE [--page N] [--at X,Y]   (one JSON line)
 //!     target/release/meterai-bench-stamp --mark-pdf OUT
 //!
 //! `--write DIR` also saves one stamped file per size there, to look at.
 //! `--in` stamps a given file (the peer benchmark, `tests/bench/peers.py`,
-//! gives every tool the same files) and prints docs/s and peak memory as JSON;
+//! gives every tool the same files) and prints, as JSON, docs/s and ms signed
+//! and unsigned, the SHA-256 time of the same bytes (the limit: an
+//! incremental stamp must hash the file once) and peak memory; without
+//! `--at` the mark goes to the page's lower right;
 //! `--mark-pdf` writes a page holding only the mark, for `qpdf --overlay`.
 //! Bounded: `rounds` (default 5) rounds of at most 200 stamps each.
 
@@ -19,8 +22,9 @@ use std::time::Instant;
 use meterai_pdf::signing::{LocalSigner, Signer};
 use meterai_pdf::stamp::pdf::{sample_pdf, DEFAULT_SIZE};
 use meterai_pdf::stamp::{
-    prepare, stamp, Limits, MarkText, Placement, Serial, SignatureSpace, Stamped,
+    prepare, stamp, Limits, MarkText, Placement, Serial, SignatureSpace, StampError, Stamped,
 };
+use sha2::Digest;
 
 /// The test key and chain (a test CA; never deployed) unless `--key`/`--chain`.
 const TEST_SIGNING: &str = concat!(
@@ -93,16 +97,40 @@ fn main() {
     if let Some(path) = flag("--in") {
         let original = std::fs::read(&path).expect("reads the input PDF");
         let page = flag("--page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let placement = match flag("--at") {
+            Some(at) => match at.split_once(',').map(|(x, y)| (x.parse(), y.parse())) {
+                Some((Ok(x), Ok(y))) => Placement {
+                    x,
+                    y,
+                    ..self::at(page)
+                },
+                _ => {
+                    eprintln!("--at takes X,Y in points");
+                    std::process::exit(2);
+                }
+            },
+            None => fitted(&original, page, &limits, signer),
+        };
         let per_round = (200_000_000 / original.len().max(1)).clamp(4, 200);
+        let mut pages = 0;
         let median = median_ms(rounds, per_round, || {
-            stamp_once(&original, &at(page), &limits, signer);
+            pages = stamp_once(&original, &placement, &limits, signer).pages;
+        });
+        let unsigned = median_ms(rounds, per_round, || {
+            prepare_once(&original, &placement, &limits, signer);
+        });
+        // The limit: one SHA-256 pass over the same bytes.
+        let sha256 = median_ms(rounds, per_round, || {
+            std::hint::black_box(sha2::Sha256::digest(&original));
         });
         println!(
             "{}",
             serde_json::json!({
-                "tool": "meterai", "file": path, "bytes": original.len(),
+                "tool": "meterai", "file": path, "bytes": original.len(), "pages": pages,
                 "docs_per_s": (1000.0 / median * 10.0).round() / 10.0,
                 "median_ms": (median * 1000.0).round() / 1000.0,
+                "unsigned_ms": (unsigned * 1000.0).round() / 1000.0,
+                "sha256_ms": (sha256 * 1000.0).round() / 1000.0,
                 "peak_rss_mib": peak_rss_mib(),
             })
         );
@@ -155,6 +183,35 @@ fn at(page: u32) -> Placement {
         y: 40.0,
         width: DEFAULT_SIZE,
         height: DEFAULT_SIZE,
+    }
+}
+
+/// The mark at the lower right of `page`: where every tool puts it on an
+/// A4 page, moved inside a smaller one (the page's size comes from the
+/// stamper's own refusal, which names it).
+fn fitted(original: &[u8], page: u32, limits: &Limits, signer: &LocalSigner) -> Placement {
+    let placement = at(page);
+    let serial = Serial::generate();
+    let url = format!("https://meterai.example/v1/verify/{serial}");
+    let mark = MarkText {
+        serial: serial.as_str(),
+        verify_url: &url,
+    };
+    match stamp(original, &placement, &mark, limits, signer) {
+        Ok(_) => placement,
+        Err(StampError::OffPage {
+            page_width,
+            page_height,
+            ..
+        }) => Placement {
+            x: (page_width - placement.width - 10.0).max(0.0),
+            y: (page_height - placement.height).clamp(0.0, 10.0),
+            ..placement
+        },
+        Err(e) => {
+            eprintln!("the file cannot be stamped: {e} ({})", e.code());
+            std::process::exit(1);
+        }
     }
 }
 

@@ -115,29 +115,75 @@ pub struct MarkText<'a> {
     pub verify_url: &'a str,
 }
 
-/// The visible page box: `/CropBox` (inherited) if present, else `/MediaBox`.
-fn page_box(doc: &Document, page: ObjectId) -> Option<[f64; 4]> {
-    let crop = inherited(doc, page, b"CropBox").and_then(|o| rect(doc, o));
-    let media = inherited(doc, page, b"MediaBox").and_then(|o| rect(doc, o));
-    let b = crop.or(media)?;
-    Some([
-        b[0].min(b[2]),
-        b[1].min(b[3]),
-        b[0].max(b[2]),
-        b[1].max(b[3]),
-    ])
+/// A page and the nodes above it in the page tree, nearest first: where the
+/// inheritable attributes (`/MediaBox`, `/CropBox`, `/Rotate`) are found.
+pub(crate) struct PageChain<'r> {
+    pub nodes: Vec<Dictionary>,
+    /// The object a reference in those attributes points to.
+    pub resolve: &'r dyn Fn(&Object) -> Option<Object>,
 }
 
-fn rect(doc: &Document, object: &Object) -> Option<[f64; 4]> {
-    let array = resolve(doc, object).as_array().ok()?;
-    if array.len() != 4 {
-        return None;
+/// What the placement is checked and mapped against: the visible box (in
+/// default user space) and the rotation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageShape {
+    page_box: [f64; 4],
+    turns: u8,
+}
+
+impl PageChain<'_> {
+    pub(crate) fn shape(&self) -> PageShape {
+        PageShape {
+            page_box: self.page_box().unwrap_or([0.0, 0.0, 612.0, 792.0]),
+            turns: self.quarter_turns(),
+        }
     }
-    let mut r = [0.0; 4];
-    for (slot, value) in r.iter_mut().zip(array) {
-        *slot = number(resolve(doc, value))?;
+
+    fn value(&self, object: &Object) -> Option<Object> {
+        match object {
+            Object::Reference(_) => (self.resolve)(object),
+            other => Some(other.clone()),
+        }
     }
-    Some(r)
+
+    fn inherited(&self, key: &[u8]) -> Option<Object> {
+        let found = self.nodes.iter().find_map(|node| node.get(key).ok())?;
+        self.value(found)
+    }
+
+    /// The visible page box: `/CropBox` (inherited) if present, else `/MediaBox`.
+    fn page_box(&self) -> Option<[f64; 4]> {
+        let crop = self.inherited(b"CropBox").and_then(|o| self.rect(&o));
+        let media = self.inherited(b"MediaBox").and_then(|o| self.rect(&o));
+        let b = crop.or(media)?;
+        Some([
+            b[0].min(b[2]),
+            b[1].min(b[3]),
+            b[0].max(b[2]),
+            b[1].max(b[3]),
+        ])
+    }
+
+    fn rect(&self, object: &Object) -> Option<[f64; 4]> {
+        let array = object.as_array().ok()?;
+        if array.len() != 4 {
+            return None;
+        }
+        let mut r = [0.0; 4];
+        for (slot, value) in r.iter_mut().zip(array) {
+            *slot = number(&self.value(value)?)?;
+        }
+        Some(r)
+    }
+
+    /// Page rotation in quarter turns clockwise (0-3).
+    fn quarter_turns(&self) -> u8 {
+        let degrees = self
+            .inherited(b"Rotate")
+            .and_then(|o| number(&o))
+            .unwrap_or(0.0) as i64;
+        (degrees.rem_euclid(360) / 90) as u8
+    }
 }
 
 fn number(object: &Object) -> Option<f64> {
@@ -146,35 +192,6 @@ fn number(object: &Object) -> Option<f64> {
         Object::Real(r) => Some(f64::from(*r)),
         _ => None,
     }
-}
-
-fn resolve<'a>(doc: &'a Document, object: &'a Object) -> &'a Object {
-    match object {
-        Object::Reference(id) => doc.get_object(*id).unwrap_or(object),
-        other => other,
-    }
-}
-
-/// A page attribute, looked up the page tree (`/MediaBox`, `/CropBox` and
-/// `/Rotate` are inheritable). Bounded against cycles in hostile files.
-fn inherited<'a>(doc: &'a Document, page: ObjectId, key: &[u8]) -> Option<&'a Object> {
-    let mut node = doc.get_dictionary(page).ok()?;
-    for _ in 0..64 {
-        if let Ok(value) = node.get(key) {
-            return Some(value);
-        }
-        let parent = node.get(b"Parent").ok()?.as_reference().ok()?;
-        node = doc.get_dictionary(parent).ok()?;
-    }
-    None
-}
-
-/// Page rotation in quarter turns clockwise (0-3).
-fn quarter_turns(doc: &Document, page: ObjectId) -> u8 {
-    let degrees = inherited(doc, page, b"Rotate")
-        .and_then(|o| number(resolve(doc, o)))
-        .unwrap_or(0.0) as i64;
-    (degrees.rem_euclid(360) / 90) as u8
 }
 
 /// Maps a rectangle given on the displayed page to default user space, and
@@ -274,6 +291,10 @@ pub struct Prepared {
     /// `<` and one past `>` of the `/Contents` hex string: the only bytes
     /// the signature does not cover.
     hole: (usize, usize),
+    /// SHA-256 of `bytes[..n]` (the original, hashed while it was copied):
+    /// the signature's digest and the stamped file's hash both continue it,
+    /// so the original is hashed once.
+    hashed: (usize, Sha256),
     pub pages: u32,
 }
 
@@ -290,8 +311,9 @@ impl Prepared {
     /// SHA-256 of the signed bytes (the CMS `messageDigest`).
     pub fn digest(&self) -> [u8; 32] {
         let (start, end) = self.hole;
-        let mut hasher = Sha256::new();
-        hasher.update(&self.bytes[..start]);
+        let (hashed, ref prefix) = self.hashed;
+        let mut hasher = prefix.clone();
+        hasher.update(&self.bytes[hashed..start]);
         hasher.update(&self.bytes[end..]);
         hasher.finalize().into()
     }
@@ -308,7 +330,10 @@ impl Prepared {
         }
         let encoded = hex::encode_upper(cms);
         self.bytes[start + 1..start + 1 + encoded.len()].copy_from_slice(encoded.as_bytes());
-        let sha256 = hex::encode(Sha256::digest(&self.bytes));
+        let (hashed, prefix) = self.hashed;
+        let mut hasher = prefix;
+        hasher.update(&self.bytes[hashed..]);
+        let sha256 = hex::encode(hasher.finalize());
         Ok(Stamped {
             bytes: self.bytes,
             sha256,
@@ -334,7 +359,39 @@ fn pdf_date(t: time::OffsetDateTime) -> String {
 /// Stamps `original` at `placement` with the mark for `text`, as a signature
 /// field whose widget shows the mark and whose value is a PAdES signature
 /// dictionary with a zeroed hole of `space.capacity` bytes for the CMS.
+///
+/// The file is read by its cross-reference data, only as far as the stamp
+/// needs (see [`crate::reader`]); a file that cannot be read that way is
+/// loaded whole, as lopdf repairs or refuses it.
 pub fn prepare(
+    original: &[u8],
+    placement: &Placement,
+    text: &MarkText<'_>,
+    limits: &Limits,
+    space: &SignatureSpace,
+) -> Result<Prepared, StampError> {
+    check_size(original, limits)?;
+    match super::lazy::prepare(original, placement, text, limits, space) {
+        Ok(prepared) => prepared,
+        Err(crate::reader::ReadError::Unreadable(_)) => {
+            prepare_loaded(original, placement, text, limits, space)
+        }
+    }
+}
+
+fn check_size(original: &[u8], limits: &Limits) -> Result<(), StampError> {
+    if original.len() > limits.max_bytes {
+        return Err(StampError::TooLarge {
+            bytes: original.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    sniff(original)
+}
+
+/// [`prepare`] on the whole file loaded by lopdf: for files the reader
+/// declines (damaged or encrypted ones, offsets that need correcting).
+pub(crate) fn prepare_loaded(
     original: &[u8],
     placement: &Placement,
     text: &MarkText<'_>,
@@ -351,20 +408,132 @@ pub fn prepare(
             StampError::NoPages
         });
     }
-    if count > limits.max_pages {
-        return Err(StampError::TooManyPages {
-            pages: count,
-            limit: limits.max_pages,
-        });
-    }
+    check_pages(count, placement.page, limits)?;
     let page_id = *pages
         .get(&placement.page)
         .ok_or(StampError::PageOutOfRange {
             page: placement.page,
             pages: count,
         })?;
-    let page_box = page_box(&doc, page_id).unwrap_or([0.0, 0.0, 612.0, 792.0]);
-    let turns = quarter_turns(&doc, page_id);
+    let resolve = |object: &Object| match object {
+        Object::Reference(id) => doc.get_object(*id).ok().cloned(),
+        other => Some(other.clone()),
+    };
+    let mut nodes = Vec::new();
+    let mut node = doc.get_dictionary(page_id).ok();
+    // Bounded against cycles in hostile files.
+    while let Some(dict) = node.filter(|_| nodes.len() < 64) {
+        nodes.push(dict.clone());
+        node = dict
+            .get(b"Parent")
+            .and_then(Object::as_reference)
+            .and_then(|p| doc.get_dictionary(p))
+            .ok();
+    }
+    let chain = PageChain {
+        nodes,
+        resolve: &resolve,
+    };
+    let shape = chain.shape();
+    let mut update = IncrementalDocument::create_from(original.to_vec(), doc);
+    build(&mut update, page_id, shape, placement, text, space)?;
+    let mut bytes = Vec::with_capacity(original.len() + 2 * space.capacity + 16 * 1024);
+    update
+        .save_to(&mut bytes)
+        .map_err(|e| StampError::Malformed(format!("could not write the update: {e}")))?;
+    let hole = fill_byte_range(&mut bytes, original.len(), space.capacity)?;
+    Ok(Prepared {
+        bytes,
+        hole,
+        hashed: (0, Sha256::new()),
+        pages: count,
+    })
+}
+
+impl Prepared {
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        hole: (usize, usize),
+        hashed: (usize, Sha256),
+        pages: u32,
+    ) -> Self {
+        Self {
+            bytes,
+            hole,
+            hashed,
+            pages,
+        }
+    }
+}
+
+/// The page count against the limit, and the page asked for against it.
+pub(crate) fn check_pages(count: u32, page: u32, limits: &Limits) -> Result<(), StampError> {
+    if count == 0 {
+        return Err(StampError::NoPages);
+    }
+    if count > limits.max_pages {
+        return Err(StampError::TooManyPages {
+            pages: count,
+            limit: limits.max_pages,
+        });
+    }
+    if page == 0 || page > count {
+        return Err(StampError::PageOutOfRange { page, pages: count });
+    }
+    Ok(())
+}
+
+/// The objects an update adds and changes, over a document as it was read.
+pub(crate) trait Update {
+    /// The newest version of `id`: as this update changed it, else as read
+    /// (`None` if there is no such object).
+    fn object(&mut self, id: ObjectId) -> Option<Object>;
+    /// Writes `object` as the new version of `id`.
+    fn put(&mut self, id: ObjectId, object: Object);
+    /// A new object.
+    fn add(&mut self, object: Object) -> ObjectId;
+    /// The catalog's id (the trailer's `/Root`).
+    fn root(&self) -> Option<ObjectId>;
+}
+
+impl Update for IncrementalDocument {
+    fn object(&mut self, id: ObjectId) -> Option<Object> {
+        self.new_document
+            .get_object(id)
+            .or_else(|_| self.get_prev_documents().get_object(id))
+            .ok()
+            .cloned()
+    }
+
+    fn put(&mut self, id: ObjectId, object: Object) {
+        self.new_document.objects.insert(id, object);
+    }
+
+    fn add(&mut self, object: Object) -> ObjectId {
+        self.new_document.add_object(object)
+    }
+
+    fn root(&self) -> Option<ObjectId> {
+        self.new_document
+            .trailer
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .ok()
+    }
+}
+
+/// Adds the signature field, its widget (the mark) and the signature
+/// dictionary with its placeholder to `update`, on the page `page_id` of
+/// that shape.
+pub(crate) fn build(
+    update: &mut impl Update,
+    page_id: ObjectId,
+    shape: PageShape,
+    placement: &Placement,
+    text: &MarkText<'_>,
+    space: &SignatureSpace,
+) -> Result<(), StampError> {
+    let PageShape { page_box, turns } = shape;
     let (shown_w, shown_h) = match turns {
         1 | 3 => (page_box[3] - page_box[1], page_box[2] - page_box[0]),
         _ => (page_box[2] - page_box[0], page_box[3] - page_box[1]),
@@ -389,7 +558,6 @@ pub fn prepare(
     }
     let (user_rect, matrix) = to_user_space(placement, page_box, turns);
 
-    let mut update = IncrementalDocument::create_from(original.to_vec(), doc);
     let form = Stream::new(
         dictionary! {
             "Type" => "XObject",
@@ -405,9 +573,8 @@ pub fn prepare(
         },
         scaled_content(text, placement),
     );
-    let new = &mut update.new_document;
-    let form_id = new.add_object(form);
-    let signature_id = new.add_object(dictionary! {
+    let form_id = update.add(Object::Stream(form));
+    let signature_id = update.add(Object::Dictionary(dictionary! {
         "Type" => "Sig",
         "Filter" => "Adobe.PPKLite",
         "SubFilter" => "ETSI.CAdES.detached",
@@ -416,7 +583,7 @@ pub fn prepare(
         "Reason" => Object::string_literal(format!("e-Meterai {}", text.serial)),
         "M" => Object::string_literal(pdf_date(space.signing_time)),
         "ContactInfo" => Object::string_literal(text.verify_url),
-    });
+    }));
     // The signature field and its widget, merged into one dictionary; the
     // mark is the widget's appearance, never page content, so signatures
     // made before stamping stay valid.
@@ -434,9 +601,9 @@ pub fn prepare(
         "Contents" => Object::string_literal(format!("e-Meterai {}", text.serial)),
         "AP" => dictionary! { "N" => form_id },
     };
-    let annotation_id = update.new_document.add_object(annotation);
-    let malformed = |e: lopdf::Error| StampError::Malformed(e.to_string());
-    let need_appearances = add_field(&mut update, annotation_id).map_err(malformed)?;
+    let annotation_id = update.add(Object::Dictionary(annotation));
+    let malformed = |why: &str| StampError::Malformed(why.to_string());
+    let need_appearances = add_field(update, annotation_id).map_err(malformed)?;
     // A form that asks viewers to draw its fields themselves makes some
     // (poppler) redraw our signature widget as well, empty. The mark is then
     // also a stamp annotation, which no viewer redraws: under the widget,
@@ -452,21 +619,10 @@ pub fn prepare(
             "Contents" => Object::string_literal(format!("e-Meterai {}", text.serial)),
             "AP" => dictionary! { "N" => form_id },
         };
-        let stamp_id = update.new_document.add_object(stamp);
-        add_annotation(&mut update, page_id, stamp_id).map_err(malformed)?;
+        let stamp_id = update.add(Object::Dictionary(stamp));
+        add_annotation(update, page_id, stamp_id).map_err(malformed)?;
     }
-    add_annotation(&mut update, page_id, annotation_id).map_err(malformed)?;
-
-    let mut bytes = Vec::with_capacity(original.len() + 2 * space.capacity + 16 * 1024);
-    update
-        .save_to(&mut bytes)
-        .map_err(|e| StampError::Malformed(format!("could not write the update: {e}")))?;
-    let hole = fill_byte_range(&mut bytes, original.len(), space.capacity)?;
-    Ok(Prepared {
-        bytes,
-        hole,
-        pages: count,
-    })
+    add_annotation(update, page_id, annotation_id).map_err(malformed)
 }
 
 /// Finds the `/ByteRange` placeholder in the appended update and the
@@ -474,7 +630,7 @@ pub fn prepare(
 /// encrypted document it was encrypted with the update, and the standard
 /// exempts it: readers never decrypt it) and writes the real byte range over
 /// the placeholder, padded to the same width so no offset moves.
-fn fill_byte_range(
+pub(crate) fn fill_byte_range(
     bytes: &mut [u8],
     appended_from: usize,
     capacity: usize,
@@ -549,78 +705,52 @@ fn scaled_content(text: &MarkText<'_>, placement: &Placement) -> Vec<u8> {
     content
 }
 
+/// `items` with `item` appended; anything but an array becomes one.
+fn appended(items: Option<Object>, item: ObjectId) -> Object {
+    let mut items = match items {
+        Some(Object::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    items.push(Object::Reference(item));
+    Object::Array(items)
+}
+
+/// Appends `item` to the array `key` of `dict`: a direct array (or none,
+/// then a new one) grows in `dict`; an array object of its own grows there.
+fn append_to(
+    update: &mut impl Update,
+    dict: &mut Dictionary,
+    key: &[u8],
+    item: ObjectId,
+) -> Result<(), &'static str> {
+    match dict.get(key).ok().cloned() {
+        Some(Object::Reference(array_id)) => {
+            let array = update.object(array_id).ok_or("a missing array object")?;
+            update.put(array_id, appended(Some(array), item));
+        }
+        other => dict.set(key.to_vec(), appended(other, item)),
+    }
+    Ok(())
+}
+
 /// Adds the field to the catalog's `/AcroForm /Fields`, keeping every existing
 /// field; the form may be absent, a direct dictionary or a reference, and so
 /// may its `/Fields` array. True if the form says `/NeedAppearances true`.
-fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result<bool> {
-    let root = update.new_document.trailer.get(b"Root")?.as_reference()?;
-    update.opt_clone_object_to_new_document(root)?;
-    let form = update
-        .new_document
-        .get_dictionary(root)?
-        .get(b"AcroForm")
-        .ok()
-        .cloned();
-    let form_id = match form {
-        Some(Object::Reference(id)) => {
-            update.opt_clone_object_to_new_document(id)?;
-            Some(id)
-        }
-        Some(Object::Dictionary(_)) => None,
-        _ => {
-            update
-                .new_document
-                .get_dictionary_mut(root)?
-                .set("AcroForm", dictionary! { "Fields" => Vec::<Object>::new() });
-            None
-        }
+fn add_field(update: &mut impl Update, field: ObjectId) -> Result<bool, &'static str> {
+    let root = update.root().ok_or("no catalog")?;
+    let catalog = update.object(root).ok_or("no catalog")?;
+    let mut catalog = catalog.as_dict().map_err(|_| "no catalog")?.clone();
+    let (form_id, mut form) = match catalog.get(b"AcroForm").ok().cloned() {
+        Some(Object::Reference(id)) => match update.object(id) {
+            Some(Object::Dictionary(form)) => (Some(id), form),
+            _ => return Err("a form that is not a dictionary"),
+        },
+        Some(Object::Dictionary(form)) => (None, form),
+        _ => (None, Dictionary::new()),
     };
-    let fields = {
-        let form = match form_id {
-            Some(id) => update.new_document.get_dictionary(id)?,
-            None => update
-                .new_document
-                .get_dictionary(root)?
-                .get(b"AcroForm")?
-                .as_dict()?,
-        };
-        form.get(b"Fields").ok().cloned()
-    };
-    match fields {
-        Some(Object::Reference(array_id)) => {
-            update.opt_clone_object_to_new_document(array_id)?;
-            match update.new_document.get_object_mut(array_id)? {
-                Object::Array(items) => items.push(Object::Reference(field)),
-                other => *other = Object::Array(vec![Object::Reference(field)]),
-            }
-        }
-        other => {
-            let mut items = match other {
-                Some(Object::Array(items)) => items,
-                _ => Vec::new(),
-            };
-            items.push(Object::Reference(field));
-            let form = match form_id {
-                Some(id) => update.new_document.get_dictionary_mut(id)?,
-                None => update
-                    .new_document
-                    .get_dictionary_mut(root)?
-                    .get_mut(b"AcroForm")?
-                    .as_dict_mut()?,
-            };
-            form.set("Fields", items);
-        }
-    }
+    append_to(update, &mut form, b"Fields", field)?;
     // SignaturesExist (1) + AppendOnly (2): viewers then save changes as
     // incremental updates, which keeps our signature valid.
-    let form = match form_id {
-        Some(id) => update.new_document.get_dictionary_mut(id)?,
-        None => update
-            .new_document
-            .get_dictionary_mut(root)?
-            .get_mut(b"AcroForm")?
-            .as_dict_mut()?,
-    };
     let flags = form.get(b"SigFlags").and_then(Object::as_i64).unwrap_or(0);
     if flags & 3 != 3 {
         form.set("SigFlags", flags | 3);
@@ -629,44 +759,32 @@ fn add_field(update: &mut IncrementalDocument, field: ObjectId) -> lopdf::Result
         .get(b"NeedAppearances")
         .and_then(Object::as_bool)
         .unwrap_or(false);
+    match form_id {
+        Some(id) => update.put(id, Object::Dictionary(form)),
+        None => {
+            catalog.set("AcroForm", form);
+            update.put(root, Object::Dictionary(catalog));
+        }
+    }
     Ok(need_appearances)
 }
 
 /// Appends the annotation to the page's `/Annots`, which may be absent, a
 /// direct array, or a reference to an array object.
 fn add_annotation(
-    update: &mut IncrementalDocument,
+    update: &mut impl Update,
     page_id: ObjectId,
     annotation: ObjectId,
-) -> lopdf::Result<()> {
-    update.opt_clone_object_to_new_document(page_id)?;
-    let existing = update
-        .new_document
-        .get_dictionary(page_id)?
-        .get(b"Annots")
-        .ok()
-        .cloned();
-    match existing {
-        Some(Object::Reference(array_id)) => {
-            update.opt_clone_object_to_new_document(array_id)?;
-            match update.new_document.get_object_mut(array_id)? {
-                Object::Array(items) => items.push(Object::Reference(annotation)),
-                other => *other = Object::Array(vec![Object::Reference(annotation)]),
-            }
-        }
-        Some(Object::Array(mut items)) => {
-            items.push(Object::Reference(annotation));
-            update
-                .new_document
-                .get_dictionary_mut(page_id)?
-                .set("Annots", items);
-        }
-        _ => {
-            update
-                .new_document
-                .get_dictionary_mut(page_id)?
-                .set("Annots", vec![Object::Reference(annotation)]);
-        }
+) -> Result<(), &'static str> {
+    let page = update.object(page_id).ok_or("a missing page")?;
+    let mut page = page
+        .as_dict()
+        .map_err(|_| "a page that is not a dictionary")?
+        .clone();
+    let direct = !matches!(page.get(b"Annots"), Ok(Object::Reference(_)));
+    append_to(update, &mut page, b"Annots", annotation)?;
+    if direct {
+        update.put(page_id, Object::Dictionary(page));
     }
     Ok(())
 }
@@ -745,6 +863,54 @@ pub fn sample_pdf(pages: u32, media_box: [i64; 4], rotate: Option<i64>) -> Vec<u
     let mut bytes = Vec::new();
     doc.save_to(&mut bytes).expect("in-memory save");
     bytes
+}
+
+/// A one-page sample PDF of about `bytes` bytes: the page also draws a
+/// greyscale image of pseudo-random (incompressible) pixels, as a scan
+/// would. The benchmark compares it with a many-page file of the same size.
+pub fn sample_pdf_of_size(bytes: usize) -> Vec<u8> {
+    let base = sample_pdf(1, [0, 0, 595, 842], None);
+    let side = ((bytes.saturating_sub(base.len() + 400)) as f64).sqrt() as usize;
+    let side = side.max(1);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let pixels: Vec<u8> = (0..side * side)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut doc = Document::load_mem(&base).expect("the sample loads");
+    let image = doc.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => side as i64,
+            "Height" => side as i64, "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+        },
+        pixels,
+    ));
+    let page = doc.get_pages()[&1];
+    let content = doc.add_object(Stream::new(
+        Dictionary::new(),
+        b"q 400 0 0 400 97 200 cm /Scan Do Q".to_vec(),
+    ));
+    let page = doc.get_dictionary_mut(page).expect("the sample's page");
+    let text = page
+        .get(b"Contents")
+        .cloned()
+        .expect("the sample's content");
+    page.set("Contents", vec![text, content.into()]);
+    page.set(
+        "Resources",
+        dictionary! {
+            "Font" => dictionary! { "F1" => dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" } },
+            "XObject" => dictionary! { "Scan" => image },
+        },
+    );
+    doc.reference_table.cross_reference_type = lopdf::xref::XrefType::CrossReferenceTable;
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("in-memory save");
+    out
 }
 
 #[cfg(test)]
@@ -831,6 +997,39 @@ mod tests {
     }
 
     const SERIAL: &str = "0123456789ABCDEFGHJKMN";
+
+    /// Prepares `file` by the reader (`None` if it declines the file) and by
+    /// the full load, with the same signing time and capacity.
+    fn both_ways(
+        file: &[u8],
+        placement: &Placement,
+    ) -> (
+        Option<Result<Prepared, StampError>>,
+        Result<Prepared, StampError>,
+    ) {
+        let space = SignatureSpace {
+            signing_time: time::OffsetDateTime::UNIX_EPOCH,
+            capacity: 64,
+        };
+        let limits = Limits::default();
+        let fast = std::panic::catch_unwind(|| {
+            check_size(file, &limits)
+                .and(Ok(()))
+                .map(|()| super::super::lazy::prepare(file, placement, &text(), &limits, &space))
+        })
+        .unwrap_or_else(|_| panic!("the reader panicked"));
+        let fast = match fast {
+            Err(refused) => Some(Err(refused)),
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(_declined)) => None,
+        };
+        let full = std::panic::catch_unwind(|| {
+            check_size(file, &limits)
+                .and_then(|()| prepare_loaded(file, placement, &text(), &limits, &space))
+        })
+        .unwrap_or_else(|_| panic!("the full load panicked"));
+        (fast, full)
+    }
 
     fn text() -> MarkText<'static> {
         MarkText {
@@ -1122,14 +1321,58 @@ mod tests {
         }
     }
 
+    #[test]
+    fn clean_files_and_their_updates_are_read_lazily_with_the_same_answer() {
+        let limits = Limits::default();
+        let mut files = vec![
+            sample_pdf(1, [0, 0, 595, 842], None),
+            sample_pdf(7, [0, 0, 595, 842], Some(270)),
+            object_stream_pdf(100),
+        ];
+        // Stamped, and stamped again: updates after a table and after a stream.
+        for _ in 0..2 {
+            let stamped: Vec<_> = files
+                .iter()
+                .map(|f| {
+                    stamp(f, &at(1, 10.0, 10.0), &text(), &limits)
+                        .unwrap()
+                        .bytes
+                })
+                .collect();
+            files.extend(stamped);
+        }
+        for (i, file) in files.iter().enumerate() {
+            let (fast, full) = both_ways(file, &at(1, 10.0, 10.0));
+            let fast = fast.unwrap_or_else(|| panic!("file {i}: the reader declined it"));
+            let (fast, full) = (fast.unwrap(), full.unwrap());
+            assert_eq!(fast.pages, full.pages, "file {i}");
+            // Both updates put the widget on the same page object.
+            let sealed = |p: Prepared| p.seal(&[]).unwrap().bytes;
+            let (fast, full) = (sealed(fast), sealed(full));
+            assert!(fast.starts_with(file) && full.starts_with(file));
+            assert_eq!(annotations(&fast, 1), annotations(&full, 1), "file {i}");
+        }
+    }
+
     /// A small deterministic fuzz: thousands of mutated files (flipped bytes,
     /// cuts, spliced ranges, planted tokens) must each end in a stamped file
     /// or a refusal with a code; never a panic.
     #[test]
     fn mutated_files_are_stamped_or_refused_never_a_panic() {
+        let limits = Limits::default();
+        // Plain, with object streams, and both once stamped (an update's
+        // table after a table, an update's stream after a stream).
+        let plain = sample_pdf(3, [0, 0, 595, 842], Some(90));
+        let packed = object_stream_pdf(100);
         let seeds = [
-            sample_pdf(3, [0, 0, 595, 842], Some(90)),
-            object_stream_pdf(100),
+            stamp(&plain, &at(1, 10.0, 10.0), &text(), &limits)
+                .unwrap()
+                .bytes,
+            stamp(&packed, &at(1, 10.0, 10.0), &text(), &limits)
+                .unwrap()
+                .bytes,
+            plain,
+            packed,
         ];
         let tokens: [&[u8]; 8] = [
             b" 0 R ",
@@ -1148,8 +1391,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let limits = Limits::default();
-        let (mut stamped, mut refused) = (0, 0);
+        let (mut stamped, mut refused, mut read_lazily) = (0, 0, 0);
         for round in 0..20_000 {
             let mut file = seeds[round % seeds.len()].clone();
             for _ in 0..1 + next() % 4 {
@@ -1171,6 +1413,19 @@ mod tests {
             }
             let result =
                 std::panic::catch_unwind(|| stamp(&file, &at(1, 10.0, 10.0), &text(), &limits));
+            // Where the reader takes a file, it answers as the full load does.
+            let (fast, full) = both_ways(&file, &at(1, 10.0, 10.0));
+            if let Some(fast) = fast {
+                match (&fast, &full) {
+                    (Ok(_), Ok(_)) => read_lazily += 1,
+                    (Err(a), Err(b)) if a.code() == b.code() => read_lazily += 1,
+                    _ => panic!(
+                        "round {round}: the reader answers {:?}, the full load {:?}",
+                        fast.map(|p| p.pages),
+                        full.map(|p| p.pages)
+                    ),
+                }
+            }
             match result {
                 Ok(Ok(out)) => {
                     assert!(out.bytes.starts_with(&file));
@@ -1184,8 +1439,8 @@ mod tests {
             }
         }
         assert!(
-            stamped > 0 && refused > 0,
-            "{stamped} stamped, {refused} refused"
+            stamped > 0 && refused > 0 && read_lazily > 500,
+            "{stamped} stamped, {refused} refused, {read_lazily} read lazily"
         );
     }
 }

@@ -1,0 +1,283 @@
+//! The stamp on a file read by its cross-reference data ([`crate::reader`]):
+//! the catalog, the path down the page tree to the page (by the nodes'
+//! `/Count`s), the page and the form are parsed, nothing else; the update is
+//! appended by hand and the original hashed while it is copied.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use lopdf::{Dictionary, Object, ObjectId, Stream, Writer};
+use sha2::{Digest, Sha256};
+
+use super::pdf::{
+    build, check_pages, fill_byte_range, Limits, MarkText, PageChain, Placement, Prepared,
+    SignatureSpace, StampError, Update,
+};
+use crate::reader::{ReadError, Reader};
+
+/// Deepest page tree walked (real ones are a few levels).
+const MAX_TREE_DEPTH: usize = 64;
+
+/// [`super::pdf::prepare`] on a file read lazily; `Err` when the reader
+/// declines the file and the caller should load it whole.
+pub(crate) fn prepare(
+    original: &[u8],
+    placement: &Placement,
+    text: &MarkText<'_>,
+    limits: &Limits,
+    space: &SignatureSpace,
+) -> Result<Result<Prepared, StampError>, ReadError> {
+    let reader = Reader::open(original, limits.max_stream_bytes)?;
+    let (count, page_id, nodes) = match find_page(&reader, placement.page, limits)? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let resolve = |object: &Object| match reader.resolve(object) {
+        Ok(Object::Null) | Err(_) => None,
+        Ok(found) => Some(found),
+    };
+    let chain = PageChain {
+        nodes,
+        resolve: &resolve,
+    };
+    let mut update = Appender {
+        reader: &reader,
+        changed: BTreeMap::new(),
+        next: reader.size(),
+        failed: None,
+    };
+    let built = build(&mut update, page_id, chain.shape(), placement, text, space);
+    if let Some(declined) = update.failed {
+        return Err(declined);
+    }
+    if let Err(refusal) = built {
+        return Ok(Err(refusal));
+    }
+    let (mut bytes, hashed) = update.write(original, space.capacity);
+    Ok(fill_byte_range(&mut bytes, original.len(), space.capacity)
+        .map(|hole| Prepared::new(bytes, hole, (original.len(), hashed), count)))
+}
+
+/// The page count, and page `page` with the nodes above it (nearest first),
+/// found by descending the page tree by its counts: only the nodes on the
+/// way and the page are parsed. Counts that do not add up, or a node whose
+/// `/Parent` is not the node above, make the reader decline the file.
+#[allow(clippy::type_complexity)]
+fn find_page(
+    reader: &Reader<'_>,
+    page: u32,
+    limits: &Limits,
+) -> Result<Result<(u32, ObjectId, Vec<Dictionary>), StampError>, ReadError> {
+    let declined = |why| Err(ReadError::Unreadable(why));
+    let Ok(root) = reader.trailer().get(b"Root").and_then(Object::as_reference) else {
+        return declined("no /Root");
+    };
+    let catalog = reader.dictionary(root)?;
+    let Ok(mut node_id) = catalog.get(b"Pages").and_then(Object::as_reference) else {
+        return declined("no /Pages");
+    };
+    let mut node = reader.dictionary(node_id)?;
+    if !node.has_type(b"Pages") {
+        return declined("a page tree root that is not /Pages");
+    }
+    let total = count_of(&node)?;
+    if total == 0 && !kids(reader, &node)?.is_empty() {
+        return declined("a page tree that counts no pages but has kids");
+    }
+    if let Err(refusal) = check_pages(total, page, limits) {
+        return Ok(Err(refusal));
+    }
+    let mut ancestors = vec![node.clone()];
+    let mut n = page;
+    for _ in 0..MAX_TREE_DEPTH {
+        let kids = kids(reader, &node)?;
+        let flat = count_of(&node)? as usize == kids.len();
+        let mut chosen = None;
+        if flat {
+            // As many pages as kids: when the counts are true (checked
+            // below), every kid is one page, and page n is kid n.
+            let id = kid_id(kids.get(n as usize - 1))?;
+            chosen = Some((id, reader.dictionary(id)?, 1));
+        } else {
+            for kid in &kids {
+                let id = kid_id(Some(kid))?;
+                let dict = reader.dictionary(id)?;
+                let pages = if dict.has_type(b"Page") {
+                    1
+                } else {
+                    count_of(&dict)?
+                };
+                if n <= pages {
+                    chosen = Some((id, dict, n));
+                    break;
+                }
+                n -= pages;
+            }
+        }
+        let Some((id, dict, within)) = chosen else {
+            return declined("page tree counts that do not add up");
+        };
+        if dict.get(b"Parent").and_then(Object::as_reference).ok() != Some(node_id) {
+            return declined("a page tree node whose /Parent is not its parent");
+        }
+        if dict.has_type(b"Page") {
+            if within != 1 {
+                return declined("page tree counts that do not add up");
+            }
+            ancestors.push(dict);
+            ancestors.reverse();
+            return Ok(Ok((total, id, ancestors)));
+        }
+        if !dict.has_type(b"Pages") || (flat && count_of(&dict)? != 1) || within == 0 {
+            return declined("page tree counts that do not add up");
+        }
+        ancestors.push(dict.clone());
+        (node_id, node, n) = (id, dict, within);
+    }
+    declined("a page tree deeper than any real one")
+}
+
+fn count_of(node: &Dictionary) -> Result<u32, ReadError> {
+    node.get(b"Count")
+        .and_then(Object::as_i64)
+        .ok()
+        .and_then(|c| u32::try_from(c).ok())
+        .ok_or(ReadError::Unreadable("a page tree node without a /Count"))
+}
+
+fn kids(reader: &Reader<'_>, node: &Dictionary) -> Result<Vec<Object>, ReadError> {
+    match node.get(b"Kids").map(|k| reader.resolve(k)) {
+        Ok(Ok(Object::Array(kids))) => Ok(kids),
+        _ => Err(ReadError::Unreadable("a page tree node without /Kids")),
+    }
+}
+
+fn kid_id(kid: Option<&Object>) -> Result<ObjectId, ReadError> {
+    kid.and_then(|k| k.as_reference().ok())
+        .ok_or(ReadError::Unreadable("a kid that is not a reference"))
+}
+
+/// The update over a lazily read file: what it changes and adds.
+struct Appender<'r, 'a> {
+    reader: &'r Reader<'a>,
+    changed: BTreeMap<ObjectId, Object>,
+    next: u32,
+    /// The first read that failed: the file is then loaded whole instead.
+    failed: Option<ReadError>,
+}
+
+impl Update for Appender<'_, '_> {
+    fn object(&mut self, id: ObjectId) -> Option<Object> {
+        if let Some(changed) = self.changed.get(&id) {
+            return Some(changed.clone());
+        }
+        match self.reader.object(id) {
+            Ok(Object::Null) => None,
+            Ok(object) => Some(object),
+            Err(declined) => {
+                self.failed.get_or_insert(declined);
+                None
+            }
+        }
+    }
+
+    fn put(&mut self, id: ObjectId, object: Object) {
+        self.changed.insert(id, object);
+    }
+
+    fn add(&mut self, object: Object) -> ObjectId {
+        let id = (self.next, 0);
+        self.next += 1;
+        self.changed.insert(id, object);
+        id
+    }
+
+    fn root(&self) -> Option<ObjectId> {
+        self.reader
+            .trailer()
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .ok()
+    }
+}
+
+impl Appender<'_, '_> {
+    /// The original (copied and hashed in one pass, a chunk at a time while
+    /// it is in cache), the changed and new objects, and a cross-reference
+    /// section of the kind the file's newest one is, whose `/Prev` is that
+    /// one. Returns the bytes and the hash of the original.
+    fn write(self, original: &[u8], capacity: usize) -> (Vec<u8>, Sha256) {
+        let mut out = Vec::with_capacity(original.len() + 2 * capacity + 16 * 1024);
+        let mut hasher = Sha256::new();
+        for chunk in original.chunks(64 * 1024) {
+            out.extend_from_slice(chunk);
+            hasher.update(chunk);
+        }
+        if original.last() != Some(&b'\n') {
+            out.push(b'\n');
+        }
+        let mut offsets = Vec::with_capacity(self.changed.len() + 1);
+        for (id, object) in &self.changed {
+            offsets.push((*id, out.len()));
+            // Writing to a Vec cannot fail.
+            let _ = writeln!(out, "{} {} obj", id.0, id.1);
+            let _ = Writer::write_object(&mut out, object);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let xref_at = out.len();
+        let mut trailer = self.reader.trailer().clone();
+        trailer.remove(b"XRefStm");
+        trailer.set("Prev", self.reader.startxref() as i64);
+        if self.reader.newest_is_stream() {
+            // The section describes itself too.
+            let own = (self.next, 0);
+            offsets.push((own, xref_at));
+            let width = if u32::try_from(xref_at).is_ok() { 4 } else { 8 };
+            let mut rows = Vec::with_capacity(offsets.len() * (3 + width));
+            for (id, offset) in &offsets {
+                rows.push(1);
+                rows.extend_from_slice(&(*offset as u64).to_be_bytes()[8 - width..]);
+                rows.extend_from_slice(&id.1.to_be_bytes());
+            }
+            let index: Vec<Object> = runs(&offsets)
+                .into_iter()
+                .flat_map(|(first, count)| [Object::from(first as i64), (count as i64).into()])
+                .collect();
+            trailer.set("Type", "XRef");
+            trailer.set("Size", i64::from(self.next) + 1);
+            trailer.set("W", vec![1.into(), (width as i64).into(), 2.into()]);
+            trailer.set("Index", index);
+            let _ = writeln!(out, "{} 0 obj", own.0);
+            let _ = Writer::write_object(&mut out, &Object::Stream(Stream::new(trailer, rows)));
+            out.extend_from_slice(b"\nendobj\n");
+        } else {
+            trailer.set("Size", i64::from(self.next));
+            out.extend_from_slice(b"xref\n");
+            let mut rows = offsets.iter();
+            for (first, count) in runs(&offsets) {
+                let _ = writeln!(out, "{first} {count}");
+                for (id, offset) in rows.by_ref().take(count) {
+                    // Each entry is exactly 20 bytes (ISO 32000-1, 7.5.4).
+                    let _ = write!(out, "{offset:010} {:05} n\r\n", id.1);
+                }
+            }
+            out.extend_from_slice(b"trailer\n");
+            let _ = Writer::write_object(&mut out, &Object::Dictionary(trailer));
+            out.push(b'\n');
+        }
+        let _ = write!(out, "startxref\n{xref_at}\n%%EOF\n");
+        (out, hasher)
+    }
+}
+
+/// Runs of consecutive object numbers: (first, count).
+fn runs(offsets: &[(ObjectId, usize)]) -> Vec<(u32, usize)> {
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for ((number, _), _) in offsets {
+        match runs.last_mut() {
+            Some((first, count)) if *first + *count as u32 == *number => *count += 1,
+            _ => runs.push((*number, 1)),
+        }
+    }
+    runs
+}
