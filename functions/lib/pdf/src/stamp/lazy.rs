@@ -45,6 +45,7 @@ pub(crate) fn prepare(
         changed: BTreeMap::new(),
         next: reader.size(),
         failed: None,
+        signature: None,
     };
     let built = build(&mut update, page_id, chain.shape(), placement, text, space);
     if let Some(declined) = update.failed {
@@ -164,6 +165,9 @@ struct Appender<'r, 'a> {
     next: u32,
     /// The first read that failed: the file is then loaded whole instead.
     failed: Option<ReadError>,
+    /// The signature dictionary and the bytes its hole holds: its zeros
+    /// are written straight into the output, not hex-encoded one by one.
+    signature: Option<(ObjectId, usize)>,
 }
 
 impl Update for Appender<'_, '_> {
@@ -199,6 +203,16 @@ impl Update for Appender<'_, '_> {
             .and_then(Object::as_reference)
             .ok()
     }
+
+    fn add_signature(&mut self, mut dict: Dictionary, capacity: usize) -> ObjectId {
+        dict.set(
+            "Contents",
+            Object::String(Vec::new(), lopdf::StringFormat::Hexadecimal),
+        );
+        let id = self.add(Object::Dictionary(dict));
+        self.signature = Some((id, capacity));
+        id
+    }
 }
 
 impl Appender<'_, '_> {
@@ -221,7 +235,15 @@ impl Appender<'_, '_> {
             offsets.push((*id, out.len()));
             // Writing to a Vec cannot fail.
             let _ = writeln!(out, "{} {} obj", id.0, id.1);
+            let from = out.len();
             let _ = Writer::write_object(&mut out, object);
+            if let Some((_, capacity)) = self.signature.filter(|(s, _)| s == id) {
+                const EMPTY: &[u8] = b"/Contents<>";
+                if let Some(at) = memchr::memmem::find(&out[from..], EMPTY) {
+                    let hole = from + at + EMPTY.len() - 1;
+                    out.splice(hole..hole, std::iter::repeat_n(b'0', 2 * capacity));
+                }
+            }
             out.extend_from_slice(b"\nendobj\n");
         }
         let xref_at = out.len();

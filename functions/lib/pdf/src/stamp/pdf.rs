@@ -494,6 +494,15 @@ pub(crate) trait Update {
     fn add(&mut self, object: Object) -> ObjectId;
     /// The catalog's id (the trailer's `/Root`).
     fn root(&self) -> Option<ObjectId>;
+    /// A new signature dictionary whose `/Contents` is a hex string of
+    /// `capacity` zero bytes (the hole the CMS goes into).
+    fn add_signature(&mut self, mut dict: Dictionary, capacity: usize) -> ObjectId {
+        dict.set(
+            "Contents",
+            Object::String(vec![0; capacity], lopdf::StringFormat::Hexadecimal),
+        );
+        self.add(Object::Dictionary(dict))
+    }
 }
 
 impl Update for IncrementalDocument {
@@ -574,16 +583,18 @@ pub(crate) fn build(
         scaled_content(text, placement),
     );
     let form_id = update.add(Object::Stream(form));
-    let signature_id = update.add(Object::Dictionary(dictionary! {
-        "Type" => "Sig",
-        "Filter" => "Adobe.PPKLite",
-        "SubFilter" => "ETSI.CAdES.detached",
-        "ByteRange" => BYTE_RANGE_PLACEHOLDER.iter().map(|v| Object::Integer(*v)).collect::<Vec<_>>(),
-        "Contents" => Object::String(vec![0; space.capacity], lopdf::StringFormat::Hexadecimal),
-        "Reason" => Object::string_literal(format!("e-Meterai {}", text.serial)),
-        "M" => Object::string_literal(pdf_date(space.signing_time)),
-        "ContactInfo" => Object::string_literal(text.verify_url),
-    }));
+    let signature_id = update.add_signature(
+        dictionary! {
+            "Type" => "Sig",
+            "Filter" => "Adobe.PPKLite",
+            "SubFilter" => "ETSI.CAdES.detached",
+            "ByteRange" => BYTE_RANGE_PLACEHOLDER.iter().map(|v| Object::Integer(*v)).collect::<Vec<_>>(),
+            "Reason" => Object::string_literal(format!("e-Meterai {}", text.serial)),
+            "M" => Object::string_literal(pdf_date(space.signing_time)),
+            "ContactInfo" => Object::string_literal(text.verify_url),
+        },
+        space.capacity,
+    );
     // The signature field and its widget, merged into one dictionary; the
     // mark is the widget's appearance, never page content, so signatures
     // made before stamping stay valid.
@@ -666,7 +677,7 @@ pub(crate) fn fill_byte_range(
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Stamps and signs in one go with a local key (tests and the benchmark;
