@@ -93,6 +93,17 @@ impl StreamEntries {
             .max()
             .unwrap_or(0)
     }
+
+    /// The object numbers that have a row (an `/Index` longer than the
+    /// data lists only what the data holds).
+    fn numbers(&self) -> impl Iterator<Item = u32> + '_ {
+        let width: usize = self.widths.iter().sum::<usize>().max(1);
+        let rows = self.rows.len() / width;
+        self.index.iter().flat_map(move |&(first, count, row0)| {
+            let listed = (count as usize).min(rows.saturating_sub(row0));
+            (0..listed as u32).map(move |i| first + i)
+        })
+    }
 }
 
 /// A table's runs: (first object number, its entries).
@@ -127,6 +138,18 @@ impl Section {
         }
     }
 
+    /// Every object number the section lists (free ones too).
+    fn numbers(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
+            Section::Stream(entries) => Box::new(entries.numbers()),
+            Section::Table { runs, hybrid } => Box::new(
+                runs.iter()
+                    .flat_map(|(first, entries)| (0..entries.len() as u32).map(move |i| first + i))
+                    .chain(hybrid.iter().flat_map(StreamEntries::numbers)),
+            ),
+        }
+    }
+
     fn max_number(&self) -> u32 {
         match self {
             Section::Stream(entries) => entries.max_number(),
@@ -148,8 +171,8 @@ const MAX_DEPTH: usize = 32;
 /// A PDF opened by its cross-reference data.
 pub struct Reader<'a> {
     bytes: &'a [u8],
-    /// Newest first.
-    sections: Vec<Section>,
+    /// Newest first, with where each starts.
+    sections: Vec<(usize, Section)>,
     /// The newest section's trailer (or cross-reference stream) dictionary.
     trailer: Dictionary,
     startxref: usize,
@@ -206,7 +229,7 @@ impl<'a> Reader<'a> {
                 reader.newest_is_stream = is_stream;
                 reader.trailer = trailer;
             }
-            reader.sections.push(section);
+            reader.sections.push((offset, section));
         }
         if reader.trailer.has(b"Encrypt") {
             // Objects would need decrypting and the update encrypting.
@@ -241,7 +264,39 @@ impl<'a> Reader<'a> {
     }
 
     fn entry(&self, number: u32) -> Option<Entry> {
-        self.sections.iter().find_map(|s| s.get(number))
+        self.sections.iter().find_map(|(_, s)| s.get(number))
+    }
+
+    /// Where each cross-reference section starts, newest first.
+    pub fn section_offsets(&self) -> Vec<usize> {
+        self.sections.iter().map(|(offset, _)| *offset).collect()
+    }
+
+    /// The id of object `number` in use (`None` if free or not listed).
+    pub fn current(&self, number: u32) -> Option<ObjectId> {
+        match self.entry(number)? {
+            Entry::Free => None,
+            Entry::Normal { generation, .. } => Some((number, generation)),
+            Entry::Compressed { .. } => Some((number, 0)),
+        }
+    }
+
+    /// The object numbers listed by the sections that start at `from` or
+    /// later (the updates appended after a revision of `from` bytes),
+    /// sorted; at most `max` of them, else `None`.
+    pub fn numbers_listed_from(&self, from: usize, max: usize) -> Option<Vec<u32>> {
+        let mut numbers = Vec::new();
+        for (_, section) in self.sections.iter().filter(|(at, _)| *at >= from) {
+            for number in section.numbers() {
+                if numbers.len() >= max {
+                    return None;
+                }
+                numbers.push(number);
+            }
+        }
+        numbers.sort_unstable();
+        numbers.dedup();
+        Some(numbers)
     }
 
     /// The object `id` (null if free or not listed, as the standard says).

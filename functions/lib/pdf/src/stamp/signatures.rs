@@ -1,10 +1,11 @@
 //! Reading the signatures in a PDF back: where each one's signed bytes are,
 //! its CMS, and what changed in the file after it was made.
 
-use lopdf::{Dictionary, Document, Object};
+use lopdf::{Dictionary, Document, Object, ObjectId};
 use sha2::{Digest, Sha256};
 
-use super::pdf::{load, Limits, StampError};
+use super::pdf::{load, sniff, Limits, StampError};
+use crate::reader::{ReadError, Reader};
 
 /// A signature dictionary as found in a file, with its signed bytes located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,18 +67,73 @@ fn checked_range(dict: &Dictionary, bytes: &[u8]) -> Option<[usize; 4]> {
     sane.then_some(r)
 }
 
-/// A file parsed once (its latest revision) for everything verification
-/// asks of it: its signatures, and what changed after each.
+/// A file opened once for everything verification asks of it: its
+/// signatures, and what changed after each. Read by its cross-reference
+/// data ([`crate::reader`]: the form's signature fields, and the objects the
+/// later updates list), or, for a file the reader declines, loaded whole.
 pub struct SignedFile<'a> {
     bytes: &'a [u8],
-    doc: Document,
+    limits: Limits,
+    view: View<'a>,
+}
+
+enum View<'a> {
+    Lazy(Reader<'a>),
+    // Boxed: a loaded document is three times a reader's size.
+    Loaded(Box<Document>),
+}
+
+/// Most form fields walked to find the signatures (real forms: dozens).
+const MAX_FIELDS: usize = 20_000;
+/// Most objects a later update may list for the lazy comparison.
+const MAX_LATER_OBJECTS: usize = 100_000;
+
+/// The signature a dictionary is, if it is one (`/Type /Sig`, or any with
+/// `/ByteRange` and `/Contents`), with its signed bytes located.
+fn found_signature(dict: &Dictionary, bytes: &[u8]) -> Option<FoundSignature> {
+    let is_signature = dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"Sig")
+        || (dict.has(b"ByteRange") && dict.has(b"Contents"));
+    if !is_signature {
+        return None;
+    }
+    let byte_range = checked_range(dict, bytes);
+    let contents = byte_range
+        .and_then(|[_, a, b, _]| hex::decode(&bytes[a + 1..b - 1]).ok())
+        .unwrap_or_default();
+    Some(FoundSignature {
+        reason: text(dict, b"Reason"),
+        sub_filter: text(dict, b"SubFilter"),
+        signing_time: text(dict, b"M"),
+        byte_range,
+        contents,
+    })
 }
 
 impl<'a> SignedFile<'a> {
     pub fn parse(bytes: &'a [u8], limits: &Limits) -> Result<Self, StampError> {
+        if bytes.len() > limits.max_bytes {
+            return Err(StampError::TooLarge {
+                bytes: bytes.len(),
+                limit: limits.max_bytes,
+            });
+        }
+        sniff(bytes)?;
+        match Reader::open(bytes, limits.max_stream_bytes) {
+            Ok(reader) => Ok(Self {
+                bytes,
+                limits: *limits,
+                view: View::Lazy(reader),
+            }),
+            Err(ReadError::Unreadable(_)) => Self::parse_loaded(bytes, limits),
+        }
+    }
+
+    /// [`Self::parse`] by loading the whole file.
+    pub(crate) fn parse_loaded(bytes: &'a [u8], limits: &Limits) -> Result<Self, StampError> {
         Ok(Self {
             bytes,
-            doc: load(bytes, limits)?,
+            limits: *limits,
+            view: View::Loaded(Box::new(load(bytes, limits)?)),
         })
     }
 
@@ -85,35 +141,38 @@ impl<'a> SignedFile<'a> {
         self.bytes
     }
 
-    /// Every signature dictionary (`/Type /Sig`, or any with `/ByteRange`
-    /// and `/Contents`).
+    /// Every signature: the values of the form's signature fields (read
+    /// lazily), or every signature dictionary of a file loaded whole.
     pub fn signatures(&self) -> Vec<FoundSignature> {
-        let bytes = self.bytes;
-        let mut found = Vec::new();
-        for object in self.doc.objects.values() {
-            let Ok(dict) = object.as_dict() else { continue };
-            let is_signature = dict.get(b"Type").and_then(Object::as_name).ok() == Some(b"Sig")
-                || (dict.has(b"ByteRange") && dict.has(b"Contents"));
-            if !is_signature {
-                continue;
-            }
-            let byte_range = checked_range(dict, bytes);
-            let contents = byte_range
-                .and_then(|[_, a, b, _]| hex::decode(&bytes[a + 1..b - 1]).ok())
-                .unwrap_or_default();
-            found.push(FoundSignature {
-                reason: text(dict, b"Reason"),
-                sub_filter: text(dict, b"SubFilter"),
-                signing_time: text(dict, b"M"),
-                byte_range,
-                contents,
-            });
-        }
-        found
+        let loaded;
+        let doc = match &self.view {
+            View::Lazy(reader) => match field_signatures(reader) {
+                Ok(dicts) => {
+                    return dicts
+                        .iter()
+                        .filter_map(|d| found_signature(d, self.bytes))
+                        .collect()
+                }
+                Err(ReadError::Unreadable(_)) => match load(self.bytes, &self.limits) {
+                    Ok(doc) => {
+                        loaded = doc;
+                        &loaded
+                    }
+                    Err(_) => return Vec::new(),
+                },
+            },
+            View::Loaded(doc) => doc,
+        };
+        doc.objects
+            .values()
+            .filter_map(|o| o.as_dict().ok())
+            .filter_map(|d| found_signature(d, self.bytes))
+            .collect()
     }
 
-    /// Compares the signed revision (`bytes[..signed_len]`, parsed here)
-    /// with the file.
+    /// Compares the signed revision (`bytes[..signed_len]`) with the file:
+    /// read lazily, only the objects the later updates list; loaded whole,
+    /// every object of both.
     pub fn later_changes(
         &self,
         signed_len: usize,
@@ -122,9 +181,139 @@ impl<'a> SignedFile<'a> {
         if signed_len >= self.bytes.len() {
             return Ok(LaterChanges::None);
         }
-        let before = load(&self.bytes[..signed_len], limits)?;
-        Ok(compare(&before, &self.doc))
+        let signed = &self.bytes[..signed_len];
+        let loaded;
+        let after = match &self.view {
+            View::Lazy(after) => {
+                if let Ok(answer) = lazy_later_changes(after, signed, limits) {
+                    return Ok(answer);
+                }
+                loaded = load(self.bytes, limits)?;
+                &loaded
+            }
+            View::Loaded(doc) => doc,
+        };
+        let before = load(signed, limits)?;
+        let lookup = |id| after.get_dictionary(id).ok().cloned();
+        Ok(compare(&before, after, &lookup))
     }
+}
+
+/// The values of the form's fields that are signatures, in object order,
+/// found down `/AcroForm /Fields` and their `/Kids`.
+fn field_signatures(reader: &Reader<'_>) -> Result<Vec<Dictionary>, ReadError> {
+    let declined = ReadError::Unreadable("no catalog");
+    let root = reader
+        .trailer()
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(|_| declined.clone())?;
+    let catalog = reader.dictionary(root)?;
+    let form = match catalog.get(b"AcroForm") {
+        Ok(form) => reader.resolve(form)?,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let fields = match form.as_dict().and_then(|f| f.get(b"Fields")) {
+        Ok(fields) => reader.resolve(fields)?,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut stack: Vec<ObjectId> = match &fields {
+        Object::Array(items) => items
+            .iter()
+            .rev()
+            .filter_map(|i| i.as_reference().ok())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut found = std::collections::BTreeMap::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if seen.len() > MAX_FIELDS {
+            return Err(ReadError::Unreadable("more form fields than any real form"));
+        }
+        let Object::Dictionary(field) = reader.object(id)? else {
+            continue;
+        };
+        if let Ok(Object::Reference(value)) = field.get(b"V") {
+            if let Object::Dictionary(value_dict) = reader.object(*value)? {
+                found.insert(*value, value_dict);
+            }
+        }
+        if let Ok(kids) = field.get(b"Kids") {
+            if let Object::Array(kids) = reader.resolve(kids)? {
+                stack.extend(kids.iter().rev().filter_map(|k| k.as_reference().ok()));
+            }
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+/// [`SignedFile::later_changes`] on a file read lazily: the objects that the
+/// sections after the signed revision list, old against new. Declines when
+/// the signed revision does not read, the later sections do not chain to
+/// it, or an object does not read (the caller then loads both whole).
+fn lazy_later_changes(
+    after: &Reader<'_>,
+    signed: &[u8],
+    limits: &Limits,
+) -> Result<LaterChanges, ReadError> {
+    let before = Reader::open(signed, limits.max_stream_bytes)?;
+    let older: Vec<usize> = after
+        .section_offsets()
+        .into_iter()
+        .filter(|at| *at < signed.len())
+        .collect();
+    if older != before.section_offsets() {
+        return Err(ReadError::Unreadable(
+            "later sections that do not chain to the signed revision",
+        ));
+    }
+    let numbers = after
+        .numbers_listed_from(signed.len(), MAX_LATER_OBJECTS)
+        .ok_or(ReadError::Unreadable(
+            "later updates listing too many objects",
+        ))?;
+    let info = after
+        .trailer()
+        .get(b"Info")
+        .and_then(Object::as_reference)
+        .ok();
+    let failed = std::cell::Cell::new(false);
+    let lookup = |id| match after.object(id) {
+        Ok(Object::Dictionary(dict)) => Some(dict),
+        Ok(_) => None,
+        Err(_) => {
+            failed.set(true);
+            None
+        }
+    };
+    let mut verdict = LaterChanges::Allowed;
+    for number in numbers {
+        let Some(id) = before.current(number) else {
+            // New objects matter only through what now refers to them.
+            continue;
+        };
+        if after.current(number) != Some(id) {
+            // Removed, or replaced by another generation.
+            verdict = LaterChanges::Disallowed;
+            break;
+        }
+        let (old, new) = (before.object(id)?, after.object(id)?);
+        if old == new || Some(id) == info {
+            continue;
+        }
+        if !allowed_object_change(&lookup, &old, &new) {
+            verdict = LaterChanges::Disallowed;
+            break;
+        }
+    }
+    if failed.get() {
+        return Err(ReadError::Unreadable("an object the comparison needs"));
+    }
+    Ok(verdict)
 }
 
 /// Every signature dictionary in the file (parses it).
@@ -156,7 +345,10 @@ pub fn later_changes(
     SignedFile::parse(bytes, limits)?.later_changes(signed_len, limits)
 }
 
-fn compare(before: &Document, after: &Document) -> LaterChanges {
+/// A dictionary of the newest revision by id (`None` if there is none).
+type Lookup<'l> = dyn Fn(ObjectId) -> Option<Dictionary> + 'l;
+
+fn compare(before: &Document, after: &Document, lookup: &Lookup<'_>) -> LaterChanges {
     if before
         .objects
         .keys()
@@ -177,14 +369,14 @@ fn compare(before: &Document, after: &Document) -> LaterChanges {
         if old == new || Some(*id) == info {
             continue;
         }
-        if !allowed_object_change(after, old, new) {
+        if !allowed_object_change(lookup, old, new) {
             return LaterChanges::Disallowed;
         }
     }
     LaterChanges::Allowed
 }
 
-fn allowed_object_change(after: &Document, old: &Object, new: &Object) -> bool {
+fn allowed_object_change(after: &Lookup<'_>, old: &Object, new: &Object) -> bool {
     match (old, new) {
         (Object::Dictionary(a), Object::Dictionary(b)) => allowed_dict_change(after, a, b),
         (Object::Array(a), Object::Array(b)) => only_signature_fields_appended(after, a, b),
@@ -192,7 +384,7 @@ fn allowed_object_change(after: &Document, old: &Object, new: &Object) -> bool {
     }
 }
 
-fn allowed_dict_change(after: &Document, a: &Dictionary, b: &Dictionary) -> bool {
+fn allowed_dict_change(after: &Lookup<'_>, a: &Dictionary, b: &Dictionary) -> bool {
     let keys: std::collections::BTreeSet<&Vec<u8>> =
         a.iter().chain(b.iter()).map(|(k, _)| k).collect();
     keys.into_iter().all(|key| {
@@ -229,26 +421,25 @@ fn allowed_dict_change(after: &Document, a: &Dictionary, b: &Dictionary) -> bool
     })
 }
 
-fn only_signature_fields_appended(after: &Document, old: &[Object], new: &[Object]) -> bool {
+fn only_signature_fields_appended(after: &Lookup<'_>, old: &[Object], new: &[Object]) -> bool {
     new.len() >= old.len()
         && new[..old.len()] == *old
         && new[old.len()..].iter().all(|item| match item {
-            Object::Reference(id) => after
-                .get_dictionary(*id)
-                .is_ok_and(|d| is_signature_field(after, d)),
+            Object::Reference(id) => after(*id).is_some_and(|d| is_signature_field(after, &d)),
             _ => false,
         })
 }
 
 /// A signature field (or its widget, or a widget whose parent is one).
-fn is_signature_field(after: &Document, dict: &Dictionary) -> bool {
+fn is_signature_field(after: &Lookup<'_>, dict: &Dictionary) -> bool {
     let is_sig = |d: &Dictionary| d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig");
     is_sig(dict)
         || dict
             .get(b"Parent")
             .and_then(Object::as_reference)
-            .and_then(|p| after.get_dictionary(p))
-            .is_ok_and(is_sig)
+            .ok()
+            .and_then(after)
+            .is_some_and(|p| is_sig(&p))
 }
 
 #[cfg(test)]
@@ -352,6 +543,80 @@ mod tests {
             later_changes(&described, first.len(), &limits).unwrap(),
             LaterChanges::Allowed
         );
+    }
+
+    /// The stamped, stamped-again, edited and described files of the test
+    /// above.
+    fn revisions() -> Vec<(Vec<u8>, usize)> {
+        let first = stamp(&sample_pdf(2, [0, 0, 595, 842], None), "FIRST", 10.0);
+        let second = stamp(&first, "SECOND", 300.0);
+        let third = stamp(&second, "THIRD", 500.0);
+        let doc = Document::load_mem(&second).unwrap();
+        let page = *doc.get_pages().get(&2).unwrap();
+        let mut update = IncrementalDocument::create_from(second.clone(), doc);
+        update.opt_clone_object_to_new_document(page).unwrap();
+        update
+            .new_document
+            .get_dictionary_mut(page)
+            .unwrap()
+            .set("Rotate", 90);
+        let mut edited = Vec::new();
+        update.save_to(&mut edited).unwrap();
+        let len = first.len();
+        vec![(first, len), (second, len), (third, len), (edited, len)]
+    }
+
+    #[test]
+    fn read_lazily_the_signatures_and_later_changes_are_those_of_the_full_load() {
+        let limits = Limits::default();
+        let mut state = 0x51_7cc1_b727_220au64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut compared, mut verdicts) = (0, std::collections::BTreeMap::new());
+        for (file, first_len) in revisions() {
+            for round in 0..400 {
+                let mut file = file.clone();
+                // Round 0 is the file itself; the rest flip a few bytes.
+                for _ in 0..(if round == 0 { 0 } else { 1 + next() % 3 }) {
+                    let at = (next() as usize) % file.len();
+                    file[at] = next() as u8;
+                }
+                let Ok(lazy) = SignedFile::parse(&file, &limits) else {
+                    continue;
+                };
+                let View::Lazy(reader) = &lazy.view else {
+                    continue;
+                };
+                let Ok(full) = SignedFile::parse_loaded(&file, &limits) else {
+                    continue;
+                };
+                // What the form lists is among what the full load finds.
+                let everything = full.signatures();
+                for found in lazy.signatures() {
+                    assert!(everything.contains(&found), "round {round}: {found:?}");
+                }
+                for len in [first_len, file.len() / 2] {
+                    if len >= file.len() {
+                        continue;
+                    }
+                    let signed = &file[..len];
+                    let Ok(answer) = lazy_later_changes(reader, signed, &limits) else {
+                        continue;
+                    };
+                    let expected = full.later_changes(len, &limits).unwrap();
+                    assert_eq!(answer, expected, "round {round}, signed length {len}");
+                    compared += 1;
+                    *verdicts.entry(format!("{answer:?}")).or_insert(0) += 1;
+                }
+            }
+        }
+        // Both verdicts were reached lazily, many times.
+        assert!(compared > 500, "{compared} compared: {verdicts:?}");
+        assert!(verdicts.len() >= 2, "{verdicts:?}");
     }
 
     #[test]
