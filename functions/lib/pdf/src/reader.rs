@@ -5,18 +5,26 @@
 //! give a [`lopdf::Document`]; the stamp needs the trailer, the catalog, the
 //! path through the page tree, the page and the form. This reader keeps the
 //! cross-reference sections (tables, streams, hybrid files, the `/Prev` chain
-//! of earlier updates) and parses an object when it is asked for, with
-//! lopdf's own object parser (see [`parse_direct`]) and its stream decoders.
+//! of earlier updates) and reads an object when it is asked for: skimmed
+//! ([`Reader::peek`]: its type and count, without building it) or parsed with
+//! lopdf's own object parser ([`Reader::object`], see [`parse_direct`]). Only
+//! the object streams that hold such objects are inflated.
 //!
-//! It is strict on purpose: anything it does not find exactly where the
-//! cross-reference data says (an offset off by a byte, a section that does
-//! not parse, a stream whose `/Length` is wrong, an encrypted file) is
-//! [`ReadError::Unreadable`], and the caller then loads the file the old way,
-//! with lopdf's repairs and refusals. So a file is never accepted here that
-//! the full loader would refuse, and broken files keep their answers.
+//! It is strict on purpose. Its grammar for `startxref`, tables and
+//! cross-reference streams is lopdf's; anything it does not find exactly where
+//! the cross-reference data says (an offset off by a byte, a section lopdf
+//! would not read, a `/Length` that does not reach `endstream`, a generation
+//! that differs, an encrypted file) is [`ReadError::Unreadable`], and the
+//! caller then loads the file whole, with lopdf's repairs and refusals. Work
+//! is bounded: objects read, bytes scanned and bytes inflated per file.
+//!
+//! One deliberate difference: an object stream nothing needs is never
+//! inflated, so a file is not refused for one that would inflate past the
+//! limit (the full load refuses those).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::rc::Rc;
 
 use lopdf::{dictionary, Dictionary, Object, ObjectId, ObjectStream, Stream};
@@ -47,7 +55,7 @@ enum Entry {
 #[derive(Debug)]
 struct StreamEntries {
     widths: [usize; 3],
-    /// (first object number, count, first row).
+    /// (first object number, count, first row), runs that do not overlap.
     index: Vec<(u32, u32, usize)>,
     rows: Vec<u8>,
 }
@@ -81,41 +89,26 @@ impl StreamEntries {
                 container: u32::try_from(fields[1]).ok()?,
                 index: u32::try_from(fields[2]).ok()?,
             },
-            // Unknown types are null references (ISO 32000-1, 7.5.8.3).
-            _ => Entry::Free,
+            // Checked when the section was read.
+            _ => return None,
         })
     }
 
-    fn max_number(&self) -> u32 {
+    fn numbers(&self) -> impl Iterator<Item = u32> + '_ {
         self.index
             .iter()
-            .map(|(first, count, _)| first.saturating_add(*count))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// The object numbers that have a row (an `/Index` longer than the
-    /// data lists only what the data holds).
-    fn numbers(&self) -> impl Iterator<Item = u32> + '_ {
-        let width: usize = self.widths.iter().sum::<usize>().max(1);
-        let rows = self.rows.len() / width;
-        self.index.iter().flat_map(move |&(first, count, row0)| {
-            let listed = (count as usize).min(rows.saturating_sub(row0));
-            (0..listed as u32).map(move |i| first + i)
-        })
+            .flat_map(|&(first, count, _)| (0..count).map(move |i| first + i))
     }
 }
-
-/// A table's runs: (first object number, its entries).
-type Runs = Vec<(u32, Vec<Entry>)>;
 
 /// One section of the chain.
 #[derive(Debug)]
 enum Section {
-    /// A classic table: runs of (first number, entries); with the
-    /// `/XRefStm` of a hybrid file, consulted for what the table leaves free.
+    /// A classic table: runs of (first number, entries) that do not overlap;
+    /// with the `/XRefStm` of a hybrid file, consulted for what the table
+    /// does not list as in use.
     Table {
-        runs: Runs,
+        runs: Vec<(u32, Vec<Entry>)>,
         hybrid: Option<StreamEntries>,
     },
     Stream(StreamEntries),
@@ -130,6 +123,8 @@ impl Section {
                     let i = number.checked_sub(*first)? as usize;
                     entries.get(i).copied()
                 });
+                // As lopdf merges a hybrid file: the stream fills what the
+                // table lists as free or not at all.
                 match (listed, hybrid) {
                     (Some(Entry::Free) | None, Some(stream)) => stream.get(number).or(listed),
                     _ => listed,
@@ -150,23 +145,54 @@ impl Section {
         }
     }
 
-    fn max_number(&self) -> u32 {
+    /// One past the highest object number listed.
+    fn end(&self) -> u64 {
+        let stream_end = |s: &StreamEntries| {
+            s.index
+                .iter()
+                .map(|(first, count, _)| u64::from(*first) + u64::from(*count))
+                .max()
+                .unwrap_or(0)
+        };
         match self {
-            Section::Stream(entries) => entries.max_number(),
+            Section::Stream(entries) => stream_end(entries),
             Section::Table { runs, hybrid } => runs
                 .iter()
-                .map(|(first, e)| first.saturating_add(e.len() as u32))
-                .chain(hybrid.as_ref().map(StreamEntries::max_number))
+                .map(|(first, e)| u64::from(*first) + e.len() as u64)
+                .chain(hybrid.as_ref().map(stream_end))
                 .max()
                 .unwrap_or(0),
         }
     }
 }
 
+/// An object stream, inflated and its header read, once per file.
+struct Container {
+    content: Vec<u8>,
+    /// (object number, start, end) of each member, in header order.
+    members: Vec<(u32, Range<usize>)>,
+}
+
 /// Most sections followed through `/Prev` (real files have a handful).
 const MAX_SECTIONS: usize = 256;
 /// Deepest chain of indirect `/Length`s or references followed at once.
 const MAX_DEPTH: usize = 32;
+/// Most objects read (parsed or skimmed) per file.
+const MAX_READS: usize = 200_000;
+/// The highest object number an update may use (ISO 32000-1, C.2).
+const MAX_OBJECT_NUMBER: u64 = 8_388_607;
+/// Fewest bytes lopdf lets one cross-reference stream row take.
+const MIN_ROW_WIDTH: usize = 3;
+
+/// What [`Reader::peek`] tells of an object without building it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// `/Type`, if the object is a dictionary that has one.
+    pub kind: Option<Vec<u8>>,
+    /// `/Count`, if the dictionary has a direct integer one.
+    pub count: Option<i64>,
+    pub is_dictionary: bool,
+}
 
 /// A PDF opened by its cross-reference data.
 pub struct Reader<'a> {
@@ -179,13 +205,19 @@ pub struct Reader<'a> {
     newest_is_stream: bool,
     size: u32,
     max_stream_bytes: usize,
-    containers: RefCell<HashMap<u32, Rc<Vec<u8>>>>,
+    containers: RefCell<HashMap<u32, Rc<Container>>>,
+    /// Budgets left: objects to read, bytes to inflate, bytes to scan for
+    /// `endobj` (a file without them must not make every read scan to the
+    /// end).
+    reads: Cell<usize>,
+    inflate: Cell<usize>,
+    scan: Cell<usize>,
 }
 
 impl<'a> Reader<'a> {
-    /// Reads the chain of cross-reference sections; no object yet. Streams
-    /// (cross-reference and object streams) inflate to `max_stream_bytes` at
-    /// most.
+    /// Reads the chain of cross-reference sections; no object yet. One
+    /// stream (a cross-reference or object stream) inflates to
+    /// `max_stream_bytes` at most, all of them together to twice that.
     pub fn open(bytes: &'a [u8], max_stream_bytes: usize) -> Result<Self> {
         if !bytes.starts_with(b"%PDF-") {
             return unreadable("no header at the start");
@@ -200,21 +232,22 @@ impl<'a> Reader<'a> {
             size: 0,
             max_stream_bytes,
             containers: RefCell::default(),
+            reads: Cell::new(MAX_READS),
+            inflate: Cell::new(max_stream_bytes.saturating_mul(2)),
+            scan: Cell::new(bytes.len().saturating_mul(2).saturating_add(1 << 20)),
         };
         let mut next = Some(startxref);
         let mut seen = std::collections::HashSet::new();
+        let mut end = 0u64;
         while let Some(offset) = next {
             if !seen.insert(offset) || reader.sections.len() >= MAX_SECTIONS {
                 return unreadable("a /Prev chain that loops or does not end");
             }
             let (section, mut trailer, is_stream) = reader.section_at(offset)?;
-            let size = trailer
-                .get(b"Size")
-                .and_then(Object::as_i64)
-                .ok()
-                .and_then(|s| u32::try_from(s).ok())
-                .ok_or(ReadError::Unreadable("a section without /Size"))?;
-            reader.size = reader.size.max(size).max(section.max_number());
+            if trailer.get(b"Size").and_then(Object::as_i64).is_err() {
+                return unreadable("a section without /Size");
+            }
+            end = end.max(section.end());
             next = match trailer.remove(b"Prev") {
                 None => None,
                 Some(prev) => Some(
@@ -231,19 +264,48 @@ impl<'a> Reader<'a> {
             }
             reader.sections.push((offset, section));
         }
+        // As lopdf does, the entries decide the size, whatever /Size says;
+        // and an update must have numbers left to use.
+        if end >= MAX_OBJECT_NUMBER {
+            return unreadable("object numbers past the limit");
+        }
+        reader.size = end as u32;
         if reader.trailer.has(b"Encrypt") {
             // Objects would need decrypting and the update encrypting.
             return unreadable("encrypted");
         }
+        reader.check_headers()?;
         Ok(reader)
     }
 
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// lopdf files each object it loads under the number its own header
+    /// gives, whatever the entry that led to it says; so every object in
+    /// use must start where its entry says with its own header, or the
+    /// reader and lopdf would see different objects. Headers only: a few
+    /// bytes per object, no body parsed.
+    fn check_headers(&self) -> Result<()> {
+        // Every number is below `size`: a bit each.
+        let mut seen = vec![0u64; (self.size as usize).div_ceil(64)];
+        for (_, section) in &self.sections {
+            for number in section.numbers() {
+                let (word, bit) = (number as usize / 64, 1u64 << (number % 64));
+                if seen[word] & bit != 0 {
+                    continue;
+                }
+                seen[word] |= bit;
+                if let Some(Entry::Normal { offset, generation }) = section.get(number) {
+                    let header = self.bytes.get(offset..).and_then(object_header);
+                    if header.map(|(id, _)| id) != Some((number, generation)) {
+                        return unreadable("an object whose header is not its entry's");
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The newest trailer, without `/Prev` (from a cross-reference stream:
-    /// its dictionary).
+    /// its dictionary, without the stream's own keys).
     pub fn trailer(&self) -> &Dictionary {
         &self.trailer
     }
@@ -258,7 +320,8 @@ impl<'a> Reader<'a> {
         self.newest_is_stream
     }
 
-    /// The first object number no section uses.
+    /// One past the highest object number any section lists: the first
+    /// number an update can use.
     pub fn size(&self) -> u32 {
         self.size
     }
@@ -301,7 +364,44 @@ impl<'a> Reader<'a> {
 
     /// The object `id` (null if free or not listed, as the standard says).
     pub fn object(&self, id: ObjectId) -> Result<Object> {
-        self.object_at_depth(id, 0)
+        match self.raw(id, 0)? {
+            None => Ok(Object::Null),
+            Some(raw) => parse_direct(raw.slice()),
+        }
+    }
+
+    /// What object `id` is, skimmed where it can be (without building it),
+    /// parsed where it cannot.
+    pub fn peek(&self, id: ObjectId) -> Result<Peek> {
+        let Some(raw) = self.raw(id, 0)? else {
+            return Ok(Peek {
+                kind: None,
+                count: None,
+                is_dictionary: false,
+            });
+        };
+        if let Some(skimmed) = skim(raw.slice()) {
+            return Ok(skimmed.peek);
+        }
+        Ok(match parse_direct(raw.slice())? {
+            Object::Dictionary(dict) => Peek {
+                kind: dict
+                    .get(b"Type")
+                    .and_then(Object::as_name)
+                    .ok()
+                    .map(<[u8]>::to_vec),
+                count: match dict.get(b"Count") {
+                    Ok(Object::Integer(n)) => Some(*n),
+                    _ => None,
+                },
+                is_dictionary: true,
+            },
+            _ => Peek {
+                kind: None,
+                count: None,
+                is_dictionary: false,
+            },
+        })
     }
 
     /// `object`, or the object it refers to.
@@ -320,90 +420,104 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn object_at_depth(&self, id: ObjectId, depth: usize) -> Result<Object> {
+    /// The bytes of object `id` (`None` if free or not listed).
+    fn raw(&self, id: ObjectId, depth: usize) -> Result<Option<Raw<'a>>> {
         if depth > MAX_DEPTH {
             return unreadable("references nested too deep");
         }
+        let left = self.reads.get();
+        if left == 0 {
+            return unreadable("more objects read than any stamp needs");
+        }
+        self.reads.set(left - 1);
         match self.entry(id.0) {
-            None | Some(Entry::Free) => Ok(Object::Null),
+            None | Some(Entry::Free) => Ok(None),
             Some(Entry::Normal { offset, generation }) => {
                 if generation != id.1 {
-                    return Ok(Object::Null);
+                    // lopdf keys objects by their headers; leave it to lopdf.
+                    return unreadable("a reference of another generation");
                 }
-                let (object, stream) = self.indirect_at(offset, id, depth)?;
+                let (body, stream) = self.indirect_at(offset, id, depth)?;
                 match stream {
                     // Streams are read only as containers, never handed out.
                     Some(_) => unreadable("a stream where an object was expected"),
-                    None => Ok(object),
+                    None => Ok(Some(Raw::File(body))),
                 }
             }
             Some(Entry::Compressed { container, index }) => {
                 if id.1 != 0 {
-                    return Ok(Object::Null);
+                    return unreadable("a reference of another generation");
                 }
-                self.compressed(id.0, container, index, depth)
+                let container_stream = self.container(container, depth)?;
+                let Some((number, range)) = container_stream.members.get(index as usize).cloned()
+                else {
+                    return unreadable("an index past the object stream's header");
+                };
+                if number != id.0 {
+                    return unreadable("an object stream that holds another object there");
+                }
+                Ok(Some(Raw::Member(container_stream, range)))
             }
         }
     }
 
-    /// The object at `offset`, which must be `id`'s header, and its stream
-    /// data if it is a stream.
+    /// The object at `offset`, which must be `id`'s header: its bytes (the
+    /// object alone where it skims, else up to `endobj`), and its stream data
+    /// if it is a stream.
     fn indirect_at(
         &self,
         offset: usize,
         id: ObjectId,
         depth: usize,
-    ) -> Result<(Object, Option<&'a [u8]>)> {
+    ) -> Result<(&'a [u8], Option<&'a [u8]>)> {
         let bytes = self.bytes;
-        let rest = bytes
+        let (found, body) = bytes
             .get(offset..)
-            .ok_or(ReadError::Unreadable("an offset past the end"))?;
-        let (number, rest) = integer(rest).ok_or(ReadError::Unreadable("no object header"))?;
-        let (generation, rest) =
-            integer(skip_space(rest)).ok_or(ReadError::Unreadable("no object header"))?;
-        let rest = skip_space(rest);
-        if (number, generation) != (u64::from(id.0), u64::from(id.1)) || !rest.starts_with(b"obj") {
+            .and_then(object_header)
+            .ok_or(ReadError::Unreadable("no object header there"))?;
+        if found != id {
             return unreadable("the cross-reference data points elsewhere");
         }
-        let body_at = bytes.len() - rest.len() + 3;
-        let body = &bytes[body_at..];
-        // The body ends at `endobj`, or at `stream` for a stream: the object
-        // parser reads one object from the front and ignores what follows.
-        let end = memchr::memmem::find(body, b"endobj").unwrap_or(body.len());
-        let stream_kw = memchr::memmem::find(&body[..end], b"stream");
-        let object = parse_direct(&body[..stream_kw.unwrap_or(end)])?;
-        let Some(kw) = stream_kw else {
+        let body = skip_space(body);
+        let Some(skimmed) = skim(body) else {
+            // Not plainly formed: hand lopdf's parser the bytes up to
+            // `endobj` (it reads one object from the front). Never a stream.
+            let end = self.find_endobj(body)?;
+            if memchr::memmem::find(&body[..end], b"stream").is_some() {
+                return unreadable("a stream that does not skim");
+            }
+            return Ok((&body[..end], None));
+        };
+        let object = &body[..skimmed.end];
+        // As lopdf: white space and comments, `stream`, spaces, an end of line.
+        let after = skip_space(&body[skimmed.end..]);
+        let Some(after) = after.strip_prefix(b"stream") else {
             return Ok((object, None));
         };
-        let Object::Dictionary(dict) = &object else {
+        if !skimmed.peek.is_dictionary {
             return unreadable("stream data after something not a dictionary");
-        };
-        // The keyword counts only right after the dictionary (a `stream`
-        // inside a name or after other bytes is not one, and lopdf would
-        // then read a dictionary; let it).
-        let before = &body[..kw];
-        let blanks = before
+        }
+        let after = &after[after
             .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_whitespace())
-            .count();
-        if !before[..before.len() - blanks].ends_with(b">>") {
-            return unreadable("`stream` that does not follow its dictionary");
-        }
-        let mut data_at = body_at + kw + b"stream".len();
-        if bytes.get(data_at..data_at + 2) == Some(b"\r\n") {
-            data_at += 2;
-        } else if bytes.get(data_at) == Some(&b'\n') {
-            data_at += 1;
-        } else {
-            return unreadable("`stream` not followed by an end of line");
-        }
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count()..];
+        let data = eol(after).ok_or(ReadError::Unreadable("`stream` without an end of line"))?;
+        let data_at = bytes.len() - data.len();
+        let dict = match parse_direct(object)? {
+            Object::Dictionary(dict) => dict,
+            _ => return unreadable("a stream whose dictionary does not parse"),
+        };
         let length = match dict.get(b"Length") {
             Ok(Object::Integer(n)) => *n,
-            Ok(Object::Reference(r)) => match self.object_at_depth(*r, depth + 1)? {
-                Object::Integer(n) => n,
-                _ => return unreadable("a /Length that is not a number"),
-            },
+            Ok(Object::Reference(r)) if depth < MAX_DEPTH => {
+                match self
+                    .raw(*r, depth + 1)?
+                    .map(|raw| parse_direct(raw.slice()))
+                {
+                    Some(Ok(Object::Integer(n))) => n,
+                    _ => return unreadable("a /Length that is not a number"),
+                }
+            }
             _ => return unreadable("a stream without /Length"),
         };
         let length = usize::try_from(length)
@@ -414,86 +528,96 @@ impl<'a> Reader<'a> {
                     .is_some_and(|end| end <= bytes.len())
             })
             .ok_or(ReadError::Unreadable("a /Length past the end"))?;
-        let data = &bytes[data_at..data_at + length];
-        if !skip_space(&bytes[data_at + length..]).starts_with(b"endstream") {
+        let tail = &bytes[data_at + length..];
+        // As lopdf: one optional end of line, then `endstream`.
+        if !eol(tail).unwrap_or(tail).starts_with(b"endstream") {
             return unreadable("a /Length that does not reach `endstream`");
         }
-        Ok((object, Some(data)))
+        Ok((object, Some(&bytes[data_at..data_at + length])))
     }
 
-    /// Decodes a stream's data within the limit.
+    /// Where `endobj` is in `body`, within the scanning budget.
+    fn find_endobj(&self, body: &[u8]) -> Result<usize> {
+        let window = body.len().min(self.scan.get());
+        let found = memchr::memmem::find(&body[..window], b"endobj");
+        self.scan
+            .set(self.scan.get() - found.map_or(window, |at| at + 6).min(window));
+        found.ok_or(ReadError::Unreadable("an object without `endobj`"))
+    }
+
+    /// Decodes a stream's data within the limits.
     fn inflate(&self, dict: &Dictionary, data: &[u8]) -> Result<Vec<u8>> {
+        let limit = self.max_stream_bytes.min(self.inflate.get());
         let stream = Stream::new(dict.clone(), data.to_vec());
-        stream
-            .get_plain_content_with_limit(self.max_stream_bytes)
-            .map_err(|_| ReadError::Unreadable("a stream that does not decode within the limit"))
+        let plain = stream
+            .get_plain_content_with_limit(limit)
+            .map_err(|_| ReadError::Unreadable("a stream that does not decode within the limit"))?;
+        self.inflate
+            .set(self.inflate.get() - plain.len().min(limit));
+        Ok(plain)
     }
 
-    fn compressed(&self, number: u32, container: u32, index: u32, depth: usize) -> Result<Object> {
-        let cached = self.containers.borrow().get(&container).cloned();
-        let (content, first, n) = {
-            let Some(Entry::Normal { offset, generation }) = self.entry(container) else {
-                return unreadable("an object stream that is not a plain object");
-            };
-            let (object, data) = self.indirect_at(offset, (container, generation), depth + 1)?;
-            let (Object::Dictionary(dict), Some(data)) = (object, data) else {
-                return unreadable("an object stream that is not a stream");
-            };
-            if !dict.has_type(b"ObjStm") {
-                return unreadable("a container that is not an object stream");
-            }
-            let first = dict.get(b"First").and_then(Object::as_i64);
-            let n = dict.get(b"N").and_then(Object::as_i64);
-            let (Ok(first), Ok(n)) = (first, n) else {
-                return unreadable("an object stream without /First or /N");
-            };
-            let content = match cached {
-                Some(content) => content,
-                None => {
-                    let content = Rc::new(self.inflate(&dict, data)?);
-                    self.containers
-                        .borrow_mut()
-                        .insert(container, content.clone());
-                    content
-                }
-            };
-            (content, first, n)
+    /// Object stream `number`, inflated and its header read (once).
+    fn container(&self, number: u32, depth: usize) -> Result<Rc<Container>> {
+        if let Some(found) = self.containers.borrow().get(&number) {
+            return Ok(found.clone());
+        }
+        let Some(Entry::Normal { offset, generation }) = self.entry(number) else {
+            return unreadable("an object stream that is not a plain object");
         };
+        let (object, data) = self.indirect_at(offset, (number, generation), depth + 1)?;
+        let (Object::Dictionary(dict), Some(data)) = (parse_direct(object)?, data) else {
+            return unreadable("an object stream that is not a stream");
+        };
+        if !dict.has_type(b"ObjStm") {
+            return unreadable("a container that is not an object stream");
+        }
+        let (Ok(first), Ok(n)) = (
+            dict.get(b"First").and_then(Object::as_i64),
+            dict.get(b"N").and_then(Object::as_i64),
+        ) else {
+            return unreadable("an object stream without /First or /N");
+        };
+        let content = self.inflate(&dict, data)?;
         let first = usize::try_from(first)
             .ok()
             .filter(|f| *f <= content.len())
             .ok_or(ReadError::Unreadable(
                 "an object stream's /First past its end",
             ))?;
-        if index as i64 >= n {
-            return unreadable("an index past the object stream's /N");
-        }
-        // The header: pairs of object number and offset from /First.
         let header = std::str::from_utf8(&content[..first])
             .map_err(|_| ReadError::Unreadable("an object stream header that is not numbers"))?;
-        let mut numbers = header.split_ascii_whitespace().map(str::parse::<usize>);
-        let mut pairs = Vec::with_capacity(2);
-        for _ in 0..=index {
-            match (numbers.next(), numbers.next()) {
-                (Some(Ok(num)), Some(Ok(off))) => pairs.push((num, off)),
-                _ => return unreadable("an object stream header too short"),
+        let numbers: Vec<usize> = header
+            .split_ascii_whitespace()
+            .map(str::parse)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| ReadError::Unreadable("an object stream header that is not numbers"))?;
+        if !numbers.len().is_multiple_of(2) || Some(numbers.len() / 2) != usize::try_from(n).ok() {
+            return unreadable("an object stream header that is not /N pairs");
+        }
+        let mut members = Vec::with_capacity(numbers.len() / 2);
+        let mut distinct = std::collections::HashSet::new();
+        for (i, pair) in numbers.chunks(2).enumerate() {
+            let number = u32::try_from(pair[0])
+                .map_err(|_| ReadError::Unreadable("an object number past the limit"))?;
+            if !distinct.insert(number) {
+                // lopdf keeps the last of them; leave it to lopdf.
+                return unreadable("an object stream that holds a number twice");
             }
+            let start = first.saturating_add(pair[1]);
+            let end = numbers
+                .get(2 * i + 3)
+                .map_or(content.len(), |next| first.saturating_add(*next));
+            if start > end || end > content.len() {
+                return unreadable("object stream offsets out of order");
+            }
+            members.push((number, start..end));
         }
-        let (listed, offset) = pairs[index as usize];
-        if listed != number as usize {
-            return unreadable("an object stream that holds another object there");
-        }
-        let next = match (numbers.next(), numbers.next()) {
-            (Some(Ok(_)), Some(Ok(off))) => first.saturating_add(off),
-            _ => content.len(),
-        };
-        let start = first.saturating_add(offset);
-        let body = content
-            .get(start..next.max(start).min(content.len()))
-            .ok_or(ReadError::Unreadable(
-                "an object stream offset past its end",
-            ))?;
-        parse_direct(body)
+        let container = Rc::new(Container { content, members });
+        self.containers
+            .borrow_mut()
+            .insert(number, container.clone());
+        Ok(container)
     }
 
     /// The section at `offset`: a table (with its trailer) or a stream.
@@ -523,63 +647,79 @@ impl<'a> Reader<'a> {
 
     fn stream_section(&self, offset: usize) -> Result<(StreamEntries, Dictionary)> {
         let rest = &self.bytes[offset..];
-        let (number, after) = integer(rest).ok_or(ReadError::Unreadable("no section there"))?;
-        let (generation, _) =
-            integer(skip_space(after)).ok_or(ReadError::Unreadable("no section there"))?;
-        let id = (
-            u32::try_from(number).map_err(|_| ReadError::Unreadable("no section there"))?,
-            u16::try_from(generation).map_err(|_| ReadError::Unreadable("no section there"))?,
-        );
-        let (object, data) = self.indirect_at(offset, id, 0)?;
-        let (Object::Dictionary(mut dict), Some(data)) = (object, data) else {
-            return unreadable("a cross-reference stream that is not a stream");
+        let bad = || ReadError::Unreadable("a cross-reference stream lopdf would not read");
+        let (id, _) = object_header(rest).ok_or_else(bad)?;
+        // lopdf reads a section before it has any table to find an indirect
+        // /Length with: it must be direct.
+        let (object, data) = self.indirect_at(offset, id, MAX_DEPTH)?;
+        let (Object::Dictionary(mut dict), Some(data)) = (parse_direct(object)?, data) else {
+            return Err(bad());
         };
         if !dict.has_type(b"XRef") {
             return unreadable("a stream that is not a cross-reference stream");
         }
-        let widths = dict
-            .get(b"W")
-            .and_then(Object::as_array)
-            .ok()
-            .filter(|w| w.len() == 3)
-            .and_then(|w| {
-                let mut out = [0usize; 3];
-                for (slot, v) in out.iter_mut().zip(w) {
-                    *slot = usize::try_from(v.as_i64().ok()?).ok().filter(|v| *v <= 8)?;
-                }
-                Some(out)
-            })
-            .ok_or(ReadError::Unreadable("a cross-reference stream without /W"))?;
+        let integers = |key: &[u8]| -> Option<Vec<i64>> {
+            dict.get(key)
+                .ok()?
+                .as_array()
+                .ok()?
+                .iter()
+                .map(|v| v.as_i64().ok())
+                .collect()
+        };
+        let widths = integers(b"W")
+            .filter(|w| w.len() == 3 && w.iter().all(|v| (0..=8).contains(v)))
+            .map(|w| [w[0] as usize, w[1] as usize, w[2] as usize])
+            .ok_or_else(bad)?;
+        let width: usize = widths.iter().sum();
+        if width == 0 {
+            return Err(bad());
+        }
         let size = dict
             .get(b"Size")
             .and_then(Object::as_i64)
-            .ok()
-            .and_then(|s| u32::try_from(s).ok())
-            .ok_or(ReadError::Unreadable(
-                "a cross-reference stream without /Size",
-            ))?;
+            .map_err(|_| bad())?;
         let index = match dict.get(b"Index") {
-            Err(_) => vec![0, i64::from(size)],
-            Ok(Object::Array(a)) => a
-                .iter()
-                .map(Object::as_i64)
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|_| ReadError::Unreadable("an /Index that is not numbers"))?,
-            Ok(_) => return unreadable("an /Index that is not an array"),
+            Err(_) => vec![0, size],
+            Ok(_) => integers(b"Index").ok_or_else(bad)?,
         };
         if index.len() % 2 != 0 {
-            return unreadable("an /Index of odd length");
+            return Err(bad());
         }
-        let mut runs = Vec::with_capacity(index.len() / 2);
+        let rows = self.inflate(&dict, data)?;
+        let mut runs: Vec<(u32, u32, usize)> = Vec::with_capacity(index.len() / 2);
         let mut row = 0usize;
         for pair in index.chunks(2) {
             let (Ok(first), Ok(count)) = (u32::try_from(pair[0]), u32::try_from(pair[1])) else {
-                return unreadable("an /Index that is not object numbers");
+                return Err(bad());
             };
             runs.push((first, count, row));
-            row = row.saturating_add(count as usize);
+            row = row.checked_add(count as usize).ok_or_else(bad)?;
         }
-        let rows = self.inflate(&dict, data)?;
+        // lopdf's bound: every row /Index promises is there, at least 3 bytes each.
+        if row > rows.len() / width.max(MIN_ROW_WIDTH) {
+            return Err(bad());
+        }
+        let mut sorted: Vec<(u64, u64)> = runs
+            .iter()
+            .map(|(first, count, _)| (u64::from(*first), u64::from(*first) + u64::from(*count)))
+            .collect();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0].1 > w[1].0) {
+            // lopdf lets the later run win; leave it to lopdf.
+            return unreadable("cross-reference runs that overlap");
+        }
+        let entries = StreamEntries {
+            widths,
+            index: runs,
+            rows,
+        };
+        // Types other than 0, 1 and 2 lopdf skips (and reads on past them).
+        for number in entries.numbers() {
+            if entries.get(number).is_none() {
+                return unreadable("a cross-reference row lopdf would skip");
+            }
+        }
         for key in [
             b"Type".as_slice(),
             b"W",
@@ -587,17 +727,29 @@ impl<'a> Reader<'a> {
             b"Filter",
             b"DecodeParms",
             b"Length",
+            b"DL",
+            b"F",
+            b"FFilter",
+            b"FDecodeParms",
         ] {
             dict.remove(key);
         }
-        Ok((
-            StreamEntries {
-                widths,
-                index: runs,
-                rows,
-            },
-            dict,
-        ))
+        Ok((entries, dict))
+    }
+}
+
+/// An object's bytes: in the file, or in an inflated object stream.
+enum Raw<'a> {
+    File(&'a [u8]),
+    Member(Rc<Container>, Range<usize>),
+}
+
+impl Raw<'_> {
+    fn slice(&self) -> &[u8] {
+        match self {
+            Raw::File(bytes) => bytes,
+            Raw::Member(container, range) => &container.content[range.clone()],
+        }
     }
 }
 
@@ -633,6 +785,18 @@ fn startxref(bytes: &[u8]) -> Result<usize> {
         .ok_or(ReadError::Unreadable("startxref past the end"))
 }
 
+/// `N G obj` at the front (after white space, as lopdf reads it): the id,
+/// and what follows `obj`.
+fn object_header(bytes: &[u8]) -> Option<(ObjectId, &[u8])> {
+    let (number, rest) = integer(skip_space(bytes))?;
+    let (generation, rest) = integer(skip_space(rest))?;
+    let rest = skip_space(rest).strip_prefix(b"obj")?;
+    Some((
+        (u32::try_from(number).ok()?, u16::try_from(generation).ok()?),
+        rest,
+    ))
+}
+
 /// The rest after an end of line at the front.
 fn eol(bytes: &[u8]) -> Option<&[u8]> {
     bytes
@@ -641,15 +805,20 @@ fn eol(bytes: &[u8]) -> Option<&[u8]> {
         .or_else(|| bytes.strip_prefix(b"\r"))
 }
 
+/// A table's runs: (first object number, its entries).
+type Runs = Vec<(u32, Vec<Entry>)>;
+
 /// A classic table's runs, from just after `xref`, and its trailer, in
-/// lopdf's grammar (runs of `offset generation n|f` lines, 20 bytes each or
-/// the common 19 with a bare end of line; as many entries as parse), so a
-/// table lopdf could not read is not read here either.
+/// lopdf's grammar (`offset generation n|f` lines of 20 bytes, or the
+/// common 19 with a bare end of line), so a table lopdf could not read is
+/// not read here either. Stricter than lopdf where lopdf would quietly
+/// differ from what the file says: a run's count must be its length, runs
+/// must not overlap, an in-use generation must fit.
 fn table(bytes: &[u8], at: usize) -> Result<(Runs, Dictionary)> {
     let bad = ReadError::Unreadable("a cross-reference table lopdf would not read");
     let rest = &bytes[at..];
     let mut rest = eol(rest.strip_prefix(b" ").unwrap_or(rest)).ok_or(bad.clone())?;
-    let mut runs = Vec::new();
+    let mut runs: Runs = Vec::new();
     loop {
         let header = integer(rest).and_then(|(first, r)| {
             let (count, r) = integer(r.strip_prefix(b" ")?)?;
@@ -678,10 +847,21 @@ fn table(bytes: &[u8], at: usize) -> Result<(Runs, Dictionary)> {
     if runs.is_empty() {
         return Err(bad);
     }
+    let mut spans: Vec<(u64, u64)> = runs
+        .iter()
+        .map(|(first, e)| (u64::from(*first), u64::from(*first) + e.len() as u64))
+        .collect();
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[0].1 > w[1].0) {
+        return unreadable("cross-reference runs that overlap");
+    }
     let rest = skip_space(rest);
     let rest = rest.strip_prefix(b"trailer").ok_or(bad)?;
-    let end = memchr::memmem::find(rest, b"startxref").unwrap_or(rest.len());
-    match parse_direct(skip_space(&rest[..end]))? {
+    let rest = skip_space(rest);
+    let Some(skimmed) = skim(rest) else {
+        return unreadable("a trailer that is not plainly a dictionary");
+    };
+    match parse_direct(&rest[..skimmed.end])? {
         Object::Dictionary(trailer) => Ok((runs, trailer)),
         _ => unreadable("a trailer that is not a dictionary"),
     }
@@ -692,18 +872,22 @@ fn table(bytes: &[u8], at: usize) -> Result<(Runs, Dictionary)> {
 fn table_entry(bytes: &[u8]) -> Option<(Result<Entry>, &[u8])> {
     let (offset, r) = integer(bytes)?;
     let (generation, r) = integer(r.strip_prefix(b" ")?)?;
+    // lopdf reads both as 32-bit numbers, free entries too.
+    u32::try_from(offset).ok()?;
+    u32::try_from(generation).ok()?;
     let r = r.strip_prefix(b" ")?;
     let kind = *r.first()?;
     let r = &r[1..];
     let r = [b" \r".as_slice(), b" \n", b"\r\n", b"\n", b"\r"]
         .iter()
         .find_map(|end| r.strip_prefix(*end))?;
-    let entry = match (kind, u16::try_from(generation), usize::try_from(offset)) {
-        (b'n', Ok(generation), Ok(offset)) if u32::try_from(offset).is_ok() => {
-            Ok(Entry::Normal { offset, generation })
-        }
-        (b'f', _, _) => Ok(Entry::Free),
-        (b'n', _, _) => Err(ReadError::Unreadable("a table entry lopdf would skip")),
+    let entry = match (kind, u16::try_from(generation)) {
+        (b'n', Ok(generation)) => Ok(Entry::Normal {
+            offset: offset as usize,
+            generation,
+        }),
+        (b'f', _) => Ok(Entry::Free),
+        (b'n', Err(_)) => Err(ReadError::Unreadable("a table entry lopdf would skip")),
         _ => return None,
     };
     Some((entry, r))
@@ -728,6 +912,207 @@ fn parse_direct(body: &[u8]) -> Result<Object> {
         .ok_or(ReadError::Unreadable("an object that does not parse"))
 }
 
+/// An object skimmed: where it ends, and what [`Reader::peek`] reports.
+struct Skimmed {
+    end: usize,
+    peek: Peek,
+}
+
+/// Deepest nesting skimmed (lopdf parses 100 levels).
+const MAX_SKIM_DEPTH: usize = 100;
+
+/// A token at the top level of a skimmed dictionary.
+#[derive(Debug, PartialEq)]
+enum Top<'b> {
+    Name(&'b [u8]),
+    Word(&'b [u8]),
+    Other,
+}
+
+/// Skims the object at the front of `bytes` (after white space) without
+/// building it: where it ends and, for a dictionary, its own `/Type` and
+/// direct `/Count`. `None` for anything not plainly formed (a name with `#`
+/// escapes among the keys read, unbalanced brackets, a key that is not a
+/// name), which callers then parse or decline.
+fn skim(bytes: &[u8]) -> Option<Skimmed> {
+    let mut i = bytes.len() - skip_space(bytes).len();
+    let mut depth = 0usize;
+    let mut closers = [0u8; MAX_SKIM_DEPTH + 1];
+    let mut top: Vec<Top<'_>> = Vec::with_capacity(16);
+    let is_dictionary = bytes[i..].starts_with(b"<<");
+    loop {
+        i = bytes.len() - skip_space(&bytes[i..]).len();
+        let c = *bytes.get(i)?;
+        let at_top = depth == 1 && is_dictionary;
+        let start = i;
+        match c {
+            b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                if at_top {
+                    top.push(Top::Other);
+                }
+                closers[depth] = b'>';
+                depth += 1;
+                i += 2;
+            }
+            b'[' => {
+                if at_top {
+                    top.push(Top::Other);
+                }
+                closers[depth] = b']';
+                depth += 1;
+                i += 1;
+            }
+            b'>' if bytes.get(i + 1) == Some(&b'>') => {
+                if depth == 0 || closers[depth - 1] != b'>' {
+                    return None;
+                }
+                depth -= 1;
+                i += 2;
+            }
+            b']' => {
+                if depth == 0 || closers[depth - 1] != b']' {
+                    return None;
+                }
+                depth -= 1;
+                i += 1;
+            }
+            b'<' => {
+                let len = bytes[i + 1..].iter().position(|b| *b == b'>')?;
+                let hex = &bytes[i + 1..i + 1 + len];
+                if !hex
+                    .iter()
+                    .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace())
+                {
+                    return None;
+                }
+                i += 1 + len + 1;
+                if at_top {
+                    top.push(Top::Other);
+                }
+            }
+            b'(' => {
+                let mut nesting = 0usize;
+                i += 1;
+                loop {
+                    match *bytes.get(i)? {
+                        b'\\' => i += 2,
+                        b'(' => {
+                            nesting += 1;
+                            i += 1;
+                        }
+                        b')' if nesting == 0 => {
+                            i += 1;
+                            break;
+                        }
+                        b')' => {
+                            nesting -= 1;
+                            i += 1;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                if at_top {
+                    top.push(Top::Other);
+                }
+            }
+            b'/' => {
+                i += 1 + regular_run(&bytes[i + 1..]);
+                if at_top {
+                    top.push(Top::Name(&bytes[start + 1..i]));
+                }
+            }
+            b')' | b'>' | b'{' | b'}' => return None,
+            _ => {
+                let run = regular_run(&bytes[i..]);
+                if run == 0 || !plain_word(&bytes[i..i + run]) {
+                    return None;
+                }
+                i += run;
+                if at_top {
+                    top.push(Top::Word(&bytes[start..i]));
+                }
+            }
+        }
+        if depth > MAX_SKIM_DEPTH {
+            return None;
+        }
+        if depth == 0 {
+            break;
+        }
+    }
+    let mut peek = Peek {
+        kind: None,
+        count: None,
+        is_dictionary,
+    };
+    // Key and value pairs; a value is one token, or `N G R`.
+    let mut tokens = top.iter().peekable();
+    while let Some(key) = tokens.next() {
+        let Top::Name(key) = key else {
+            return None;
+        };
+        let value = tokens.next()?;
+        let is_reference = matches!(value, Top::Word(_))
+            && matches!(tokens.peek(), Some(Top::Word(w)) if w.iter().all(u8::is_ascii_digit));
+        if is_reference {
+            tokens.next();
+            if tokens.next() != Some(&Top::Word(b"R")) {
+                return None;
+            }
+        }
+        let escaped = |name: &[u8]| name.contains(&b'#');
+        if escaped(key) {
+            return None;
+        }
+        match (*key, value, is_reference) {
+            (b"Type", Top::Name(name), false) if escaped(name) => return None,
+            (b"Type", Top::Name(name), false) => peek.kind = Some(name.to_vec()),
+            (b"Type", _, _) => peek.kind = None,
+            (b"Count", Top::Word(word), false) => {
+                peek.count = std::str::from_utf8(word).ok().and_then(|w| w.parse().ok());
+            }
+            (b"Count", _, _) => peek.count = None,
+            _ => {}
+        }
+    }
+    Some(Skimmed { end: i, peek })
+}
+
+/// A number or a keyword lopdf parses as a value or a reference's `R`:
+/// anything else (a stray byte, an operator) is left to lopdf's parser.
+fn plain_word(word: &[u8]) -> bool {
+    let digits = word
+        .strip_prefix(b"+")
+        .or_else(|| word.strip_prefix(b"-"))
+        .unwrap_or(word);
+    let number = !digits.is_empty()
+        && digits.iter().filter(|b| **b == b'.').count() <= 1
+        && digits.iter().any(u8::is_ascii_digit)
+        && digits.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+    number || matches!(word, b"true" | b"false" | b"null" | b"R")
+}
+
+/// Whether a byte is white space or a delimiter (ISO 32000-1, 7.2.2), by
+/// table: the skim asks it of every byte.
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let special = b" \t\r\n\x0c\0()<>[]{}/%";
+    let mut i = 0;
+    while i < special.len() {
+        table[special[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Length of the run of regular characters at the front.
+fn regular_run(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .take_while(|b| !SPECIAL[usize::from(**b)])
+        .count()
+}
+
 fn skip_space(mut bytes: &[u8]) -> &[u8] {
     loop {
         match bytes.first() {
@@ -750,6 +1135,137 @@ fn integer(bytes: &[u8]) -> Option<(u64, &[u8])> {
     if digits == 0 || digits > 19 {
         return None;
     }
-    let value = std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()?;
+    let value = bytes[..digits]
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
     Some((value, &bytes[digits..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skims_type_count_and_end_past_nested_values() {
+        let page_tree = b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 /MediaBox [0 0 595 842] \
+            /Resources << /Font << /F1 << /Type /Font >> >> >> /Title (a \\) (nested) >> text) >> rest";
+        let skimmed = skim(page_tree).unwrap();
+        assert_eq!(&page_tree[skimmed.end..], b" rest");
+        assert_eq!(skimmed.peek.kind.as_deref(), Some(b"Pages".as_slice()));
+        assert_eq!(skimmed.peek.count, Some(2));
+        // An indirect /Count is not a count; a nested /Type is not the type.
+        let page = skim(b"<</Parent 1 0 R/Count 5 0 R/AP<</Type/XObject>>>>").unwrap();
+        assert_eq!(page.peek.kind, None);
+        assert_eq!(page.peek.count, None);
+        assert!(page.peek.is_dictionary);
+        let leaf = skim(b"<</Type/Page/Parent 1 0 R>>endobj").unwrap();
+        assert_eq!(leaf.peek.kind.as_deref(), Some(b"Page".as_slice()));
+        assert_eq!(leaf.end, b"<</Type/Page/Parent 1 0 R>>".len());
+        // Not plainly formed: left to the parser.
+        for odd in [
+            b"<< /Type /Pag#65 >>".as_slice(),
+            b"<< /Type /Page",
+            b"<< /Kids [1 0 R >>",
+            b"<< 5 /Type >>",
+            b"<< /A (unclosed >>",
+            b"<< /Parent \x11 0 R >>",
+            b"<< /A <4G> >>",
+        ] {
+            assert!(skim(odd).is_none(), "{}", String::from_utf8_lossy(odd));
+        }
+    }
+
+    /// A file with a hybrid section: the table lists object 3 as free and
+    /// its `/XRefStm` puts it in an object stream.
+    fn hybrid() -> Vec<u8> {
+        let mut out = b"%PDF-1.5\n".to_vec();
+        let mut at = Vec::new();
+        for body in [
+            b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n".as_slice(),
+            b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 /MediaBox [0 0 200 300] >>\nendobj\n",
+        ] {
+            at.push(out.len());
+            out.extend_from_slice(body);
+        }
+        let member = b"3 0 << /Type /Page /Parent 2 0 R >>";
+        at.push(out.len());
+        out.extend_from_slice(
+            format!(
+                "4 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Length {} >>\nstream\n",
+                member.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(member);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
+        let stream_at = out.len();
+        let mut rows = Vec::new();
+        rows.extend_from_slice(&[2, 0, 0, 0, 4, 0, 0]);
+        out.extend_from_slice(
+            format!(
+                "5 0 obj\n<< /Type /XRef /Size 6 /Index [3 1] /W [1 4 2] /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&rows);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
+        let table_at = out.len();
+        out.extend_from_slice(b"xref\n0 6\n0000000000 65535 f \n");
+        for offset in [at[0], at[1]] {
+            out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(b"0000000000 00000 f \n");
+        out.extend_from_slice(format!("{:010} 00000 n \n", at[2]).as_bytes());
+        out.extend_from_slice(format!("{stream_at:010} 00000 n \n").as_bytes());
+        out.extend_from_slice(
+            format!(
+                "trailer\n<< /Size 6 /Root 1 0 R /XRefStm {stream_at} >>\nstartxref\n{table_at}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn a_hybrid_file_finds_in_its_stream_what_its_table_leaves_free() {
+        let file = hybrid();
+        let full = lopdf::Document::load_mem(&file).unwrap();
+        assert_eq!(full.get_pages().len(), 1, "lopdf reads the fixture too");
+        let reader = Reader::open(&file, 1 << 20).unwrap();
+        let page = reader.dictionary((3, 0)).unwrap();
+        assert_eq!(page.get(b"Type").unwrap().as_name().unwrap(), b"Page");
+        assert_eq!(&page, full.get_dictionary((3, 0)).unwrap());
+        assert_eq!(reader.current(3), Some((3, 0)));
+        assert_eq!(reader.size(), 6);
+        assert!(!reader.newest_is_stream());
+        // The trailer carried to an update: no /XRefStm kept by the writer's
+        // caller, no /Prev here.
+        assert!(!reader.trailer().has(b"Prev"));
+    }
+
+    #[test]
+    fn what_lopdf_would_read_differently_is_declined() {
+        let file = hybrid();
+        let declined = |file: &[u8]| Reader::open(file, 1 << 20).err();
+        // A /Size far past the entries is not trusted (the entries decide).
+        let mut big = file.clone();
+        let at = memchr::memmem::rfind(&big, b"/Size 6").unwrap();
+        big.splice(at..at + 7, b"/Size 4294967295".iter().copied());
+        assert_eq!(Reader::open(&big, 1 << 20).unwrap().size(), 6);
+        // Run counts that are not their lengths, and an in-use entry whose
+        // generation does not fit, are left to lopdf.
+        let mut short = file.clone();
+        let at = memchr::memmem::find(&short, b"xref\n0 6").unwrap();
+        short[at + 7] = b'7';
+        assert!(declined(&short).is_some());
+        let mut generation = file.clone();
+        let at = memchr::memmem::find(&generation, b" 00000 n \n").unwrap();
+        generation.splice(at..at + 6, b" 99999".iter().copied());
+        assert!(declined(&generation).is_some());
+        // A reference of another generation than its entry's.
+        let reader = Reader::open(&file, 1 << 20).unwrap();
+        assert!(reader.object((2, 1)).is_err());
+        assert_eq!(reader.object((9, 0)).unwrap(), Object::Null);
+    }
 }

@@ -1,7 +1,8 @@
 //! The stamp on a file read by its cross-reference data ([`crate::reader`]):
-//! the catalog, the path down the page tree to the page (by the nodes'
-//! `/Count`s), the page and the form are parsed, nothing else; the update is
-//! appended by hand and the original hashed while it is copied.
+//! the catalog, the path down the page tree to the page (the kids on the way
+//! skimmed for their counts), the page and the form are parsed, nothing
+//! else; the update is appended by hand and the original hashed while it is
+//! copied.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,8 +11,8 @@ use lopdf::{Dictionary, Object, ObjectId, Stream, Writer};
 use sha2::{Digest, Sha256};
 
 use super::pdf::{
-    build, check_pages, fill_byte_range, Limits, MarkText, PageChain, Placement, Prepared,
-    SignatureSpace, StampError, Update,
+    build, fill_byte_range, Limits, MarkText, PageChain, Placement, Prepared, SignatureSpace,
+    StampError, Update,
 };
 use crate::reader::{ReadError, Reader};
 
@@ -28,18 +29,28 @@ pub(crate) fn prepare(
     space: &SignatureSpace,
 ) -> Result<Result<Prepared, StampError>, ReadError> {
     let reader = Reader::open(original, limits.max_stream_bytes)?;
-    let (count, page_id, nodes) = match find_page(&reader, placement.page, limits)? {
-        Ok(found) => found,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+    let (count, page_id, nodes) = find_page(&reader, placement.page, limits)?;
+    let unread = std::cell::Cell::new(None);
     let resolve = |object: &Object| match reader.resolve(object) {
-        Ok(Object::Null) | Err(_) => None,
+        Ok(Object::Null) if matches!(object, Object::Reference(_)) => {
+            unread.set(Some(ReadError::Unreadable("a reference to nothing listed")));
+            None
+        }
+        Ok(Object::Null) => None,
         Ok(found) => Some(found),
+        Err(declined) => {
+            unread.set(Some(declined));
+            None
+        }
     };
     let chain = PageChain {
         nodes,
         resolve: &resolve,
     };
+    let shape = chain.shape();
+    if let Some(declined) = unread.take() {
+        return Err(declined);
+    }
     let mut update = Appender {
         reader: &reader,
         changed: BTreeMap::new(),
@@ -47,7 +58,7 @@ pub(crate) fn prepare(
         failed: None,
         signature: None,
     };
-    let built = build(&mut update, page_id, chain.shape(), placement, text, space);
+    let built = build(&mut update, page_id, shape, placement, text, space);
     if let Some(declined) = update.failed {
         return Err(declined);
     }
@@ -59,16 +70,20 @@ pub(crate) fn prepare(
         .map(|hole| Prepared::new(bytes, hole, (original.len(), hashed), count)))
 }
 
-/// The page count, and page `page` with the nodes above it (nearest first),
-/// found by descending the page tree by its counts: only the nodes on the
-/// way and the page are parsed. Counts that do not add up, or a node whose
-/// `/Parent` is not the node above, make the reader decline the file.
-#[allow(clippy::type_complexity)]
+/// The page count (the root's `/Count`), and page `page` with the nodes
+/// above it (nearest first), found by descending the page tree: at each
+/// level the kids are skimmed for their type and count, and only the node
+/// that holds the page is parsed. The counts of the subtrees off the path are
+/// trusted, as viewers trust them; the kids' counts must add up to their
+/// node's, each kid must be a `/Page` or a `/Pages`, and each node's
+/// `/Parent` must be the node above, or the reader declines the file. A page
+/// the root's count does not hold is declined too: the full load decides
+/// what that file's pages are.
 fn find_page(
     reader: &Reader<'_>,
     page: u32,
     limits: &Limits,
-) -> Result<Result<(u32, ObjectId, Vec<Dictionary>), StampError>, ReadError> {
+) -> Result<(u32, ObjectId, Vec<Dictionary>), ReadError> {
     let declined = |why| Err(ReadError::Unreadable(why));
     let Ok(root) = reader.trailer().get(b"Root").and_then(Object::as_reference) else {
         return declined("no /Root");
@@ -82,57 +97,49 @@ fn find_page(
         return declined("a page tree root that is not /Pages");
     }
     let total = count_of(&node)?;
-    if total == 0 && !kids(reader, &node)?.is_empty() {
-        return declined("a page tree that counts no pages but has kids");
-    }
-    if let Err(refusal) = check_pages(total, page, limits) {
-        return Ok(Err(refusal));
+    if total == 0 || page == 0 || page > total || total > limits.max_pages {
+        return declined("a page the page tree's count does not hold");
     }
     let mut ancestors = vec![node.clone()];
     let mut n = page;
     for _ in 0..MAX_TREE_DEPTH {
-        let kids = kids(reader, &node)?;
-        let flat = count_of(&node)? as usize == kids.len();
+        let mut before = 0u64;
         let mut chosen = None;
-        if flat {
-            // As many pages as kids: when the counts are true (checked
-            // below), every kid is one page, and page n is kid n.
-            let id = kid_id(kids.get(n as usize - 1))?;
-            chosen = Some((id, reader.dictionary(id)?, 1));
-        } else {
-            for kid in &kids {
-                let id = kid_id(Some(kid))?;
-                let dict = reader.dictionary(id)?;
-                let pages = if dict.has_type(b"Page") {
-                    1
-                } else {
-                    count_of(&dict)?
-                };
-                if n <= pages {
-                    chosen = Some((id, dict, n));
-                    break;
-                }
-                n -= pages;
+        for kid in kids(reader, &node)? {
+            let id = kid_id(Some(&kid))?;
+            let peek = reader.peek(id)?;
+            let pages = match peek.kind.as_deref() {
+                Some(b"Page") => 1,
+                Some(b"Pages") => peek
+                    .count
+                    .and_then(|c| u64::try_from(c).ok())
+                    .ok_or(ReadError::Unreadable("a /Pages kid without a /Count"))?,
+                // lopdf skips such a kid, or counts it as a blank page.
+                _ => return declined("a kid that is neither /Page nor /Pages"),
+            };
+            if chosen.is_none() && u64::from(n) <= before + pages {
+                chosen = Some((id, (u64::from(n) - before) as u32));
             }
+            before += pages;
         }
-        let Some((id, dict, within)) = chosen else {
+        if before != u64::from(count_of(&node)?) {
+            return declined("page tree counts that do not add up");
+        }
+        let Some((id, within)) = chosen else {
             return declined("page tree counts that do not add up");
         };
+        let dict = reader.dictionary(id)?;
         if dict.get(b"Parent").and_then(Object::as_reference).ok() != Some(node_id) {
             return declined("a page tree node whose /Parent is not its parent");
         }
-        if dict.has_type(b"Page") {
-            if within != 1 {
-                return declined("page tree counts that do not add up");
-            }
-            ancestors.push(dict);
-            ancestors.reverse();
-            return Ok(Ok((total, id, ancestors)));
-        }
-        if !dict.has_type(b"Pages") || (flat && count_of(&dict)? != 1) || within == 0 {
-            return declined("page tree counts that do not add up");
-        }
         ancestors.push(dict.clone());
+        if dict.has_type(b"Page") {
+            ancestors.reverse();
+            return Ok((total, id, ancestors));
+        }
+        if !dict.has_type(b"Pages") {
+            return declined("a kid that skims and parses differently");
+        }
         (node_id, node, n) = (id, dict, within);
     }
     declined("a page tree deeper than any real one")
@@ -176,7 +183,13 @@ impl Update for Appender<'_, '_> {
             return Some(changed.clone());
         }
         match self.reader.object(id) {
-            Ok(Object::Null) => None,
+            // lopdf may know an object no entry lists (an object stream's
+            // member): let the full load decide.
+            Ok(Object::Null) => {
+                self.failed
+                    .get_or_insert(ReadError::Unreadable("a reference to nothing listed"));
+                None
+            }
             Ok(object) => Some(object),
             Err(declined) => {
                 self.failed.get_or_insert(declined);
@@ -239,7 +252,7 @@ impl Appender<'_, '_> {
             let _ = Writer::write_object(&mut out, object);
             if let Some((_, capacity)) = self.signature.filter(|(s, _)| s == id) {
                 const EMPTY: &[u8] = b"/Contents<>";
-                if let Some(at) = memchr::memmem::find(&out[from..], EMPTY) {
+                if let Some(at) = memchr::memmem::rfind(&out[from..], EMPTY) {
                     let hole = from + at + EMPTY.len() - 1;
                     out.splice(hole..hole, std::iter::repeat_n(b'0', 2 * capacity));
                 }

@@ -379,6 +379,20 @@ pub fn prepare(
     }
 }
 
+/// Whether [`prepare`] reads `original` by its cross-reference data (true)
+/// or loads it whole (the reader declined it). For tests and the benchmark.
+pub fn read_lazily(original: &[u8], placement: &Placement, limits: &Limits) -> bool {
+    let text = MarkText {
+        serial: "0000000000000000000000",
+        verify_url: "https://meterai.example/",
+    };
+    let space = SignatureSpace {
+        signing_time: time::OffsetDateTime::UNIX_EPOCH,
+        capacity: 64,
+    };
+    super::lazy::prepare(original, placement, &text, limits, &space).is_ok()
+}
+
 fn check_size(original: &[u8], limits: &Limits) -> Result<(), StampError> {
     if original.len() > limits.max_bytes {
         return Err(StampError::TooLarge {
@@ -467,7 +481,7 @@ impl Prepared {
 }
 
 /// The page count against the limit, and the page asked for against it.
-pub(crate) fn check_pages(count: u32, page: u32, limits: &Limits) -> Result<(), StampError> {
+fn check_pages(count: u32, page: u32, limits: &Limits) -> Result<(), StampError> {
     if count == 0 {
         return Err(StampError::NoPages);
     }
@@ -1354,7 +1368,22 @@ mod tests {
         }
         for (i, file) in files.iter().enumerate() {
             let (fast, full) = both_ways(file, &at(1, 10.0, 10.0));
-            let fast = fast.unwrap_or_else(|| panic!("file {i}: the reader declined it"));
+            let fast = fast.unwrap_or_else(|| {
+                panic!(
+                    "file {i}: the reader declined it: {:?}",
+                    super::super::lazy::prepare(
+                        file,
+                        &at(1, 10.0, 10.0),
+                        &text(),
+                        &limits,
+                        &SignatureSpace {
+                            signing_time: time::OffsetDateTime::UNIX_EPOCH,
+                            capacity: 64,
+                        }
+                    )
+                    .err()
+                )
+            });
             let (fast, full) = (fast.unwrap(), full.unwrap());
             assert_eq!(fast.pages, full.pages, "file {i}");
             // Both updates put the widget on the same page object.
@@ -1363,6 +1392,145 @@ mod tests {
             assert!(fast.starts_with(file) && full.starts_with(file));
             assert_eq!(annotations(&fast, 1), annotations(&full, 1), "file {i}");
         }
+    }
+
+    /// Three pages in a tree of two levels, as lopdf numbers them: an empty
+    /// `/Pages` node first (no page), page 1 at the root, pages 2 and 3 under
+    /// a `/Pages` node that turns them; the media box is an indirect object
+    /// inherited from the root, the crop box of page 3 its own.
+    fn tree_pdf() -> Vec<u8> {
+        let mut doc = Document::with_version("1.7");
+        let root_id = doc.new_object_id();
+        let inner_id = doc.new_object_id();
+        let media = doc.add_object(vec![0.into(), 0.into(), 400.into(), 500.into()]);
+        let empty = doc.add_object(dictionary! {
+            "Type" => "Pages", "Parent" => root_id, "Kids" => Vec::<Object>::new(), "Count" => 0,
+        });
+        let page = |doc: &mut Document, parent: ObjectId, n: i64| {
+            let content = doc.add_object(Stream::new(
+                Dictionary::new(),
+                format!("BT /F1 12 Tf 20 20 Td (page {n}) Tj ET").into_bytes(),
+            ));
+            doc.add_object(
+                dictionary! { "Type" => "Page", "Parent" => parent, "Contents" => content },
+            )
+        };
+        let first = page(&mut doc, root_id, 1);
+        let second = page(&mut doc, inner_id, 2);
+        let third = page(&mut doc, inner_id, 3);
+        doc.get_dictionary_mut(third).unwrap().set(
+            "CropBox",
+            vec![50.into(), 60.into(), 350.into(), 460.into()],
+        );
+        doc.objects.insert(
+            inner_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Parent" => root_id, "Kids" => vec![second.into(), third.into()],
+                "Count" => 2, "Rotate" => 90,
+            }),
+        );
+        doc.objects.insert(
+            root_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![empty.into(), first.into(), inner_id.into()],
+                "Count" => 3, "MediaBox" => media,
+            }),
+        );
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => root_id });
+        doc.trailer.set("Root", catalog);
+        doc.reference_table.cross_reference_type = lopdf::xref::XrefType::CrossReferenceTable;
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn every_page_of_a_deeper_tree_is_found_as_lopdf_numbers_it() {
+        let limits = Limits::default();
+        let tree = tree_pdf();
+        assert_eq!(Document::load_mem(&tree).unwrap().get_pages().len(), 3);
+        for page in 1..=3 {
+            let placement = at(page, 10.0, 10.0);
+            assert!(read_lazily(&tree, &placement, &limits), "page {page}");
+            let (fast, full) = both_ways(&tree, &placement);
+            let (fast, full) = (fast.unwrap().unwrap(), full.unwrap());
+            assert_eq!(fast.pages, 3);
+            let sealed = |p: Prepared| p.seal(&[]).unwrap().bytes;
+            let (fast, full) = (sealed(fast), sealed(full));
+            // The widget on the same page, at the same place (the rotated
+            // and cropped page 3 maps the placement differently).
+            let widgets = annotations(&fast, page);
+            assert_eq!(widgets.len(), 1, "page {page}");
+            assert_eq!(widgets, annotations(&full, page), "page {page}");
+            for other in (1..=3).filter(|p| *p != page) {
+                assert!(annotations(&fast, other).is_empty(), "page {page}");
+            }
+        }
+        // Past the count, and a mark off the cropped page: the same refusals.
+        for placement in [at(4, 10.0, 10.0), at(3, 350.0, 10.0)] {
+            let (fast, full) = both_ways(&tree, &placement);
+            let expected = full.unwrap_err().code();
+            if let Some(answer) = fast {
+                assert_eq!(answer.unwrap_err().code(), expected);
+            }
+        }
+    }
+
+    /// Where the widgets on `page` are: the page each names and its /Rect
+    /// (what lopdf reads of the stamped file, errors included).
+    #[allow(clippy::type_complexity)]
+    fn placements(
+        bytes: &[u8],
+        page: u32,
+    ) -> Result<Vec<(Option<Object>, Option<Object>)>, String> {
+        let doc = Document::load_mem(bytes).map_err(|e| e.to_string())?;
+        let page_id = *doc.get_pages().get(&page).ok_or("no such page")?;
+        let annots = match doc
+            .get_dictionary(page_id)
+            .map_err(|e| e.to_string())?
+            .get(b"Annots")
+        {
+            Ok(Object::Array(items)) => items.clone(),
+            Ok(Object::Reference(id)) => doc
+                .get_object(*id)
+                .and_then(Object::as_array)
+                .map_err(|e| e.to_string())?
+                .clone(),
+            _ => vec![],
+        };
+        annots
+            .iter()
+            .map(|a| {
+                let dict = a
+                    .as_reference()
+                    .and_then(|id| doc.get_dictionary(id))
+                    .map_err(|e| e.to_string())?;
+                Ok((
+                    dict.get(b"P").ok().cloned(),
+                    dict.get(b"Rect").ok().cloned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The page tree root's `/Count`, as lopdf reads the file.
+    fn declared_pages(file: &[u8]) -> Option<u32> {
+        let doc = Document::load_mem(file).ok()?;
+        let root = doc
+            .catalog()
+            .ok()?
+            .get(b"Pages")
+            .ok()?
+            .as_reference()
+            .ok()?;
+        let count = doc
+            .get_dictionary(root)
+            .ok()?
+            .get(b"Count")
+            .ok()?
+            .as_i64()
+            .ok()?;
+        u32::try_from(count).ok()
     }
 
     /// A small deterministic fuzz: thousands of mutated files (flipped bytes,
@@ -1384,8 +1552,9 @@ mod tests {
                 .bytes,
             plain,
             packed,
+            tree_pdf(),
         ];
-        let tokens: [&[u8]; 8] = [
+        let tokens: [&[u8]; 14] = [
             b" 0 R ",
             b"<<",
             b">>",
@@ -1394,6 +1563,12 @@ mod tests {
             b"/Length 999999999 ",
             b"9999999999 0 obj",
             b"/Type /ObjStm /N 99999 ",
+            b"/Count 0 ",
+            b"/Count 2 ",
+            b"/Type /Pages ",
+            b"/Size 4294967295 ",
+            b" 00001 n",
+            b"/Parent 1 0 R ",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -1425,10 +1600,28 @@ mod tests {
             let result =
                 std::panic::catch_unwind(|| stamp(&file, &at(1, 10.0, 10.0), &text(), &limits));
             // Where the reader takes a file, it answers as the full load does.
-            let (fast, full) = both_ways(&file, &at(1, 10.0, 10.0));
+            let page = 1 + (round % 3) as u32;
+            let (fast, full) = both_ways(&file, &at(page, 10.0, 10.0));
             if let Some(fast) = fast {
                 match (&fast, &full) {
-                    (Ok(_), Ok(_)) => read_lazily += 1,
+                    (Ok(a), Ok(b)) => {
+                        // The same page of the same count, the widget at the
+                        // same place.
+                        // The count is the tree's own; lopdf counts the
+                        // leaves it can read. They differ only where the
+                        // file's counts are wrong off the page's path.
+                        if a.pages != b.pages {
+                            assert_eq!(Some(a.pages), declared_pages(&file), "round {round}");
+                        }
+                        // New objects' numbers may differ (a wrong /Size).
+                        let placed = |p: &Prepared| {
+                            let bytes = p.clone().seal(&[]).unwrap().bytes;
+                            placements(&bytes, page)
+                        };
+                        let (pa, pb) = (placed(a), placed(b));
+                        assert_eq!(pa, pb, "round {round}");
+                        read_lazily += 1;
+                    }
                     (Err(a), Err(b)) if a.code() == b.code() => read_lazily += 1,
                     _ => panic!(
                         "round {round}: the reader answers {:?}, the full load {:?}",
