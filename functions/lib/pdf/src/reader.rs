@@ -184,11 +184,29 @@ const MAX_OBJECT_NUMBER: u64 = 8_388_607;
 /// Fewest bytes lopdf lets one cross-reference stream row take.
 const MIN_ROW_WIDTH: usize = 3;
 
+/// A dictionary's `/Type`, as far as the page tree cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Page,
+    Pages,
+    Other,
+}
+
+impl Kind {
+    fn of(name: &[u8]) -> Self {
+        match name {
+            b"Page" => Kind::Page,
+            b"Pages" => Kind::Pages,
+            _ => Kind::Other,
+        }
+    }
+}
+
 /// What [`Reader::peek`] tells of an object without building it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peek {
     /// `/Type`, if the object is a dictionary that has one.
-    pub kind: Option<Vec<u8>>,
+    pub kind: Option<Kind>,
     /// `/Count`, if the dictionary has a direct integer one.
     pub count: Option<i64>,
     pub is_dictionary: bool,
@@ -286,17 +304,37 @@ impl<'a> Reader<'a> {
     fn check_headers(&self) -> Result<()> {
         // Every number is below `size`: a bit each.
         let mut seen = vec![0u64; (self.size as usize).div_ceil(64)];
-        for (_, section) in &self.sections {
-            for number in section.numbers() {
-                let (word, bit) = (number as usize / 64, 1u64 << (number % 64));
-                if seen[word] & bit != 0 {
-                    continue;
-                }
-                seen[word] |= bit;
-                if let Some(Entry::Normal { offset, generation }) = section.get(number) {
+        let mut check = |number: u32, entry: Option<Entry>| {
+            let (word, bit) = (number as usize / 64, 1u64 << (number % 64));
+            if seen[word] & bit != 0 {
+                return Ok(());
+            }
+            seen[word] |= bit;
+            match entry {
+                Some(Entry::Normal { offset, generation }) => {
                     let header = self.bytes.get(offset..).and_then(object_header);
-                    if header.map(|(id, _)| id) != Some((number, generation)) {
-                        return unreadable("an object whose header is not its entry's");
+                    if header.map(|(id, _)| id) == Some((number, generation)) {
+                        Ok(())
+                    } else {
+                        unreadable("an object whose header is not its entry's")
+                    }
+                }
+                _ => Ok(()),
+            }
+        };
+        for (_, section) in &self.sections {
+            match section {
+                // A plain table's entries in order (its runs do not overlap).
+                Section::Table { runs, hybrid: None } => {
+                    for (first, entries) in runs {
+                        for (i, entry) in entries.iter().enumerate() {
+                            check(first + i as u32, Some(*entry))?;
+                        }
+                    }
+                }
+                _ => {
+                    for number in section.numbers() {
+                        check(number, section.get(number))?;
                     }
                 }
             }
@@ -389,7 +427,7 @@ impl<'a> Reader<'a> {
                     .get(b"Type")
                     .and_then(Object::as_name)
                     .ok()
-                    .map(<[u8]>::to_vec),
+                    .map(Kind::of),
                 count: match dict.get(b"Count") {
                     Ok(Object::Integer(n)) => Some(*n),
                     _ => None,
@@ -479,14 +517,21 @@ impl<'a> Reader<'a> {
             return unreadable("the cross-reference data points elsewhere");
         }
         let body = skip_space(body);
-        let Some(skimmed) = skim(body) else {
-            // Not plainly formed: hand lopdf's parser the bytes up to
-            // `endobj` (it reads one object from the front). Never a stream.
-            let end = self.find_endobj(body)?;
-            if memchr::memmem::find(&body[..end], b"stream").is_some() {
-                return unreadable("a stream that does not skim");
+        // Most objects end at the `endobj` right after them: without
+        // `stream` before it, the bytes up to it are the object (lopdf's
+        // parser reads one object from the front and ignores the rest).
+        let until_endobj = self.find_endobj(body).map(|end| &body[..end]);
+        if let Some(object) = until_endobj {
+            if memchr::memmem::find(object, b"stream").is_none() {
+                return Ok((object, None));
             }
-            return Ok((&body[..end], None));
+        }
+        // A stream (or no `endobj`): where its dictionary ends, exactly.
+        let Some(skimmed) = skim(body) else {
+            return match until_endobj {
+                Some(_) => unreadable("a stream that does not skim"),
+                None => unreadable("an object without `endobj` that does not skim"),
+            };
         };
         let object = &body[..skimmed.end];
         // As lopdf: white space and comments, `stream`, spaces, an end of line.
@@ -537,12 +582,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Where `endobj` is in `body`, within the scanning budget.
-    fn find_endobj(&self, body: &[u8]) -> Result<usize> {
+    fn find_endobj(&self, body: &[u8]) -> Option<usize> {
         let window = body.len().min(self.scan.get());
         let found = memchr::memmem::find(&body[..window], b"endobj");
         self.scan
             .set(self.scan.get() - found.map_or(window, |at| at + 6).min(window));
-        found.ok_or(ReadError::Unreadable("an object without `endobj`"))
+        found
     }
 
     /// Decodes a stream's data within the limits.
@@ -922,42 +967,56 @@ struct Skimmed {
 const MAX_SKIM_DEPTH: usize = 100;
 
 /// A token at the top level of a skimmed dictionary.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Top<'b> {
     Name(&'b [u8]),
     Word(&'b [u8]),
     Other,
 }
 
+/// Where a dictionary's top level stands: a key is next, or the value of
+/// `key`, or the value began with one integer (`first`), or with two (a
+/// reference's number and generation: `R` is next).
+#[derive(Clone, Copy)]
+enum Expect<'b> {
+    Key,
+    Value(&'b [u8]),
+    AfterInteger(&'b [u8], &'b [u8]),
+    AfterTwoIntegers(&'b [u8]),
+}
+
 /// Skims the object at the front of `bytes` (after white space) without
 /// building it: where it ends and, for a dictionary, its own `/Type` and
-/// direct `/Count`. `None` for anything not plainly formed (a name with `#`
-/// escapes among the keys read, unbalanced brackets, a key that is not a
-/// name), which callers then parse or decline.
+/// direct `/Count` (the last of each, as lopdf keeps). `None` for anything
+/// not plainly formed (a name with `#` escapes where it matters, a stray
+/// byte, unbalanced brackets, a key that is not a name), which callers then
+/// parse or decline.
 fn skim(bytes: &[u8]) -> Option<Skimmed> {
     let mut i = bytes.len() - skip_space(bytes).len();
     let mut depth = 0usize;
     let mut closers = [0u8; MAX_SKIM_DEPTH + 1];
-    let mut top: Vec<Top<'_>> = Vec::with_capacity(16);
     let is_dictionary = bytes[i..].starts_with(b"<<");
+    let mut peek = Peek {
+        kind: None,
+        count: None,
+        is_dictionary,
+    };
+    let mut expect = Expect::Key;
     loop {
         i = bytes.len() - skip_space(&bytes[i..]).len();
         let c = *bytes.get(i)?;
         let at_top = depth == 1 && is_dictionary;
         let start = i;
+        let mut token = None;
         match c {
             b'<' if bytes.get(i + 1) == Some(&b'<') => {
-                if at_top {
-                    top.push(Top::Other);
-                }
+                token = Some(Top::Other);
                 closers[depth] = b'>';
                 depth += 1;
                 i += 2;
             }
             b'[' => {
-                if at_top {
-                    top.push(Top::Other);
-                }
+                token = Some(Top::Other);
                 closers[depth] = b']';
                 depth += 1;
                 i += 1;
@@ -986,9 +1045,7 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                     return None;
                 }
                 i += 1 + len + 1;
-                if at_top {
-                    top.push(Top::Other);
-                }
+                token = Some(Top::Other);
             }
             b'(' => {
                 let mut nesting = 0usize;
@@ -1011,15 +1068,11 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                         _ => i += 1,
                     }
                 }
-                if at_top {
-                    top.push(Top::Other);
-                }
+                token = Some(Top::Other);
             }
             b'/' => {
                 i += 1 + regular_run(&bytes[i + 1..]);
-                if at_top {
-                    top.push(Top::Name(&bytes[start + 1..i]));
-                }
+                token = Some(Top::Name(&bytes[start + 1..i]));
             }
             b')' | b'>' | b'{' | b'}' => return None,
             _ => {
@@ -1028,54 +1081,74 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                     return None;
                 }
                 i += run;
-                if at_top {
-                    top.push(Top::Word(&bytes[start..i]));
-                }
+                token = Some(Top::Word(&bytes[start..i]));
             }
         }
         if depth > MAX_SKIM_DEPTH {
             return None;
         }
+        // Tokens that begin at the top level (a container's opening counts;
+        // its insides do not).
+        if at_top {
+            if let Some(token) = token {
+                expect = step(expect, token, &mut peek)?;
+            }
+        }
         if depth == 0 {
             break;
         }
     }
-    let mut peek = Peek {
-        kind: None,
-        count: None,
-        is_dictionary,
-    };
-    // Key and value pairs; a value is one token, or `N G R`.
-    let mut tokens = top.iter().peekable();
-    while let Some(key) = tokens.next() {
-        let Top::Name(key) = key else {
-            return None;
-        };
-        let value = tokens.next()?;
-        let is_reference = matches!(value, Top::Word(_))
-            && matches!(tokens.peek(), Some(Top::Word(w)) if w.iter().all(u8::is_ascii_digit));
-        if is_reference {
-            tokens.next();
-            if tokens.next() != Some(&Top::Word(b"R")) {
-                return None;
-            }
-        }
-        let escaped = |name: &[u8]| name.contains(&b'#');
-        if escaped(key) {
-            return None;
-        }
-        match (*key, value, is_reference) {
-            (b"Type", Top::Name(name), false) if escaped(name) => return None,
-            (b"Type", Top::Name(name), false) => peek.kind = Some(name.to_vec()),
-            (b"Type", _, _) => peek.kind = None,
-            (b"Count", Top::Word(word), false) => {
-                peek.count = std::str::from_utf8(word).ok().and_then(|w| w.parse().ok());
-            }
-            (b"Count", _, _) => peek.count = None,
-            _ => {}
+    if is_dictionary {
+        match expect {
+            Expect::Key => {}
+            Expect::AfterInteger(key, value) => record(key, Top::Word(value), &mut peek)?,
+            _ => return None,
         }
     }
     Some(Skimmed { end: i, peek })
+}
+
+/// The next state of a dictionary's top level after `token`.
+fn step<'b>(expect: Expect<'b>, token: Top<'b>, peek: &mut Peek) -> Option<Expect<'b>> {
+    let unsigned = |w: &[u8]| !w.is_empty() && w.iter().all(u8::is_ascii_digit);
+    Some(match (expect, token) {
+        (Expect::Key, Top::Name(key)) if !key.contains(&b'#') => Expect::Value(key),
+        (Expect::Key, _) => return None,
+        (Expect::Value(key), Top::Word(w)) if unsigned(w) => Expect::AfterInteger(key, w),
+        (Expect::Value(key), value) => {
+            record(key, value, peek)?;
+            Expect::Key
+        }
+        (Expect::AfterInteger(key, _), Top::Word(w)) if unsigned(w) => {
+            Expect::AfterTwoIntegers(key)
+        }
+        (Expect::AfterInteger(key, value), Top::Name(next)) if !next.contains(&b'#') => {
+            record(key, Top::Word(value), peek)?;
+            Expect::Value(next)
+        }
+        (Expect::AfterInteger(..), _) => return None,
+        (Expect::AfterTwoIntegers(key), Top::Word(b"R")) => {
+            // A reference: neither a type name nor a direct count.
+            record(key, Top::Other, peek)?;
+            Expect::Key
+        }
+        (Expect::AfterTwoIntegers(_), _) => return None,
+    })
+}
+
+/// Notes `key`'s value if it is `/Type` or `/Count`.
+fn record(key: &[u8], value: Top<'_>, peek: &mut Peek) -> Option<()> {
+    match (key, value) {
+        (b"Type", Top::Name(name)) if name.contains(&b'#') => return None,
+        (b"Type", Top::Name(name)) => peek.kind = Some(Kind::of(name)),
+        (b"Type", _) => peek.kind = None,
+        (b"Count", Top::Word(word)) => {
+            peek.count = std::str::from_utf8(word).ok().and_then(|w| w.parse().ok());
+        }
+        (b"Count", _) => peek.count = None,
+        _ => {}
+    }
+    Some(())
 }
 
 /// A number or a keyword lopdf parses as a value or a reference's `R`:
@@ -1151,7 +1224,7 @@ mod tests {
             /Resources << /Font << /F1 << /Type /Font >> >> >> /Title (a \\) (nested) >> text) >> rest";
         let skimmed = skim(page_tree).unwrap();
         assert_eq!(&page_tree[skimmed.end..], b" rest");
-        assert_eq!(skimmed.peek.kind.as_deref(), Some(b"Pages".as_slice()));
+        assert_eq!(skimmed.peek.kind, Some(Kind::Pages));
         assert_eq!(skimmed.peek.count, Some(2));
         // An indirect /Count is not a count; a nested /Type is not the type.
         let page = skim(b"<</Parent 1 0 R/Count 5 0 R/AP<</Type/XObject>>>>").unwrap();
@@ -1159,7 +1232,7 @@ mod tests {
         assert_eq!(page.peek.count, None);
         assert!(page.peek.is_dictionary);
         let leaf = skim(b"<</Type/Page/Parent 1 0 R>>endobj").unwrap();
-        assert_eq!(leaf.peek.kind.as_deref(), Some(b"Page".as_slice()));
+        assert_eq!(leaf.peek.kind, Some(Kind::Page));
         assert_eq!(leaf.end, b"<</Type/Page/Parent 1 0 R>>".len());
         // Not plainly formed: left to the parser.
         for odd in [

@@ -14,7 +14,7 @@ use super::pdf::{
     build, fill_byte_range, Limits, MarkText, PageChain, Placement, Prepared, SignatureSpace,
     StampError, Update,
 };
-use crate::reader::{ReadError, Reader};
+use crate::reader::{Kind, ReadError, Reader};
 
 /// Deepest page tree walked (real ones are a few levels).
 const MAX_TREE_DEPTH: usize = 64;
@@ -100,17 +100,26 @@ fn find_page(
     if total == 0 || page == 0 || page > total || total > limits.max_pages {
         return declined("a page the page tree's count does not hold");
     }
-    let mut ancestors = vec![node.clone()];
+    let mut ancestors = vec![inheritable(&node)];
     let mut n = page;
     for _ in 0..MAX_TREE_DEPTH {
         let mut before = 0u64;
         let mut chosen = None;
-        for kid in kids(reader, &node)? {
-            let id = kid_id(Some(&kid))?;
+        let resolved;
+        let kids = match node.get(b"Kids") {
+            Ok(Object::Array(kids)) => kids,
+            Ok(Object::Reference(_)) => {
+                resolved = kids(reader, &node)?;
+                &resolved
+            }
+            _ => return declined("a page tree node without /Kids"),
+        };
+        for kid in kids {
+            let id = kid_id(Some(kid))?;
             let peek = reader.peek(id)?;
-            let pages = match peek.kind.as_deref() {
-                Some(b"Page") => 1,
-                Some(b"Pages") => peek
+            let pages = match peek.kind {
+                Some(Kind::Page) => 1,
+                Some(Kind::Pages) => peek
                     .count
                     .and_then(|c| u64::try_from(c).ok())
                     .ok_or(ReadError::Unreadable("a /Pages kid without a /Count"))?,
@@ -132,7 +141,7 @@ fn find_page(
         if dict.get(b"Parent").and_then(Object::as_reference).ok() != Some(node_id) {
             return declined("a page tree node whose /Parent is not its parent");
         }
-        ancestors.push(dict.clone());
+        ancestors.push(inheritable(&dict));
         if dict.has_type(b"Page") {
             ancestors.reverse();
             return Ok((total, id, ancestors));
@@ -151,6 +160,18 @@ fn count_of(node: &Dictionary) -> Result<u32, ReadError> {
         .ok()
         .and_then(|c| u32::try_from(c).ok())
         .ok_or(ReadError::Unreadable("a page tree node without a /Count"))
+}
+
+/// What a page inherits from a node (`/MediaBox`, `/CropBox`, `/Rotate`),
+/// without the rest (a root's `/Kids` may list hundreds of pages).
+fn inheritable(node: &Dictionary) -> Dictionary {
+    let mut kept = Dictionary::new();
+    for key in [b"MediaBox".as_slice(), b"CropBox", b"Rotate"] {
+        if let Ok(value) = node.get(key) {
+            kept.set(key.to_vec(), value.clone());
+        }
+    }
+    kept
 }
 
 fn kids(reader: &Reader<'_>, node: &Dictionary) -> Result<Vec<Object>, ReadError> {
@@ -254,7 +275,9 @@ impl Appender<'_, '_> {
                 const EMPTY: &[u8] = b"/Contents<>";
                 if let Some(at) = memchr::memmem::rfind(&out[from..], EMPTY) {
                     let hole = from + at + EMPTY.len() - 1;
-                    out.splice(hole..hole, std::iter::repeat_n(b'0', 2 * capacity));
+                    let tail = out.split_off(hole);
+                    out.resize(hole + 2 * capacity, b'0');
+                    out.extend_from_slice(&tail);
                 }
             }
             out.extend_from_slice(b"\nendobj\n");
