@@ -62,10 +62,13 @@ struct StreamEntries {
 
 impl StreamEntries {
     fn get(&self, number: u32) -> Option<Entry> {
-        let &(first, _, row0) = self
-            .index
-            .iter()
-            .find(|(first, count, _)| number >= *first && number - first < *count)?;
+        // Runs sorted by first number, not overlapping: the one that can hold
+        // `number` is the last that starts at or before it.
+        let at = self.index.partition_point(|(first, _, _)| *first <= number);
+        let &(first, count, row0) = self.index.get(at.checked_sub(1)?)?;
+        if number - first >= count {
+            return None;
+        }
         let width: usize = self.widths.iter().sum();
         let at = (row0 + (number - first) as usize) * width;
         let row = self.rows.get(at..at + width)?;
@@ -119,9 +122,11 @@ impl Section {
         match self {
             Section::Stream(entries) => entries.get(number),
             Section::Table { runs, hybrid } => {
-                let listed = runs.iter().find_map(|(first, entries)| {
-                    let i = number.checked_sub(*first)? as usize;
-                    entries.get(i).copied()
+                // Sorted and not overlapping, as `StreamEntries::get`.
+                let at = runs.partition_point(|(first, _)| *first <= number);
+                let listed = at.checked_sub(1).and_then(|at| {
+                    let (first, entries) = &runs[at];
+                    entries.get((number - first) as usize).copied()
                 });
                 // As lopdf merges a hybrid file: the stream fills what the
                 // table lists as free or not at all.
@@ -241,19 +246,7 @@ impl<'a> Reader<'a> {
             return unreadable("no header at the start");
         }
         let startxref = startxref(bytes)?;
-        let mut reader = Reader {
-            bytes,
-            sections: Vec::new(),
-            trailer: Dictionary::new(),
-            startxref,
-            newest_is_stream: false,
-            size: 0,
-            max_stream_bytes,
-            containers: RefCell::default(),
-            reads: Cell::new(MAX_READS),
-            inflate: Cell::new(max_stream_bytes.saturating_mul(2)),
-            scan: Cell::new(bytes.len().saturating_mul(2).saturating_add(1 << 20)),
-        };
+        let mut reader = Reader::bare(bytes, max_stream_bytes, startxref);
         let mut next = Some(startxref);
         let mut seen = std::collections::HashSet::new();
         let mut end = 0u64;
@@ -294,6 +287,35 @@ impl<'a> Reader<'a> {
         }
         reader.check_headers()?;
         Ok(reader)
+    }
+
+    /// A reader of no sections yet.
+    fn bare(bytes: &'a [u8], max_stream_bytes: usize, startxref: usize) -> Self {
+        Reader {
+            bytes,
+            sections: Vec::new(),
+            trailer: Dictionary::new(),
+            startxref,
+            newest_is_stream: false,
+            size: 0,
+            max_stream_bytes,
+            containers: RefCell::default(),
+            reads: Cell::new(MAX_READS),
+            inflate: Cell::new(max_stream_bytes.saturating_mul(2)),
+            scan: Cell::new(bytes.len().saturating_mul(2).saturating_add(1 << 20)),
+        }
+    }
+
+    /// Where object `id` starts, per the file's newest cross-reference
+    /// section alone: for finding an object an update has just written
+    /// (encrypted or not; nothing else is read).
+    pub(crate) fn newest_offset(bytes: &'a [u8], id: ObjectId) -> Option<usize> {
+        let start = startxref(bytes).ok()?;
+        let reader = Reader::bare(bytes, 1 << 20, start);
+        match reader.section_at(start).ok()?.0.get(id.0)? {
+            Entry::Normal { offset, generation } if generation == id.1 => Some(offset),
+            _ => None,
+        }
     }
 
     /// lopdf files each object it loads under the number its own header
@@ -366,6 +388,15 @@ impl<'a> Reader<'a> {
 
     fn entry(&self, number: u32) -> Option<Entry> {
         self.sections.iter().find_map(|(_, s)| s.get(number))
+    }
+
+    /// Whether any entry puts an object in an object stream.
+    pub fn has_object_streams(&self) -> bool {
+        self.sections.iter().any(|(_, section)| {
+            section
+                .numbers()
+                .any(|n| matches!(section.get(n), Some(Entry::Compressed { .. })))
+        })
     }
 
     /// Where each cross-reference section starts, newest first.
@@ -642,7 +673,7 @@ impl<'a> Reader<'a> {
         }
         let mut members = Vec::with_capacity(numbers.len() / 2);
         let mut distinct = std::collections::HashSet::new();
-        for (i, pair) in numbers.chunks(2).enumerate() {
+        for pair in numbers.chunks(2) {
             let number = u32::try_from(pair[0])
                 .map_err(|_| ReadError::Unreadable("an object number past the limit"))?;
             if !distinct.insert(number) {
@@ -650,13 +681,12 @@ impl<'a> Reader<'a> {
                 return unreadable("an object stream that holds a number twice");
             }
             let start = first.saturating_add(pair[1]);
-            let end = numbers
-                .get(2 * i + 3)
-                .map_or(content.len(), |next| first.saturating_add(*next));
-            if start > end || end > content.len() {
-                return unreadable("object stream offsets out of order");
+            // lopdf parses each member from its offset to the stream's end
+            // (one object from the front), not to the next member's offset.
+            if start > content.len() {
+                return unreadable("an object stream offset past its end");
             }
-            members.push((number, start..end));
+            members.push((number, start..content.len()));
         }
         let container = Rc::new(Container { content, members });
         self.containers
@@ -703,6 +733,10 @@ impl<'a> Reader<'a> {
         if !dict.has_type(b"XRef") {
             return unreadable("a stream that is not a cross-reference stream");
         }
+        if matches!(dict.get(b"Filter"), Ok(Object::Array(filters)) if filters.is_empty()) {
+            // lopdf decodes that to nothing.
+            return unreadable("a cross-reference stream with an empty /Filter");
+        }
         let integers = |key: &[u8]| -> Option<Vec<i64>> {
             dict.get(key)
                 .ok()?
@@ -738,6 +772,9 @@ impl<'a> Reader<'a> {
             let (Ok(first), Ok(count)) = (u32::try_from(pair[0]), u32::try_from(pair[1])) else {
                 return Err(bad());
             };
+            if first.checked_add(count).is_none() {
+                return Err(bad());
+            }
             runs.push((first, count, row));
             row = row.checked_add(count as usize).ok_or_else(bad)?;
         }
@@ -754,6 +791,7 @@ impl<'a> Reader<'a> {
             // lopdf lets the later run win; leave it to lopdf.
             return unreadable("cross-reference runs that overlap");
         }
+        runs.sort_unstable_by_key(|(first, _, _)| *first);
         let entries = StreamEntries {
             widths,
             index: runs,
@@ -900,6 +938,7 @@ fn table(bytes: &[u8], at: usize) -> Result<(Runs, Dictionary)> {
     if spans.windows(2).any(|w| w[0].1 > w[1].0) {
         return unreadable("cross-reference runs that overlap");
     }
+    runs.sort_unstable_by_key(|(first, _)| *first);
     let rest = skip_space(rest);
     let rest = rest.strip_prefix(b"trailer").ok_or(bad)?;
     let rest = skip_space(rest);

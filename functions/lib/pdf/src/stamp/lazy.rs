@@ -32,8 +32,10 @@ pub(crate) fn prepare(
     let (count, page_id, nodes) = find_page(&reader, placement.page, limits)?;
     let unread = std::cell::Cell::new(None);
     let resolve = |object: &Object| match reader.resolve(object) {
-        Ok(Object::Null) if matches!(object, Object::Reference(_)) => {
-            unread.set(Some(ReadError::Unreadable("a reference to nothing listed")));
+        Ok(Object::Null | Object::Reference(_)) if matches!(object, Object::Reference(_)) => {
+            unread.set(Some(ReadError::Unreadable(
+                "a reference to nothing listed, or to a reference",
+            )));
             None
         }
         Ok(Object::Null) => None,
@@ -65,20 +67,24 @@ pub(crate) fn prepare(
     if let Err(refusal) = built {
         return Ok(Err(refusal));
     }
-    let (mut bytes, hashed) = update.write(original, space.capacity);
-    Ok(fill_byte_range(&mut bytes, original.len(), space.capacity)
+    let (mut bytes, hashed, signature) = update.write(original, space.capacity);
+    let lost = || StampError::Unsigned("the signature dictionary was not written".into());
+    Ok(signature
+        .ok_or_else(lost)
+        .and_then(|span| fill_byte_range(&mut bytes, span, space.capacity))
         .map(|hole| Prepared::new(bytes, hole, (original.len(), hashed), count)))
 }
 
-/// The page count (the root's `/Count`), and page `page` with the nodes
-/// above it (nearest first), found by descending the page tree: at each
-/// level the kids are skimmed for their type and count, and only the node
-/// that holds the page is parsed. The counts of the subtrees off the path are
-/// trusted, as viewers trust them; the kids' counts must add up to their
-/// node's, each kid must be a `/Page` or a `/Pages`, and each node's
-/// `/Parent` must be the node above, or the reader declines the file. A page
-/// the root's count does not hold is declined too: the full load decides
-/// what that file's pages are.
+/// The page count and page `page`, with what it and the nodes above it
+/// (nearest first) give it to inherit, numbered as lopdf numbers pages: the
+/// leaves of the page tree in order. The tree is walked whole (lopdf counts
+/// it so; at most `max_pages` leaves): leaves are skimmed for their type,
+/// `/Pages` nodes parsed for their kids; `/Count` is not trusted. Declined,
+/// for the full load to decide, is what lopdf would count otherwise or
+/// where it would inherit differently: a kid of another type or that does
+/// not read (lopdf skips it, or counts a blank page), a node met twice, a
+/// `/Parent` that is not the node above, a root with a `/Parent`, a tree
+/// deeper than 64, more pages than the limit, a page the tree does not hold.
 fn find_page(
     reader: &Reader<'_>,
     page: u32,
@@ -89,77 +95,77 @@ fn find_page(
         return declined("no /Root");
     };
     let catalog = reader.dictionary(root)?;
-    let Ok(mut node_id) = catalog.get(b"Pages").and_then(Object::as_reference) else {
+    let Ok(root_id) = catalog.get(b"Pages").and_then(Object::as_reference) else {
         return declined("no /Pages");
     };
-    let mut node = reader.dictionary(node_id)?;
-    if !node.has_type(b"Pages") {
-        return declined("a page tree root that is not /Pages");
+    let root = reader.dictionary(root_id)?;
+    if !root.has_type(b"Pages") || root.has(b"Parent") {
+        return declined("a page tree root that is not a plain /Pages");
     }
-    let total = count_of(&node)?;
-    if total == 0 || page == 0 || page > total || total > limits.max_pages {
-        return declined("a page the page tree's count does not hold");
+    /// A node being walked: its id, its kids, the next kid.
+    struct Level {
+        id: ObjectId,
+        kids: Vec<Object>,
+        next: usize,
     }
-    let mut ancestors = vec![inheritable(&node)];
-    let mut n = page;
-    for _ in 0..MAX_TREE_DEPTH {
-        let mut before = 0u64;
-        let mut chosen = None;
-        let resolved;
-        let kids = match node.get(b"Kids") {
-            Ok(Object::Array(kids)) => kids,
-            Ok(Object::Reference(_)) => {
-                resolved = kids(reader, &node)?;
-                &resolved
-            }
-            _ => return declined("a page tree node without /Kids"),
+    let mut levels = vec![Level {
+        id: root_id,
+        kids: kids(reader, &root)?,
+        next: 0,
+    }];
+    // What each level's node gives to inherit, root first.
+    let mut chain = vec![inheritable(&root)];
+    let mut seen = std::collections::HashSet::from([root_id]);
+    let (mut leaves, mut found) = (0u32, None);
+    while let Some(level) = levels.last_mut() {
+        let Some(kid) = level.kids.get(level.next) else {
+            levels.pop();
+            chain.pop();
+            continue;
         };
-        for kid in kids {
-            let id = kid_id(Some(kid))?;
-            let peek = reader.peek(id)?;
-            let pages = match peek.kind {
-                Some(Kind::Page) => 1,
-                Some(Kind::Pages) => peek
-                    .count
-                    .and_then(|c| u64::try_from(c).ok())
-                    .ok_or(ReadError::Unreadable("a /Pages kid without a /Count"))?,
-                // lopdf skips such a kid, or counts it as a blank page.
-                _ => return declined("a kid that is neither /Page nor /Pages"),
-            };
-            if chosen.is_none() && u64::from(n) <= before + pages {
-                chosen = Some((id, (u64::from(n) - before) as u32));
-            }
-            before += pages;
-        }
-        if before != u64::from(count_of(&node)?) {
-            return declined("page tree counts that do not add up");
-        }
-        let Some((id, within)) = chosen else {
-            return declined("page tree counts that do not add up");
+        level.next += 1;
+        let parent = level.id;
+        let Ok(id) = kid.as_reference() else {
+            return declined("a kid that is not a reference");
         };
-        let dict = reader.dictionary(id)?;
-        if dict.get(b"Parent").and_then(Object::as_reference).ok() != Some(node_id) {
-            return declined("a page tree node whose /Parent is not its parent");
+        if !seen.insert(id) {
+            return declined("a page tree node met twice");
         }
-        ancestors.push(inheritable(&dict));
-        if dict.has_type(b"Page") {
-            ancestors.reverse();
-            return Ok((total, id, ancestors));
+        match reader.peek(id)?.kind {
+            Some(Kind::Page) => {
+                leaves += 1;
+                if leaves > limits.max_pages {
+                    return declined("more pages than the limit");
+                }
+                if leaves == page {
+                    let dict = reader.dictionary(id)?;
+                    if dict.get(b"Parent").and_then(Object::as_reference).ok() != Some(parent) {
+                        return declined("a page whose /Parent is not its node");
+                    }
+                    let mut nodes = vec![inheritable(&dict)];
+                    nodes.extend(chain.iter().rev().cloned());
+                    found = Some((id, nodes));
+                }
+            }
+            Some(Kind::Pages) => {
+                if levels.len() >= MAX_TREE_DEPTH {
+                    return declined("a page tree deeper than any real one");
+                }
+                let node = reader.dictionary(id)?;
+                if node.get(b"Parent").and_then(Object::as_reference).ok() != Some(parent) {
+                    return declined("a page tree node whose /Parent is not its parent");
+                }
+                let kids = kids(reader, &node)?;
+                chain.push(inheritable(&node));
+                levels.push(Level { id, kids, next: 0 });
+            }
+            _ => return declined("a kid that is neither /Page nor /Pages"),
         }
-        if !dict.has_type(b"Pages") {
-            return declined("a kid that skims and parses differently");
-        }
-        (node_id, node, n) = (id, dict, within);
     }
-    declined("a page tree deeper than any real one")
-}
-
-fn count_of(node: &Dictionary) -> Result<u32, ReadError> {
-    node.get(b"Count")
-        .and_then(Object::as_i64)
-        .ok()
-        .and_then(|c| u32::try_from(c).ok())
-        .ok_or(ReadError::Unreadable("a page tree node without a /Count"))
+    match found {
+        Some((id, nodes)) => Ok((leaves, id, nodes)),
+        None => declined("a page the page tree does not hold"),
+    }
 }
 
 /// What a page inherits from a node (`/MediaBox`, `/CropBox`, `/Rotate`),
@@ -175,15 +181,11 @@ fn inheritable(node: &Dictionary) -> Dictionary {
 }
 
 fn kids(reader: &Reader<'_>, node: &Dictionary) -> Result<Vec<Object>, ReadError> {
-    match node.get(b"Kids").map(|k| reader.resolve(k)) {
-        Ok(Ok(Object::Array(kids))) => Ok(kids),
-        _ => Err(ReadError::Unreadable("a page tree node without /Kids")),
+    let missing = ReadError::Unreadable("a page tree node without /Kids");
+    match reader.resolve(node.get(b"Kids").map_err(|_| missing.clone())?)? {
+        Object::Array(kids) => Ok(kids),
+        _ => Err(missing),
     }
-}
-
-fn kid_id(kid: Option<&Object>) -> Result<ObjectId, ReadError> {
-    kid.and_then(|k| k.as_reference().ok())
-        .ok_or(ReadError::Unreadable("a kid that is not a reference"))
 }
 
 /// The update over a lazily read file: what it changes and adds.
@@ -204,6 +206,12 @@ impl Update for Appender<'_, '_> {
             return Some(changed.clone());
         }
         match self.reader.object(id) {
+            // An object that is a reference: lopdf follows it; let it.
+            Ok(Object::Reference(_)) => {
+                self.failed
+                    .get_or_insert(ReadError::Unreadable("an object that is a reference"));
+                None
+            }
             // lopdf may know an object no entry lists (an object stream's
             // member): let the full load decide.
             Ok(Object::Null) => {
@@ -253,8 +261,13 @@ impl Appender<'_, '_> {
     /// The original (copied and hashed in one pass, a chunk at a time while
     /// it is in cache), the changed and new objects, and a cross-reference
     /// section of the kind the file's newest one is, whose `/Prev` is that
-    /// one. Returns the bytes and the hash of the original.
-    fn write(self, original: &[u8], capacity: usize) -> (Vec<u8>, Sha256) {
+    /// one. Returns the bytes, the hash of the original and where the
+    /// signature dictionary was written.
+    fn write(
+        self,
+        original: &[u8],
+        capacity: usize,
+    ) -> (Vec<u8>, Sha256, Option<std::ops::Range<usize>>) {
         let mut out = Vec::with_capacity(original.len() + 2 * capacity + 16 * 1024);
         let mut hasher = Sha256::new();
         for chunk in original.chunks(64 * 1024) {
@@ -265,19 +278,21 @@ impl Appender<'_, '_> {
             out.push(b'\n');
         }
         let mut offsets = Vec::with_capacity(self.changed.len() + 1);
+        let mut signature = None;
         for (id, object) in &self.changed {
             offsets.push((*id, out.len()));
             // Writing to a Vec cannot fail.
             let _ = writeln!(out, "{} {} obj", id.0, id.1);
             let from = out.len();
             let _ = Writer::write_object(&mut out, object);
-            if let Some((_, capacity)) = self.signature.filter(|(s, _)| s == id) {
+            if let Some((_, hole_bytes)) = self.signature.filter(|(s, _)| s == id) {
                 const EMPTY: &[u8] = b"/Contents<>";
                 if let Some(at) = memchr::memmem::rfind(&out[from..], EMPTY) {
                     let hole = from + at + EMPTY.len() - 1;
                     let tail = out.split_off(hole);
-                    out.resize(hole + 2 * capacity, b'0');
+                    out.resize(hole + 2 * hole_bytes, b'0');
                     out.extend_from_slice(&tail);
+                    signature = Some(from..out.len());
                 }
             }
             out.extend_from_slice(b"\nendobj\n");
@@ -324,7 +339,7 @@ impl Appender<'_, '_> {
             out.push(b'\n');
         }
         let _ = write!(out, "startxref\n{xref_at}\n%%EOF\n");
-        (out, hasher)
+        (out, hasher, signature)
     }
 }
 

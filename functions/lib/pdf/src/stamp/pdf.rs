@@ -342,6 +342,11 @@ impl Prepared {
     }
 }
 
+/// The signature's `/Reason`: the serial it stamps.
+fn reason(serial: &str) -> String {
+    format!("e-Meterai {serial}")
+}
+
 /// `D:YYYYMMDDHHmmSSZ`, the PDF date form of the signing time (UTC).
 fn pdf_date(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -379,8 +384,9 @@ pub fn prepare(
     }
 }
 
-/// Whether [`prepare`] reads `original` by its cross-reference data (true)
-/// or loads it whole (the reader declined it). For tests and the benchmark.
+/// Whether [`prepare`] reads `original` by its cross-reference data (true:
+/// the reader took it, to stamp it or to refuse it) or loads it whole
+/// (false: the reader declined it). For tests and the benchmark.
 pub fn read_lazily(original: &[u8], placement: &Placement, limits: &Limits) -> bool {
     let text = MarkText {
         serial: "0000000000000000000000",
@@ -450,12 +456,18 @@ pub(crate) fn prepare_loaded(
     };
     let shape = chain.shape();
     let mut update = IncrementalDocument::create_from(original.to_vec(), doc);
-    build(&mut update, page_id, shape, placement, text, space)?;
+    let signature = build(&mut update, page_id, shape, placement, text, space)?;
     let mut bytes = Vec::with_capacity(original.len() + 2 * space.capacity + 16 * 1024);
     update
         .save_to(&mut bytes)
         .map_err(|e| StampError::Malformed(format!("could not write the update: {e}")))?;
-    let hole = fill_byte_range(&mut bytes, original.len(), space.capacity)?;
+    // The signature dictionary, where the update's cross-reference section
+    // puts it.
+    let span = crate::reader::Reader::newest_offset(&bytes, signature)
+        .filter(|at| *at >= original.len())
+        .and_then(|at| Some(at..at + find(&bytes[at..], b"endobj")?))
+        .ok_or_else(|| StampError::Unsigned("the signature dictionary was not written".into()))?;
+    let hole = fill_byte_range(&mut bytes, span, space.capacity)?;
     Ok(Prepared {
         bytes,
         hole,
@@ -547,7 +559,7 @@ impl Update for IncrementalDocument {
 
 /// Adds the signature field, its widget (the mark) and the signature
 /// dictionary with its placeholder to `update`, on the page `page_id` of
-/// that shape.
+/// that shape. Returns the signature dictionary's id.
 pub(crate) fn build(
     update: &mut impl Update,
     page_id: ObjectId,
@@ -555,7 +567,7 @@ pub(crate) fn build(
     placement: &Placement,
     text: &MarkText<'_>,
     space: &SignatureSpace,
-) -> Result<(), StampError> {
+) -> Result<ObjectId, StampError> {
     let PageShape { page_box, turns } = shape;
     let (shown_w, shown_h) = match turns {
         1 | 3 => (page_box[3] - page_box[1], page_box[2] - page_box[0]),
@@ -603,7 +615,7 @@ pub(crate) fn build(
             "Filter" => "Adobe.PPKLite",
             "SubFilter" => "ETSI.CAdES.detached",
             "ByteRange" => BYTE_RANGE_PLACEHOLDER.iter().map(|v| Object::Integer(*v)).collect::<Vec<_>>(),
-            "Reason" => Object::string_literal(format!("e-Meterai {}", text.serial)),
+            "Reason" => Object::string_literal(reason(text.serial)),
             "M" => Object::string_literal(pdf_date(space.signing_time)),
             "ContactInfo" => Object::string_literal(text.verify_url),
         },
@@ -647,17 +659,20 @@ pub(crate) fn build(
         let stamp_id = update.add(Object::Dictionary(stamp));
         add_annotation(update, page_id, stamp_id).map_err(malformed)?;
     }
-    add_annotation(update, page_id, annotation_id).map_err(malformed)
+    add_annotation(update, page_id, annotation_id).map_err(malformed)?;
+    Ok(signature_id)
 }
 
-/// Finds the `/ByteRange` placeholder in the appended update and the
-/// `/Contents` hex string written after it, zeroes that string (in an
-/// encrypted document it was encrypted with the update, and the standard
+/// Finds the `/ByteRange` placeholder in the signature dictionary written
+/// at `span` and the `/Contents` hex string after it, zeroes that string (in
+/// an encrypted document it was encrypted with the update, and the standard
 /// exempts it: readers never decrypt it) and writes the real byte range over
-/// the placeholder, padded to the same width so no offset moves.
+/// the placeholder, padded to the same width so no offset moves. Only the
+/// signature's own bytes are searched: a page or form of the original that
+/// carries the same placeholder, rewritten by the update, is never touched.
 pub(crate) fn fill_byte_range(
     bytes: &mut [u8],
-    appended_from: usize,
+    span: std::ops::Range<usize>,
     capacity: usize,
 ) -> Result<(usize, usize), StampError> {
     let lost = || StampError::Unsigned("the signature placeholder was not written".into());
@@ -665,10 +680,10 @@ pub(crate) fn fill_byte_range(
         "[{}]",
         BYTE_RANGE_PLACEHOLDER.map(|v| v.to_string()).join(" ")
     );
-    let at =
-        appended_from + find(&bytes[appended_from..], placeholder.as_bytes()).ok_or_else(lost)?;
+    let signature = bytes.get(span.clone()).ok_or_else(lost)?;
+    let at = span.start + find(signature, placeholder.as_bytes()).ok_or_else(lost)?;
     let after = at + placeholder.len();
-    let start = after + find(&bytes[after..], b"/Contents<").ok_or_else(lost)? + 9;
+    let start = after + find(&bytes[after..span.end], b"/Contents<").ok_or_else(lost)? + 9;
     let end = start
         + 1
         + bytes[start + 1..]
@@ -1039,7 +1054,6 @@ mod tests {
         let limits = Limits::default();
         let fast = std::panic::catch_unwind(|| {
             check_size(file, &limits)
-                .and(Ok(()))
                 .map(|()| super::super::lazy::prepare(file, placement, &text(), &limits, &space))
         })
         .unwrap_or_else(|_| panic!("the reader panicked"));
@@ -1466,6 +1480,25 @@ mod tests {
                 assert!(annotations(&fast, other).is_empty(), "page {page}");
             }
         }
+        // Counts that lie (a node that says 5 for its 2 pages, a root that
+        // says 9): lopdf numbers the leaves, and so does the reader.
+        let mut lying = tree.clone();
+        for (from, to) in [(b"/Count 2", b"/Count 5"), (b"/Count 3", b"/Count 9")] {
+            let at = find(&lying, from).expect("the fixture's counts");
+            lying[at..at + to.len()].copy_from_slice(to);
+        }
+        for page in 1..=3 {
+            let placement = at(page, 10.0, 10.0);
+            let (fast, full) = both_ways(&lying, &placement);
+            let (fast, full) = (fast.unwrap().unwrap(), full.unwrap());
+            assert_eq!((fast.pages, full.pages), (3, 3), "page {page}");
+            let sealed = |p: Prepared| p.seal(&[]).unwrap().bytes;
+            assert_eq!(
+                annotations(&sealed(fast), page),
+                annotations(&sealed(full), page),
+                "page {page}"
+            );
+        }
         // Past the count, and a mark off the cropped page: the same refusals.
         for placement in [at(4, 10.0, 10.0), at(3, 350.0, 10.0)] {
             let (fast, full) = both_ways(&tree, &placement);
@@ -1513,24 +1546,57 @@ mod tests {
             .collect()
     }
 
-    /// The page tree root's `/Count`, as lopdf reads the file.
-    fn declared_pages(file: &[u8]) -> Option<u32> {
-        let doc = Document::load_mem(file).ok()?;
-        let root = doc
-            .catalog()
-            .ok()?
-            .get(b"Pages")
-            .ok()?
-            .as_reference()
-            .ok()?;
-        let count = doc
-            .get_dictionary(root)
-            .ok()?
-            .get(b"Count")
-            .ok()?
-            .as_i64()
-            .ok()?;
-        u32::try_from(count).ok()
+    #[test]
+    fn a_placeholder_planted_in_the_page_does_not_take_the_byte_range() {
+        use crate::signing::Signer;
+        // The page carries our placeholder array and a hole of zeros, and is
+        // rewritten by the update before the signature dictionary.
+        let mut doc = Document::load_mem(&sample_pdf(1, [0, 0, 595, 842], None)).unwrap();
+        let page = doc.get_pages()[&1];
+        let capacity = SIGNER.chain().contents_capacity();
+        let planted = doc.get_dictionary_mut(page).unwrap();
+        planted.set(
+            "ByteRange",
+            BYTE_RANGE_PLACEHOLDER
+                .iter()
+                .map(|v| Object::Integer(*v))
+                .collect::<Vec<_>>(),
+        );
+        planted.set(
+            "Contents",
+            Object::String(vec![0; capacity], lopdf::StringFormat::Hexadecimal),
+        );
+        let mut original = Vec::new();
+        doc.save_to(&mut original).unwrap();
+        for lazily in [true, false] {
+            let space = SignatureSpace {
+                signing_time: time::OffsetDateTime::UNIX_EPOCH,
+                capacity,
+            };
+            let (placement, limits) = (at(1, 10.0, 10.0), Limits::default());
+            assert!(read_lazily(&original, &placement, &limits));
+            let prepared = if lazily {
+                prepare(&original, &placement, &text(), &limits, &space)
+            } else {
+                prepare_loaded(&original, &placement, &text(), &limits, &space)
+            }
+            .unwrap();
+            let cms = crate::signing::sign_document_now(&SIGNER, &prepared.digest()).unwrap();
+            let stamped = prepared.seal(&cms).unwrap();
+            let found = super::super::signatures::signatures(&stamped.bytes, &limits).unwrap();
+            let ours = found
+                .iter()
+                .find(|f| f.reason == format!("e-Meterai {SERIAL}"))
+                .unwrap();
+            let digest = ours.digest(&stamped.bytes).unwrap();
+            assert!(
+                crate::signing::check(&ours.contents, &digest, SIGNER.chain())
+                    .unwrap()
+                    .is_valid(),
+                "lazily: {lazily}"
+            );
+            assert_eq!(ours.signed_len(), Some(stamped.bytes.len()));
+        }
     }
 
     /// A small deterministic fuzz: thousands of mutated files (flipped bytes,
@@ -1607,12 +1673,7 @@ mod tests {
                     (Ok(a), Ok(b)) => {
                         // The same page of the same count, the widget at the
                         // same place.
-                        // The count is the tree's own; lopdf counts the
-                        // leaves it can read. They differ only where the
-                        // file's counts are wrong off the page's path.
-                        if a.pages != b.pages {
-                            assert_eq!(Some(a.pages), declared_pages(&file), "round {round}");
-                        }
+                        assert_eq!(a.pages, b.pages, "round {round}");
                         // New objects' numbers may differ (a wrong /Size).
                         let placed = |p: &Prepared| {
                             let bytes = p.clone().seal(&[]).unwrap().bytes;
