@@ -1351,9 +1351,10 @@ mod tests {
         assert_eq!(reader.current(3), Some((3, 0)));
         assert_eq!(reader.size(), 6);
         assert!(!reader.newest_is_stream());
-        // The trailer carried to an update: no /XRefStm kept by the writer's
-        // caller, no /Prev here.
+        // The trailer as read: /Prev taken out (an update writes its own),
+        // /XRefStm still there (the writer drops it).
         assert!(!reader.trailer().has(b"Prev"));
+        assert!(reader.trailer().has(b"XRefStm"));
     }
 
     #[test]

@@ -179,7 +179,13 @@ impl<'a> SignedFile<'a> {
             View::Loaded(doc) => doc,
         };
         let before = load(signed, limits)?;
-        let lookup = |id| after.get_dictionary(id).ok().cloned();
+        let cache = std::cell::RefCell::new(std::collections::HashMap::new());
+        let lookup = |id| {
+            *cache
+                .borrow_mut()
+                .entry(id)
+                .or_insert_with(|| after.get_dictionary(id).ok().map(Field::of))
+        };
         Ok(compare(&before, after, &lookup))
     }
 }
@@ -281,15 +287,22 @@ fn lazy_later_changes(
         .and_then(Object::as_reference)
         .ok();
     let failed = std::cell::Cell::new(false);
-    let lookup = |id| match after.object(id) {
-        Ok(Object::Dictionary(dict)) => Some(dict),
-        // Nothing listed (lopdf may know an object stream's member) or a
-        // reference (lopdf follows it): the full load decides.
-        Ok(Object::Null | Object::Reference(_)) | Err(_) => {
-            failed.set(true);
-            None
-        }
-        Ok(_) => None,
+    // Each object read once, however many items name it.
+    let cache = std::cell::RefCell::new(std::collections::HashMap::new());
+    let lookup = |id| {
+        *cache
+            .borrow_mut()
+            .entry(id)
+            .or_insert_with(|| match after.object(id) {
+                Ok(Object::Dictionary(dict)) => Some(Field::of(&dict)),
+                // Nothing listed (lopdf may know an object stream's member)
+                // or a reference (lopdf follows it): the full load decides.
+                Ok(Object::Null | Object::Reference(_)) | Err(_) => {
+                    failed.set(true);
+                    None
+                }
+                Ok(_) => None,
+            })
     };
     // lopdf also keeps members of the signed revision's object streams that
     // no entry lists; with object streams there, a number not listed
@@ -359,8 +372,26 @@ pub fn later_changes(
     SignedFile::parse(bytes, limits)?.later_changes(signed_len, limits)
 }
 
-/// A dictionary of the newest revision by id (`None` if there is none).
-type Lookup<'l> = dyn Fn(ObjectId) -> Option<Dictionary> + 'l;
+/// What the comparison asks of a dictionary of the newest revision.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    /// `/FT /Sig`.
+    signature: bool,
+    parent: Option<ObjectId>,
+}
+
+impl Field {
+    fn of(dict: &Dictionary) -> Self {
+        Self {
+            signature: dict.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig"),
+            parent: dict.get(b"Parent").and_then(Object::as_reference).ok(),
+        }
+    }
+}
+
+/// [`Field`] of the newest revision's object `id` (`None` if it is not a
+/// dictionary).
+type Lookup<'l> = dyn Fn(ObjectId) -> Option<Field> + 'l;
 
 fn compare(before: &Document, after: &Document, lookup: &Lookup<'_>) -> LaterChanges {
     if before
@@ -411,7 +442,7 @@ fn allowed_dict_change(after: &Lookup<'_>, a: &Dictionary, b: &Dictionary) -> bo
             b"SigFlags" | b"DSS" | b"Perms" | b"DR" => true,
             b"Metadata" => matches!(new, Some(Object::Reference(_))),
             // A signature field signed later gets its value.
-            b"V" => old.is_none() && is_signature_field(after, b),
+            b"V" => old.is_none() && is_signature_field(after, Field::of(b)),
             b"Annots" | b"Fields" => match (old, new) {
                 (None, Some(Object::Array(n))) => only_signature_fields_appended(after, &[], n),
                 (Some(Object::Array(o)), Some(Object::Array(n))) => {
@@ -439,21 +470,14 @@ fn only_signature_fields_appended(after: &Lookup<'_>, old: &[Object], new: &[Obj
     new.len() >= old.len()
         && new[..old.len()] == *old
         && new[old.len()..].iter().all(|item| match item {
-            Object::Reference(id) => after(*id).is_some_and(|d| is_signature_field(after, &d)),
+            Object::Reference(id) => after(*id).is_some_and(|f| is_signature_field(after, f)),
             _ => false,
         })
 }
 
 /// A signature field (or its widget, or a widget whose parent is one).
-fn is_signature_field(after: &Lookup<'_>, dict: &Dictionary) -> bool {
-    let is_sig = |d: &Dictionary| d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig");
-    is_sig(dict)
-        || dict
-            .get(b"Parent")
-            .and_then(Object::as_reference)
-            .ok()
-            .and_then(after)
-            .is_some_and(|p| is_sig(&p))
+fn is_signature_field(after: &Lookup<'_>, field: Field) -> bool {
+    field.signature || field.parent.and_then(after).is_some_and(|p| p.signature)
 }
 
 #[cfg(test)]
