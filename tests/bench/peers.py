@@ -40,7 +40,6 @@ import json
 import os
 import pathlib
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -75,20 +74,10 @@ def timed_rounds(run_once, seconds):
 
 
 def load_signer(key, chain):
-    """pyHanko's SimpleSigner.load, which wants the signer's certificate alone in a file."""
-    from pyhanko.sign import signers
+    """The corpus's signer loader (pyHanko wants the certificate alone in a file)."""
+    from corpus import load_signer as load
 
-    first = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?",
-                      pathlib.Path(chain).read_text(), re.S).group(0)
-    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as cert:
-        cert.write(first)
-    try:
-        signer = signers.SimpleSigner.load(str(key), cert.name, ca_chain_files=(str(chain),))
-    finally:
-        os.unlink(cert.name)
-    if signer is None:
-        raise SystemExit(f"pyHanko could not load the signer from {key} and {chain}")
-    return signer
+    return load(pathlib.Path(key), pathlib.Path(chain))
 
 
 def url(n):
