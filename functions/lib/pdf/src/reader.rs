@@ -6,7 +6,7 @@
 //! path through the page tree, the page and the form. This reader keeps the
 //! cross-reference sections (tables, streams, hybrid files, the `/Prev` chain
 //! of earlier updates) and reads an object when it is asked for: skimmed
-//! ([`Reader::peek`]: its type and count, without building it) or parsed with
+//! ([`Reader::peek`]: its type, without building it) or parsed with
 //! lopdf's own object parser ([`Reader::object`], see [`parse_direct`]). Only
 //! the object streams that hold such objects are inflated.
 //!
@@ -16,7 +16,8 @@
 //! would not read, a `/Length` that does not reach `endstream`, a generation
 //! that differs, an encrypted file) is [`ReadError::Unreadable`], and the
 //! caller then loads the file whole, with lopdf's repairs and refusals. Work
-//! is bounded: objects read, bytes scanned and bytes inflated per file.
+//! is bounded per file: objects read, bytes inflated, and bytes scanned for
+//! an object's end (an object is parsed from its bytes alone).
 //!
 //! One deliberate difference: an object stream nothing needs is never
 //! inflated, so a file is not refused for one that would inflate past the
@@ -212,8 +213,6 @@ impl Kind {
 pub struct Peek {
     /// `/Type`, if the object is a dictionary that has one.
     pub kind: Option<Kind>,
-    /// `/Count`, if the dictionary has a direct integer one.
-    pub count: Option<i64>,
     pub is_dictionary: bool,
 }
 
@@ -445,7 +444,6 @@ impl<'a> Reader<'a> {
         let Some(raw) = self.raw(id, 0)? else {
             return Ok(Peek {
                 kind: None,
-                count: None,
                 is_dictionary: false,
             });
         };
@@ -459,15 +457,10 @@ impl<'a> Reader<'a> {
                     .and_then(Object::as_name)
                     .ok()
                     .map(Kind::of),
-                count: match dict.get(b"Count") {
-                    Ok(Object::Integer(n)) => Some(*n),
-                    _ => None,
-                },
                 is_dictionary: true,
             },
             _ => Peek {
                 kind: None,
-                count: None,
                 is_dictionary: false,
             },
         })
@@ -525,7 +518,25 @@ impl<'a> Reader<'a> {
                 if number != id.0 {
                     return unreadable("an object stream that holds another object there");
                 }
-                Ok(Some(Raw::Member(container_stream, range)))
+                // lopdf reads one object from the member's offset on: it
+                // ends where the skim says, or (not plainly formed) the
+                // rest of the stream is charged to the scanning budget.
+                let tail = &container_stream.content[range.clone()];
+                let end = match skim(tail) {
+                    Some(skimmed) => skimmed.end,
+                    None => {
+                        let left = self.scan.get();
+                        if tail.len() > left {
+                            return unreadable("more bytes read than the file holds twice");
+                        }
+                        self.scan.set(left - tail.len());
+                        tail.len()
+                    }
+                };
+                Ok(Some(Raw::Member(
+                    container_stream,
+                    range.start..range.start + end,
+                )))
             }
         }
     }
@@ -1022,56 +1033,71 @@ enum Expect<'b> {
     Value(&'b [u8]),
     AfterInteger(&'b [u8], &'b [u8]),
     AfterTwoIntegers(&'b [u8]),
+    /// In an array: any value next; after one or two integers, `R` may
+    /// make the last two a reference.
+    Element,
+    ElementAfterIntegers(u8),
 }
 
 /// Skims the object at the front of `bytes` (after white space) without
-/// building it: where it ends and, for a dictionary, its own `/Type` and
-/// direct `/Count` (the last of each, as lopdf keeps). `None` for anything
-/// not plainly formed (a name with `#` escapes where it matters, a stray
-/// byte, unbalanced brackets, a key that is not a name), which callers then
+/// building it: where it ends and, for a dictionary, its own `/Type` (the
+/// last, as lopdf keeps). `None` for anything lopdf's parser might read
+/// otherwise or not at all (a name with `#` escapes, a stray byte,
+/// unbalanced brackets, a key that is not a name, `R` not after two
+/// integers, an integer past i64, nesting past 100), which callers then
 /// parse or decline.
 fn skim(bytes: &[u8]) -> Option<Skimmed> {
     let mut i = bytes.len() - skip_space(bytes).len();
     let mut depth = 0usize;
+    // Per open container: its closer, and where its values stand (a
+    // dictionary's keys and values alternate, and `R` must follow two
+    // integers in any container), so nested values are held to lopdf's
+    // grammar too.
     let mut closers = [0u8; MAX_SKIM_DEPTH + 1];
+    let mut states = [Expect::Key; MAX_SKIM_DEPTH + 1];
     let is_dictionary = bytes[i..].starts_with(b"<<");
     let mut peek = Peek {
         kind: None,
-        count: None,
         is_dictionary,
     };
-    let mut expect = Expect::Key;
+    let mut nested = Peek {
+        kind: None,
+        is_dictionary: true,
+    };
     loop {
         i = bytes.len() - skip_space(&bytes[i..]).len();
         let c = *bytes.get(i)?;
-        let at_top = depth == 1 && is_dictionary;
         let start = i;
+        let level = depth;
         let mut token = None;
+        let mut closing = false;
         match c {
             b'<' if bytes.get(i + 1) == Some(&b'<') => {
                 token = Some(Top::Other);
-                closers[depth] = b'>';
+                closers[depth + 1] = b'>';
+                states[depth + 1] = Expect::Key;
                 depth += 1;
                 i += 2;
             }
             b'[' => {
                 token = Some(Top::Other);
-                closers[depth] = b']';
+                closers[depth + 1] = b']';
+                states[depth + 1] = Expect::Element;
                 depth += 1;
                 i += 1;
             }
             b'>' if bytes.get(i + 1) == Some(&b'>') => {
-                if depth == 0 || closers[depth - 1] != b'>' {
+                if depth == 0 || closers[depth] != b'>' {
                     return None;
                 }
-                depth -= 1;
+                closing = true;
                 i += 2;
             }
             b']' => {
-                if depth == 0 || closers[depth - 1] != b']' {
+                if depth == 0 || closers[depth] != b']' {
                     return None;
                 }
-                depth -= 1;
+                closing = true;
                 i += 1;
             }
             b'<' => {
@@ -1093,7 +1119,11 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                     match *bytes.get(i)? {
                         b'\\' => i += 2,
                         b'(' => {
+                            // lopdf's bound on nested parentheses.
                             nesting += 1;
+                            if nesting > MAX_SKIM_DEPTH {
+                                return None;
+                            }
                             i += 1;
                         }
                         b')' if nesting == 0 => {
@@ -1123,37 +1153,60 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                 token = Some(Top::Word(&bytes[start..i]));
             }
         }
-        if depth > MAX_SKIM_DEPTH {
+        if depth >= MAX_SKIM_DEPTH {
             return None;
         }
-        // Tokens that begin at the top level (a container's opening counts;
-        // its insides do not).
-        if at_top {
-            if let Some(token) = token {
-                expect = step(expect, token, &mut peek)?;
+        if closing {
+            // A container ends: its own values must be complete (a key
+            // without a value, or `N G` without `R`, is not).
+            let record_into = if depth == 1 { &mut peek } else { &mut nested };
+            match states[depth] {
+                Expect::Key | Expect::Element => {}
+                Expect::AfterInteger(key, value) => record(key, Top::Word(value), record_into)?,
+                Expect::ElementAfterIntegers(_) => {}
+                _ => return None,
+            }
+            depth -= 1;
+        }
+        // A token (or a container's opening) is a value of the container it
+        // starts in.
+        if let Some(token) = token {
+            if level > 0 {
+                let record_into = if level == 1 && is_dictionary {
+                    &mut peek
+                } else {
+                    &mut nested
+                };
+                states[level] = step(states[level], token, record_into)?;
+            } else if matches!(token, Top::Word(b"R")) {
+                return None;
             }
         }
         if depth == 0 {
             break;
         }
     }
-    if is_dictionary {
-        match expect {
-            Expect::Key => {}
-            Expect::AfterInteger(key, value) => record(key, Top::Word(value), &mut peek)?,
-            _ => return None,
-        }
-    }
     Some(Skimmed { end: i, peek })
 }
 
-/// The next state of a dictionary's top level after `token`.
+/// The next state of a container after `token` (`peek` records a
+/// dictionary's `/Type`).
 fn step<'b>(expect: Expect<'b>, token: Top<'b>, peek: &mut Peek) -> Option<Expect<'b>> {
     let unsigned = |w: &[u8]| !w.is_empty() && w.iter().all(u8::is_ascii_digit);
     Some(match (expect, token) {
+        (Expect::Element | Expect::ElementAfterIntegers(_), Top::Word(w)) if unsigned(w) => {
+            match expect {
+                Expect::ElementAfterIntegers(n) => Expect::ElementAfterIntegers((n + 1).min(2)),
+                _ => Expect::ElementAfterIntegers(1),
+            }
+        }
+        (Expect::ElementAfterIntegers(2), Top::Word(b"R")) => Expect::Element,
+        (Expect::Element | Expect::ElementAfterIntegers(_), Top::Word(b"R")) => return None,
+        (Expect::Element | Expect::ElementAfterIntegers(_), _) => Expect::Element,
         (Expect::Key, Top::Name(key)) if !key.contains(&b'#') => Expect::Value(key),
         (Expect::Key, _) => return None,
         (Expect::Value(key), Top::Word(w)) if unsigned(w) => Expect::AfterInteger(key, w),
+        (Expect::Value(_), Top::Word(b"R")) => return None,
         (Expect::Value(key), value) => {
             record(key, value, peek)?;
             Expect::Key
@@ -1167,7 +1220,7 @@ fn step<'b>(expect: Expect<'b>, token: Top<'b>, peek: &mut Peek) -> Option<Expec
         }
         (Expect::AfterInteger(..), _) => return None,
         (Expect::AfterTwoIntegers(key), Top::Word(b"R")) => {
-            // A reference: neither a type name nor a direct count.
+            // A reference: not a type name.
             record(key, Top::Other, peek)?;
             Expect::Key
         }
@@ -1175,16 +1228,12 @@ fn step<'b>(expect: Expect<'b>, token: Top<'b>, peek: &mut Peek) -> Option<Expec
     })
 }
 
-/// Notes `key`'s value if it is `/Type` or `/Count`.
+/// Notes `key`'s value if it is `/Type`.
 fn record(key: &[u8], value: Top<'_>, peek: &mut Peek) -> Option<()> {
     match (key, value) {
         (b"Type", Top::Name(name)) if name.contains(&b'#') => return None,
         (b"Type", Top::Name(name)) => peek.kind = Some(Kind::of(name)),
         (b"Type", _) => peek.kind = None,
-        (b"Count", Top::Word(word)) => {
-            peek.count = std::str::from_utf8(word).ok().and_then(|w| w.parse().ok());
-        }
-        (b"Count", _) => peek.count = None,
         _ => {}
     }
     Some(())
@@ -1200,7 +1249,10 @@ fn plain_word(word: &[u8]) -> bool {
     let number = !digits.is_empty()
         && digits.iter().filter(|b| **b == b'.').count() <= 1
         && digits.iter().any(u8::is_ascii_digit)
-        && digits.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+        && digits.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        // An integer lopdf reads as one (i64).
+        && (digits.contains(&b'.')
+            || std::str::from_utf8(word).is_ok_and(|w| w.parse::<i64>().is_ok()));
     number || matches!(word, b"true" | b"false" | b"null" | b"R")
 }
 
@@ -1258,18 +1310,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn skims_type_count_and_end_past_nested_values() {
+    fn skims_type_and_end_past_nested_values() {
         let page_tree = b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 /MediaBox [0 0 595 842] \
             /Resources << /Font << /F1 << /Type /Font >> >> >> /Title (a \\) (nested) >> text) >> rest";
         let skimmed = skim(page_tree).unwrap();
         assert_eq!(&page_tree[skimmed.end..], b" rest");
         assert_eq!(skimmed.peek.kind, Some(Kind::Pages));
-        assert_eq!(skimmed.peek.count, Some(2));
-        // An indirect /Count is not a count; a nested /Type is not the type.
+        // A nested /Type is not the type.
         let page = skim(b"<</Parent 1 0 R/Count 5 0 R/AP<</Type/XObject>>>>").unwrap();
         assert_eq!(page.peek.kind, None);
-        assert_eq!(page.peek.count, None);
         assert!(page.peek.is_dictionary);
+        // References inside arrays and nested dictionaries.
+        let refs = skim(b"<</Kids[1 0 R 2 0 R]/A<</B 3 0 R/C[4 5 6 R]>>/D 7>>").unwrap();
+        assert!(refs.peek.is_dictionary);
         let leaf = skim(b"<</Type/Page/Parent 1 0 R>>endobj").unwrap();
         assert_eq!(leaf.peek.kind, Some(Kind::Page));
         assert_eq!(leaf.end, b"<</Type/Page/Parent 1 0 R>>".len());
@@ -1282,6 +1335,13 @@ mod tests {
             b"<< /A (unclosed >>",
             b"<< /Parent \x11 0 R >>",
             b"<< /A <4G> >>",
+            b"<< /X [R] >>",
+            b"<< /A << 5 /B >> >>",
+            b"<< /A 1 0 >>",
+            b"<< /A [1 R] >>",
+            b"<< /A R >>",
+            b"<< /A 99999999999999999999 >>",
+            b"<< /A << /B >> >>",
         ] {
             assert!(skim(odd).is_none(), "{}", String::from_utf8_lossy(odd));
         }

@@ -1,8 +1,7 @@
 //! The stamp on a file read by its cross-reference data ([`crate::reader`]):
-//! the catalog, the path down the page tree to the page (the kids on the way
-//! skimmed for their counts), the page and the form are parsed, nothing
-//! else; the update is appended by hand and the original hashed while it is
-//! copied.
+//! the catalog, the page tree (its leaves skimmed, its nodes parsed), the
+//! page and the form are read, nothing else; the update is appended by hand
+//! and the original hashed while it is copied.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -148,7 +147,9 @@ fn find_page(
                 }
             }
             Some(Kind::Pages) => {
-                if levels.len() >= MAX_TREE_DEPTH {
+                // The page and the nodes above it: at most 64, as the
+                // full load follows /Parent.
+                if levels.len() + 1 >= MAX_TREE_DEPTH {
                     return declined("a page tree deeper than any real one");
                 }
                 let node = reader.dictionary(id)?;

@@ -196,7 +196,7 @@ fn penalty(dark: &[bool], width: usize) -> u16 {
 }
 
 /// [`penalty`] on the grid's rows and columns as bit words (a code of up to
-/// 64 modules a side: version 10 and below; the verification URL takes
+/// 64 modules a side: version 11 and below; the verification URL takes
 /// version 4 or 5): runs from the positions where colours change, blocks
 /// and finder patterns by shifts and masks, all without a branch per module.
 fn penalty_by_rows(dark: &[bool], width: usize) -> u16 {

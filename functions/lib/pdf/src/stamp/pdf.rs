@@ -1674,7 +1674,7 @@ mod tests {
                         // The same page of the same count, the widget at the
                         // same place.
                         assert_eq!(a.pages, b.pages, "round {round}");
-                        // New objects' numbers may differ (a wrong /Size).
+                        // New objects' numbers may differ (lopdf also counts object-stream members no entry lists).
                         let placed = |p: &Prepared| {
                             let bytes = p.clone().seal(&[]).unwrap().bytes;
                             placements(&bytes, page)
