@@ -351,11 +351,8 @@ mod tests {
             let width = [21usize, 25, 29, 33, 37, 41, 57, 64][round % 8];
             let dark: Vec<bool> = (0..width * width)
                 .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
                     // Biased at times, so long runs and blocks occur.
-                    (state % 7) < [1, 3, 4, 6][round % 4]
+                    (crate::stamp::pdf::xorshift(&mut state) % 7) < [1, 3, 4, 6][round % 4]
                 })
                 .collect();
             assert_eq!(

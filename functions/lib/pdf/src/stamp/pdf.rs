@@ -468,12 +468,7 @@ pub(crate) fn prepare_loaded(
         .and_then(|at| Some(at..at + find(&bytes[at..], b"endobj")?))
         .ok_or_else(|| StampError::Unsigned("the signature dictionary was not written".into()))?;
     let hole = fill_byte_range(&mut bytes, span, space.capacity)?;
-    Ok(Prepared {
-        bytes,
-        hole,
-        hashed: (0, Sha256::new()),
-        pages: count,
-    })
+    Ok(Prepared::new(bytes, hole, (0, Sha256::new()), count))
 }
 
 impl Prepared {
@@ -905,6 +900,15 @@ pub fn sample_pdf(pages: u32, media_box: [i64; 4], rotate: Option<i64>) -> Vec<u
     bytes
 }
 
+/// The next of a deterministic pseudo-random sequence (xorshift64): sample
+/// files and the tests' fuzz are the same bytes on every run.
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
 /// A one-page sample PDF of about `bytes` bytes: the page also draws a
 /// greyscale image of pseudo-random (incompressible) pixels, as a scan
 /// would. The benchmark compares it with a many-page file of the same size.
@@ -914,12 +918,7 @@ pub fn sample_pdf_of_size(bytes: usize) -> Vec<u8> {
     let side = side.max(1);
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let pixels: Vec<u8> = (0..side * side)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
+        .map(|_| xorshift(&mut state) as u8)
         .collect();
     let mut doc = Document::load_mem(&base).expect("the sample loads");
     let image = doc.add_object(Stream::new(
@@ -1637,12 +1636,7 @@ mod tests {
             b"/Parent 1 0 R ",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = move || xorshift(&mut state);
         let (mut stamped, mut refused, mut read_lazily) = (0, 0, 0);
         for round in 0..20_000 {
             let mut file = seeds[round % seeds.len()].clone();
