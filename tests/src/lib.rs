@@ -620,7 +620,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Answer>,
 {
-    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
     let mut pause = Duration::from_millis(200);
     loop {
         let got = attempt().await;
@@ -628,12 +628,42 @@ where
         if !patient || !shed || std::time::Instant::now() >= give_up {
             return got;
         }
+        // Jittered, as the portal does: clients that were shed together and
+        // come back in step are shed together again (CI once saw a poller
+        // throttled for 30 s straight among sixty in lockstep).
         let wait = got
             .retry_after
-            .map_or(pause, |s| Duration::from_secs(s.min(5)));
+            .map_or_else(|| jittered(pause), |s| Duration::from_secs(s.min(5)));
         tokio::time::sleep(wait).await;
         pause = (pause * 2).min(Duration::from_secs(2));
     }
+}
+
+/// Sends a raw request again while the platform sheds it (429), jittered,
+/// for up to 60 s: for tests that read headers `Answer` does not keep.
+pub async fn send_patiently(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let attempt = request
+            .try_clone()
+            .expect("a request with a body in memory");
+        let response = attempt.send().await.expect("API answers");
+        if response.status().as_u16() != 429 || Instant::now() >= give_up {
+            return response;
+        }
+        tokio::time::sleep(jittered(pause)).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// A pause drawn evenly from half of `pause` to all of it.
+pub fn jittered(pause: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write(unique("jitter").as_bytes());
+    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    pause.mul_f64(0.5 + fraction / 2.0)
 }
 
 /// Sends a payment notification to the deployed callback (again after a
@@ -745,19 +775,24 @@ impl Portal {
         self.post("/v1/stamps", &body, Some(&unique("sk"))).await
     }
 
-    /// Polls a job until it is done or failed.
+    /// Polls a job until it is done or failed, as often as each read's
+    /// `poll_after_seconds` says (at most every 5 s here, jittered).
     pub async fn wait_job(&self, job_id: &str) -> serde_json::Value {
-        eventually(
-            &format!("job {job_id} to finish"),
-            Duration::from_secs(120),
-            || async {
-                let job = self.get(&format!("/v1/stamps/{job_id}")).await;
-                assert_eq!(job.status, 200, "{:?}", job.body);
-                matches!(job.body["status"].as_str(), Some("done") | Some("failed"))
-                    .then_some(job.body)
-            },
-        )
-        .await
+        let limit = Duration::from_secs(120);
+        let started = Instant::now();
+        loop {
+            let job = self.get(&format!("/v1/stamps/{job_id}")).await;
+            assert_eq!(job.status, 200, "{:?}", job.body);
+            if matches!(job.body["status"].as_str(), Some("done") | Some("failed")) {
+                return job.body;
+            }
+            assert!(
+                started.elapsed() <= limit,
+                "timed out after {limit:?} waiting for job {job_id} to finish"
+            );
+            let after = job.body["poll_after_seconds"].as_u64().unwrap_or(1).min(5);
+            tokio::time::sleep(jittered(Duration::from_secs(after))).await;
+        }
     }
 
     /// Downloads a finished job's stamped document.

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use e2e::{assert_audit, unique, Portal, Stack};
+use e2e::{assert_audit, send_patiently, unique, Portal, Stack};
 use futures::future::join_all;
 use meterai_pdf::stamp::pdf::sample_pdf;
 use serde_json::json;
@@ -318,7 +318,7 @@ async fn a_hundred_jobs_for_sixty_stamps() {
         if let Some(tag) = tag {
             request = request.header("if-none-match", tag);
         }
-        async move { request.send().await.unwrap() }
+        send_patiently(request)
     };
     for id in accepted.iter().rev().take(10) {
         let first = read(id, None).await;
