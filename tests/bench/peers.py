@@ -21,11 +21,19 @@ own (so its peak memory is its own):
                 again for every signature (OpenSSL 3 checks an RSA key as it loads it):
                 that is part of what it costs, as it comes
 
+and then, on our stamped output of each file (`--stamped-out`), the verifiers:
+
+  meterai         `POST /v1/verify`'s reading of it, in-process (`verify_ms`: revision
+                  hashes, our signature, later changes; the registry lookup aside)
+  pyhanko-verify  `validate_pdf_signature` of that signature, trusting the test CA
+  pdfsig          poppler's `pdfsig`, a process judging every signature in the file
+
 Reports per file: bytes, pages, per tool ms, documents per second (median of timed rounds)
 and peak MiB, our SHA-256 ms, the ratios ours / theirs, and our distance to the limit,
 median_ms / (2 * sha256_ms + 2) (<= 1: within twice SHA-256's time plus 2 ms). Then the
-targets, each with its figure, met or missed; a missed target does not fail the run (this is
-a benchmark, not a test), a tool that fails does. Writes OUT/peers.json.
+targets, each with its figure, met or missed (our verification is held to the stamp's
+limit too); a missed target does not fail the run (this is a benchmark, not a test), a tool
+that fails does. Writes OUT/peers.json.
 
     tests/.venv/bin/python tests/bench/peers.py [--seconds 1] [--out .build/bench] [--bin target/release]
     tests/.venv/bin/python tests/bench/peers.py --one pyhanko-sign FILE --page P --at X,Y [--mark PDF]
@@ -53,7 +61,8 @@ ROUNDS = 5
 OUR_ROUNDS = 5
 MARK = 100  # pt, square
 PEERS = ("qpdf", "pyhanko-qr", "pyhanko-sign")
-OUR_FIELDS = ("docs_per_s", "median_ms", "peak_rss_mib", "sha256_ms", "unsigned_ms")
+VERIFIERS = ("pyhanko-verify", "pdfsig")
+OUR_FIELDS = ("docs_per_s", "median_ms", "peak_rss_mib", "sha256_ms", "unsigned_ms", "verify_ms")
 FIELD = "eMeterai"  # the peer's new signature field; signed.pdf's own is "Signature1"
 QR_TEXT = "METERAI ELEKTRONIK 10000\n%(url)s"
 
@@ -140,8 +149,32 @@ def measure_one(tool, pdf, page, x, y, mark, seconds, out):
             sigs = PdfFileReader(f).embedded_signatures
             if len(sigs) != had + 1 or sigs[-1].field_name != FIELD:
                 raise SystemExit(f"pyHanko's signed output of {pdf} has {len(sigs)} signatures")
+    elif tool == "pyhanko-verify":
+        from pyhanko.keys import load_cert_from_pemder
+        from pyhanko.pdf_utils.reader import PdfFileReader
+        from pyhanko.sign.validation import validate_pdf_signature
+        from pyhanko_certvalidator import ValidationContext
+
+        root = load_cert_from_pemder(str(SIGNING / "ca.pem"))
+
+        def run_once():
+            with open(pdf, "rb") as f:
+                status = validate_pdf_signature(
+                    PdfFileReader(f).embedded_signatures[-1], ValidationContext(trust_roots=[root]))
+            if not (status.intact and status.valid and status.trusted):
+                raise SystemExit(f"pyHanko does not validate {pdf}:\n{status.pretty_print_details()}")
+        per_doc, docs = timed_rounds(run_once, seconds)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    elif tool == "pdfsig":
+        def run_once():
+            done = subprocess.run(["pdfsig", pdf], capture_output=True, text=True)
+            valid = done.stdout.count("Signature Validation: Signature is Valid.")
+            if done.returncode != 0 or valid != done.stdout.count("Signature Validation:") or not valid:
+                raise SystemExit(f"pdfsig does not judge {pdf}'s signatures valid:\n{done.stdout}{done.stderr}")
+        per_doc, docs = timed_rounds(run_once, seconds)
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     else:
-        raise SystemExit(f"unknown tool {tool}; one of {', '.join(PEERS)}")
+        raise SystemExit(f"unknown tool {tool}; one of {', '.join(PEERS + VERIFIERS)}")
     print(json.dumps({
         "tool": tool,
         "docs_per_s": round(1.0 / per_doc, 1),
@@ -159,9 +192,9 @@ def run_checked(cmd, what):
     return done.stdout
 
 
-def ours(bin_dir, pdf, e):
+def ours(bin_dir, pdf, e, stamped):
     cmd = [bin_dir / "meterai-bench-stamp", str(OUR_ROUNDS), "--in", pdf,
-           "--page", str(e["page"]), "--at", f"{e['x']},{e['y']}"]
+           "--page", str(e["page"]), "--at", f"{e['x']},{e['y']}", "--stamped-out", stamped]
     stdout = run_checked(cmd, f"our stamper on {e['file']}")
     try:
         result = json.loads(stdout.strip().splitlines()[-1])
@@ -199,6 +232,13 @@ def targets(results):
         target(f"{r['file']}: ours >= 10x pyHanko signing",
                f"{r['speed_x_pyhanko-sign']:.1f}x ({m['docs_per_s']} vs {r['pyhanko-sign']['docs_per_s']} docs/s)",
                r["speed_x_pyhanko-sign"] >= 10)
+    for r in results:
+        if r["kind"] == "synthetic":
+            continue
+        m = r["meterai"]
+        target(f"{r['file']}: our verification <= 2 x SHA-256 + 2 ms",
+               f"{m['verify_ms']:.3f} ms vs {r['limit_ms']:.3f} ms ({r['verify_limit_ratio']:.2f}x the limit)",
+               r["verify_limit_ratio"] <= 1)
     if "synthetic-1.pdf" in by_file:
         unsigned = by_file["synthetic-1.pdf"]["meterai"]["unsigned_ms"]
         per_s = 1000 / unsigned if unsigned > 0 else float("inf")
@@ -226,6 +266,19 @@ def table(results):
               f"{r['speed_x_qpdf']:>6.1f} {r['speed_x_pyhanko-qr']:>6.1f} {r['speed_x_pyhanko-sign']:>6.1f}")
     print("limit = ours ms / (2 x sha ms + 2); x TOOL = ours docs/s / TOOL docs/s")
     print()
+    head = (f"{'verifying the output':<22} {'bytes':>9} | {'ours ms':>8} {'limit':>5} | {'pyHanko ms':>10} "
+            f"{'pdfsig ms':>9} | {'x pyHanko':>9} {'x pdfsig':>8}")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        m, v, p = r["meterai"], r["pyhanko-verify"], r["pdfsig"]
+        print(f"{r['file']:<22} {m['stamped_bytes']:>9} | {m['verify_ms']:>8.3f} {r['verify_limit_ratio']:>5.2f} | "
+              f"{v['median_ms']:>10.2f} {p['median_ms']:>9.2f} | {r['speed_x_pyhanko-verify']:>9.1f} "
+              f"{r['speed_x_pdfsig']:>8.1f}")
+    print("ours: POST /v1/verify's reading of the stamped file (revision hashes, our signature, later")
+    print("changes; the registry aside); pyHanko: validate_pdf_signature of that signature, trusting")
+    print("the test CA; pdfsig: a process judging every signature in the file (two in signed.pdf)")
+    print()
     print(f"{'peak MiB':<22} {'ours':>7} {'qpdf':>7} {'QR':>7} {'sign':>7} | {'ours unsigned ms':>16}")
     for r in results:
         m = r["meterai"]
@@ -240,7 +293,8 @@ def main():
     parser.add_argument("--out", default=str(ROOT / ".build" / "bench"))
     parser.add_argument("--bin", default=str(ROOT / "target" / "release"))
     parser.add_argument("--files", help="comma-separated corpus files to keep (default: all)")
-    parser.add_argument("--one", nargs=2, metavar=("TOOL", "PDF"), help=f"one of {', '.join(PEERS)} on one file")
+    parser.add_argument("--one", nargs=2, metavar=("TOOL", "PDF"),
+                        help=f"one of {', '.join(PEERS + VERIFIERS)} on one file (a verifier: a stamped file)")
     parser.add_argument("--page", type=int, default=1)
     parser.add_argument("--at", default="450,40", help="X,Y of the mark's lower left, points")
     parser.add_argument("--mark", help="the mark page, for qpdf")
@@ -274,20 +328,29 @@ def main():
     versions = {"qpdf": qpdf_version, "pyhanko": version("pyHanko"), "python": platform.python_version()}
 
     results = []
-    print(f"\nmeasuring {len(corpus)} files x 4 tools, about {args.seconds:g} s each", flush=True)
+    stamped_dir = out / "stamped"
+    stamped_dir.mkdir(parents=True, exist_ok=True)
+    print(f"\nmeasuring {len(corpus)} files x 4 stampers and 3 verifiers, about {args.seconds:g} s each",
+          flush=True)
     for e in corpus:
         pdf = str(corpus_dir / e["file"])
+        stamped = str(stamped_dir / e["file"])
         row = {k: e[k] for k in ("file", "kind", "bytes", "pages", "page", "x", "y", "signed_before")}
-        row["meterai"] = m = ours(bin_dir, pdf, e)
+        row["meterai"] = m = ours(bin_dir, pdf, e, stamped)
         row["limit_ms"] = round(2 * m["sha256_ms"] + 2, 3)
         row["limit_ratio"] = round(m["median_ms"] / row["limit_ms"], 3)
+        row["verify_limit_ratio"] = round(m["verify_ms"] / row["limit_ms"], 3)
         for tool in PEERS:
             row[tool] = theirs = peer(tool, pdf, e, str(mark), args.seconds)
             row[f"speed_x_{tool}"] = round(theirs["median_ms"] / m["median_ms"], 2)
             row[f"memory_vs_{tool}"] = round(m["peak_rss_mib"] / theirs["peak_rss_mib"], 2)
+        for tool in VERIFIERS:
+            row[tool] = theirs = peer(tool, stamped, e, str(mark), args.seconds)
+            row[f"speed_x_{tool}"] = round(theirs["median_ms"] / m["verify_ms"], 2)
         print(f"  {e['file']:<22} ours {m['median_ms']:.3f} ms, qpdf {row['qpdf']['median_ms']:.2f}, "
               f"pyHanko QR {row['pyhanko-qr']['median_ms']:.2f}, "
-              f"pyHanko signing {row['pyhanko-sign']['median_ms']:.2f}",
+              f"pyHanko signing {row['pyhanko-sign']['median_ms']:.2f}; verifying: ours {m['verify_ms']:.3f}, "
+              f"pyHanko {row['pyhanko-verify']['median_ms']:.2f}, pdfsig {row['pdfsig']['median_ms']:.2f}",
               flush=True)
         results.append(row)
 

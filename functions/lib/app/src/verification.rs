@@ -89,6 +89,13 @@ pub struct Inspected {
     malformed: Vec<String>,
 }
 
+impl Inspected {
+    /// Each well-formed serial found and what its signature says.
+    pub fn candidates(&self) -> &[(Serial, SignatureReport)] {
+        &self.candidates
+    }
+}
+
 /// Reads the file: its revisions' hashes, our stamps in it, and each one's
 /// signature against our certificate.
 pub fn inspect(ours: &Chain, bytes: &[u8]) -> Result<Inspected> {

@@ -5,15 +5,17 @@
 //! P-256 test keys (in the worker KMS makes the signature itself).
 //!
 //!     target/release/meterai-bench-stamp [rounds] [--write DIR] [--key PEM --chain PEM]
-//!     target/release/meterai-bench-stamp [rounds] --in FILE [--page N] [--at X,Y]   (one JSON line)
+//!     target/release/meterai-bench-stamp [rounds] --in FILE [--page N] [--at X,Y] [--stamped-out PATH]   (one JSON line)
 //!     target/release/meterai-bench-stamp --mark-pdf OUT
 //!
 //! `--write DIR` also saves one stamped file per size there, to look at.
 //! `--in` stamps a given file (the peer benchmark, `tests/bench/peers.py`,
 //! gives every tool the same files) and prints, as JSON, docs/s and ms signed
 //! and unsigned, the SHA-256 time of the same bytes (the limit: an
-//! incremental stamp must hash the file once) and peak memory; without
-//! `--at` the mark goes to the page's lower right;
+//! incremental stamp must hash the file once), the time to verify one
+//! stamped output as `POST /v1/verify` does (`--stamped-out PATH` keeps that
+//! file, for the verifying peers) and peak memory; without `--at` the mark
+//! goes to the page's lower right;
 //! `--mark-pdf` writes a page holding only the mark, for `qpdf --overlay`.
 //! Bounded: `rounds` (default 5) rounds of at most 200 stamps each.
 
@@ -123,6 +125,25 @@ fn main() {
         let sha256 = median_ms(rounds, per_round, || {
             std::hint::black_box(sha2::Sha256::digest(&original));
         });
+        // Verification of one stamped output, as `POST /v1/verify` reads it
+        // (revision hashes, signatures, later changes; the registry aside).
+        let stamped = stamp_once(&original, &placement, &limits, signer).bytes;
+        if let Some(out) = flag("--stamped-out") {
+            std::fs::write(out, &stamped).expect("writes the stamped file");
+        }
+        let chain = signer.chain();
+        let judged = meterai_app::verification::inspect(chain, &stamped).expect("a PDF");
+        let valid = judged
+            .candidates()
+            .iter()
+            .filter(|(_, s)| s.status == "valid");
+        if valid.count() != 1 {
+            eprintln!("verification does not find the one valid stamp: {judged:?}");
+            std::process::exit(1);
+        }
+        let verify = median_ms(rounds, per_round, || {
+            std::hint::black_box(meterai_app::verification::inspect(chain, &stamped).ok());
+        });
         println!(
             "{}",
             serde_json::json!({
@@ -131,6 +152,8 @@ fn main() {
                 "median_ms": (median * 1000.0).round() / 1000.0,
                 "unsigned_ms": (unsigned * 1000.0).round() / 1000.0,
                 "sha256_ms": (sha256 * 1000.0).round() / 1000.0,
+                "verify_ms": (verify * 1000.0).round() / 1000.0,
+                "stamped_bytes": stamped.len(),
                 "peak_rss_mib": peak_rss_mib(),
             })
         );
