@@ -232,10 +232,6 @@ def targets(results):
         target(f"{r['file']}: ours >= 10x pyHanko signing",
                f"{r['speed_x_pyhanko-sign']:.1f}x ({m['docs_per_s']} vs {r['pyhanko-sign']['docs_per_s']} docs/s)",
                r["speed_x_pyhanko-sign"] >= 10)
-    for r in results:
-        if r["kind"] == "synthetic":
-            continue
-        m = r["meterai"]
         target(f"{r['file']}: our verification <= 2 x SHA-256 + 2 ms",
                f"{m['verify_ms']:.3f} ms vs {r['limit_ms']:.3f} ms ({r['verify_limit_ratio']:.2f}x the limit)",
                r["verify_limit_ratio"] <= 1)
