@@ -1,18 +1,18 @@
 //! Public verification through the deployed API: by serial (JSON and HTML)
 //! and by file (exact, appended, modified, unstamped), no login.
 
-use e2e::{Portal, Stack};
+use e2e::{send_patiently, Portal, Stack};
 use meterai_pdf::stamp::pdf::sample_pdf;
 use meterai_pdf::stamp::Serial;
 
 async fn get(stack: &Stack, path: &str, accept: &str) -> (u16, String, String) {
-    let response = stack
-        .http()
-        .get(format!("{}{path}", stack.api_url()))
-        .header("accept", accept)
-        .send()
-        .await
-        .expect("API answers");
+    let response = send_patiently(
+        stack
+            .http()
+            .get(format!("{}{path}", stack.api_url()))
+            .header("accept", accept),
+    )
+    .await;
     let status = response.status().as_u16();
     let kind = response.headers()["content-type"]
         .to_str()
@@ -67,12 +67,12 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     assert_eq!(status, 200);
     // As a browser (the QR code): sent to the portal's verification page.
     let browser = stack.http_without_redirects();
-    let answer = browser
-        .get(format!("{}/v1/verify/{serial}", stack.api_url()))
-        .header("accept", "text/html,*/*")
-        .send()
-        .await
-        .unwrap();
+    let answer = send_patiently(
+        browser
+            .get(format!("{}/v1/verify/{serial}", stack.api_url()))
+            .header("accept", "text/html,*/*"),
+    )
+    .await;
     assert_eq!(answer.status().as_u16(), 303);
     assert_eq!(
         answer.headers()["location"].to_str().unwrap(),
@@ -112,16 +112,15 @@ async fn anyone_can_verify_a_serial_and_a_file() {
     assert_eq!(report["stamps"][0]["status"], "valid");
     // A file too large for a request body goes through an anonymous upload.
     let http = stack.http();
-    let ticket: serde_json::Value = http
-        .post(format!("{}/v1/verify/uploads", stack.api_url()))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"size": stamped.len()}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ticket: serde_json::Value = send_patiently(
+        http.post(format!("{}/v1/verify/uploads", stack.api_url()))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"size": stamped.len()}).to_string()),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let put = http
         .put(ticket["upload_url"].as_str().unwrap())
         .header("content-type", "application/pdf")
@@ -134,13 +133,12 @@ async fn anyone_can_verify_a_serial_and_a_file() {
         let http = http.clone();
         let url = format!("{}/v1/verify", stack.api_url());
         async move {
-            let response = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(serde_json::json!({ "upload_id": id }).to_string())
-                .send()
-                .await
-                .unwrap();
+            let response = send_patiently(
+                http.post(url)
+                    .header("content-type", "application/json")
+                    .body(serde_json::json!({ "upload_id": id }).to_string()),
+            )
+            .await;
             let status = response.status().as_u16();
             (
                 status,
