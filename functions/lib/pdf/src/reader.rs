@@ -189,6 +189,12 @@ const MAX_READS: usize = 200_000;
 const MAX_OBJECT_NUMBER: u64 = 8_388_607;
 /// Fewest bytes lopdf lets one cross-reference stream row take.
 const MIN_ROW_WIDTH: usize = 3;
+/// Built once: `memmem::find` builds its searcher on every call, which cost
+/// more than the search on a page tree's hundreds of small objects.
+static ENDOBJ: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"endobj"));
+static STREAM: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"stream"));
 
 /// A dictionary's `/Type`, as far as the page tree cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,7 +570,7 @@ impl<'a> Reader<'a> {
         // parser reads one object from the front and ignores the rest).
         let until_endobj = self.find_endobj(body).map(|end| &body[..end]);
         if let Some(object) = until_endobj {
-            if memchr::memmem::find(object, b"stream").is_none() {
+            if STREAM.find(object).is_none() {
                 return Ok((object, None));
             }
         }
@@ -626,7 +632,7 @@ impl<'a> Reader<'a> {
     /// Where `endobj` is in `body`, within the scanning budget.
     fn find_endobj(&self, body: &[u8]) -> Option<usize> {
         let window = body.len().min(self.scan.get());
-        let found = memchr::memmem::find(&body[..window], b"endobj");
+        let found = ENDOBJ.find(&body[..window]);
         self.scan
             .set(self.scan.get() - found.map_or(window, |at| at + 6).min(window));
         found
@@ -1053,8 +1059,9 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
     // dictionary's keys and values alternate, and `R` must follow two
     // integers in any container), so nested values are held to lopdf's
     // grammar too.
-    let mut closers = [0u8; MAX_SKIM_DEPTH + 1];
-    let mut states = [Expect::Key; MAX_SKIM_DEPTH + 1];
+    // (A stack grown as containers open: two arrays of the deepest nesting
+    // cost more to clear than a page's whole dictionary to skim.)
+    let mut open: Vec<(u8, Expect)> = Vec::with_capacity(4);
     let is_dictionary = bytes[i..].starts_with(b"<<");
     let mut peek = Peek {
         kind: None,
@@ -1074,27 +1081,25 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
         match c {
             b'<' if bytes.get(i + 1) == Some(&b'<') => {
                 token = Some(Top::Other);
-                closers[depth + 1] = b'>';
-                states[depth + 1] = Expect::Key;
+                open.push((b'>', Expect::Key));
                 depth += 1;
                 i += 2;
             }
             b'[' => {
                 token = Some(Top::Other);
-                closers[depth + 1] = b']';
-                states[depth + 1] = Expect::Element;
+                open.push((b']', Expect::Element));
                 depth += 1;
                 i += 1;
             }
             b'>' if bytes.get(i + 1) == Some(&b'>') => {
-                if depth == 0 || closers[depth] != b'>' {
+                if open.last().map(|(closer, _)| *closer) != Some(b'>') {
                     return None;
                 }
                 closing = true;
                 i += 2;
             }
             b']' => {
-                if depth == 0 || closers[depth] != b']' {
+                if open.last().map(|(closer, _)| *closer) != Some(b']') {
                     return None;
                 }
                 closing = true;
@@ -1160,7 +1165,7 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
             // A container ends: its own values must be complete (a key
             // without a value, or `N G` without `R`, is not).
             let record_into = if depth == 1 { &mut peek } else { &mut nested };
-            match states[depth] {
+            match open.pop()?.1 {
                 Expect::Key | Expect::Element => {}
                 Expect::AfterInteger(key, value) => record(key, Top::Word(value), record_into)?,
                 Expect::ElementAfterIntegers(_) => {}
@@ -1177,7 +1182,8 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                 } else {
                     &mut nested
                 };
-                states[level] = step(states[level], token, record_into)?;
+                let state = &mut open[level - 1].1;
+                *state = step(*state, token, record_into)?;
             } else if matches!(token, Top::Word(b"R")) {
                 return None;
             }

@@ -107,14 +107,18 @@ fn find_page(
         kids: Vec<Object>,
         next: usize,
     }
+    let root_kids = kids(reader, &root)?;
+    // Sized for a flat tree (most files) so it never grows while walked.
+    let flat = root_kids.len().min(limits.max_pages as usize) + 1;
+    let mut seen = std::collections::HashSet::with_capacity(flat);
+    seen.insert(root_id);
     let mut levels = vec![Level {
         id: root_id,
-        kids: kids(reader, &root)?,
+        kids: root_kids,
         next: 0,
     }];
     // What each level's node gives to inherit, root first.
     let mut chain = vec![inheritable(&root)];
-    let mut seen = std::collections::HashSet::from([root_id]);
     let (mut leaves, mut found) = (0u32, None);
     while let Some(level) = levels.last_mut() {
         let Some(kid) = level.kids.get(level.next) else {
