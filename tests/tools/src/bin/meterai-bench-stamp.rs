@@ -6,6 +6,7 @@
 //!
 //!     target/release/meterai-bench-stamp [rounds] [--write DIR] [--key PEM --chain PEM]
 //!     target/release/meterai-bench-stamp [rounds] --in FILE [--page N] [--at X,Y] [--stamped-out PATH]   (one JSON line)
+//!     target/release/meterai-bench-stamp [rounds] --in A --page N --versus B --versus-page M   (one JSON line)
 //!     target/release/meterai-bench-stamp --mark-pdf OUT
 //!
 //! `--write DIR` also saves one stamped file per size there, to look at.
@@ -16,6 +17,9 @@
 //! stamped output as `POST /v1/verify` does (`--stamped-out PATH` keeps that
 //! file, for the verifying peers) and peak memory; without `--at` the mark
 //! goes to the page's lower right;
+//! `--versus` times two files in alternating rounds and prints the median
+//! of the per-pair cost ratios (the 500-page against the 1-page file of the
+//! same bytes: noise on a shared machine falls on both);
 //! `--mark-pdf` writes a page holding only the mark, for `qpdf --overlay`.
 //! Bounded: `rounds` (default 5) rounds of at most 200 stamps each.
 
@@ -94,6 +98,10 @@ fn main() {
             meterai_pdf::stamp::pdf::mark_page_pdf(&mark, &placement, [595, 842]),
         )
         .expect("writes the mark page");
+        return;
+    }
+    if let (Some(a), Some(b)) = (flag("--in"), flag("--versus")) {
+        paired(&args, &a, &b, rounds, &limits, signer);
         return;
     }
     if let Some(path) = flag("--in") {
@@ -236,6 +244,51 @@ fn fitted(original: &[u8], page: u32, limits: &Limits, signer: &LocalSigner) -> 
             std::process::exit(1);
         }
     }
+}
+
+/// `--in A --versus B`: the cost of stamping A over that of B, measured
+/// in alternating rounds (A, B, A, B ...) so that whatever else the machine
+/// does falls on both; the median of the per-pair ratios, with each
+/// file's median ms. `--page`/`--versus-page` name each file's page; the
+/// mark goes at 450, 40.
+fn paired(args: &[String], a: &str, b: &str, rounds: usize, limits: &Limits, signer: &LocalSigner) {
+    let flag = |name: &str| {
+        args.iter()
+            .position(|x| x == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+    };
+    let read = |path: &str| std::fs::read(path).expect("reads the input PDF");
+    let (first, second) = (read(a), read(b));
+    let (at_a, at_b) = (
+        at(flag("--page").unwrap_or(1)),
+        at(flag("--versus-page").unwrap_or(1)),
+    );
+    let per_round = (200_000_000 / first.len().max(second.len()).max(1)).clamp(4, 200);
+    let mut pairs = Vec::with_capacity(rounds * 3);
+    for _ in 0..rounds * 3 {
+        let a_ms = median_ms(1, per_round, || {
+            stamp_once(&first, &at_a, limits, signer);
+        });
+        let b_ms = median_ms(1, per_round, || {
+            stamp_once(&second, &at_b, limits, signer);
+        });
+        pairs.push((a_ms, b_ms));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "in": a, "versus": b, "pairs": pairs.len(),
+            "ratio": round(median(pairs.iter().map(|(x, y)| x / y).collect())),
+            "in_ms": round(median(pairs.iter().map(|p| p.0).collect())),
+            "versus_ms": round(median(pairs.iter().map(|p| p.1).collect())),
+        })
+    );
 }
 
 /// Median milliseconds per call over `rounds` rounds of `per_round` calls.
