@@ -360,7 +360,13 @@ def main():
                               "--in", corpus_dir / "synthetic-500.pdf", "--page", "500",
                               "--versus", corpus_dir / "synthetic-1-padded.pdf", "--versus-page", "1"],
                              "our stamper, 500 pages against 1 of the same bytes")
-        paired = json.loads(stdout.strip().splitlines()[-1])
+        try:
+            paired = json.loads(stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            paired = {}
+        if "ratio" not in paired:
+            raise SystemExit(f"{bin_dir / 'meterai-bench-stamp'} --versus printed no ratio: built before it "
+                             f"had it? (cargo build --release)\n{stdout}")
     found = targets(results, paired)
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

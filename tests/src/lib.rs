@@ -611,7 +611,7 @@ async fn answer(response: reqwest::Response) -> Answer {
 }
 
 /// Sends `attempt` again while it answers a shed (429 or 503 with a
-/// `Retry-After`, or the platform's throttle, which has none), up to 30 s, as
+/// `Retry-After`, or the platform's throttle, which has none), up to 60 s, as
 /// a well-behaved client does; the first answer when `patient` is false.
 /// Tests run many requests at once against functions whose concurrency is
 /// reserved, so a throttle there is the platform working, not the test's subject.
@@ -792,7 +792,10 @@ impl Portal {
                 started.elapsed() <= limit,
                 "timed out after {limit:?} waiting for job {job_id} to finish"
             );
-            let after = job.body["poll_after_seconds"].as_u64().unwrap_or(1).min(5);
+            let after = job.body["poll_after_seconds"]
+                .as_u64()
+                .unwrap_or(1)
+                .clamp(1, 5);
             tokio::time::sleep(jittered(Duration::from_secs(after))).await;
         }
     }

@@ -108,7 +108,8 @@ fn find_page(
         next: usize,
     }
     let root_kids = kids(reader, &root)?;
-    // Sized for a flat tree (most files) so it never grows while walked.
+    // Sized for a flat tree (most files), so a walk within the page limit
+    // does not grow it.
     let flat = root_kids.len().min(limits.max_pages as usize) + 1;
     let mut seen = std::collections::HashSet::with_capacity(flat);
     seen.insert(root_id);
