@@ -197,15 +197,20 @@ def run_checked(cmd, what):
 def ours(bin_dir, pdf, e, stamped):
     cmd = [bin_dir / "meterai-bench-stamp", str(OUR_ROUNDS), "--in", pdf,
            "--page", str(e["page"]), "--at", f"{e['x']},{e['y']}", "--stamped-out", stamped]
-    stdout = run_checked(cmd, f"our stamper on {e['file']}")
+    return our_json(bin_dir, cmd, OUR_FIELDS, f"our stamper on {e['file']}")
+
+
+def our_json(bin_dir, cmd, fields, what):
+    """Runs meterai-bench-stamp and reads its JSON line, which must hold `fields`."""
+    stdout = run_checked(cmd, what)
     try:
         result = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise SystemExit(f"our stamper on {e['file']} printed no JSON line:\n{stdout}")
-    missing = [k for k in OUR_FIELDS if k not in result]
+        raise SystemExit(f"{what} printed no JSON line:\n{stdout}")
+    missing = [k for k in fields if k not in result]
     if missing:
         raise SystemExit(
-            f"{bin_dir / 'meterai-bench-stamp'} printed no {', '.join(missing)} for {e['file']}: "
+            f"{bin_dir / 'meterai-bench-stamp'} printed no {', '.join(missing)} ({what}): "
             f"built before it had them? (cargo build --release)\n{stdout}")
     return result
 
@@ -356,17 +361,11 @@ def main():
     # else the machine did then falls on one file only.
     paired = None
     if {"synthetic-500.pdf", "synthetic-1-padded.pdf"} <= {e["file"] for e in corpus}:
-        stdout = run_checked([bin_dir / "meterai-bench-stamp", str(OUR_ROUNDS),
-                              "--in", corpus_dir / "synthetic-500.pdf", "--page", "500",
-                              "--versus", corpus_dir / "synthetic-1-padded.pdf", "--versus-page", "1"],
-                             "our stamper, 500 pages against 1 of the same bytes")
-        try:
-            paired = json.loads(stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            paired = {}
-        if "ratio" not in paired:
-            raise SystemExit(f"{bin_dir / 'meterai-bench-stamp'} --versus printed no ratio: built before it "
-                             f"had it? (cargo build --release)\n{stdout}")
+        paired = our_json(bin_dir, [bin_dir / "meterai-bench-stamp", str(OUR_ROUNDS),
+                                    "--in", corpus_dir / "synthetic-500.pdf", "--page", "500",
+                                    "--versus", corpus_dir / "synthetic-1-padded.pdf", "--versus-page", "1"],
+                          ("ratio", "pairs", "in_ms", "versus_ms"),
+                          "our stamper, 500 pages against 1 of the same bytes")
     found = targets(results, paired)
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

@@ -620,40 +620,59 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Answer>,
 {
-    let give_up = std::time::Instant::now() + Duration::from_secs(60);
-    let mut pause = Duration::from_millis(200);
+    let mut backoff = Backoff::new();
     loop {
         let got = attempt().await;
         let shed = got.status == 429 || (got.status == 503 && got.retry_after.is_some());
-        if !patient || !shed || std::time::Instant::now() >= give_up {
+        if !patient || !shed || !backoff.wait(got.retry_after).await {
             return got;
         }
-        // Jittered, as the portal does: clients that were shed together and
-        // come back in step are shed together again (CI once saw a poller
-        // throttled for 30 s straight among sixty in lockstep).
-        let wait = got
-            .retry_after
-            .map_or_else(|| jittered(pause), |s| Duration::from_secs(s.min(5)));
-        tokio::time::sleep(wait).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 
-/// Sends a raw request again while the platform sheds it (429), jittered,
-/// for up to 60 s: for tests that read headers `Answer` does not keep.
+/// Sends a raw request again while the platform sheds it (429), as
+/// [`patiently`] does: for tests that read headers `Answer` does not keep.
 pub async fn send_patiently(request: reqwest::RequestBuilder) -> reqwest::Response {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    let mut pause = Duration::from_millis(200);
+    let mut backoff = Backoff::new();
     loop {
         let attempt = request
             .try_clone()
             .expect("a request with a body in memory");
         let response = attempt.send().await.expect("API answers");
-        if response.status().as_u16() != 429 || Instant::now() >= give_up {
+        if response.status().as_u16() != 429 || !backoff.wait(None).await {
             return response;
         }
-        tokio::time::sleep(jittered(pause)).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The pauses between a shed request's attempts, for up to 60 s.
+struct Backoff {
+    give_up: Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            give_up: Instant::now() + Duration::from_secs(60),
+            pause: Duration::from_millis(200),
+        }
+    }
+
+    /// Waits before the next attempt: the server's `Retry-After` (at most
+    /// 5 s), else 200 ms doubling to 2 s, jittered as the portal does
+    /// (clients shed together and back in step are shed together again: CI
+    /// once saw a poller throttled for 30 s straight among sixty in
+    /// lockstep). False, without waiting, once the time is up.
+    async fn wait(&mut self, retry_after: Option<u64>) -> bool {
+        if Instant::now() >= self.give_up {
+            return false;
+        }
+        let wait =
+            retry_after.map_or_else(|| jittered(self.pause), |s| Duration::from_secs(s.min(5)));
+        tokio::time::sleep(wait).await;
+        self.pause = (self.pause * 2).min(Duration::from_secs(2));
+        true
     }
 }
 

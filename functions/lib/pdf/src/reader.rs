@@ -1054,13 +1054,13 @@ enum Expect<'b> {
 /// parse or decline.
 fn skim(bytes: &[u8]) -> Option<Skimmed> {
     let mut i = bytes.len() - skip_space(bytes).len();
-    let mut depth = 0usize;
     // Per open container: its closer, and where its values stand (a
     // dictionary's keys and values alternate, and `R` must follow two
     // integers in any container), so nested values are held to lopdf's
     // grammar too.
-    // (A stack grown as containers open: two arrays of the deepest nesting
-    // cost more to clear than a page's whole dictionary to skim.)
+    // (A stack grown as containers open, its length the depth: two arrays of
+    // the deepest nesting cost more to clear than a page's whole dictionary
+    // to skim.)
     let mut open: Vec<(u8, Expect)> = Vec::with_capacity(4);
     let is_dictionary = bytes[i..].starts_with(b"<<");
     let mut peek = Peek {
@@ -1075,20 +1075,18 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
         i = bytes.len() - skip_space(&bytes[i..]).len();
         let c = *bytes.get(i)?;
         let start = i;
-        let level = depth;
+        let level = open.len();
         let mut token = None;
         let mut closing = false;
         match c {
             b'<' if bytes.get(i + 1) == Some(&b'<') => {
                 token = Some(Top::Other);
                 open.push((b'>', Expect::Key));
-                depth += 1;
                 i += 2;
             }
             b'[' => {
                 token = Some(Top::Other);
                 open.push((b']', Expect::Element));
-                depth += 1;
                 i += 1;
             }
             b'>' if bytes.get(i + 1) == Some(&b'>') => {
@@ -1158,20 +1156,23 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                 token = Some(Top::Word(&bytes[start..i]));
             }
         }
-        if depth >= MAX_SKIM_DEPTH {
+        if open.len() >= MAX_SKIM_DEPTH {
             return None;
         }
         if closing {
             // A container ends: its own values must be complete (a key
             // without a value, or `N G` without `R`, is not).
-            let record_into = if depth == 1 { &mut peek } else { &mut nested };
+            let record_into = if open.len() == 1 {
+                &mut peek
+            } else {
+                &mut nested
+            };
             match open.pop()?.1 {
                 Expect::Key | Expect::Element => {}
                 Expect::AfterInteger(key, value) => record(key, Top::Word(value), record_into)?,
                 Expect::ElementAfterIntegers(_) => {}
                 _ => return None,
             }
-            depth -= 1;
         }
         // A token (or a container's opening) is a value of the container it
         // starts in.
@@ -1188,7 +1189,7 @@ fn skim(bytes: &[u8]) -> Option<Skimmed> {
                 return None;
             }
         }
-        if depth == 0 {
+        if open.is_empty() {
             break;
         }
     }

@@ -100,13 +100,15 @@ fn main() {
         .expect("writes the mark page");
         return;
     }
+    let page_of = |name: &str| flag(name).and_then(|p| p.parse().ok()).unwrap_or(1);
     if let (Some(a), Some(b)) = (flag("--in"), flag("--versus")) {
-        paired(&args, &a, &b, rounds, &limits, signer);
+        let files = [(a, page_of("--page")), (b, page_of("--versus-page"))];
+        paired(&files, rounds, &limits, signer);
         return;
     }
     if let Some(path) = flag("--in") {
         let original = std::fs::read(&path).expect("reads the input PDF");
-        let page = flag("--page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let page = page_of("--page");
         let placement = match flag("--at") {
             Some(at) => match at.split_once(',').map(|(x, y)| (x.parse(), y.parse())) {
                 Some((Ok(x), Ok(y))) => Placement {
@@ -159,10 +161,10 @@ fn main() {
             serde_json::json!({
                 "tool": "meterai", "file": path, "bytes": original.len(), "pages": pages,
                 "docs_per_s": (1000.0 / median * 10.0).round() / 10.0,
-                "median_ms": (median * 1000.0).round() / 1000.0,
-                "unsigned_ms": (unsigned * 1000.0).round() / 1000.0,
-                "sha256_ms": (sha256 * 1000.0).round() / 1000.0,
-                "verify_ms": (verify * 1000.0).round() / 1000.0,
+                "median_ms": thousandths(median),
+                "unsigned_ms": thousandths(unsigned),
+                "sha256_ms": thousandths(sha256),
+                "verify_ms": thousandths(verify),
                 "stamped_bytes": stamped.len(),
                 "peak_rss_mib": peak,
             })
@@ -248,24 +250,15 @@ fn fitted(original: &[u8], page: u32, limits: &Limits, signer: &LocalSigner) -> 
     }
 }
 
-/// `--in A --versus B`: the cost of stamping A over that of B, measured
-/// in alternating rounds (A, B, A, B ...) so that whatever else the machine
-/// does falls on both; the median of the per-pair ratios, with each
-/// file's median ms. `--page`/`--versus-page` name each file's page; the
-/// mark goes at 450, 40.
-fn paired(args: &[String], a: &str, b: &str, rounds: usize, limits: &Limits, signer: &LocalSigner) {
-    let flag = |name: &str| {
-        args.iter()
-            .position(|x| x == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-    };
+/// `--in A --versus B`: the cost of stamping A over that of B (each file
+/// with its page; the mark at 450, 40), measured in alternating rounds (A,
+/// B, A, B ...) so that whatever else the machine does falls on both; the
+/// median of the per-pair ratios, with each file's median ms.
+fn paired(files: &[(String, u32); 2], rounds: usize, limits: &Limits, signer: &LocalSigner) {
+    let [(a, page_a), (b, page_b)] = files;
     let read = |path: &str| std::fs::read(path).expect("reads the input PDF");
     let (first, second) = (read(a), read(b));
-    let (at_a, at_b) = (
-        at(flag("--page").unwrap_or(1)),
-        at(flag("--versus-page").unwrap_or(1)),
-    );
+    let (at_a, at_b) = (at(*page_a), at(*page_b));
     let per_round = (200_000_000 / first.len().max(second.len()).max(1)).clamp(4, 200);
     let mut pairs = Vec::with_capacity(rounds * 3);
     for _ in 0..rounds * 3 {
@@ -277,20 +270,26 @@ fn paired(args: &[String], a: &str, b: &str, rounds: usize, limits: &Limits, sig
         });
         pairs.push((a_ms, b_ms));
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let round = |v: f64| (v * 1000.0).round() / 1000.0;
     println!(
         "{}",
         serde_json::json!({
             "in": a, "versus": b, "pairs": pairs.len(),
-            "ratio": round(median(pairs.iter().map(|(x, y)| x / y).collect())),
-            "in_ms": round(median(pairs.iter().map(|p| p.0).collect())),
-            "versus_ms": round(median(pairs.iter().map(|p| p.1).collect())),
+            "ratio": thousandths(median(pairs.iter().map(|(x, y)| x / y).collect())),
+            "in_ms": thousandths(median(pairs.iter().map(|p| p.0).collect())),
+            "versus_ms": thousandths(median(pairs.iter().map(|p| p.1).collect())),
         })
     );
+}
+
+/// The middle of `samples` (the upper one of an even count).
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Rounded to three decimals, as the JSON lines print figures.
+fn thousandths(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 /// Median milliseconds per call over `rounds` rounds of `per_round` calls.
@@ -303,8 +302,7 @@ fn median_ms(rounds: usize, per_round: usize, mut once: impl FnMut()) -> f64 {
         }
         samples.push(started.elapsed().as_secs_f64() * 1000.0 / per_round as f64);
     }
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    median(samples)
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), MiB.
